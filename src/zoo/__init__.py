@@ -1,0 +1,88 @@
+"""zoo: convolutional networks from a compact block string.
+
+    >>> import zoo
+    >>> cnn = zoo.CNN(blocks="(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r")
+
+``import zoo`` is light: torch loads on first use of a torch-backed name, and timm,
+torchvision and matplotlib only inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    BlockSyntaxError,
+    BuildError,
+    OptionError,
+    PluginClashError,
+    PluginError,
+    PresetError,
+    ShapeError,
+    TokenValueError,
+    UnknownOptionError,
+    UnknownPresetError,
+    UnknownTokenError,
+    ZooError,
+)
+from .language import parse_blocks
+from .options import Config
+from .registry import Option, Token, Value, hookimpl
+
+__version__ = "0.1.0"
+
+# Public names backed by torch, imported on first access (PEP 562).
+_LAZY = {
+    "CNN": "zoo.cnn",
+    "BuildContext": "zoo.cnn",
+    "Change": "zoo.change",
+    "Residual": "zoo.layers",
+    "LayerNormChannels": "zoo.layers",
+}
+
+__all__ = [
+    "BlockSyntaxError",
+    "BuildContext",
+    "BuildError",
+    "CNN",
+    "Change",
+    "Config",
+    "LayerNormChannels",
+    "Option",
+    "OptionError",
+    "PluginClashError",
+    "PluginError",
+    "PresetError",
+    "Residual",
+    "ShapeError",
+    "Token",
+    "TokenValueError",
+    "UnknownOptionError",
+    "UnknownPresetError",
+    "UnknownTokenError",
+    "Value",
+    "ZooError",
+    "hookimpl",
+    "parse_blocks",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:
+    from .change import Change
+    from .cnn import CNN, BuildContext
+    from .layers import LayerNormChannels, Residual

@@ -1,0 +1,151 @@
+"""``CNN``: the syntax tree of a block string, plus options, turned into modules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import BuildError, ZooError
+from .language import GroupNode, Node, TokenNode, expand, parse_blocks
+from .options import Config
+from .registry import Token, get_registry
+
+__all__ = ["CNN", "BuildContext", "build_blocks"]
+
+MAX_MODULES = 10_000  # expanded tokens in one network; more is surely a typo
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a token's build function gets besides its values."""
+
+    channels: int  # channels entering the token
+    options: Config  # every option of the network
+    token: TokenNode  # the token as written, with its column
+    text: str  # the whole block string, for error messages
+
+    def error(self, problem: str, hint: str = "") -> BuildError:
+        """A :class:`BuildError` pointing at this token: ``raise ctx.error("...")``."""
+        return BuildError(
+            f"token {self.token.text!r}: {problem}", self.text, self.token.column, len(self.token.text), hint
+        )
+
+
+def _count(nodes: tuple[Node, ...] | list[Node]) -> int:
+    return sum(node.count * (_count(node.items) if isinstance(node, GroupNode) else 1) for node in nodes)
+
+
+def build_blocks(
+    nodes: tuple[Node, ...], channels: int, options: Config, text: str, tokens: Mapping[str, Token]
+) -> tuple[list[tuple[nn.Module, str]], int]:
+    """Build each node (each copy of a repeated one); returns ``[(module, text)]``
+    and the channels that leave the last one."""
+    built = []
+    for node in expand(nodes):
+        if isinstance(node, GroupNode):
+            inner, channels = build_blocks(node.items, channels, options, text, tokens)
+            module: nn.Module = nn.Sequential(*(m for m, _ in inner))
+        else:
+            module, channels = _build_token(node, channels, options, text, tokens[node.name])
+        module.zoo_token = node.text  # the token text, for reports and plots
+        built.append((module, node.text))
+    return built, channels
+
+
+def _build_token(node: TokenNode, channels: int, options: Config, text: str, token: Token):
+    ctx = BuildContext(channels, options, node, text)
+    values = {value.name: value.default for value in token.values}
+    values.update(node.kwargs)
+    try:
+        result = token.builder()(ctx, **values)
+    except ZooError:
+        raise
+    except Exception as exc:  # a builder's own failure, likely deep in torch
+        raise ctx.error(
+            f"could not be built: {type(exc).__name__}: {exc}",
+            hint=f"check its values ({token.signature()}) and the options",
+        ) from exc
+    if isinstance(result, tuple):
+        module, out = result
+    else:
+        module, out = result, channels
+    if module is None:  # e.g. `n0`, or `f` with fun="": adds nothing
+        module = nn.Identity()
+    if not isinstance(module, nn.Module) or not isinstance(out, int) or out < 1:
+        raise ctx.error(
+            f"the build function of plugin {token.plugin!r} returned {result!r}; it must return an "
+            "nn.Module, or (nn.Module, out_channels)"
+        )
+    return module, out
+
+
+class CNN(nn.Module):
+    """A convolutional network built from a block string.
+
+    >>> cnn = CNN(input=1, blocks="cnf32 m d cnf64 m d", fun="gelu")
+    >>> cnn(torch.zeros(1, 1, 28, 28)).shape
+    torch.Size([1, 64])
+
+    ``CNN(cfg)``, ``CNN(**options)`` and ``CNN(cfg, **overrides)`` all work (options:
+    spec §5, ``zoo.Config``). ``blocks`` is an ``nn.ModuleList`` with one entry per
+    top-level item (each copy of a repeated one; a group is an ``nn.Sequential``),
+    then the pool and the flatten; ``block_names[i]`` is the token text of entry i.
+    """
+
+    def __init__(self, cfg: Config | Mapping[str, Any] | None = None, /, **overrides: Any):
+        super().__init__()
+        self.cfg = Config(cfg, **overrides)
+        registry = get_registry()
+        text = self.cfg.blocks
+        nodes = parse_blocks(text, registry.tokens)
+        total = _count(nodes)
+        if total > MAX_MODULES:
+            raise BuildError(
+                f"the blocks expand to {total:,} tokens, beyond the limit of {MAX_MODULES:,}",
+                hint="check the repeat counts",
+            )
+        built, channels = build_blocks(nodes, self.cfg.input, self.cfg, text, registry.tokens)
+        self.blocks = nn.ModuleList(module for module, _ in built)
+        self.block_names: list[str] = [name for _, name in built]
+        if self.cfg.pool == 1:
+            self.blocks.append(nn.AdaptiveAvgPool2d(1))
+        elif self.cfg.pool == 2:
+            self.blocks.append(nn.AdaptiveMaxPool2d(1))
+        if self.cfg.flat:
+            self.blocks.append(nn.Flatten())
+        self.out_channels = channels  # channels leaving the last block (the features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, input, H, W)
+        for block in self.blocks:
+            x = block(x)
+        return x  # (B, out_channels) with pool and flat
+
+    # -- debug statistics (zoo.monitor) ---------------------------------------------
+    def debug(self, on: bool = True, beta: float = 0.9) -> CNN:
+        """Turn the statistics of every residual block on or off (spec §6)."""
+        from .monitor import set_debug
+
+        set_debug(self, on, beta=beta)
+        return self
+
+    def update(self) -> None:
+        """After ``backward()``: record the scale and its gradient (debug mode, mult > 0)."""
+        from .monitor import update_scales
+
+        update_scales(self)
+
+    def block_stats(self) -> list[dict[str, Any]]:
+        """One dict per residual block: name, path, ratio, scale, scale_grad."""
+        from .monitor import block_stats
+
+        return block_stats(self)
+
+    def plot(self, **kwargs: Any):
+        """The block plot as a matplotlib Figure (needs ``zoo[plot]``)."""
+        from .monitor import plot_blocks
+
+        return plot_blocks(self, **kwargs)

@@ -1,0 +1,132 @@
+"""zoo's exceptions.
+
+Every mistake a user can make gets one of these. Each is a ``ValueError`` or a
+``LookupError`` as well as a :class:`ZooError`, so ``except ValueError`` keeps
+working for code that does not know zoo, and ``except zoo.ZooError`` catches all.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "ZooError",
+    "BlockSyntaxError",
+    "TokenValueError",
+    "UnknownTokenError",
+    "OptionError",
+    "UnknownOptionError",
+    "BuildError",
+    "ShapeError",
+    "PresetError",
+    "UnknownPresetError",
+    "PluginError",
+    "PluginClashError",
+    "nearest",
+]
+
+
+class ZooError(Exception):
+    """Base class of every exception zoo raises for bad input."""
+
+
+def nearest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """The candidates closest to ``name``, best first (for "did you mean" hints)."""
+    candidates = sorted(set(candidates))
+    found = difflib.get_close_matches(name, candidates, n=n, cutoff=0.5)
+    if not found:
+        found = [c for c in candidates if c.startswith(name[:1])][:n]
+    return found
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    close = nearest(name, candidates)
+    return f"did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+class _Located:
+    """Mixin: an error at a column of a block string, shown with a caret under it."""
+
+    def _locate(self, problem: str, text: str, column: int, width: int, hint: str) -> str:
+        self.problem = problem
+        self.text = text
+        self.column = column  # 1-based, like Python's SyntaxError.offset
+        self.hint = hint
+        caret = " " * (column - 1) + "^" * max(width, 1)
+        lines = [f"{problem} (column {column})", f"    {text}", f"    {caret}"]
+        if hint:
+            lines.append(hint)
+        return "\n".join(lines)
+
+
+class BlockSyntaxError(_Located, ZooError, ValueError):
+    """The block string is malformed at ``column`` (1-based)."""
+
+    def __init__(self, problem: str, text: str, column: int, width: int = 1, hint: str = ""):
+        super().__init__(self._locate(problem, text, column, width, hint))
+
+
+class TokenValueError(BlockSyntaxError):
+    """A token got a value it cannot take (wrong type, out of range, too many)."""
+
+
+class UnknownTokenError(_Located, ZooError, LookupError):
+    """No registered token matches the text at ``column``."""
+
+    def __init__(self, problem: str, text: str, column: int, width: int = 1, hint: str = ""):
+        super().__init__(self._locate(problem, text, column, width, hint))
+
+    def __str__(self) -> str:  # LookupError would quote the message like a KeyError
+        return self.args[0]
+
+
+class OptionError(ZooError, ValueError):
+    """An option has a value of the wrong type or out of its range."""
+
+
+class UnknownOptionError(ZooError, LookupError):
+    """An option name that neither zoo nor a plugin declares."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class BuildError(_Located, ZooError, ValueError):
+    """A token's module could not be built from its values and options.
+
+    Raised with the block string and the token's column when they are known.
+    """
+
+    def __init__(self, problem: str, text: str | None = None, column: int = 1, width: int = 1, hint: str = ""):
+        if text is None:
+            self.problem, self.text, self.column, self.hint = problem, None, None, hint
+            super().__init__(problem + (f"\n{hint}" if hint else ""))
+        else:
+            super().__init__(self._locate(problem, text, column, width, hint))
+
+
+class ShapeError(ZooError, ValueError):
+    """A block cannot take the shape that reaches it."""
+
+
+class PresetError(ZooError, ValueError):
+    """A preset file is malformed: YAML syntax, unknown key, wrong type, bad blocks."""
+
+
+class UnknownPresetError(ZooError, LookupError):
+    """No preset has that name."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class PluginError(ZooError, LookupError):
+    """A plugin could not be loaded or returned something zoo cannot use."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class PluginClashError(ZooError, ValueError):
+    """Two plugins claim the same token, preset or option name."""

@@ -1,0 +1,8 @@
+"""The torch modules that tokens build, each with its ``create_*`` factory."""
+
+from .activation import create_activation
+from .dropout import create_dropout
+from .norm import LayerNormChannels, create_norm
+from .residual import Residual
+
+__all__ = ["create_activation", "create_dropout", "create_norm", "LayerNormChannels", "Residual"]

@@ -1,0 +1,76 @@
+"""The residual block: ``out = after(align(x) + drop_path(scale * block(x)))``."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Residual(nn.Module):
+    """A skip connection around a branch, with optional scale, stochastic depth and
+    after-layers (spec §4).
+
+    ``block`` is the branch (for token ``r``: norm_before, Conv2d, norm, activation,
+    dropout, Conv2d, norm_block); ``align`` maps the input to the branch's shape
+    (``None``: the identity). Plugins build their own residual tokens from this class
+    (a bottleneck is just another ``block``) and get drop-block and the debug
+    statistics for free.
+
+    Drop-block (stochastic depth) exists only when ``align`` is the identity: in
+    training, each sample's branch is dropped with probability ``p`` and kept
+    branches are scaled by ``1/(1-p)``; in eval it does nothing.
+
+    >>> from torch import nn
+    >>> r = Residual(nn.Conv2d(8, 8, 3, padding=1), channels=8, mult=1)
+    >>> r(torch.randn(2, 8, 4, 4)).shape
+    torch.Size([2, 8, 4, 4])
+    """
+
+    def __init__(
+        self,
+        block: nn.Module,
+        align: nn.Module | None = None,
+        *,
+        channels: int,
+        mult: int = 0,
+        scale: float = 1.0,
+        after: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.block = block
+        self.align = align if align is not None else nn.Identity()
+        if mult == 0:
+            self.scale = None
+        elif mult == 1:
+            self.scale = nn.Parameter(torch.full((), float(scale)))  # trainable scalar
+        elif mult == 2:
+            self.scale = nn.Parameter(torch.full((1, channels, 1, 1), float(scale)))  # per output channel
+        else:
+            raise ValueError(f"mult must be 0, 1 or 2, not {mult!r}")
+        self.after = after
+        self.p = 0.0  # drop-block probability, set by Change.drop_block
+        self.stats = None  # debug statistics (zoo.monitor.BlockStats) while debug is on
+
+    @property
+    def identity_align(self) -> bool:
+        """True when the skip is ``x`` itself, the only case with drop-block."""
+        return isinstance(self.align, nn.Identity)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W)
+        skip = self.align(x)  # (B, C, H', W')
+        branch = self.block(x)  # (B, C, H', W')
+        if self.scale is not None:
+            branch = branch * self.scale
+        if self.stats is not None and self.training:
+            self.stats.observe(skip, branch)
+        if self.p > 0.0 and self.training:
+            keep = torch.empty((branch.shape[0],) + (1,) * (branch.dim() - 1), dtype=branch.dtype, device=branch.device)
+            keep.bernoulli_(1.0 - self.p).div_(1.0 - self.p)  # (B, 1, 1, 1): 0 or 1/(1-p)
+            branch = branch * keep
+        out = skip + branch
+        if self.after is not None:
+            out = self.after(out)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}" if self.identity_align else ""

@@ -1,0 +1,188 @@
+"""The options object shared by ``CNN(...)``, ``Config(...)`` and presets.
+
+No torch here: options are validated before anything is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import OptionError, UnknownOptionError, nearest
+
+__all__ = ["Config", "BUILTIN_OPTIONS", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS"]
+
+# Activation names accepted by `fun`, `fun_inside`, `fun_after` and as tokens.
+ACTIVATIONS = ("relu", "gelu", "relu6", "sigmoid", "tanh", "swish", "hswish", "hsigmoid")
+NORM_KINDS = (0, 1, 2, 3)  # none, BatchNorm2d, LayerNormChannels, InstanceNorm2d(affine)
+DROP_KINDS = (0, 1, 2)  # none, Dropout, Dropout2d
+POOL_KINDS = (0, 1, 2)  # none, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1)
+MULT_KINDS = (0, 1, 2)  # no scale, trainable scalar, trainable (1, C, 1, 1) vector
+
+
+@dataclass(frozen=True)
+class _Spec:
+    default: Any
+    kind: str  # "int", "bool", "float", "str", "choice", "fun", "blocks"
+    help: str
+    choices: tuple = ()
+    low: float | None = None
+
+
+def _o(default: Any, kind: str, help: str, choices: tuple = (), low: float | None = None) -> _Spec:
+    return _Spec(default, kind, help, choices, low)
+
+
+BUILTIN_OPTIONS: dict[str, _Spec] = {
+    "input": _o(3, "int", "channels of the input image", low=1),
+    "blocks": _o("", "blocks", "the block string"),
+    "bias": _o(False, "bool", "Conv2d layers get a bias"),
+    "norm": _o(1, "choice", "norm kind of `n` and `cnf`: 0 none, 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d", NORM_KINDS),
+    "drop": _o(2, "choice", "dropout kind of `d`: 1 Dropout, 2 Dropout2d", DROP_KINDS),
+    "fun": _o("relu", "fun", "activation of `f` and `cnf`"),
+    "stride_first": _o(True, "bool", "residual blocks stride in their first Conv2d (else the second)"),
+    "drop_inside": _o(0, "choice", "dropout kind between a residual block's convolutions (0 none)", DROP_KINDS),
+    "fun_inside": _o("relu", "fun", "activation between a residual block's convolutions"),
+    "norm_before": _o(0, "choice", "norm kind before a residual block's branch", NORM_KINDS),
+    "norm_inside": _o(1, "choice", "norm kind between a residual block's convolutions", NORM_KINDS),
+    "norm_block": _o(1, "choice", "norm kind at the end of a residual block's branch", NORM_KINDS),
+    "norm_align": _o(1, "choice", "norm kind after the 1x1 convolution of the skip", NORM_KINDS),
+    "mult": _o(0, "choice", "scale of the branch: 0 none, 1 trainable scalar, 2 trainable vector", MULT_KINDS),
+    "scale": _o(1.0, "float", "initial value of the scale (mult > 0)"),
+    "norm_after": _o(0, "choice", "norm kind after the sum of a residual block", NORM_KINDS),
+    "fun_after": _o("", "fun", "activation after the sum of a residual block (\"\" none)"),
+    "drop_after": _o(2, "choice", "dropout kind after the sum of a residual block (0 none)", DROP_KINDS),
+    "pool": _o(1, "choice", "after the blocks: 0 nothing, 1 AdaptiveAvgPool2d(1), 2 AdaptiveMaxPool2d(1)", POOL_KINDS),
+    "flat": _o(True, "bool", "Flatten() after the pool"),
+}
+
+
+def _plugin_options() -> dict[str, Any]:
+    from .registry import get_registry
+
+    return get_registry().options
+
+
+def _check(name: str, spec: _Spec, value: Any) -> Any:
+    kind = spec.kind
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise OptionError(f"option {name}={value!r}: must be True or False")
+    if kind in ("int", "choice"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OptionError(f"option {name}={value!r}: must be a whole number ({spec.help})")
+        if kind == "choice" and value not in spec.choices:
+            allowed = ", ".join(str(c) for c in spec.choices)
+            raise OptionError(f"option {name}={value!r}: must be one of {allowed} ({spec.help})")
+        if spec.low is not None and value < spec.low:
+            raise OptionError(f"option {name}={value!r}: must be at least {spec.low:g} ({spec.help})")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise OptionError(f"option {name}={value!r}: must be a number ({spec.help})")
+        return float(value)
+    if kind == "fun":
+        if value is None:
+            value = ""
+        if not isinstance(value, str) or (value and value not in ACTIVATIONS):
+            close = nearest(str(value), ACTIVATIONS)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise OptionError(
+                f"option {name}={value!r}: not an activation. Use one of "
+                f"{', '.join(ACTIVATIONS)}, or \"\" for none{hint}"
+            )
+        return value
+    if kind == "blocks":
+        if not isinstance(value, str):
+            raise OptionError(f"option blocks={value!r}: must be a block string, e.g. \"cnf32 m r64\"")
+        return value
+    return value
+
+
+class Config(Mapping[str, Any]):
+    """Options of a network: ``Config(input=1, fun="gelu", blocks="cnf32 m d cnf64 m d")``.
+
+    Every option has a default (see ``zoo.options.BUILTIN_OPTIONS``; plugins may
+    declare more). Values are checked on creation; an unknown name is an error that
+    suggests the nearest known one. Read options as attributes (``cfg.norm``) or as
+    a mapping; ``cfg.replace(**changes)`` returns a changed copy.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, _base: Config | Mapping[str, Any] | None = None, /, **options: Any):
+        given: dict[str, Any] = {}
+        if _base is not None:
+            if not isinstance(_base, Mapping):
+                raise OptionError(
+                    f"Config(...) takes another Config or a dict of options, not {type(_base).__name__}"
+                )
+            given.update(_base)
+        given.update(options)
+        plugin_options = _plugin_options() if any(k not in BUILTIN_OPTIONS for k in given) else {}
+        values = {name: spec.default for name, spec in BUILTIN_OPTIONS.items()}
+        for name, value in given.items():
+            if name in BUILTIN_OPTIONS:
+                values[name] = _check(name, BUILTIN_OPTIONS[name], value)
+            elif name in plugin_options:
+                option = plugin_options[name]
+                if option.choices is not None and value not in option.choices:
+                    allowed = ", ".join(repr(c) for c in option.choices)
+                    raise OptionError(f"option {name}={value!r}: must be one of {allowed} ({option.help})")
+                values[name] = value
+            else:
+                known = list(BUILTIN_OPTIONS) + list(_plugin_options())
+                close = nearest(name, known)
+                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise UnknownOptionError(f"unknown option {name!r}.{hint} ('zoo tokens' lists the tokens; see spec §5 for the options)")
+        object.__setattr__(self, "_values", values)
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        plugin_options = _plugin_options()
+        if name in plugin_options:  # a plugin option left at its default
+            return plugin_options[name].default
+        raise AttributeError(f"Config has no option {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Config is immutable; use cfg.replace(**changes)")
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Config) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied and checked."""
+        return Config(self._values, **changes)
+
+    def changed(self) -> dict[str, Any]:
+        """The options that differ from their defaults."""
+        defaults = {name: spec.default for name, spec in BUILTIN_OPTIONS.items()}
+        return {k: v for k, v in self._values.items() if k not in defaults or defaults[k] != v}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.changed().items())
+        return f"Config({inner})"

@@ -1,0 +1,23 @@
+"""The built-in tokens: an ordinary zoo plugin, registered through the same hook as
+any third-party one. One file per family; none of them imports torch at import time
+(the build functions import it when they run), so listing tokens stays instant.
+"""
+
+from __future__ import annotations
+
+from ..registry import Token, hookimpl
+from . import activation, conv, dropout, norm, pool, residual
+
+__all__ = ["zoo_tokens"]
+
+
+@hookimpl
+def zoo_tokens() -> list[Token]:
+    return [
+        *conv.TOKENS,
+        *norm.TOKENS,
+        *activation.TOKENS,
+        *pool.TOKENS,
+        *dropout.TOKENS,
+        *residual.TOKENS,
+    ]

@@ -1,0 +1,74 @@
+"""``r``: the residual block of spec §4; ``b``: its branch alone."""
+
+from __future__ import annotations
+
+from ..registry import MAX_CHANNELS, MAX_KERNEL, Token, Value
+
+RESIDUAL_VALUES = (
+    Value("channels", int, None, doc="C", min=1, max=MAX_CHANNELS),
+    Value("kernel", int, 3, min=1, max=MAX_KERNEL),
+    Value("stride", int, 1, min=1, max=MAX_KERNEL),
+)
+
+
+def branch_layers(ctx, channels, kernel, stride):
+    """Conv2d -> norm_inside -> fun_inside -> drop_inside -> Conv2d -> norm_block."""
+    from torch import nn
+
+    from ..layers import create_activation, create_dropout, create_norm
+
+    o = ctx.options
+    out = channels or ctx.channels
+    s1, s2 = (stride, 1) if o.stride_first else (1, stride)
+    pad = (kernel - 1) // 2
+    layers = [
+        nn.Conv2d(ctx.channels, out, kernel, s1, pad, bias=o.bias),
+        create_norm(o.norm_inside, out),
+        create_activation(o.fun_inside),
+        create_dropout(o.drop_inside),
+        nn.Conv2d(out, out, kernel, s2, pad, bias=o.bias),
+        create_norm(o.norm_block, out),
+    ]
+    return [layer for layer in layers if layer is not None], out
+
+
+def build_branch(ctx, channels, kernel, stride):
+    from torch import nn
+
+    layers, out = branch_layers(ctx, channels, kernel, stride)
+    return nn.Sequential(*layers), out
+
+
+def build_residual(ctx, channels, kernel, stride):
+    from torch import nn
+
+    from ..layers import Residual, create_activation, create_dropout, create_norm
+
+    if kernel % 2 == 0:
+        raise ctx.error(
+            f"a residual block needs an odd kernel, not {kernel}: with an even kernel its branch "
+            "changes the image size and cannot be added to the skip",
+            hint=f"use kernel {kernel - 1} or {kernel + 1}",
+        )
+    o = ctx.options
+    layers, out = branch_layers(ctx, channels, kernel, stride)
+    before = create_norm(o.norm_before, ctx.channels)
+    block = nn.Sequential(*([before] if before is not None else []), *layers)
+    align = None
+    if out != ctx.channels or stride != 1:
+        conv = nn.Conv2d(ctx.channels, out, kernel_size=1, stride=stride, bias=False)
+        norm = create_norm(o.norm_align, out)
+        align = nn.Sequential(conv, *([norm] if norm is not None else []))
+    after = [create_norm(o.norm_after, out), create_activation(o.fun_after), create_dropout(o.drop_after)]
+    after = [layer for layer in after if layer is not None]
+    module = Residual(
+        block, align, channels=out, mult=o.mult, scale=o.scale,
+        after=nn.Sequential(*after) if after else None,
+    )
+    return module, out
+
+
+TOKENS = [
+    Token("r", RESIDUAL_VALUES, "residual block: align(x) + scale * block(x), then the after-layers", build_residual),
+    Token("b", RESIDUAL_VALUES, "the residual block's branch alone: Conv2d, norm, activation, Conv2d, norm", build_branch),
+]
