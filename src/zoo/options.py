@@ -137,8 +137,10 @@ class Config(Mapping[str, Any]):
             else:
                 known = list(BUILTIN_OPTIONS) + list(_plugin_options())
                 close = nearest(name, known)
-                hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                raise UnknownOptionError(f"unknown option {name!r}.{hint} ('zoo tokens' lists the tokens; see spec §5 for the options)")
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise UnknownOptionError(
+                    f"unknown option {name!r}{hint} (known options: {', '.join(known)})"
+                )
         object.__setattr__(self, "_values", values)
 
     def __getattr__(self, name: str) -> Any:
