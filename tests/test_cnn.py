@@ -177,3 +177,16 @@ def test_builds_on_the_meta_device():
         out = cnn(torch.empty(2, 3, 32, 32))
     assert out.shape == (2, 512) and out.device.type == "meta"
     assert all(p.device.type == "meta" for p in cnn.parameters())
+
+
+def test_models_deepcopy_and_pickle(tmp_path):
+    import copy
+
+    cnn = CNN(blocks="cnf8 r16_3_2", mult=1, fun="gelu")
+    twin = copy.deepcopy(cnn)
+    assert twin.cfg == cnn.cfg and twin.block_names == cnn.block_names
+    torch.save(cnn, tmp_path / "cnn.pt")
+    loaded = torch.load(tmp_path / "cnn.pt", weights_only=False)
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(loaded.eval()(x), cnn.eval()(x))
+    assert loaded.cfg.fun == "gelu"

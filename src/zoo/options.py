@@ -173,6 +173,9 @@ class Config(Mapping[str, Any]):
     def __hash__(self) -> int:
         return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
 
+    def __reduce__(self):  # copy, deepcopy and pickle (torch.save of a whole model)
+        return (Config, (self._values,))
+
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied and checked."""
         return Config(self._values, **changes)
