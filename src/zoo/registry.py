@@ -8,15 +8,23 @@ A plugin is any object (usually a module) with functions marked ``@zoo.hookimpl`
                           help="squeeze-and-excitation", build="my_pkg.se:build")]
 
 The built-in tokens are such a plugin (``zoo.tokens``); third-party packages are
-found through entry points in group ``zoo``. Nothing here imports torch: a
-token's metadata is readable without building it, and ``build`` may be a
-``"module:function"`` string resolved on first use.
+found through entry points in group ``zoo``, each loaded on its own so that one
+broken plugin is reported by its distribution name and the rest of zoo keeps
+working. Two plugins claiming one name is an error, never a silent precedence.
+
+Nothing here imports torch: a token's metadata is readable without building it,
+and ``build`` may be a ``"module:function"`` string resolved on first use.
+
+Environment: ``ZOO_DISABLE_PLUGIN_AUTOLOAD=1`` loads the built-in tokens only;
+``ZOO_DISABLE_PLUGINS=name1,name2`` skips the named distributions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -47,6 +55,10 @@ PROJECT = "zoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
+BUILTIN = PROJECT  # the plugin name of the built-in tokens
+HOOKS = ("zoo_tokens", "zoo_presets", "zoo_options")
+PRESET_SUFFIXES = (".yaml", ".yml")
+
 # Sizes past these are refused before anything is allocated.
 MAX_CHANNELS = 65_536
 MAX_KERNEL = 63
@@ -61,6 +73,9 @@ class Value:
 
     ``default=None`` means the builder derives it (from the incoming channels or an
     option); ``doc`` then says how, for listings (``"C"``, ``"norm"``).
+
+    >>> Value("kernel", int, 3, min=1).convert("5")
+    5
     """
 
     name: str
@@ -72,6 +87,8 @@ class Value:
     choices: tuple | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise PluginError(f"value name {self.name!r} is not valid: it must be a Python identifier")
         if self.type not in _TYPE_NAMES:
             raise PluginError(f"value {self.name!r}: type must be int, float or str, not {self.type!r}")
 
@@ -80,7 +97,7 @@ class Value:
         return self.doc or ("" if self.default is None else str(self.default))
 
     def describe(self) -> str:
-        """``kernel=3``, ``channels=C``, ``kind=norm (0, 1, 2, 3)``."""
+        """``kernel=3``, ``channels=C``, ``kind=norm (0|1|2|3)``."""
         text = f"{self.name}={self.default_text}" if self.default_text else self.name
         if self.choices:
             text += " (" + "|".join(str(c) for c in self.choices) + ")"
@@ -108,13 +125,30 @@ class Value:
             raise ValueError(f"{self.name} must be at most {self.max:g}, not {raw}")
         return value
 
+    def to_dict(self) -> dict[str, Any]:
+        """The value's metadata as plain JSON-able data (``zoo tokens --json``)."""
+        return {
+            "name": self.name,
+            "type": self.type.__name__,
+            "default": self.default,
+            "doc": self.default_text,
+            "min": self.min,
+            "max": self.max,
+            "choices": list(self.choices) if self.choices is not None else None,
+        }
+
 
 def _as_value(spec: Value | Sequence) -> Value:
     if isinstance(spec, Value):
         return spec
     if isinstance(spec, str):
         return Value(spec)
-    return Value(*spec)
+    try:
+        return Value(*spec)
+    except TypeError as exc:
+        raise PluginError(
+            f"value {spec!r}: give a zoo.Value or a tuple (name, type, default) ({exc})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -124,7 +158,12 @@ class Token:
     ``build(ctx, **values)`` returns the module, or ``(module, out_channels)`` when
     the token changes the number of channels; ``ctx`` is a
     :class:`zoo.cnn.BuildContext` (incoming ``channels``, ``options``, the token).
-    ``build`` may be a ``"package.module:function"`` string, imported on first use.
+    ``build`` may be a ``"package.module:function"`` string, imported on first use,
+    so that declaring (and listing) a token never imports torch.
+
+    >>> Token("se", [("reduction", int, 16)], "squeeze-and-excitation",
+    ...       build="zoo_extra.layers:build_se").signature()
+    'se[reduction=16]'
     """
 
     name: str
@@ -132,16 +171,33 @@ class Token:
     help: str = ""
     build: Callable[..., Any] | str | None = None
     plugin: str = ""  # set by the registry: the distribution that provides it
+    _resolved: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not (self.name[:1].isalpha() and self.name.replace("_", "").isalnum()) or "_" in self.name:
+        if not isinstance(self.name, str) or not (
+            self.name[:1].isalpha() and self.name.isalnum() and self.name.isascii()
+        ):
             raise PluginError(
                 f"token name {self.name!r} is not valid: it must start with a letter and hold "
-                "only letters and digits"
+                "only ASCII letters and digits"
             )
-        object.__setattr__(self, "values", tuple(_as_value(v) for v in self.values))
+        if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Iterable):
+            raise PluginError(f"token {self.name!r}: values must be a list of zoo.Value")
+        values = tuple(_as_value(v) for v in self.values)
+        names = [v.name for v in values]
+        if len(set(names)) != len(names):
+            raise PluginError(f"token {self.name!r}: two values share a name in {names}")
+        object.__setattr__(self, "values", values)
         if self.build is None:
             raise PluginError(f"token {self.name!r} has no build function")
+        if isinstance(self.build, str):
+            module, _, attr = self.build.partition(":")
+            if not module or not attr:
+                raise PluginError(
+                    f"token {self.name!r}: build={self.build!r} must be 'package.module:function'"
+                )
+        elif not callable(self.build):
+            raise PluginError(f"token {self.name!r}: build must be a function or a 'module:function' string")
 
     def signature(self) -> str:
         """``r[channels=C]_[kernel=3]_[stride=1]``, for listings and error hints."""
@@ -151,19 +207,41 @@ class Token:
         """The build function, importing it first if it was given as a string."""
         if callable(self.build):
             return self.build
+        if self._resolved is not None:
+            return self._resolved
         module_name, _, attr = str(self.build).partition(":")
         try:
-            return getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
+            function = getattr(importlib.import_module(module_name), attr)
+        except Exception as exc:  # ImportError, AttributeError, or the module's own failure
             raise PluginError(
                 f"token {self.name!r} of plugin {self.plugin or '?'}: cannot import its build "
-                f"function {self.build!r} ({exc})"
+                f"function {self.build!r} ({type(exc).__name__}: {exc})"
             ) from exc
+        if not callable(function):
+            raise PluginError(
+                f"token {self.name!r} of plugin {self.plugin or '?'}: {self.build!r} is not a function"
+            )
+        object.__setattr__(self, "_resolved", function)
+        return function
+
+    def to_dict(self) -> dict[str, Any]:
+        """The token's metadata as plain JSON-able data (``zoo tokens --json``)."""
+        return {
+            "name": self.name,
+            "signature": self.signature(),
+            "values": [v.to_dict() for v in self.values],
+            "help": self.help,
+            "plugin": self.plugin,
+        }
 
 
 @dataclass(frozen=True)
 class Option:
-    """An option of ``Config`` declared by a plugin (built-ins live in ``zoo.options``)."""
+    """An option of ``Config`` declared by a plugin (built-ins live in ``zoo.options``).
+
+    >>> Option("se_gate", "sigmoid", "gate of `se`", choices=("sigmoid", "hsigmoid")).default
+    'sigmoid'
+    """
 
     name: str
     default: Any
@@ -171,22 +249,43 @@ class Option:
     choices: tuple | None = None
     plugin: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise PluginError(f"option name {self.name!r} is not valid: it must be a Python identifier")
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+            if self.default not in self.choices:
+                raise PluginError(
+                    f"option {self.name!r}: its default {self.default!r} is not one of its choices"
+                )
+
 
 @dataclass
 class PluginInfo:
-    """What ``zoo plugins`` shows about one plugin."""
+    """What ``zoo plugins`` shows about one plugin (one distribution)."""
 
     name: str
     version: str = ""
-    status: str = "ok"  # "ok" or "failed"
+    status: str = "ok"  # "ok", "failed" or "disabled"
     reason: str = ""
     tokens: list[str] = field(default_factory=list)
-    presets: list[str] = field(default_factory=list)
+    presets: list[str] = field(default_factory=list)  # preset names (YAML file stems)
     options: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "distribution": self.name,
+            "version": self.version,
+            "status": self.status,
+            "reason": self.reason,
+            "tokens": sorted(self.tokens),
+            "presets": sorted(self.presets),
+            "options": sorted(self.options),
+        }
 
 
 class ZooSpec:
-    """The hooks a zoo plugin may implement."""
+    """The hooks a zoo plugin may implement; each takes no arguments."""
 
     @hookspec
     def zoo_tokens(self) -> list[Token]:
@@ -201,15 +300,49 @@ class ZooSpec:
         """Return options of ``Config`` that this plugin's tokens read."""
 
 
-def _env_list(name: str) -> set[str]:
-    return {part.strip() for part in os.environ.get(name, "").split(",") if part.strip()}
+def normalize_name(name: str) -> str:
+    """A distribution name as pip compares them: ``Zoo_Extra`` -> ``zoo-extra``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _env_names(variable: str) -> set[str]:
+    return {normalize_name(part.strip()) for part in os.environ.get(variable, "").split(",") if part.strip()}
+
+
+def autoload_disabled() -> bool:
+    """True when ``ZOO_DISABLE_PLUGIN_AUTOLOAD`` asks for the built-in tokens only."""
+    return os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def preset_names(path: Path) -> list[str]:
+    """The preset names a path holds: a YAML file's stem, or those of a folder's YAML files."""
+    if path.is_dir():
+        return sorted(p.stem for p in path.iterdir() if p.suffix in PRESET_SUFFIXES and p.is_file())
+    return [path.stem] if path.suffix in PRESET_SUFFIXES else []
+
+
+@dataclass
+class _Contribution:
+    """What one plugin object's hooks returned, checked but not yet added."""
+
+    tokens: list[Token]
+    options: list[Option]
+    presets: list[Path]
 
 
 class Registry:
     """Tokens, preset folders and options gathered from every plugin.
 
-    Each plugin's hooks are called on their own, so that a plugin that fails is
-    reported by name and the others keep working.
+    ``Registry()`` registers the built-in tokens and, unless autoload is off, every
+    entry point of group ``zoo``. Each entry point is loaded on its own: a plugin that
+    fails to import, or whose hook raises, is reported on stderr by its distribution
+    name (``plugins[name].status == "failed"``) and the others keep working. Two
+    plugins claiming one token or option name are recorded in ``clashes``;
+    :func:`get_registry` then raises :class:`PluginClashError` naming both.
+
+    >>> reg = Registry(autoload=False)
+    >>> reg.tokens["r"].plugin
+    'zoo'
     """
 
     def __init__(self, autoload: bool | None = None):
@@ -219,125 +352,214 @@ class Registry:
         self.tokens: dict[str, Token] = {}
         self.options: dict[str, Option] = {}
         self.preset_paths: list[tuple[str, Path]] = []
+        self.clashes: list[str] = []  # messages of clashes found while autoloading
+        self.warnings: list[str] = []  # the warnings printed while loading
+        self.generation = 0  # bumped on every change, for caches built from the registry
+        self._objects: dict[str, list[str]] = {}  # plugin name -> its names in the pluggy manager
         from . import tokens as builtin
 
-        self.register(builtin, name=PROJECT, version=_version(PROJECT))
+        self.register(builtin, name=BUILTIN, version=_version(PROJECT))
         if autoload is None:
-            autoload = os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes")
+            autoload = not autoload_disabled()
         if autoload:
             self.load_entry_points()
 
     # -- plugins ----------------------------------------------------------------------
     def load_entry_points(self) -> None:
-        """Load every entry point in group ``zoo``, each on its own."""
+        """Load every entry point in group ``zoo``, each on its own.
+
+        Failures become warnings and ``status="failed"``; clashes are collected in
+        ``clashes``. Distributions named in ``ZOO_DISABLE_PLUGINS`` are listed with
+        ``status="disabled"`` and not imported.
+        """
         from importlib.metadata import entry_points
 
-        disabled = _env_list("ZOO_DISABLE_PLUGINS")
+        disabled = _env_names("ZOO_DISABLE_PLUGINS")
         seen: set[tuple[str, str]] = set()
-        for ep in entry_points(group=PROJECT):
-            dist = ep.dist.name if ep.dist is not None else ep.name
-            if (dist, ep.value) in seen:  # the same dist on sys.path twice
+        for ep in sorted(entry_points(group=PROJECT), key=lambda e: (_dist_name(e), e.name)):
+            dist, version = _dist_name(ep), _dist_version(ep)
+            if (normalize_name(dist), ep.name) in seen:  # the same dist twice on sys.path
                 continue
-            seen.add((dist, ep.value))
-            if dist in disabled or ep.name in disabled:
-                self.plugins[dist] = PluginInfo(dist, _dist_version(ep), "disabled", "ZOO_DISABLE_PLUGINS")
+            seen.add((normalize_name(dist), ep.name))
+            if normalize_name(dist) == BUILTIN:
+                continue  # zoo's own tokens are already registered
+            if normalize_name(dist) in disabled or normalize_name(ep.name) in disabled:
+                if dist not in self.plugins:
+                    self.plugins[dist] = PluginInfo(dist, version, "disabled", "named in ZOO_DISABLE_PLUGINS")
                 continue
+            info = self.plugins.get(dist)
+            if info is not None and info.status != "ok":
+                continue  # another entry point of this distribution already failed
             try:
                 plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not break zoo
-                self._fail(dist, _dist_version(ep), f"import of {ep.value!r} failed: {exc!r}")
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break zoo
+                self._fail(dist, version, f"importing {ep.value!r} raised {type(exc).__name__}: {exc}")
                 continue
-            self.register(plugin, name=dist, version=_dist_version(ep))
+            try:
+                self._add(plugin, f"{dist}:{ep.name}", dist, version)
+            except PluginClashError as exc:
+                self.clashes.append(str(exc))
+                self._fail(dist, version, str(exc), warn=False)
+            except PluginError as exc:
+                self._fail(dist, version, str(exc))
 
-    def register(self, plugin: object, name: str, version: str = "") -> None:
-        """Register a plugin object and collect what its hooks return."""
+    def register(self, plugin: object, name: str | None = None, version: str = "") -> PluginInfo:
+        """Register a plugin object and add what its hooks return; returns its info.
+
+        Raises :class:`PluginError` when a hook fails or returns something unusable, and
+        :class:`PluginClashError` when the plugin claims a name another plugin has;
+        either way nothing of the plugin is kept.
+        """
+        name = name or self.pm.get_canonical_name(plugin)
         if name in self.plugins and self.plugins[name].status == "ok":
             raise PluginClashError(
-                f"two plugins are named {name!r}; uninstall one or disable it with "
-                f"ZOO_DISABLE_PLUGINS={name}"
+                f"a plugin named {name!r} is already registered; give this one another name, "
+                f"or unregister the first (registry.unregister({name!r}))"
             )
-        try:
-            self.pm.register(plugin, name=name)
-        except Exception as exc:
-            self._fail(name, version, f"could not register: {exc}")
-            return
-        info = PluginInfo(name, version)
-        try:
-            tokens = self._call(plugin, "zoo_tokens")
-            options = self._call(plugin, "zoo_options")
-            presets = self._call(plugin, "zoo_presets")
-            tokens = [_check_kind(t, Token, name, "zoo_tokens") for t in tokens]
-            options = [_check_kind(o, Option, name, "zoo_options") for o in options]
-        except Exception as exc:
-            self.pm.unregister(plugin)
-            self._fail(name, version, f"{exc}")
-            return
-        for token in tokens:
-            self._claim(self.tokens, token.name, "token", name)
-            object.__setattr__(token, "plugin", name)
-            self.tokens[token.name] = token
-            info.tokens.append(token.name)
-        for option in options:
-            self._claim(self.options, option.name, "option", name)
-            object.__setattr__(option, "plugin", name)
-            self.options[option.name] = option
-            info.options.append(option.name)
-        for path in presets:
-            self.preset_paths.append((name, Path(path)))
-        self.plugins[name] = info
+        self.plugins.pop(name, None)  # a failed or disabled entry of that name is replaced
+        return self._add(plugin, name, name, version)
 
     def unregister(self, name: str) -> None:
         """Remove a plugin and everything it contributed (used by ``zoo.testing``)."""
-        plugin = self.pm.get_plugin(name)
-        if plugin is not None:
-            self.pm.unregister(plugin)
+        for object_name in self._objects.pop(name, [name]):
+            plugin = self.pm.get_plugin(object_name)
+            if plugin is not None:
+                self.pm.unregister(plugin)
         self.tokens = {k: t for k, t in self.tokens.items() if t.plugin != name}
         self.options = {k: o for k, o in self.options.items() if o.plugin != name}
         self.preset_paths = [(p, path) for p, path in self.preset_paths if p != name]
         self.plugins.pop(name, None)
+        self.generation += 1
 
-    def _call(self, plugin: object, hook: str) -> list:
-        impl = next((i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin is plugin), None)
-        if impl is None:
-            return []
+    def _add(self, plugin: object, object_name: str, name: str, version: str) -> PluginInfo:
+        """Register ``plugin`` with pluggy as ``object_name``, on behalf of plugin ``name``."""
         try:
-            result = impl.function()
-        except Exception as exc:
-            raise PluginError(f"its hook {hook}() raised {exc!r}") from exc
-        if result is None:
-            return []
-        if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
-            raise PluginError(f"its hook {hook}() must return a list, not {type(result).__name__}")
-        return list(result)
+            self.pm.register(plugin, name=object_name)
+        except Exception as exc:  # pluggy: already registered, bad hook signature
+            raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
+        try:
+            contribution = self._collect(plugin, name)
+            self._check_clashes(contribution, name)
+        except BaseException:
+            self.pm.unregister(plugin)
+            raise
+        info = self.plugins.get(name) or PluginInfo(name, version)
+        for token in contribution.tokens:
+            self.tokens[token.name] = token
+            info.tokens.append(token.name)
+        for option in contribution.options:
+            self.options[option.name] = option
+            info.options.append(option.name)
+        for path in contribution.presets:
+            self.preset_paths.append((name, path))
+            info.presets.extend(preset_names(path))
+        self.plugins[name] = info
+        self._objects.setdefault(name, []).append(object_name)
+        self.generation += 1
+        return info
 
-    def _claim(self, table: dict, key: str, what: str, plugin: str) -> None:
-        if key in table:
-            other = table[key].plugin
-            raise PluginClashError(
-                f"two plugins provide the {what} {key!r}: {other!r} and {plugin!r}. "
-                f"Uninstall one, or disable it with ZOO_DISABLE_PLUGINS={plugin}"
+    def _collect(self, plugin: object, name: str) -> _Contribution:
+        callers = self.pm.get_hookcallers(plugin) or []
+        unknown = sorted(c.name for c in callers if not c.has_spec())
+        if unknown:
+            raise PluginError(
+                f"plugin {name!r} implements {', '.join(unknown)}, which zoo does not have; "
+                f"the hooks are {', '.join(HOOKS)}"
             )
-        if what == "option":
-            from .options import BUILTIN_OPTIONS
+        if not callers:
+            raise PluginError(
+                f"plugin {name!r} implements none of zoo's hooks ({', '.join(HOOKS)}); mark them "
+                "with @zoo.hookimpl, and check that the entry point names the right module"
+            )
+        tokens = [_check_kind(t, Token, name, "zoo_tokens") for t in self._call(plugin, name, "zoo_tokens")]
+        options = [_check_kind(o, Option, name, "zoo_options") for o in self._call(plugin, name, "zoo_options")]
+        presets = []
+        for item in self._call(plugin, name, "zoo_presets"):
+            if not isinstance(item, (str, os.PathLike)):
+                raise PluginError(f"plugin {name!r}: its hook zoo_presets() returned {item!r}, not a path")
+            path = Path(item)
+            if not path.exists():
+                raise PluginError(f"plugin {name!r}: its hook zoo_presets() returned {str(path)!r}, which does not exist")
+            presets.append(path)
+        tokens = [dataclasses.replace(t, plugin=name) for t in tokens]
+        options = [dataclasses.replace(o, plugin=name) for o in options]
+        return _Contribution(tokens, options, presets)
 
-            if key in BUILTIN_OPTIONS:
-                raise PluginClashError(
-                    f"plugin {plugin!r} declares the option {key!r}, which zoo itself has. "
-                    f"Rename it, or disable the plugin with ZOO_DISABLE_PLUGINS={plugin}"
-                )
+    def _call(self, plugin: object, name: str, hook: str) -> list:
+        impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin is plugin]
+        result: list = []
+        for impl in impls:
+            try:
+                returned = impl.function()
+            except Exception as exc:
+                raise PluginError(f"plugin {name!r}: its hook {hook}() raised {type(exc).__name__}: {exc}") from exc
+            if returned is None:
+                continue
+            if isinstance(returned, (str, bytes)) or not isinstance(returned, Iterable):
+                raise PluginError(f"plugin {name!r}: its hook {hook}() must return a list, not {type(returned).__name__}")
+            result.extend(returned)
+        return result
 
-    def _fail(self, name: str, version: str, reason: str) -> None:
+    def _check_clashes(self, contribution: _Contribution, name: str) -> None:
+        from .options import BUILTIN_OPTIONS
+
+        problems = []
+        seen: dict[tuple[str, str], str] = {}
+        for what, table, items in (
+            ("token", self.tokens, contribution.tokens),
+            ("option", self.options, contribution.options),
+        ):
+            for item in items:
+                if (what, item.name) in seen:
+                    raise PluginError(f"plugin {name!r} declares the {what} {item.name!r} twice")
+                seen[(what, item.name)] = name
+                if item.name in table:
+                    problems.append(_clash_message(what, item.name, table[item.name].plugin, name))
+                elif what == "option" and item.name in BUILTIN_OPTIONS:
+                    problems.append(_clash_message(what, item.name, BUILTIN, name))
+        if problems:
+            raise PluginClashError("\n".join(problems))
+
+    def _fail(self, name: str, version: str, reason: str, warn: bool = True) -> None:
         self.plugins[name] = PluginInfo(name, version, "failed", reason)
-        print(f"zoo: warning: plugin {name!r} failed to load and is skipped: {reason}", file=sys.stderr)
+        if warn:
+            message = (
+                f"zoo: warning: plugin {name!r} failed to load and is skipped: {reason}\n"
+                f"  (fix or uninstall it, or skip it with ZOO_DISABLE_PLUGINS={name})"
+            )
+            self.warnings.append(message)
+            print(message, file=sys.stderr)
 
     # -- look-ups -------------------------------------------------------------------
     def token(self, name: str) -> Token:
+        """The token called ``name`` (``KeyError`` when none is)."""
         return self.tokens[name]
+
+    def check(self) -> None:
+        """Raise :class:`PluginClashError` if two plugins claim one name."""
+        if self.clashes:
+            raise PluginClashError("\n".join(self.clashes))
+
+
+def _clash_message(what: str, key: str, first: str, second: str) -> str:
+    if first == BUILTIN:
+        return (
+            f"plugin {second!r} provides the {what} {key!r}, which zoo itself has. No plugin "
+            f"overrides zoo: disable it with ZOO_DISABLE_PLUGINS={second} (or uninstall it), "
+            "and ask its author to rename the " + what
+        )
+    return (
+        f"two plugins provide the {what} {key!r}: {first!r} and {second!r}. Neither takes "
+        f"precedence: disable one with ZOO_DISABLE_PLUGINS={first} or "
+        f"ZOO_DISABLE_PLUGINS={second} (or uninstall it)"
+    )
 
 
 def _check_kind(obj: Any, kind: type, plugin: str, hook: str) -> Any:
     if not isinstance(obj, kind):
-        raise PluginError(f"its hook {hook}() returned {obj!r}, which is not a zoo.{kind.__name__}")
+        raise PluginError(
+            f"plugin {plugin!r}: its hook {hook}() returned {obj!r}, which is not a zoo.{kind.__name__}"
+        )
     return obj
 
 
@@ -350,21 +572,36 @@ def _version(dist: str) -> str:
         return ""
 
 
+def _dist_name(ep: Any) -> str:
+    dist = getattr(ep, "dist", None)
+    return (dist.name if dist is not None else None) or ep.name
+
+
 def _dist_version(ep: Any) -> str:
-    return ep.dist.version if getattr(ep, "dist", None) is not None else ""
+    dist = getattr(ep, "dist", None)
+    return (dist.version if dist is not None else "") or ""
 
 
 _registry: Registry | None = None
 _lock = threading.Lock()
 
 
-def get_registry() -> Registry:
-    """The process-wide registry, built (and plugins loaded) on first use."""
+def get_registry(check: bool = True) -> Registry:
+    """The process-wide registry, built (and plugins loaded) on first use.
+
+    Raises :class:`PluginClashError` when two installed plugins claim one name
+    (``check=False`` returns the registry anyway, for ``zoo plugins``).
+
+    >>> "r" in get_registry().tokens
+    True
+    """
     global _registry
     if _registry is None:
         with _lock:
             if _registry is None:
                 _registry = Registry()
+    if check:
+        _registry.check()
     return _registry
 
 

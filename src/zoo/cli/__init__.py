@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .. import __version__
@@ -19,7 +20,7 @@ from ..errors import ZooError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ("tokens",)  # modules of zoo.cli, in the order `zoo --help` lists them
+COMMANDS = ("tokens", "plugins")  # modules of zoo.cli, in the order `zoo --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `zoo tokens --json | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 def entry() -> None:

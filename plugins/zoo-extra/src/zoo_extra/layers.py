@@ -1,0 +1,105 @@
+"""The torch side of zoo-extra: the modules and the build functions of its tokens."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from zoo.layers import Residual, create_activation, create_dropout, create_norm
+from zoo.registry import MAX_CHANNELS
+
+__all__ = ["SqueezeExcite", "build_se", "build_bottleneck"]
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018): rescale each channel by a gate
+    computed from the image's mean channel vector. Keeps the shape.
+
+    The layer names (``fc1``, ``fc2``) and biases match timm's ``SEModule``.
+
+    >>> SqueezeExcite(32, 8)(torch.randn(2, 32, 5, 5)).shape
+    torch.Size([2, 32, 5, 5])
+    """
+
+    def __init__(self, channels: int, hidden: int, gate: str = "sigmoid"):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1, bias=True)
+        self.act = nn.ReLU()
+        self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1, bias=True)
+        self.gate = create_activation(gate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
+        s = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
+        s = self.fc2(self.act(self.fc1(s)))  # (B, C, 1, 1)
+        return x * self.gate(s)
+
+
+def build_se(ctx, reduction: int) -> nn.Module:
+    """``se[reduction]``: :class:`SqueezeExcite` with ``max(1, C // reduction)`` hidden channels."""
+    return SqueezeExcite(ctx.channels, max(1, ctx.channels // reduction), gate=ctx.options.se_gate)
+
+
+def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tuple[Residual, int]:
+    """``rb[channels]_[kernel]_[stride]``: the ResNet-50 bottleneck as a ``Residual``.
+
+    block = [norm_before] conv1 1x1 -> norm_inside -> fun_inside -> [drop_inside]
+            -> conv2 kxk -> norm_inside -> fun_inside -> [drop_inside]
+            -> conv3 1x1 (expansion * channels) -> norm_block
+    align = Conv2d 1x1 (stride) -> norm_align when the shape changes, else the identity.
+
+    With the default options the Conv2d/BatchNorm2d layers of ``block`` are, in
+    module order, timm's conv1, bn1, conv2, bn2, conv3, bn3, and ``align`` is its
+    ``downsample``: weights map one to one.
+    """
+    o = ctx.options
+    expansion = o.rb_expansion
+    c_in = ctx.channels
+    if kernel % 2 == 0:
+        raise ctx.error(
+            f"a residual block needs an odd kernel, not {kernel}: with an even kernel its branch "
+            "changes the image size and cannot be added to the skip",
+            hint=f"use kernel {kernel - 1} or {kernel + 1}",
+        )
+    width = channels if channels is not None else c_in // expansion
+    if width < 1:
+        raise ctx.error(
+            f"the default width is C/{expansion} = {c_in}/{expansion}, less than 1 channel",
+            hint=f"give the width, e.g. {ctx.token.name}64",
+        )
+    out = width * expansion
+    if out > MAX_CHANNELS:
+        raise ctx.error(
+            f"the output has {expansion} x {width} = {out:,} channels, beyond the limit of {MAX_CHANNELS:,}",
+            hint="use a smaller width",
+        )
+    # stride_first: the stride sits on the kxk convolution (ResNet v1.5, torchvision and
+    # timm); otherwise on the first 1x1 convolution (the original ResNet v1).
+    s1, s2 = (1, stride) if o.stride_first else (stride, 1)
+    pad = (kernel - 1) // 2
+    layers = [
+        create_norm(o.norm_before, c_in),
+        nn.Conv2d(c_in, width, 1, s1, 0, bias=o.bias),
+        create_norm(o.norm_inside, width),
+        create_activation(o.fun_inside),
+        create_dropout(o.drop_inside),
+        nn.Conv2d(width, width, kernel, s2, pad, bias=o.bias),
+        create_norm(o.norm_inside, width),
+        create_activation(o.fun_inside),
+        create_dropout(o.drop_inside),
+        nn.Conv2d(width, out, 1, 1, 0, bias=o.bias),
+        create_norm(o.norm_block, out),
+    ]
+    block = nn.Sequential(*(layer for layer in layers if layer is not None))
+    align = None
+    if out != c_in or stride != 1:
+        norm = create_norm(o.norm_align, out)
+        align = nn.Sequential(
+            nn.Conv2d(c_in, out, kernel_size=1, stride=stride, bias=False), *([norm] if norm is not None else [])
+        )
+    after = [create_norm(o.norm_after, out), create_activation(o.fun_after), create_dropout(o.drop_after)]
+    after = [layer for layer in after if layer is not None]
+    module = Residual(
+        block, align, channels=out, mult=o.mult, scale=o.scale,
+        after=nn.Sequential(*after) if after else None,
+    )
+    return module, out

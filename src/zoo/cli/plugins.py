@@ -1,0 +1,62 @@
+"""``zoo plugins [--json]``: every plugin zoo found, with what it adds or why it failed.
+
+Shows the built-in tokens (plugin ``zoo``) and each distribution with an entry
+point in group ``zoo``: version, status (ok, failed, disabled), the reason of a
+failure, its tokens, presets and options. A clash between two plugins is shown
+here rather than raised, since this is where one goes to find it. No torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "plugins",
+        help="list the plugins: version, status, tokens, presets",
+        description="List the plugins zoo found (entry points in group 'zoo') and what each adds.",
+        epilog="Environment: ZOO_DISABLE_PLUGIN_AUTOLOAD=1, ZOO_DISABLE_PLUGINS=name1,name2",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(run=run)
+
+
+def plugin_rows() -> list[dict[str, Any]]:
+    """One dict per plugin (``PluginInfo.to_dict()``): zoo's own first, then by name.
+
+    >>> plugin_rows()[0]["distribution"], plugin_rows()[0]["status"]
+    ('zoo', 'ok')
+    """
+    from ..registry import BUILTIN, get_registry
+
+    registry = get_registry(check=False)
+    infos = sorted(registry.plugins.values(), key=lambda i: (i.name != BUILTIN, i.name.lower()))
+    return [info.to_dict() for info in infos]
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = plugin_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for column in ("plugin", "version", "status", "tokens", "presets", "options"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["distribution"], row["version"], row["status"],
+            " ".join(row["tokens"]), " ".join(row["presets"]), " ".join(row["options"]),
+        )
+    console = Console(highlight=False)
+    console.print(table)
+    for row in rows:
+        if row["reason"] and row["status"] != "ok":
+            console.print(f"{row['distribution']}: {row['reason']}", soft_wrap=True)
+    return 0
