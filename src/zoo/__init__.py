@@ -23,6 +23,7 @@ from .errors import (
     UnknownOptionError,
     UnknownPresetError,
     UnknownTokenError,
+    WeightsError,
     ZooError,
 )
 from .language import parse_blocks
@@ -38,6 +39,13 @@ _LAZY = {
     "Change": "zoo.change",
     "Residual": "zoo.layers",
     "LayerNormChannels": "zoo.layers",
+    # presets: zoo.presets is torch-free, so list_models/get_preset stay instant
+    "create": "zoo.presets",
+    "list_models": "zoo.presets",
+    "get_preset": "zoo.presets",
+    "Classifier": "zoo.classifier",
+    "load_timm_weights": "zoo.timm_bridge",
+    "register_timm": "zoo.timm_bridge",
 }
 
 __all__ = [
@@ -46,6 +54,7 @@ __all__ = [
     "BuildError",
     "CNN",
     "Change",
+    "Classifier",
     "Config",
     "LayerNormChannels",
     "Option",
@@ -61,9 +70,15 @@ __all__ = [
     "UnknownPresetError",
     "UnknownTokenError",
     "Value",
+    "WeightsError",
     "ZooError",
+    "create",
+    "get_preset",
     "hookimpl",
+    "list_models",
+    "load_timm_weights",
     "parse_blocks",
+    "register_timm",
 ]
 
 
@@ -84,5 +99,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .change import Change
+    from .classifier import Classifier
     from .cnn import CNN, BuildContext
     from .layers import LayerNormChannels, Residual
+    from .presets import create, get_preset, list_models
+    from .timm_bridge import load_timm_weights, register_timm

@@ -23,6 +23,7 @@ __all__ = [
     "UnknownPresetError",
     "PluginError",
     "PluginClashError",
+    "WeightsError",
     "nearest",
 ]
 
@@ -130,3 +131,7 @@ class PluginError(ZooError, LookupError):
 
 class PluginClashError(ZooError, ValueError):
     """Two plugins claim the same token, preset or option name."""
+
+
+class WeightsError(ZooError, ValueError):
+    """A state dict does not fit a model: a key without a place, a missing key, a shape."""

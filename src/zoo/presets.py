@@ -1,0 +1,595 @@
+"""Presets: named models in YAML files, and ``create`` / ``list_models``.
+
+A preset file holds one model::
+
+    name: resnet18_cifar
+    description: ResNet-18 for CIFAR-10 ...
+    input: [3, 32, 32]                      # C, H, W
+    blocks: "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
+    options: {}                             # any option of zoo.Config except input/blocks
+    head: {num_classes: 10}                 # optional: hidden: [256], dropout: 0.2, fun: relu
+    params: 11173962                        # written in, checked by the tests
+    macs: 140186624                         # multiply-accumulates, one image
+
+Presets come from the ``presets/`` folder shipped with zoo, from every plugin's
+``zoo_presets()`` hook and from the folders in ``ZOO_PRESET_PATH``. Files are read
+with ``yaml.safe_load`` only (plain data: a preset cannot run code) and checked
+key by key; every error names the file and line. Nothing here imports torch:
+listing presets is instant, only ``create`` builds modules.
+
+    >>> import zoo
+    >>> zoo.list_models("resnet18*")
+    ['resnet18', 'resnet18_cifar', 'resnet18_cifar_nopool', 'resnet18_cifar_v2', 'resnet18_cifar_v3']
+    >>> model = zoo.create("resnet18_cifar", num_classes=100, fun="gelu")
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from .errors import (
+    PluginClashError,
+    PresetError,
+    UnknownOptionError,
+    UnknownPresetError,
+    ZooError,
+    nearest,
+)
+from .options import ACTIVATIONS, BUILTIN_OPTIONS, Config
+
+if TYPE_CHECKING:
+    from .classifier import Classifier
+
+__all__ = [
+    "Preset",
+    "get_preset",
+    "list_models",
+    "list_presets",
+    "create",
+    "load_preset_file",
+    "preset_dirs",
+    "ENV_PATH",
+]
+
+ENV_PATH = "ZOO_PRESET_PATH"
+SUFFIXES = (".yaml", ".yml")
+KEYS = ("name", "description", "input", "blocks", "options", "head", "params", "macs")
+REQUIRED = ("name", "description", "input", "blocks", "head")
+HEAD_KEYS = ("num_classes", "hidden", "dropout", "fun")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_FORMAT = (
+    "a preset is a mapping with the keys name, description, input ([C, H, W]), blocks, "
+    "options (optional), head ({num_classes: N}), params and macs (optional)"
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One named model, as read from its YAML file (no torch needed)."""
+
+    name: str
+    description: str
+    input: tuple[int, int, int]  # (C, H, W) of one image
+    blocks: str
+    options: dict[str, Any]  # options of zoo.Config besides input and blocks
+    head: dict[str, Any]  # num_classes, hidden (list), dropout, fun
+    params: int | None  # parameter count written in the file
+    macs: int | None  # multiply-accumulates of one image, written in the file
+    path: Path
+    plugin: str = ""  # "zoo", a plugin's name, or "" (ZOO_PRESET_PATH, a path)
+    lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def source(self) -> str:
+        """Where the preset comes from, for listings: zoo, a plugin, or user."""
+        return self.plugin or "user"
+
+    def config(self, input: int | None = None, **options: Any) -> Config:
+        """The preset's options as a ``zoo.Config`` (with ``blocks`` and ``input``)."""
+        values = {**self.options, "blocks": self.blocks, "input": self.input[0]}
+        if input is not None:
+            values["input"] = input
+        values.update(options)
+        return Config(**values)
+
+    def create(
+        self,
+        *,
+        num_classes: int | None = None,
+        input: int | None = None,
+        head: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Classifier:
+        """Build the model: ``Classifier`` with ``.cnn`` and ``.head``.
+
+        ``num_classes`` and ``input`` (channels) override the file's values, ``head``
+        any of its head keys (``{"hidden": [256], "dropout": 0.2}``), and ``options``
+        any option of ``zoo.Config``.
+
+        >>> get_preset("r32m").create(num_classes=100, fun="gelu").head.fc.out_features
+        100
+        """
+        _check_overrides(options)
+        heads = dict(self.head)
+        if head is not None:
+            if not isinstance(head, dict):
+                raise PresetError(f"head={head!r}: must be a dict of {', '.join(HEAD_KEYS)}")
+            heads.update(_check_head(head, f"create({self.name!r}): head", {}))
+        if num_classes is not None:
+            heads.update(_check_head({"num_classes": num_classes}, f"create({self.name!r})", {}))
+        if input is not None and (isinstance(input, bool) or not isinstance(input, int) or input < 1):
+            raise PresetError(f"create({self.name!r}): input={input!r} must be a number of channels >= 1")
+        cfg = self.config(input=input, **options)
+        return _build(self, cfg, heads)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything ``zoo list --json`` shows."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input": list(self.input),
+            "blocks": self.blocks,
+            "options": dict(self.options),
+            "head": dict(self.head),
+            "params": self.params,
+            "macs": self.macs,
+            "source": self.source,
+            "path": str(self.path),
+        }
+
+
+def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
+    import torch
+
+    from .classifier import Classifier
+    from .cnn import CNN
+
+    cnn = CNN(cfg)
+    size = (cfg.input, *preset.input[1:])
+    if cfg.pool:
+        features = cnn.out_channels
+    else:  # no global pool: the head sees every pixel, so ask a meta-device copy
+        with torch.device("meta"):
+            features = CNN(cfg)(torch.empty(1, *size)).flatten(1).shape[1]
+    return Classifier(
+        cnn,
+        head["num_classes"],
+        in_features=features,
+        hidden=head.get("hidden", ()),
+        dropout=head.get("dropout", 0.0),
+        fun=head.get("fun", "relu"),
+        input_size=size,
+        name=preset.name,
+    )
+
+
+def _check_overrides(options: dict[str, Any]) -> None:
+    from .registry import get_registry
+
+    unknown = [k for k in options if k not in BUILTIN_OPTIONS]
+    if unknown:
+        plugin_options = get_registry().options
+        unknown = [k for k in unknown if k not in plugin_options]
+    if unknown:
+        name = unknown[0]
+        candidates = [*BUILTIN_OPTIONS, *plugin_options, "num_classes", "input", "head"]
+        close = nearest(name, candidates)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownOptionError(
+            f"unknown option {name!r}.{hint} create() takes num_classes, input, head and the "
+            "options of zoo.Config (spec §5)"
+        )
+
+
+# -- reading and checking one file ------------------------------------------------------
+
+
+def _lines(node: yaml.Node, path: str, out: dict[str, int], where: str) -> None:
+    """Record the 1-based line of every key (``"options.fun"``) and list item."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+            line = key.start_mark.line + 1
+            if name in seen:
+                raise PresetError(
+                    f"{where}, line {line}: the key {name!r} appears twice (lines {seen[name]} and "
+                    f"{line}); keep one"
+                )
+            seen[name] = line
+            dotted = f"{path}.{name}" if path else name
+            out[dotted] = line
+            _lines(value, dotted, out, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[f"{path}[{i}]"] = item.start_mark.line + 1
+            _lines(item, f"{path}[{i}]", out, where)
+
+
+def _read_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
+    try:
+        data = yaml.safe_load(text)  # plain data only: no tags that build objects
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or str(exc)
+        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
+            tag = re.search(r"'(tag:[^']*)'", problem)
+            shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "a tag"
+            raise PresetError(
+                f"{where}, line {line}: the tag {shown} is not allowed: a preset file holds plain "
+                "data only (text, numbers, lists, mappings) and can never build objects or run code"
+            ) from None
+        context = f" {exc.context}" if exc.context else ""
+        raise PresetError(
+            f"{where}, line {line}: this is not valid YAML ({problem}{context}); "
+            "check the indentation and quoting there (a block string is safest in double quotes)"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PresetError(f"{where}: this is not valid YAML ({exc})") from None
+    lines: dict[str, int] = {}
+    _lines(yaml.compose(text, Loader=yaml.SafeLoader), "", lines, where)
+    return data, lines
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "true/false", int: "a whole number", float: "a number", str: "text",
+            list: "a list", dict: "a mapping", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head") -> dict[str, Any]:
+    def at(sub: str = "") -> str:
+        line = lines.get(f"{key}.{sub}" if sub else key)
+        return f"{where}, line {line}" if line else where
+
+    if not isinstance(head, dict):
+        raise PresetError(
+            f"{at()}: head must be a mapping such as {{num_classes: 10}}, not {_type_name(head)}"
+        )
+    for name in head:
+        if name not in HEAD_KEYS:
+            close = nearest(str(name), HEAD_KEYS)
+            hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+            raise PresetError(
+                f"{at(str(name))}: unknown head key {name!r}; {hint}a head takes {', '.join(HEAD_KEYS)}"
+            )
+    out: dict[str, Any] = {}
+    if "num_classes" in head:
+        n = head["num_classes"]
+        if not _whole(n) or n < 0:
+            raise PresetError(
+                f"{at('num_classes')}: head.num_classes must be a whole number >= 0 "
+                f"(0: no last Linear), not {n!r}"
+            )
+        out["num_classes"] = n
+    if "hidden" in head:
+        hidden = head["hidden"]
+        if hidden is None:
+            hidden = []
+        if not isinstance(hidden, list) or not all(_whole(h) and h >= 1 for h in hidden):
+            raise PresetError(
+                f"{at('hidden')}: head.hidden must be a list of layer widths >= 1, such as "
+                f"[512, 256], not {hidden!r}"
+            )
+        out["hidden"] = list(hidden)
+    if "dropout" in head:
+        p = head["dropout"]
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise PresetError(f"{at('dropout')}: head.dropout must be a probability 0 <= p < 1, not {p!r}")
+        out["dropout"] = float(p)
+    if "fun" in head:
+        fun = head["fun"]
+        if fun is None:
+            fun = ""
+        if not isinstance(fun, str) or (fun and fun not in ACTIVATIONS):
+            raise PresetError(
+                f"{at('fun')}: head.fun {fun!r} is not an activation; use one of "
+                f"{', '.join(ACTIVATIONS)}, or \"\" for none"
+            )
+        out["fun"] = fun
+    return out
+
+
+def _parse(data: Any, lines: dict[str, int], where: str, path: Path, plugin: str) -> Preset:
+    def at(key: str) -> str:
+        line = lines.get(key)
+        return f"{where}, line {line}" if line else where
+
+    if data is None:
+        raise PresetError(f"{where}: the file is empty; {_FORMAT}")
+    if not isinstance(data, dict):
+        raise PresetError(f"{where}, line 1: the file holds {_type_name(data)}; {_FORMAT}")
+    for key in data:
+        if key not in KEYS:
+            close = nearest(str(key), KEYS)
+            hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+            raise PresetError(
+                f"{at(str(key))}: unknown key {key!r}; {hint}a preset takes {', '.join(KEYS)}"
+            )
+    for key in REQUIRED:
+        if key not in data:
+            raise PresetError(f"{where}: the key {key!r} is missing; {_FORMAT}")
+
+    name = data["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise PresetError(
+            f"{at('name')}: name must be lower-case letters, digits and '_', starting with a "
+            f"letter (it becomes the timm model zoo_<name>), not {name!r}"
+        )
+    description = data["description"]
+    if not isinstance(description, str) or not description.strip():
+        raise PresetError(f"{at('description')}: description must be a line of text, not {description!r}")
+
+    shape = data["input"]
+    if not (isinstance(shape, list) and len(shape) == 3 and all(_whole(v) and v >= 1 for v in shape)):
+        raise PresetError(
+            f"{at('input')}: input must be the shape of one image [C, H, W], three whole numbers "
+            f">= 1 such as [3, 32, 32], not {shape!r}"
+        )
+
+    blocks = data["blocks"]
+    if not isinstance(blocks, str) or not blocks.strip():
+        raise PresetError(
+            f"{at('blocks')}: blocks must be a block string such as \"(cnf64 m) 2r r128_3_2\", "
+            f"not {blocks!r}"
+        )
+    from .language import parse_blocks
+
+    try:
+        parse_blocks(blocks)
+    except ZooError as exc:
+        raise PresetError(f"{at('blocks')}: the blocks do not parse:\n{exc}") from None
+
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise PresetError(f"{at('options')}: options must be a mapping such as {{fun: gelu}}, not {options!r}")
+    for key, value in options.items():
+        if key in ("input", "blocks"):
+            raise PresetError(
+                f"{at('options.' + str(key))}: {key!r} is a top-level key of a preset, not an option "
+                f"here; move it out of options"
+            )
+        try:
+            Config(**{str(key): value})
+        except ZooError as exc:
+            raise PresetError(f"{at('options.' + str(key))}: {exc}") from None
+
+    head = _check_head(data["head"], where, lines)
+    if "num_classes" not in head:
+        raise PresetError(f"{at('head')}: head.num_classes is missing, e.g. head: {{num_classes: 10}}")
+
+    counts: dict[str, int | None] = {}
+    for key in ("params", "macs"):
+        value = data.get(key)
+        if value is not None and (not _whole(value) or value < 0):
+            raise PresetError(f"{at(key)}: {key} must be a whole number (written by zoo), not {value!r}")
+        counts[key] = value
+
+    return Preset(
+        name=name,
+        description=" ".join(description.split()),
+        input=(shape[0], shape[1], shape[2]),
+        blocks=" ".join(blocks.split()),
+        options=dict(options),
+        head=head,
+        params=counts["params"],
+        macs=counts["macs"],
+        path=path,
+        plugin=plugin,
+        lines=dict(lines),
+    )
+
+
+def load_preset_file(path: str | os.PathLike, plugin: str = "") -> Preset:
+    """Read and check one preset file; ``PresetError`` names the file and line.
+
+    >>> load_preset_file("presets/r32m.yaml").params
+    1607818
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise PresetError(f"{where}: no such preset file") from None
+    except OSError as exc:
+        raise PresetError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise PresetError(f"{where}, line {line}: the file is not UTF-8 text") from None
+    data, lines = _read_yaml(text, where)
+    return _parse(data, lines, where, path, plugin)
+
+
+# -- where presets come from -------------------------------------------------------------
+
+
+def _bundled_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    wheel = here / "presets"  # the wheel force-includes presets/ as zoo/presets/
+    if wheel.is_dir():
+        return wheel
+    return here.parent.parent / "presets"  # an editable install: the repository's presets/
+
+
+def preset_dirs() -> list[tuple[str, Path]]:
+    """Every preset source as ``(plugin, path)``: zoo's folder, each plugin's files or
+    folders (``zoo_presets()``), then the folders of ``ZOO_PRESET_PATH`` (plugin "")."""
+    from .registry import get_registry
+
+    sources: list[tuple[str, Path]] = [("zoo", _bundled_dir())]
+    sources += [(plugin, Path(p)) for plugin, p in get_registry().preset_paths if plugin != "zoo"]
+    for part in os.environ.get(ENV_PATH, "").split(os.pathsep):
+        if part.strip():
+            sources.append(("", Path(part.strip()).expanduser()))
+    return sources
+
+
+def _files(plugin: str, path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and not p.name.startswith("."))
+    if path.is_file():
+        return [path]
+    who = f"plugin {plugin!r} names" if plugin else f"{ENV_PATH} names"
+    raise PresetError(f"{who} {str(path)!r}, which is neither a preset folder nor a YAML file")
+
+
+def _label(preset: Preset) -> str:
+    if preset.plugin == "zoo":
+        return f"zoo ({preset.path})"
+    if preset.plugin:
+        return f"plugin {preset.plugin!r} ({preset.path})"
+    return f"{ENV_PATH} ({preset.path})"
+
+
+def _fix(preset: Preset) -> str:
+    if preset.plugin and preset.plugin != "zoo":
+        return f"disable the plugin with ZOO_DISABLE_PLUGINS={preset.plugin}"
+    if not preset.plugin:
+        return f"rename the user preset (its name: key) or remove its folder from {ENV_PATH}"
+    return ""
+
+
+_cache: tuple[Any, dict[str, Preset]] | None = None
+
+
+def _catalog() -> dict[str, Preset]:
+    """Every preset by name, read again only when a file or a source changes."""
+    global _cache
+    from .registry import get_registry
+
+    registry = get_registry()
+    found: list[tuple[str, Path]] = []
+    for plugin, path in preset_dirs():
+        if plugin and plugin != "zoo":
+            try:
+                found += [(plugin, f) for f in _files(plugin, path)]
+            except PresetError as exc:  # a broken plugin must not break zoo
+                _warn(plugin, exc)
+        else:
+            found += [(plugin, f) for f in _files(plugin, path)]
+    key = (id(registry), tuple(_stamp(plugin, f) for plugin, f in found))
+    if _cache is not None and _cache[0] == key:
+        return _cache[1]
+    presets: dict[str, Preset] = {}
+    by_plugin: dict[str, list[str]] = {}
+    for plugin, file in found:
+        try:
+            preset = load_preset_file(file, plugin=plugin)
+        except PresetError as exc:
+            if plugin and plugin != "zoo":
+                _warn(plugin, exc)
+                continue
+            raise
+        other = presets.get(preset.name)
+        if other is not None:
+            fixes = "; ".join(f for f in (_fix(preset), _fix(other)) if f) or "rename one"
+            raise PluginClashError(
+                f"two sources define the preset {preset.name!r}: {_label(other)} and "
+                f"{_label(preset)}. Keep one: {fixes}"
+            )
+        presets[preset.name] = preset
+        by_plugin.setdefault(plugin, []).append(preset.name)
+    for plugin, names in by_plugin.items():
+        info = registry.plugins.get(plugin)
+        if info is not None:  # `zoo plugins` shows what each plugin contributes
+            info.presets = sorted(names)
+    presets = dict(sorted(presets.items()))
+    _cache = (key, presets)
+    return presets
+
+
+def _stamp(plugin: str, path: Path) -> tuple[str, str, int, int]:
+    try:
+        st = path.stat()
+        return (plugin, str(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        return (plugin, str(path), -1, -1)
+
+
+def _warn(plugin: str, exc: Exception) -> None:
+    print(
+        f"zoo: warning: a preset of plugin {plugin!r} is skipped: {exc}\n"
+        f"(disable the plugin with ZOO_DISABLE_PLUGINS={plugin})",
+        file=sys.stderr,
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith(SUFFIXES) or os.sep in text or "/" in text
+
+
+def get_preset(name_or_path: str | os.PathLike) -> Preset:
+    """The preset of that name, or read from that YAML file.
+
+    >>> get_preset("resnet18").input
+    (3, 224, 224)
+
+    An unknown name is an ``UnknownPresetError`` listing the nearest names.
+    """
+    if isinstance(name_or_path, Preset):
+        return name_or_path
+    if isinstance(name_or_path, os.PathLike):
+        return load_preset_file(name_or_path)
+    if not isinstance(name_or_path, str):
+        raise UnknownPresetError(
+            f"a preset is named by text or a path, not {type(name_or_path).__name__} {name_or_path!r}"
+        )
+    if _looks_like_path(name_or_path):
+        return load_preset_file(name_or_path)
+    catalog = _catalog()
+    preset = catalog.get(name_or_path)
+    if preset is None:
+        close = nearest(name_or_path, catalog, n=5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownPresetError(
+            f"unknown preset {name_or_path!r}.{hint} ('zoo list' shows every preset; a path to a "
+            f"YAML file or a folder in {ENV_PATH} adds your own)"
+        )
+    return preset
+
+
+def list_presets(pattern: str | Sequence[str] = "*") -> list[Preset]:
+    """The presets whose names match ``pattern`` (shell wildcards), sorted by name."""
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    catalog = _catalog()
+    return [p for name, p in catalog.items() if any(fnmatch.fnmatchcase(name, pat) for pat in patterns)]
+
+
+def list_models(pattern: str | Sequence[str] = "*") -> list[str]:
+    """Names of the presets that match ``pattern``, sorted, like ``timm.list_models``.
+
+    ``pattern`` is a shell-style wildcard (``"resnet*"``, ``"r?m"``) or a list of them.
+
+    >>> list_models("r*m")
+    ['r128m', 'r32m', 'r64m']
+    """
+    return [p.name for p in list_presets(pattern)]
+
+
+def create(name_or_path: str | os.PathLike, **overrides: Any) -> Classifier:
+    """Build a preset by name or path: a ``Classifier`` with ``.cnn`` and ``.head``.
+
+    >>> model = create("resnet18_cifar", num_classes=100, fun="gelu")
+    >>> model.head.fc.out_features, model.cnn.cfg.fun
+    (100, 'gelu')
+
+    Overrides: ``num_classes``, ``input`` (channels), ``head`` (a dict of head keys)
+    and any option of ``zoo.Config``.
+    """
+    return get_preset(name_or_path).create(**overrides)

@@ -1,0 +1,329 @@
+"""The bridge to timm: timm's ResNet weights into zoo models, zoo presets into timm.
+
+``load_timm_weights(model, state_dict)`` maps a timm (or torchvision: the same
+keys) ResNet state dict onto a zoo model through an explicit key map built from
+the structure of both, and checks every key and shape before it copies anything:
+
+    timm                            zoo
+    conv1, bn1                      the Conv2d, BatchNorm2d before the first Residual
+    layerS.B (in order)             the i-th Residual of the CNN, in module order
+      conv1, bn1, conv2, bn2, ...     the Conv2d, BatchNorm2d of its ``block``, in order
+      downsample.0, downsample.1      the Conv2d, BatchNorm2d of its ``align``
+    fc                              the head's last Linear (``head.fc``)
+
+So any block built on ``zoo.layers.Residual`` maps, a plugin's bottleneck
+(conv1..conv3) as well as ``r``. ``register_timm()`` makes each preset the timm
+model ``zoo_<preset>``. timm itself is imported only inside ``register_timm``.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .errors import PresetError, WeightsError
+
+__all__ = ["load_timm_weights", "timm_key_map", "register_timm"]
+
+_BLOCK = re.compile(r"^layer(\d+)\.(\d+)\.(.+)$")
+_INNER = re.compile(r"^(conv|bn)(\d+)$")
+
+
+def _shape(t: Any) -> str:
+    return "x".join(str(s) for s in t.shape) if hasattr(t, "shape") else type(t).__name__
+
+
+def _zoo_parts(model: nn.Module) -> tuple[str, nn.Module, str, nn.Module | None]:
+    """(prefix, cnn) and (prefix, head Linear or None) of a zoo model."""
+    from .cnn import CNN
+
+    if isinstance(model, CNN):
+        return "", model, "", None
+    cnn = getattr(model, "cnn", None)
+    if not isinstance(cnn, CNN):
+        raise WeightsError(
+            f"load_timm_weights needs a zoo model (zoo.create(...) or a zoo.CNN), not "
+            f"{type(model).__name__}"
+        )
+    head = getattr(model, "head", None)
+    fc = getattr(head, "fc", None) if head is not None else None
+    if fc is None and head is not None:
+        linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+        fc = linears[-1] if linears else None
+    fc_name = next((n for n, m in model.named_modules() if m is fc), "") if isinstance(fc, nn.Linear) else ""
+    return "cnn.", cnn, fc_name, fc if isinstance(fc, nn.Linear) else None
+
+
+def _zoo_structure(cnn: nn.Module, prefix: str) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
+    """The stem layers (Conv2d/BatchNorm before the first Residual) and the top-level
+    Residuals of ``cnn``, each as (qualified name, module), in module order."""
+    from .layers import Residual
+
+    stem: list[tuple[str, nn.Module]] = []
+    residuals: list[tuple[str, nn.Module]] = []
+    inside: str | None = None
+    for name, module in cnn.named_modules():
+        if inside is not None and name.startswith(inside):
+            continue  # a layer of the residual block already taken
+        if isinstance(module, Residual):
+            residuals.append((prefix + name, module))
+            inside = name + "."
+        elif not residuals and isinstance(module, (nn.Conv2d, _BatchNorm)):
+            stem.append((prefix + name, module))
+    return stem, residuals
+
+
+def _layers(module: nn.Module | None, prefix: str) -> tuple[list[str], list[str]]:
+    """Qualified names of the Conv2d and the BatchNorm layers inside ``module``, in order."""
+    convs: list[str] = []
+    norms: list[str] = []
+    if module is None:
+        return convs, norms
+    for name, sub in module.named_modules():
+        full = f"{prefix}.{name}" if name else prefix
+        if isinstance(sub, nn.Conv2d):
+            convs.append(full)
+        elif isinstance(sub, _BatchNorm):
+            norms.append(full)
+    return convs, norms
+
+
+def _timm_modules(keys: list[str]) -> tuple[list[str], dict[tuple[int, int], list[str]], bool]:
+    """The module prefixes of a timm ResNet state dict: stem, blocks by (stage, index), fc."""
+    stem: list[str] = []
+    blocks: dict[tuple[int, int], list[str]] = {}
+    has_fc = False
+    for key in keys:
+        module = key.rpartition(".")[0]
+        if module in ("conv1", "bn1"):
+            if module not in stem:
+                stem.append(module)
+            continue
+        if module == "fc":
+            has_fc = True
+            continue
+        match = _BLOCK.match(module)
+        if match is None:
+            raise WeightsError(
+                f"the state dict has the key {key!r}, which is not part of a plain timm/torchvision "
+                "ResNet (stem conv1/bn1, blocks layerN.M.convK/bnK/downsample, fc); zoo has no "
+                "place for it"
+            )
+        inner = match.group(3)
+        if not (_INNER.match(inner) or inner in ("downsample.0", "downsample.1")):
+            raise WeightsError(
+                f"the state dict has the key {key!r}: a block layer {inner!r} that zoo cannot "
+                "place (a block maps convK/bnK and downsample.0/.1)"
+            )
+        names = blocks.setdefault((int(match.group(1)), int(match.group(2))), [])
+        if inner not in names:
+            names.append(inner)
+    return stem, dict(sorted(blocks.items())), has_fc
+
+
+def _ordered(names: list[str], kind: str) -> list[str]:
+    found = sorted((int(m.group(2)), n) for n in names if (m := _INNER.match(n)) and m.group(1) == kind)
+    return [n for _, n in found]
+
+
+def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[str, str]:
+    """The explicit map timm key -> zoo key for ``model`` (module-level; no shapes checked).
+
+    >>> import zoo
+    >>> m = timm_key_map(zoo.create("resnet18"), ["conv1.weight", "layer1.0.conv1.weight", "fc.bias"])
+    >>> m["layer1.0.conv1.weight"]
+    'cnn.blocks.1.block.0.weight'
+    """
+    keys = list(keys)
+    prefix, cnn, fc_name, _ = _zoo_parts(model)
+    stem, residuals = _zoo_structure(cnn, prefix)
+    t_stem, t_blocks, t_fc = _timm_modules(keys)
+
+    pairs: list[tuple[str, str]] = []  # (timm module, zoo module)
+    z_convs = [n for n, m in stem if isinstance(m, nn.Conv2d)]
+    z_norms = [n for n, m in stem if isinstance(m, _BatchNorm)]
+    t_convs = [n for n in t_stem if n == "conv1"]
+    t_norms = [n for n in t_stem if n == "bn1"]
+    if (len(z_convs), len(z_norms)) != (len(t_convs), len(t_norms)):
+        raise WeightsError(
+            f"the stems differ: timm's has {len(t_convs)} Conv2d and {len(t_norms)} BatchNorm "
+            f"(conv1, bn1), the zoo model's {len(z_convs)} and {len(z_norms)} before its first "
+            "residual block"
+        )
+    pairs += list(zip(t_convs, z_convs)) + list(zip(t_norms, z_norms))
+
+    if len(t_blocks) != len(residuals):
+        raise WeightsError(
+            f"the state dict has {len(t_blocks)} residual blocks (layerN.M), the zoo model "
+            f"{len(residuals)}: is it the matching preset (resnet18 for resnet18, ...)?"
+        )
+    for ((stage, index), inner), (zname, residual) in zip(t_blocks.items(), residuals):
+        tname = f"layer{stage}.{index}"
+        z_bconvs, z_bnorms = _layers(residual.block, f"{zname}.block")
+        t_bconvs, t_bnorms = _ordered(inner, "conv"), _ordered(inner, "bn")
+        if (len(z_bconvs), len(z_bnorms)) != (len(t_bconvs), len(t_bnorms)):
+            raise WeightsError(
+                f"block {tname} has {len(t_bconvs)} Conv2d and {len(t_bnorms)} BatchNorm, its zoo "
+                f"counterpart {zname} ({getattr(residual, 'zoo_token', '?')}) has "
+                f"{len(z_bconvs)} and {len(z_bnorms)}"
+            )
+        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_bconvs, z_bconvs)]
+        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_bnorms, z_bnorms)]
+        t_down = [n for n in ("downsample.0", "downsample.1") if n in inner]
+        align = None if residual.identity_align else residual.align
+        z_aconvs, z_anorms = _layers(align, f"{zname}.align")
+        z_down = z_aconvs + z_anorms
+        if len(t_down) != len(z_down):
+            raise WeightsError(
+                f"block {tname} has {len(t_down)} downsample layers, its zoo counterpart {zname} "
+                f"({getattr(residual, 'zoo_token', '?')}) has {len(z_down)} in its align"
+            )
+        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_down, z_down)]
+
+    if t_fc:
+        if not fc_name:
+            raise WeightsError(
+                "the state dict has a classifier (fc), the zoo model has no Linear head; "
+                "drop the fc.* keys or load into zoo.create(...)"
+            )
+        pairs.append(("fc", fc_name))
+
+    # parameter and buffer names per module, from the zoo side (weight, bias,
+    # running_mean, running_var, num_batches_tracked)
+    by_module: dict[str, list[str]] = {}
+    for key in model.state_dict(keep_vars=True):
+        module, _, local = key.rpartition(".")
+        by_module.setdefault(module, []).append(local)
+    return {f"{tmod}.{local}": f"{zmod}.{local}" for tmod, zmod in pairs for local in by_module.get(zmod, [])}
+
+
+def load_timm_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor] | nn.Module) -> nn.Module:
+    """Copy a timm/torchvision ResNet's weights into the matching zoo model.
+
+    >>> import timm, zoo
+    >>> theirs = timm.create_model("resnet18", pretrained=False)
+    >>> ours = zoo.load_timm_weights(zoo.create("resnet18"), theirs.state_dict())
+
+    Every key of both sides must be mapped, and every shape must agree: the first
+    difference is a ``WeightsError`` that names both keys. BatchNorm running
+    statistics are copied too. Returns ``model``.
+    """
+    if isinstance(state_dict, nn.Module):
+        state_dict = state_dict.state_dict()
+    if not isinstance(state_dict, Mapping):
+        raise WeightsError(f"load_timm_weights needs a state dict (a mapping), not {type(state_dict).__name__}")
+    mapping = timm_key_map(model, list(state_dict))
+    zoo_state = model.state_dict()
+    counts = f"({len(state_dict)} keys in the state dict, {len(zoo_state)} in the zoo model)"
+    for key in state_dict:
+        if key not in mapping:
+            raise WeightsError(f"the state dict's key {key!r} has no place in the zoo model {counts}")
+    for tkey, zkey in mapping.items():
+        if tkey not in state_dict:
+            raise WeightsError(
+                f"the zoo model's key {zkey!r} gets no weight: the state dict has no {tkey!r} {counts}"
+            )
+    mapped = set(mapping.values())
+    for key in zoo_state:
+        if key not in mapped:
+            raise WeightsError(f"the zoo model's key {key!r} gets no weight from the state dict {counts}")
+    if not len(mapping) == len(state_dict) == len(zoo_state):
+        raise WeightsError(f"the key counts differ {counts}")
+    new_state: dict[str, torch.Tensor] = {}
+    for tkey, zkey in mapping.items():
+        theirs, ours = state_dict[tkey], zoo_state[zkey]
+        if not isinstance(theirs, torch.Tensor) or theirs.shape != ours.shape:
+            raise WeightsError(
+                f"shape mismatch: the state dict's {tkey!r} is {_shape(theirs)}, the zoo model's "
+                f"{zkey!r} is {_shape(ours)}: is the state dict for this preset?"
+            )
+        new_state[zkey] = theirs
+    model.load_state_dict(new_state, strict=True)
+    return model
+
+
+# -- zoo presets as timm models ------------------------------------------------------------
+
+default_cfgs: dict[str, dict[str, Any]] = {}  # timm reads the module's default_cfgs
+_registered: dict[str, str] = {}  # timm name -> preset file it was registered from
+
+
+def _entrypoint(preset_name: str):
+    def create(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+        from .change import Change
+        from .presets import get_preset
+
+        for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
+            kwargs.pop(key, None)
+        if pretrained:
+            raise PresetError(
+                f"zoo_{preset_name}: zoo ships no weights; create it with pretrained=False and copy "
+                "a timm ResNet's weights with zoo.load_timm_weights(model, state_dict)"
+            )
+        overrides: dict[str, Any] = {}
+        if "in_chans" in kwargs:
+            overrides["input"] = kwargs.pop("in_chans")
+        if "num_classes" in kwargs:
+            overrides["num_classes"] = kwargs.pop("num_classes")
+        drop_rate = kwargs.pop("drop_rate", None)
+        if drop_rate:
+            overrides["head"] = {"dropout": drop_rate}
+        global_pool = kwargs.pop("global_pool", None)
+        drop_path_rate = kwargs.pop("drop_path_rate", None)
+        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+        model = get_preset(preset_name).create(**overrides, **kwargs)
+        if global_pool is not None:
+            model._set_pool(global_pool)
+        if drop_path_rate:
+            Change.drop_block(model, drop_path_rate)
+        if device is not None or dtype is not None:
+            model.to(device=device, dtype=dtype)
+        return model
+
+    create.__name__ = create.__qualname__ = f"zoo_{preset_name}"
+    create.__module__ = __name__
+    create.__doc__ = f"The zoo preset {preset_name!r} as a timm model (zoo.create({preset_name!r}))."
+    return create
+
+
+def register_timm() -> list[str]:
+    """Register every zoo preset as the timm model ``zoo_<preset>``; returns their names.
+
+    >>> import timm, zoo
+    >>> zoo.register_timm()[:2]
+    ['zoo_mnist_cnn', 'zoo_r128m']
+    >>> timm.create_model("zoo_resnet18_cifar", num_classes=7, in_chans=1).num_classes
+    7
+
+    Calling it again registers presets added since (plugins, ``ZOO_PRESET_PATH``).
+    """
+    import sys
+
+    from timm.models import register_model
+
+    from .presets import list_presets
+
+    names = []
+    module = sys.modules[__name__]
+    for preset in list_presets():
+        name = f"zoo_{preset.name}"
+        names.append(name)
+        if _registered.get(name) == str(preset.path):
+            continue
+        fn = _entrypoint(preset.name)
+        setattr(module, name, fn)  # timm lists its models in the module's __all__
+        with torch.device("meta"):  # the cfg names real modules (first_conv): build, for free
+            cfg = dict(preset.create().pretrained_cfg)
+        cfg.pop("architecture", None)
+        default_cfgs[name] = {**cfg, "description": preset.description}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # re-registering our own name after a change
+            register_model(fn)
+        _registered[name] = str(preset.path)
+    return names
