@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     BlockSyntaxError,
     BuildError,
+    MissingExtraError,
     OptionError,
     PluginClashError,
     PluginError,
@@ -46,9 +47,11 @@ _LAZY = {
     "Classifier": "zoo.classifier",
     "load_timm_weights": "zoo.timm_bridge",
     "register_timm": "zoo.timm_bridge",
+    "BlockMonitor": "zoo.monitor",
 }
 
 __all__ = [
+    "BlockMonitor",
     "BlockSyntaxError",
     "BuildContext",
     "BuildError",
@@ -57,6 +60,7 @@ __all__ = [
     "Classifier",
     "Config",
     "LayerNormChannels",
+    "MissingExtraError",
     "Option",
     "OptionError",
     "PluginClashError",
@@ -102,5 +106,6 @@ if TYPE_CHECKING:
     from .classifier import Classifier
     from .cnn import CNN, BuildContext
     from .layers import LayerNormChannels, Residual
+    from .monitor import BlockMonitor
     from .presets import create, get_preset, list_models
     from .timm_bridge import load_timm_weights, register_timm

@@ -125,11 +125,21 @@ class CNN(nn.Module):
         return x  # (B, out_channels) with pool and flat
 
     # -- debug statistics (zoo.monitor) ---------------------------------------------
-    def debug(self, on: bool = True, beta: float = 0.9) -> CNN:
-        """Turn the statistics of every residual block on or off (spec §6)."""
+    def debug(self, on: bool = True, beta: float | None = None, reset: bool = False) -> CNN:
+        """Turn the statistics of every residual block (at any depth) on or off.
+
+        While on, each TRAINING forward mixes into an EMA (factor ``beta``, 0.9 by
+        default; None keeps the current one) the energy of ``align(x)`` and of the
+        scaled branch; eval forwards change nothing. Off keeps the numbers.
+
+        >>> cnn = CNN(blocks="c8 r (r r)").debug(True)
+        >>> _ = cnn(torch.randn(2, 3, 8, 8))
+        >>> [(s["path"], s["forwards"]) for s in cnn.block_stats()]
+        [('blocks.1', 1), ('blocks.2.0', 1), ('blocks.2.1', 1)]
+        """
         from .monitor import set_debug
 
-        set_debug(self, on, beta=beta)
+        set_debug(self, on, beta=beta, reset=reset)
         return self
 
     def update(self) -> None:
@@ -139,13 +149,15 @@ class CNN(nn.Module):
         update_scales(self)
 
     def block_stats(self) -> list[dict[str, Any]]:
-        """One dict per residual block: name, path, ratio, scale, scale_grad."""
+        """One dict per residual block: name, path, ratio, scale, scale_grad, ...
+        (see :func:`zoo.monitor.block_stats`)."""
         from .monitor import block_stats
 
         return block_stats(self)
 
     def plot(self, **kwargs: Any):
-        """The block plot as a matplotlib Figure (needs ``zoo[plot]``)."""
+        """The block plot as a matplotlib Figure (needs ``zoo[plot]``); save it with
+        ``cnn.plot().savefig("blocks.png")``. Options: :func:`zoo.monitor.plot_blocks`."""
         from .monitor import plot_blocks
 
         return plot_blocks(self, **kwargs)

@@ -24,6 +24,7 @@ __all__ = [
     "PluginError",
     "PluginClashError",
     "WeightsError",
+    "MissingExtraError",
     "nearest",
 ]
 
@@ -135,3 +136,12 @@ class PluginClashError(ZooError, ValueError):
 
 class WeightsError(ZooError, ValueError):
     """A state dict does not fit a model: a key without a place, a missing key, a shape."""
+
+
+class MissingExtraError(ZooError, ImportError):
+    """An optional dependency is not installed; the message names the zoo extra
+    that brings it (e.g. ``pip install 'zoo[plot]'`` for matplotlib)."""
+
+    def __init__(self, problem: str, hint: str = ""):
+        self.problem, self.hint = problem, hint
+        super().__init__(problem + (f"\n{hint}" if hint else ""))

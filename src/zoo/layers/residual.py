@@ -49,7 +49,9 @@ class Residual(nn.Module):
             raise ValueError(f"mult must be 0, 1 or 2, not {mult!r}")
         self.after = after
         self.p = 0.0  # drop-block probability, set by Change.drop_block
-        self.stats = None  # debug statistics (zoo.monitor.BlockStats) while debug is on
+        # debug statistics (zoo.monitor.BlockStats) while debug is on, else None: the
+        # forward's only debug cost when off is this one check
+        self.stats = None
 
     @property
     def identity_align(self) -> bool:

@@ -1,0 +1,113 @@
+"""``BlockMonitor``: the block statistics every N steps, from any training loop."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ..errors import OptionError
+from .stats import DEFAULT_BETA, find_cnn, set_debug, update_scales
+from .table import block_table
+
+__all__ = ["BlockMonitor"]
+
+
+class BlockMonitor:
+    """Watch the residual blocks of a network learn, from any training loop.
+
+    Creating it turns debug mode on. Call :meth:`step` once per training step,
+    after ``optimizer.step()`` and before the next ``zero_grad()``: it records the
+    scales and their gradients (``cnn.update()``) and every ``every`` steps prints
+    the statistics as a table (``table=True``) and, when ``out`` is a folder, saves
+    the block plot there as ``blocks_<step>.png`` (needs ``zoo[plot]``). Leaving a
+    ``with`` block (or :meth:`close`) turns debug mode off; the numbers stay.
+
+    This is the document's ``trainer.fit(states=[model.cnn], period_plot=10)``
+    without a particular trainer:
+
+    >>> import torch, zoo
+    >>> from torch import nn
+    >>> cnn = zoo.CNN(blocks="(cnf8 m) r r16_3_2", mult=1)
+    >>> model = nn.Sequential(cnn, nn.Linear(16, 10))
+    >>> opt = torch.optim.Adam(model.parameters())
+    >>> with zoo.BlockMonitor(model, every=2, table=False) as monitor:
+    ...     for _ in range(4):
+    ...         loss = model(torch.randn(4, 3, 8, 8)).square().mean()
+    ...         opt.zero_grad()
+    ...         loss.backward()
+    ...         opt.step()
+    ...         _ = monitor.step()
+    >>> monitor.steps, [s["updates"] for s in cnn.block_stats()]
+    (4, [4, 4])
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        every: int = 10,
+        out: str | os.PathLike[str] | None = None,
+        *,
+        table: bool = True,
+        console: Any = None,
+        beta: float = DEFAULT_BETA,
+        prefix: str = "blocks",
+        plot_options: dict[str, Any] | None = None,
+    ):
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise OptionError(f"BlockMonitor: every={every!r} must be a whole number of steps >= 1")
+        self.model = find_cnn(model) or model  # statistics and plot of this network
+        self.every = every
+        self.out = Path(out) if out is not None else None
+        self.table = table
+        self.console = console
+        self.prefix = prefix
+        self.plot_options = dict(plot_options or {})
+        self.steps = 0
+        self.saved: list[Path] = []  # the plots written so far
+        self.blocks = set_debug(self.model, True, beta=beta)  # how many residual blocks
+
+    def step(self) -> Path | None:
+        """One training step done: record the scales; report every ``every`` steps.
+        Returns the path of the plot saved by this step, if any."""
+        update_scales(self.model)
+        self.steps += 1
+        if self.steps % self.every == 0:
+            return self.report()
+        return None
+
+    def report(self) -> Path | None:
+        """Print the table and save the plot now (what ``step`` does every N steps)."""
+        if self.table:
+            console = self.console
+            if console is None:
+                from rich.console import Console
+
+                console = self.console = Console()
+            console.print(block_table(self.model, caption=f"step {self.steps}"))
+        if self.out is None:
+            return None
+        from .plot import plot_blocks
+
+        options = {"title": f"step {self.steps}", **self.plot_options}
+        figure = plot_blocks(self.model, **options)
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / f"{self.prefix}_{self.steps:06d}.png"
+        figure.savefig(path)
+        self.saved.append(path)
+        return path
+
+    def close(self) -> None:
+        """Turn debug mode off (the statistics are kept)."""
+        set_debug(self.model, False)
+
+    def __enter__(self) -> BlockMonitor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"BlockMonitor(blocks={self.blocks}, every={self.every}, steps={self.steps}, out={self.out})"

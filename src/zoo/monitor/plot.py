@@ -1,0 +1,127 @@
+"""The block plot: dx/x per top-level block as bars, the scale and its gradient as lines.
+
+matplotlib is optional (``pip install 'zoo[plot]'``) and imported only here, inside
+:func:`plot_blocks`. The figure is a bare ``matplotlib.figure.Figure``: no pyplot,
+no global state, no window; the caller saves it (``fig.savefig("blocks.png")``) or
+shows it (a notebook displays a returned Figure).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from torch import nn
+
+from ..errors import MissingExtraError
+from .stats import block_stats, top_level
+
+__all__ = ["plot_blocks", "bar_positions"]
+
+SLOT_WIDTH = 0.75  # the bars of one top-level block share this much of its slot
+
+
+def _matplotlib():
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FormatStrFormatter
+    except ImportError as exc:
+        raise MissingExtraError(
+            "the block plot needs matplotlib, which is not installed",
+            hint="install zoo's plot extra: pip install 'zoo[plot]' (or pip install matplotlib); "
+            "without it, print the statistics in the terminal: zoo.monitor.block_table(cnn)",
+        ) from exc
+    return Figure, FormatStrFormatter
+
+
+def bar_positions(rows: list[dict[str, Any]], width: float = SLOT_WIDTH) -> list[tuple[float, float]]:
+    """``(x, bar width)`` of each residual block: its top-level block's slot, split
+    evenly when a group holds several residual blocks.
+
+    >>> bar_positions([{"top": 2}, {"top": 3}, {"top": 3}])
+    [(2.0, 0.75), (2.8125, 0.375), (3.1875, 0.375)]
+    """
+    per_slot: dict[int, int] = {}
+    for row in rows:
+        per_slot[row["top"]] = per_slot.get(row["top"], 0) + 1
+    seen: dict[int, int] = {}
+    positions = []
+    for row in rows:
+        top, k = row["top"], per_slot[row["top"]]
+        j = seen.get(top, 0)
+        seen[top] = j + 1
+        positions.append((top - width / 2 + (j + 0.5) * width / k, width / k))
+    return positions
+
+
+def plot_blocks(
+    model: nn.Module,
+    *,
+    figsize: tuple[float, float] = (12, 3),
+    dpi: float = 100,
+    title: str | None = None,
+    color: str = "tab:blue",
+):
+    """The document's block plot as a matplotlib ``Figure`` (needs ``zoo[plot]``).
+
+    One slot per top-level block, labelled by its token text; a bar of dx/x
+    (``sqrt(ema_branch / ema_align)``) for each residual block (a group holding
+    several splits its slot; blocks without statistics get no bar); the scale as a
+    solid line with markers on the second axis and its gradient as a dotted line on
+    the third, logarithmic, axis (``mult > 0`` after ``update()``). Under each bar
+    stands the block's drop-block probability ``p`` (blocks with an identity skip).
+
+    >>> import torch
+    >>> from zoo import CNN
+    >>> cnn = CNN(blocks="(cnf16 m) r r32_3_2", mult=1).debug(True)
+    >>> _ = cnn(torch.randn(2, 3, 16, 16))
+    >>> fig = plot_blocks(cnn)
+    >>> fig.savefig("blocks.png")  # doctest: +SKIP
+    """
+    Figure, FormatStrFormatter = _matplotlib()
+    _, slots = top_level(model)
+    rows = block_stats(model)
+    positions = bar_positions(rows)
+
+    fig = Figure(figsize=figsize, dpi=dpi)
+    ax = fig.add_subplot()
+    fig.subplots_adjust(left=0.06, right=0.86, bottom=0.14, top=0.9 if title else 0.96)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(ls=":")
+    ax.set_xticks(range(len(slots)), [label for label, _, _ in slots])
+    ax.set_xlim(-0.6, len(slots) - 0.4)
+    ax.set_ylabel("dx/x")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%0.3f"))
+
+    bars = [(x, w, row["ratio"]) for (x, w), row in zip(positions, rows) if row["ratio"] is not None]
+    finite = [r for _, _, r in bars if math.isfinite(r)]
+    top = 1.1 * max(finite) if finite and max(finite) > 0 else 1.0
+    ax.set_ylim(0, top)
+    if bars:
+        heights = [min(r, top) for _, _, r in bars]  # an infinite ratio fills the axis
+        ax.bar([x for x, _, _ in bars], heights, width=[w for _, w, _ in bars],
+               color=color, edgecolor="grey", alpha=0.5)
+
+    # the document's small row of per-block numbers along the bottom: drop-block p
+    if any(row["p"] is not None for row in rows):
+        ax.text(0.003, 0.02, "p", transform=ax.transAxes, fontsize=6, family="monospace")
+        for (x, _), row in zip(positions, rows):
+            if row["p"] is not None:
+                ax.text(x, top * 0.02, f"{row['p']:.1f}", ha="center", fontsize=6, family="monospace")
+
+    scale_ax = ax.twinx()
+    scale_ax.set_ylabel("scale")
+    scales = [(x, row["scale"]) for (x, _), row in zip(positions, rows) if row["scale"] is not None]
+    if scales:
+        scale_ax.plot([x for x, _ in scales], [s for _, s in scales], "-", marker=".", color=color)
+        scale_ax.set_ylim(0, 1.1 * max(s for _, s in scales) or 1.0)
+
+    grad_ax = ax.twinx()
+    grad_ax.spines["right"].set_position(("outward", 55))
+    grad_ax.set_yscale("log")
+    grad_ax.set_ylabel("scale grad")
+    grads = [(x, row["scale_grad"]) for (x, _), row in zip(positions, rows) if row["scale_grad"]]  # log: > 0
+    if grads:
+        grad_ax.plot([x for x, _ in grads], [g for _, g in grads], ":", marker=".", color=color)
+    return fig
