@@ -214,12 +214,12 @@ class Token:
             function = getattr(importlib.import_module(module_name), attr)
         except Exception as exc:  # ImportError, AttributeError, or the module's own failure
             raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'}: cannot import its build "
+                f"token {self.name!r} of plugin {self.plugin or '?'!r}: cannot import its build "
                 f"function {self.build!r} ({type(exc).__name__}: {exc})"
             ) from exc
         if not callable(function):
             raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'}: {self.build!r} is not a function"
+                f"token {self.name!r} of plugin {self.plugin or '?'!r}: {self.build!r} is not a function"
             )
         object.__setattr__(self, "_resolved", function)
         return function

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 
@@ -27,6 +28,10 @@ def add_parser(sub: Any) -> None:
 def plugin_rows() -> list[dict[str, Any]]:
     """One dict per plugin (``PluginInfo.to_dict()``): zoo's own first, then by name.
 
+    ``presets`` are the names the preset loader finds in each plugin's files; when
+    the presets cannot be read (two sources define one name), the YAML file names
+    stand in and a warning says why.
+
     >>> plugin_rows()[0]["distribution"], plugin_rows()[0]["status"]
     ('zoo', 'ok')
     """
@@ -34,7 +39,27 @@ def plugin_rows() -> list[dict[str, Any]]:
 
     registry = get_registry(check=False)
     infos = sorted(registry.plugins.values(), key=lambda i: (i.name != BUILTIN, i.name.lower()))
-    return [info.to_dict() for info in infos]
+    rows = [info.to_dict() for info in infos]
+    presets = _presets_by_plugin()
+    for row in rows:
+        if presets is not None and row["status"] == "ok":
+            row["presets"] = sorted(presets.get(row["distribution"], []))
+    return rows
+
+
+def _presets_by_plugin() -> dict[str, list[str]] | None:
+    from ..errors import ZooError
+    from ..presets import list_presets
+
+    try:
+        found = list_presets()
+    except ZooError as exc:
+        print(f"zoo: warning: the presets cannot be listed: {exc}", file=sys.stderr)
+        return None
+    names: dict[str, list[str]] = {}
+    for preset in found:
+        names.setdefault(preset.plugin, []).append(preset.name)
+    return names
 
 
 def run(args: argparse.Namespace) -> int:

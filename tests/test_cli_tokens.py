@@ -1,0 +1,118 @@
+"""`zoo tokens` and `zoo plugins`: the real command in a subprocess, exact output."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def zoo(*args: str, columns: int = 100, **variables: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env.update(COLUMNS=str(columns), **variables)
+    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines()]
+
+
+RULE = "─" * 100
+
+
+def test_tokens_table_for_chosen_tokens():
+    out = zoo("tokens", "se", "r", "rb")
+    assert out.returncode == 0 and out.stderr == ""
+    assert lines(out.stdout) == [
+        "token   values                           help                                              plugin",
+        RULE,
+        "r       channels=C kernel=3 stride=1     residual block: align(x) + scale * block(x),      zoo",
+        "                                         then the after-layers",
+        "rb      channels=C/4 kernel=3 stride=1   bottleneck residual block (ResNet-50): 1x1 ->     zoo-extra",
+        "                                         kxk -> 1x1, output 4*channels",
+        "se      reduction=16                     squeeze-and-excitation: scale each channel by a   zoo-extra",
+        "                                         gate of the channel means (C // reduction",
+        "                                         hidden)",
+    ]
+
+
+def test_tokens_table_lists_every_token_once_sorted():
+    out = zoo("tokens")
+    assert out.returncode == 0
+    first_words = [line.split()[0] for line in lines(out.stdout)[2:] if line and not line.startswith(" ")]
+    assert first_words == sorted(first_words)
+    assert {"a", "b", "c", "cnf", "d", "f", "m", "n", "r", "relu6", "rb", "se"} <= set(first_words)
+    assert re.search(r"^n +kind=norm \(0\|1\|2\|3\) +norm: 1 BatchNorm2d", out.stdout, re.M)  # choices shown
+
+
+def test_tokens_json_by_plugin_normalises_the_distribution_name():
+    out = zoo("tokens", "--plugin", "Zoo_Extra", "--json")
+    assert out.returncode == 0
+    rows = json.loads(out.stdout)
+    assert [(r["name"], r["plugin"], r["signature"]) for r in rows] == [
+        ("rb", "zoo-extra", "rb[channels=C/4]_[kernel=3]_[stride=1]"),
+        ("se", "zoo-extra", "se[reduction=16]"),
+    ]
+    assert set(rows[0]) == {"name", "signature", "values", "help", "plugin"}
+
+
+def test_tokens_json_of_a_built_in_with_choices():
+    out = zoo("tokens", "n", "--json")
+    assert json.loads(out.stdout) == [{
+        "name": "n",
+        "signature": "n[kind=norm (0|1|2|3)]",
+        "values": [{"name": "kind", "type": "int", "default": None, "doc": "norm", "min": None, "max": None,
+                    "choices": [0, 1, 2, 3]}],
+        "help": "norm: 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d, 0 nothing",
+        "plugin": "zoo",
+    }]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("tokens", "sx"), "zoo: error: unknown token 'sx' (column 1)\n    sx\n    ^^\n"
+                           "did you mean se? ('zoo tokens' lists every token)\n"),
+        (("tokens", "--plugin", "zoo-extar"), "zoo: error: no plugin is named 'zoo-extar'. Did you mean "
+                                              "'zoo-extra', 'zoo'? ('zoo plugins' lists them)\n"),
+    ],
+)
+def test_tokens_bad_names_exit_1_with_a_suggestion(args, message):
+    out = zoo(*args)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", message)
+
+
+def test_tokens_json_piped_into_a_closed_reader_is_quiet():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    out = subprocess.run(f"{sys.executable} -m zoo tokens --json | head -1", shell=True, capture_output=True,
+                         text=True, env=env, timeout=60)
+    assert out.stdout == "[\n" and out.stderr == ""
+
+
+def test_plugins_table():
+    out = zoo("plugins", columns=120)
+    assert out.returncode == 0 and out.stderr == ""
+    text = lines(out.stdout)
+    assert text[0].split() == ["plugin", "version", "status", "tokens", "presets", "options"]
+    zoo_extra = next(line for line in text if line.startswith("zoo-extra"))
+    assert zoo_extra.split() == ["zoo-extra", "0.1.0", "ok", "rb", "se", "resnet50", "rb_expansion", "se_gate"]
+    assert text[2].startswith("zoo ") and " ok " in text[2]
+
+
+def test_plugins_json_shows_presets_of_zoo_itself():
+    out = zoo("plugins", "--json")
+    rows = {row["distribution"]: row for row in json.loads(out.stdout)}
+    assert {"resnet18", "resnet18_cifar", "r64m"} <= set(rows["zoo"]["presets"])
+    assert "resnet50" not in rows["zoo"]["presets"] and rows["zoo-extra"]["presets"] == ["resnet50"]
+    assert set(rows["zoo"]) == {"distribution", "version", "status", "reason", "tokens", "presets", "options"}
+
+
+def test_help_lists_both_commands():
+    out = zoo("--help")
+    assert "tokens" in out.stdout and "plugins" in out.stdout
+    out = zoo("plugins", "--help")
+    assert "ZOO_DISABLE_PLUGIN_AUTOLOAD=1, ZOO_DISABLE_PLUGINS=name1,name2" in out.stdout
