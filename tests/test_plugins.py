@@ -557,6 +557,63 @@ def test_two_plugins_with_one_preset_name_are_an_error_naming_both(twin_site):
     assert by_name(json.loads(out.stdout), "distribution")["zoo-twin-b"]["presets"] == ["twinnet"]
 
 
+def contributing_example() -> tuple[dict[str, str], str]:
+    """The files of the plugin in CONTRIBUTING.md's "Writing a token plugin", and its test."""
+    import re
+
+    text = (REPO / "CONTRIBUTING.md").read_text()
+    section = text[text.index("## Writing a token plugin"):]
+    files = dict(re.findall(r"^`(zoo-shuffle/[^`]+)`[^\n]*:\n\n```\w*\n(.*?)^```", section, re.M | re.S))
+    test = re.search(r"^### Testing a plugin.*?```python\n(.*?)^```", section, re.M | re.S).group(1)
+    return files, test
+
+
+def _toml_value(text: str, key: str) -> str:
+    import re
+
+    return re.search(rf'^{key} = "([^"]+)"', text, re.M).group(1)
+
+
+def test_the_plugin_in_contributing_works_as_written(tmp_path):
+    files, test = contributing_example()
+    assert sorted(files) == ["zoo-shuffle/pyproject.toml", "zoo-shuffle/src/zoo_shuffle/__init__.py",
+                             "zoo-shuffle/src/zoo_shuffle/layers.py"]
+    assert len(files["zoo-shuffle/src/zoo_shuffle/__init__.py"].splitlines()) + len(
+        files["zoo-shuffle/src/zoo_shuffle/layers.py"].splitlines()) <= 25  # "a plugin in about 20 lines"
+    pyproject = files["zoo-shuffle/pyproject.toml"]  # (tomllib is Python 3.11+)
+    name, version = _toml_value(pyproject, "name"), _toml_value(pyproject, "version")
+    assert pyproject.endswith('[project.entry-points.zoo]\nshuffle = "zoo_shuffle"\n')
+    # lay it out as pip installs its wheel
+    for path, source in files.items():
+        if "/src/" in path:
+            target = tmp_path / path.split("/src/", 1)[1]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(source)
+    info = tmp_path / f"zoo_shuffle-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text("[zoo]\nshuffle = zoo_shuffle\n")
+    (info / "INSTALLER").write_text("pip\n")
+
+    out = run_zoo("tokens", "shuffle", "--json", site=tmp_path)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert [(r["signature"], r["plugin"]) for r in json.loads(out.stdout)] == [("shuffle[groups=2]", "zoo-shuffle")]
+    script = test + (
+        "\ntest_shuffle_interleaves_the_groups()\n"
+        "print(zoo.CNN(input=3, blocks='cnf64 shuffle4 r').out_channels)\n"
+        "try:\n    zoo.CNN(input=4, blocks='shuffle3')\nexcept zoo.BuildError as e:\n    print(e)\n"
+    )
+    out = run_python(script, site=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "64",
+        "token 'shuffle3': 4 channels do not split into 3 groups (column 1)",
+        "    shuffle3",
+        "    ^^^^^^^^",
+        "use a number of groups that divides the channels",
+    ]
+
+
 # -- zoo.testing and the registry, in process -----------------------------------------------
 class Doubler:
     """A plugin object: token `dbl` (x * 2) and option `dbl_factor`."""
