@@ -48,6 +48,10 @@ _LAZY = {
     "load_timm_weights": "zoo.timm_bridge",
     "register_timm": "zoo.timm_bridge",
     "BlockMonitor": "zoo.monitor",
+    # the inspector (meta device): zoo.inspect(target) -> Report
+    "inspect": "zoo.inspector",
+    "ModelState": "zoo.inspector",
+    "Report": "zoo.inspector",
 }
 
 __all__ = [
@@ -61,11 +65,13 @@ __all__ = [
     "Config",
     "LayerNormChannels",
     "MissingExtraError",
+    "ModelState",
     "Option",
     "OptionError",
     "PluginClashError",
     "PluginError",
     "PresetError",
+    "Report",
     "Residual",
     "ShapeError",
     "Token",
@@ -79,6 +85,7 @@ __all__ = [
     "create",
     "get_preset",
     "hookimpl",
+    "inspect",
     "list_models",
     "load_timm_weights",
     "parse_blocks",
@@ -105,6 +112,7 @@ if TYPE_CHECKING:
     from .change import Change
     from .classifier import Classifier
     from .cnn import CNN, BuildContext
+    from .inspector import ModelState, Report, inspect
     from .layers import LayerNormChannels, Residual
     from .monitor import BlockMonitor
     from .presets import create, get_preset, list_models

@@ -1,0 +1,271 @@
+"""``zoo.inspect``: any model, preset, YAML file or block string -> a :class:`Report`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ShapeError, UnknownPresetError, ZooError
+from .describe import describe
+from .report import Report, build_blocks, build_rows, find_cnn, mark_failure
+from .trace import Trace, meta_copy, trace
+
+__all__ = ["inspect", "resolve_target", "Target", "DEFAULT_SIZE"]
+
+DEFAULT_SIZE = (32, 32)  # H, W for a block string or CNN without an input size (CIFAR's)
+
+
+@dataclass
+class Target:
+    """A model ready to inspect: built on meta by zoo, or given by the caller."""
+
+    model: nn.Module
+    name: str
+    input_size: tuple[int, ...] | None
+    owned: bool  # built here on the meta device: no copy needed
+    notes: list[str] = field(default_factory=list)
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml")) or os.sep in text or os.path.isfile(text)
+
+
+def _preset_lookup():
+    try:
+        from ..presets import get_preset
+    except ImportError:  # the presets module is not part of this install yet
+        return None
+    return get_preset
+
+
+def resolve_target(target: Any, input_size: Sequence[int] | None = None, **options: Any) -> Target:
+    """Turn ``target`` into a model: an ``nn.Module`` as it is; a preset name or YAML
+    path through ``zoo.presets``; anything else as a block string (``CNN`` options
+    from ``options``). Models zoo builds are built on the meta device."""
+    if isinstance(target, nn.Module):
+        if options:
+            raise ZooError_options(options)
+        size = tuple(input_size) if input_size is not None else _default_size(target)
+        notes = []
+        if input_size is None and size is not None:
+            notes.append(f"input size not given: {_fmt_chw(size)} assumed (pass input_size)")
+        return Target(target, type(target).__name__, size, owned=False, notes=notes)
+    if not isinstance(target, str) or not target.strip():
+        raise ShapeError(
+            f"zoo.inspect takes a model, a preset name, a YAML file or a block string, not {target!r}"
+        )
+    text = target.strip()
+    get_preset = _preset_lookup()
+    preset_error: ZooError | None = None
+    if _looks_like_path(text):
+        if get_preset is None:
+            raise UnknownPresetError(f"cannot read preset file {text!r}: this zoo has no zoo.presets module")
+        return _from_preset(get_preset(text), input_size, options)
+    if get_preset is not None and not any(c.isspace() or c in "()" for c in text):
+        try:
+            return _from_preset(get_preset(text), input_size, options)
+        except UnknownPresetError as exc:
+            preset_error = exc
+    from ..cnn import CNN
+
+    try:
+        with torch.device("meta"):
+            cnn = CNN(blocks=text, **options)
+    except ZooError as exc:
+        if preset_error is not None and not any(c.isdigit() or c == "_" for c in text[:1]):
+            raise UnknownPresetError(
+                f"{text!r} is neither a preset nor a block string.\n"
+                f"As a preset: {preset_error}\nAs a block string: {exc}"
+            ) from exc
+        raise
+    size = tuple(input_size) if input_size is not None else (cnn.cfg.input, *DEFAULT_SIZE)
+    notes = [] if input_size is not None else [
+        f"input size not given: {_fmt_chw(size)} assumed (zoo inspect --input C,H,W)"
+    ]
+    return Target(cnn, text, size, owned=True, notes=notes)
+
+
+def ZooError_options(options: Mapping[str, Any]) -> ZooError:  # noqa: N802 - an error factory
+    from ..errors import OptionError
+
+    names = ", ".join(sorted(options))
+    return OptionError(f"options ({names}) apply to presets and block strings, not to a built model")
+
+
+def _from_preset(preset: Any, input_size: Sequence[int] | None, options: Mapping[str, Any]) -> Target:
+    with torch.device("meta"):
+        model = preset.create(**options)
+    size = tuple(input_size) if input_size is not None else tuple(preset.input)
+    return Target(model, preset.name, size, owned=True)
+
+
+def _default_size(model: nn.Module) -> tuple[int, ...] | None:
+    found = find_cnn(model)
+    if found is None:
+        return None
+    return (found[1].cfg.input, *DEFAULT_SIZE)
+
+
+def _fmt_chw(size: Sequence[int]) -> str:
+    return "x".join(str(d) for d in size)
+
+
+def _batched(size: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(size, int) or not all(isinstance(d, int) and not isinstance(d, bool) for d in size):
+        raise ShapeError(f"input_size must be a tuple of whole numbers, e.g. (3, 32, 32), not {size!r}")
+    size = tuple(size)
+    if any(d < 1 for d in size) or not size:
+        raise ShapeError(f"input_size {size} has a size below 1; give (C, H, W) or (B, C, H, W)")
+    return (1, *size) if len(size) == 3 else size
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.dtype.is_floating_point:
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def inspect(target: Any, input_size: Sequence[int] | None = None, **options: Any) -> Report:
+    """Inspect a model on the meta device: module tree, parameters, MACs, cost table.
+
+    ``target``: an ``nn.Module`` (never run, moved or changed: a meta copy runs), a
+    preset name, a YAML preset file, or a block string; ``options`` are CNN options
+    for presets and block strings. ``input_size`` is ``(C, H, W)`` or
+    ``(B, C, H, W)``; for a preset it defaults to the preset's input, for a block
+    string to ``(input, 32, 32)``.
+
+    >>> report = inspect("cnf32 m r64_3_2", input_size=(3, 32, 32))
+    >>> report.params, report.macs, [b.name for b in report.blocks]
+    (61120, 4571136, ['cnf32', 'm', 'r64_3_2', 'head'])
+
+    Raises :class:`zoo.ShapeError` when a block cannot take its input; the error's
+    ``report`` holds the tree up to that block.
+    """
+    found = resolve_target(target, input_size, **options)
+    return inspect_target(found)
+
+
+def inspect_target(found: Target) -> Report:
+    model = found.model
+    params = {id(p): p for p in model.parameters()}
+    n_params = sum(p.numel() for p in params.values())
+    trainable = sum(p.numel() for p in params.values() if p.requires_grad)
+    notes = list(found.notes)
+    if found.input_size is None:  # no shapes to follow: parameters only
+        result = Trace()
+        rows, _ = build_rows(model, model, result, 1)
+        report = Report(found.name, (), None, n_params, trainable, 0, [], rows, notes,
+                        default_depth=_default_depth(rows, model))
+        report.notes.append("no input size: shapes and MACs need input_size=(C, H, W)")
+        return report
+    shape = _batched(found.input_size)
+    traced = model if found.owned else meta_copy(model)
+    x = torch.empty(shape, dtype=_dtype(model), device="meta")
+    result = trace(traced, (x,), original=model)
+    rows, traced_paths = build_rows(model, traced, result, shape[0])
+    macs = round(result.macs / shape[0])
+    if result.cpu_paths:
+        where = ", ".join(p or type(model).__name__ for p in result.cpu_paths)
+        notes.append(f"ran on the CPU with a random input (needs real values on meta): {where}")
+    error = None
+    if result.failure is not None:
+        failing = [traced_paths.get(id(m), "") for m, _ in result.failure.chain] or [""]
+        rows = mark_failure(rows, failing)
+        error = _shape_error(model, rows, result, failing, shape)
+    blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
+    report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
+                    error=str(error) if error else None, default_depth=_default_depth(rows, model))
+    if error is not None:
+        error.report = report
+        raise error
+    return report
+
+
+def _default_depth(rows, model: nn.Module) -> int:
+    """Expand down to the CNN's top-level blocks, so that their parts show."""
+    found = find_cnn(model)
+    if found is None:
+        return 1
+    path = found[0]
+    return (path.count(".") + 1 if path else 0) + 2
+
+
+# -- failures ---------------------------------------------------------------------------
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else text
+
+
+_HINTS = (
+    (("output size is too small", "calculated output size", "kernel size can't be greater",
+      "should be at most half", "input image is smaller than kernel", "padding should be"),
+     "the image is too small for this block: give a larger input, or take out a stride or pool before it"),
+    (("expected more than 1 value per channel",),
+     "the image is down to 1x1 and the batch is 1, so BatchNorm has one value per channel to normalise: "
+     "give a larger input, take out a stride, or use a batch of 2 (input B,C,H,W)"),
+    (("channels, but got", "to have", "size mismatch", "shapes cannot be multiplied", "must match the size"),
+     "the channels or features that arrive are not what this layer takes: check `input` and the input size"),
+)
+
+
+def _hint(message: str) -> str:
+    text = message.lower()
+    for keys, hint in _HINTS:
+        if any(k in text for k in keys):
+            return hint
+    return ""
+
+
+def _fmt_shape(shape: Any) -> str:
+    return str(shape) if shape is not None else "?"
+
+
+def _shape_error(model: nn.Module, rows, result: Trace, failing: list[str], shape) -> ShapeError:
+    chain = result.failure.chain
+    error = result.failure.error
+    by_path = {row.path: row for row in reversed(rows)}
+    found = find_cnn(model)
+    block_label, block_input = None, None
+    if found is not None:
+        cnn_path, cnn = found
+        prefix = f"{cnn_path}.blocks." if cnn_path else "blocks."
+        for (_, inputs), path in zip(chain, failing):
+            rest = path[len(prefix):] if path.startswith(prefix) else None
+            if rest is not None and rest.isdigit():
+                i = int(rest)
+                token = cnn.block_names[i] if i < len(cnn.block_names) else describe(cnn.blocks[i])
+                block_label = f"block {token!r} (blocks.{i}, {i + 1} of {len(cnn.blocks)})"
+                block_input = inputs
+                break
+    if block_label is None:  # a model without CNN blocks, or a failure outside them
+        for (module, inputs), path in zip(chain, failing):
+            if path and "." not in path:
+                block_label, block_input = f"{path!r} ({describe(module)})", inputs
+                break
+    if block_label is None:
+        block_label, block_input = type(model).__name__, shape
+    module, inputs = chain[-1] if chain else (model, shape)
+    where = failing[-1] if chain else ""
+    why = _first_line(error)
+    lines = [f"{block_label} cannot take its input {_fmt_shape(block_input)}"]
+    if chain and where not in ("",) and (by_path.get(where) is None or len(chain) > 1):
+        lines.append(f"  in {where}: {describe(module)} with input {_fmt_shape(inputs)}")
+    lines.append(f"  {why}")
+    hint = _hint(str(error))
+    if hint:
+        lines.append(hint)
+    shape_error = ShapeError("\n".join(lines))
+    shape_error.block = block_label
+    shape_error.input_shape = block_input
+    shape_error.where = where
+    shape_error.__cause__ = error
+    return shape_error

@@ -1,0 +1,60 @@
+"""``ModelState``: the document's model summary, ``ModelState(model).layers(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+__all__ = ["ModelState"]
+
+
+class ModelState:
+    """The document's model summary.
+
+    >>> from zoo import CNN, Change, Config, ModelState
+    >>> m = CNN(Config(input=1, fun="gelu", blocks="cnf32 m d cnf64 m d"))
+    >>> Change.dropout(m, [0.1, 0.2])
+    2
+    >>> ModelState(m).layers(2, input_size=(1, 1, 28, 28))  # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def num_params(self, grad: bool | None = True) -> int:
+        """Parameters requiring a gradient (True), not requiring one (False), or all (None);
+        a parameter shared between modules counts once."""
+        params = {id(p): p for p in self.model.parameters()}.values()
+        return sum(p.numel() for p in params if grad is None or p.requires_grad == grad)
+
+    def report(self, input_size: Sequence[int] | None = None):
+        """The :class:`zoo.Report` behind :meth:`layers` (raises ``ShapeError`` on failure)."""
+        from .api import Target, inspect_target
+
+        target = Target(self.model, type(self.model).__name__, tuple(input_size) if input_size else None,
+                        owned=False)
+        report = inspect_target(target)
+        report.document_style = True
+        return report
+
+    def layers(self, depth: int = 2, input_size: Sequence[int] | None = None, console: Any = None) -> None:
+        """Print the module tree down to ``depth`` (the model is level 0), with
+        parameters, their share, and input -> output shapes when ``input_size`` is
+        given. On a shape failure, prints the tree up to the failing block, then
+        raises the :class:`zoo.ShapeError`."""
+        from rich.console import Console
+
+        from ..errors import ShapeError
+        from .render import document_view
+
+        console = console or Console()
+        try:
+            report = self.report(input_size)
+        except ShapeError as error:
+            report = error.report
+            report.document_style = True
+            console.print(document_view(report, depth))
+            raise
+        console.print(document_view(report, depth))

@@ -1,0 +1,345 @@
+"""Rich renderables of a :class:`~.report.Report`: title, module tree, cost table."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .report import BlockRow, ModuleRow, Report
+
+__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "human"]
+
+GUIDE = "dim"
+STYLES = {
+    "token": "cyan",
+    "name": "dim",
+    "params": "green",
+    "share": "dim green",
+    "macs": "magenta",
+    "shape": "blue",
+    "failed": "bold red",
+    "cpu": "yellow",
+    "total": "bold",
+}
+
+
+def human(n: int | float | None, unit: str = "") -> str:
+    """1_234 -> "1.2 K", 140_186_624 -> "140.2 M", 0/None -> ""."""
+    if not n:
+        return ""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {prefix}{unit}"
+    return f"{n:,}{' ' + unit if unit else ''}"
+
+
+def shape_text(shape: Any) -> str:
+    if shape is None:
+        return ""
+    return str(shape)
+
+
+def chw(shape: Any) -> str:
+    """(1, 3, 32, 32) -> "3x32x32"."""
+    if isinstance(shape, tuple) and len(shape) >= 2:
+        return "x".join(str(d) for d in shape[1:])
+    return shape_text(shape)
+
+
+def _share(params: int, total: int) -> str:
+    if not params or not total:
+        return ""
+    pct = 100 * params / total
+    return f"~{pct:3.0f}%" if pct >= 0.5 else ""
+
+
+def title(report: Report) -> Text:
+    """``resnet18_cifar  (1, 3, 32, 32) -> (1, 10)  11,173,962 params  140.2 M MACs``."""
+    text = Text()
+    text.append(report.name, style="bold")
+    if report.input:
+        text.append(f"  {shape_text(report.input)} -> ")
+        if report.error:
+            text.append("failed", style=STYLES["failed"])
+        else:
+            text.append(shape_text(report.output))
+    text.append("  ")
+    text.append(f"{report.params:,}", style=STYLES["params"])
+    text.append(" params")
+    if report.input and not report.error:
+        text.append("  ")
+        text.append(human(report.macs) or "0", style=STYLES["macs"])
+        text.append(" MACs")
+    return text
+
+
+# -- the tree ---------------------------------------------------------------------------
+
+
+def _signature(rows: list[ModuleRow], i: int, end: int) -> tuple:
+    """What makes two sibling subtrees the same: descriptions, numbers and shapes."""
+    base = rows[i].level
+    return tuple(
+        (r.level - base, r.name if not r.name.isdigit() else "", r.description, r.token, r.params,
+         r.macs, _freeze(r.input), _freeze(r.output), r.same_as is not None, r.failed)
+        for r in rows[i:end]
+    )
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def _subtree_end(rows: list[ModuleRow], i: int) -> int:
+    j = i + 1
+    while j < len(rows) and rows[j].level > rows[i].level:
+        j += 1
+    return j
+
+
+def visible_rows(rows: list[ModuleRow], depth: int, fold: bool = True) -> list[tuple[ModuleRow, int, bool, list[bool]]]:
+    """The rows to draw: ``(row, copies, expanded, last-sibling flags of its line)``.
+
+    A row is expanded when its level is at most ``depth``, or it is on the failing
+    path. With ``fold``, consecutive identical siblings draw once, marked x N.
+    """
+    shown: list[tuple[ModuleRow, int, bool, list[bool]]] = []
+
+    def walk(i: int, end: int, lasts: list[bool]) -> None:
+        row = rows[i]
+        expanded = (row.level <= depth or row.failed) and row.same_as is None
+        shown.append((row, copies.get(i, 1), expanded, lasts))
+        if not expanded:
+            return
+        kids = []
+        j = i + 1
+        while j < end:
+            k = _subtree_end(rows, j)
+            kids.append((j, k))
+            j = k
+        groups: list[tuple[int, int, int]] = []  # (start, end, copies)
+        for start, stop in kids:
+            if fold and groups:
+                g_start, g_stop, n = groups[-1]
+                if _signature(rows, g_start, g_stop) == _signature(rows, start, stop):
+                    groups[-1] = (g_start, g_stop, n + 1)
+                    continue
+            groups.append((start, stop, 1))
+        for index, (start, stop, n) in enumerate(groups):
+            copies[start] = n
+            walk(start, stop, [*lasts, index == len(groups) - 1])
+
+    copies: dict[int, int] = {}
+    if rows:
+        walk(0, len(rows), [])
+    return shown
+
+
+def _guides(lasts: list[bool]) -> str:
+    if not lasts:
+        return ""
+    parts = ["   " if last else "│  " for last in lasts[:-1]]
+    parts.append("└─ " if lasts[-1] else "├─ ")
+    return "".join(parts)
+
+
+def tree_table(
+    report: Report,
+    depth: int | None = None,
+    *,
+    document: bool | None = None,
+    fold: bool = True,
+) -> Table:
+    """The module tree as a table: description, params, share, (MACs,) shapes.
+
+    ``document=True`` draws the layout of the document's ``ModelState.layers``: the
+    model's name heads the first column, no attribute names, tokens or MACs.
+    """
+    document = report.document_style if document is None else document
+    depth = report.default_depth if depth is None else depth
+    shown = visible_rows(report.tree, depth, fold)
+    if document and shown:  # the model's name heads the first column instead of a row
+        shown = shown[1:]
+    with_shapes = bool(report.input)
+    in_width = max((len(shape_text(r.input)) for r, *_ in shown if r.calls), default=0)
+
+    table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="bold",
+                  show_header=True)
+    root = report.tree[0] if report.tree else None
+    table.add_column(root.description if document and root else "module", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("share" if not document else "", justify="right", no_wrap=True)
+    if not document and with_shapes:
+        table.add_column("MACs", justify="right", no_wrap=True)
+    if with_shapes:
+        table.add_column("input -> output" + (" shapes" if document else ""), no_wrap=True)
+
+    for row, copies, expanded, lasts in shown:
+        label = Text(_guides(lasts), style=GUIDE)
+        if not document and row.name and not row.name.isdigit():
+            label.append(f"{row.name}: ", style=STYLES["name"])
+        label.append(row.description, style=STYLES["failed"] if row.failed else None)
+        if copies > 1:
+            label.append(f" x {copies}", style="bold")
+        if not document and row.token:
+            label.append(f"  {row.token}", style=STYLES["token"])
+        if row.same_as is not None:
+            label.append(f"  (same module as {row.same_as or 'the model'})", style="dim")
+        if row.device == "cpu" and row.calls:
+            label.append("  [cpu]", style=STYLES["cpu"])
+        params = row.params if expanded else row.total_params
+        cells: list[Any] = [
+            label,
+            Text(f"{params:,}" if params else "", style=STYLES["params"]),
+            Text(_share(params, report.params), style=STYLES["share"]),
+        ]
+        if not document and with_shapes:
+            cells.append(Text(human(row.macs), style=STYLES["macs"]))
+        if with_shapes:
+            if row.calls:
+                shapes = Text(shape_text(row.input).ljust(in_width) + " -> ", style=STYLES["shape"])
+                shapes.append(shape_text(row.output), style=STYLES["shape"])
+            elif row.failed:
+                shapes = Text(shape_text(_failed_input(row)).ljust(in_width) + " -> ", style=STYLES["shape"])
+                shapes.append("fails", style=STYLES["failed"])
+            else:
+                shapes = Text("")
+            cells.append(shapes)
+        table.add_row(*cells)
+    return table
+
+
+def _failed_input(row: ModuleRow) -> Any:
+    return row.input
+
+
+# -- the cost table ---------------------------------------------------------------------
+
+
+def _ratio(value: float | None) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _thousands(n: int) -> str:
+    return f"{n / 1e3:,.1f}" if n else "-"
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:,.1f}" if n else "-"
+
+
+def cost_table(report: Report) -> Table:
+    """The document's cost table, one row per top-level block: pars (thousands),
+    ops (millions of MACs), w (output width), V0/V (input volume / output volume)."""
+    table = Table(box=_RULES, show_edge=False, pad_edge=False, header_style="bold",
+                  show_footer=False, title=None)
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("block", style=STYLES["token"], no_wrap=True)
+    table.add_column("pars k", justify="right", style=STYLES["params"], no_wrap=True)
+    table.add_column("ops M", justify="right", style=STYLES["macs"], no_wrap=True)
+    table.add_column("w", justify="right", no_wrap=True)
+    table.add_column("V0/V", justify="right", no_wrap=True)
+    table.add_column("output", style=STYLES["shape"], no_wrap=True)
+    width = report.input[-1] if len(report.input) >= 3 else None
+    table.add_row("", Text("input", style="dim"), "", "", str(width or "-"), "1", shape_text(report.input))
+    numbered = 0
+    for block in report.blocks:
+        if block.name != "head" or block.path:
+            numbered += 1
+        _add_block(table, block, str(numbered) if block.name != "head" or block.path else "")
+    table.add_section()
+    table.add_row("", Text("total", style=STYLES["total"]), Text(_thousands(report.params), style="bold green"),
+                  Text(_millions(report.macs), style="bold magenta"), "", "", "")
+    return table
+
+
+# a header rule and a rule before the totals, nothing else
+_RULES = box.Box(
+    "    \n"
+    "    \n"
+    "────\n"
+    "    \n"
+    "────\n"
+    "────\n"
+    "    \n"
+    "    \n"
+)
+
+
+def _add_block(table: Table, block: BlockRow, number: str) -> None:
+    style = STYLES["failed"] if block.failed else None
+    table.add_row(
+        number,
+        Text(block.name, style=style or STYLES["token"]),
+        _thousands(block.params),
+        "" if block.failed else _millions(block.macs),
+        "" if block.failed else str(block.width) if block.width is not None else "-",
+        "" if block.failed else _ratio(block.v0_over_v),
+        Text("fails", style=STYLES["failed"]) if block.failed else shape_text(block.shape),
+    )
+
+
+# -- the whole report -------------------------------------------------------------------
+
+
+def summary(report: Report) -> Text:
+    text = Text()
+    text.append(f"{report.params:,}", style=STYLES["params"])
+    text.append(" parameters (")
+    text.append(f"{report.trainable:,} trainable, {report.frozen:,} frozen")
+    text.append(")")
+    if report.input and not report.error:
+        text.append(", ")
+        text.append(f"{report.macs:,}", style=STYLES["macs"])
+        text.append(f" MACs per image (convolutions and linear layers) on {chw(report.input)}")
+    return text
+
+
+def render_report(
+    report: Report, depth: int | None = None, *, tree: bool = True, costs: bool = True, error: bool = True
+) -> RenderableType:
+    """Title, tree (down to ``depth``), cost table, totals and notes."""
+    parts: list[RenderableType] = [title(report), Text("")]
+    if tree:
+        parts += [tree_table(report, depth), Text("")]
+    if costs and report.blocks and report.input:
+        parts += [cost_table(report), Text("")]
+    parts.append(summary(report))
+    for note in report.notes:
+        parts.append(Text(f"note: {note}", style="yellow"))
+    if report.error and error:
+        parts.append(Text(report.error, style=STYLES["failed"]))
+    return Group(*parts)
+
+
+def to_text(renderable: RenderableType, width: int = 120) -> str:
+    """Plain text of a renderable (no colour), e.g. for ``str(report)``."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False)
+    console.print(renderable)
+    return buffer.getvalue()
+
+
+def document_view(report: Report, depth: int) -> RenderableType:
+    """``ModelState.layers``: the document's title line and tree."""
+    head = Text(f"{report.tree[0].description}:  " if report.tree else "")
+    if report.input:
+        head.append(f"{shape_text(report.input)} -> ")
+        head.append("failed" if report.error else shape_text(report.output),
+                    style=STYLES["failed"] if report.error else None)
+    parts: list[RenderableType] = [head, tree_table(report, depth, document=True)]
+    footer = Text(f"params: {report.params:,}")
+    if report.frozen:
+        footer.append(f" ({report.trainable:,} trainable)")
+    parts.append(footer)
+    if report.error:
+        parts.append(Text(report.error, style=STYLES["failed"]))
+    return Group(*parts)

@@ -1,0 +1,261 @@
+"""The inspection report: module rows, block rows (the document's cost table), totals.
+
+Plain data, built from a model and a :class:`~.trace.Trace`; rendering lives in
+``render.py``, so ``Report.to_dict()`` needs no rich.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch import nn
+
+from .describe import describe
+from .trace import Trace
+
+__all__ = ["ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks"]
+
+Shape = Any  # a tuple of ints, a list of them, or None
+
+
+@dataclass
+class ModuleRow:
+    """One module of the tree (a module reachable twice appears twice)."""
+
+    path: str  # "cnn.blocks.3.block.0"; "" for the model itself
+    name: str  # attribute name in its parent ("" for the model)
+    type: str  # class name
+    description: str  # "Conv2d(64->128, k:3, s:2, p:1, F)"
+    level: int  # 0 for the model, 1 for its children...
+    token: str | None = None  # block-string text of the module zoo built it from
+    params: int = 0  # parameters held here (a shared one counts at its first holder only)
+    total_params: int = 0  # here and below
+    macs: int | None = None  # per image, here and below; None: never called
+    input: Shape = None  # first call, whole batch
+    output: Shape = None
+    calls: int = 0
+    device: str = "meta"  # "cpu" for modules that needed real values
+    same_as: str | None = None  # the module object already appeared at this path
+    failed: bool = False  # open when the pass failed (the last such row is where)
+    children: int = 0
+
+
+@dataclass
+class BlockRow:
+    """One column of the document's cost table: a top-level block, or the head."""
+
+    name: str  # the token text, e.g. "r128_3_2"; "head" for what follows the blocks
+    path: str
+    params: int
+    macs: int  # per image
+    width: int | None  # output width W
+    v0_over_v: float | None  # input volume / output volume (per image)
+    shape: Shape  # output shape
+    input: Shape = None
+    failed: bool = False
+
+
+@dataclass
+class Report:
+    """What ``zoo.inspect`` returns: print it (rich), or read its numbers.
+
+    >>> report = zoo.inspect("cnf32 m r64_3_2", input_size=(3, 32, 32))  # doctest: +SKIP
+    >>> report.params, report.macs  # doctest: +SKIP
+    (38912, 12943360)
+    """
+
+    name: str
+    input: tuple[int, ...]  # with the batch dimension
+    output: Shape
+    params: int
+    trainable: int
+    macs: int  # per image
+    blocks: list[BlockRow]
+    tree: list[ModuleRow]
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None  # the ShapeError message when the pass failed
+    default_depth: int = 2
+    document_style: bool = False  # ModelState.layers: the document's tree layout
+
+    @property
+    def frozen(self) -> int:
+        return self.params - self.trainable
+
+    @property
+    def batch(self) -> int:
+        return self.input[0] if self.input else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready values (shapes as lists)."""
+        return {
+            "name": self.name,
+            "input": list(self.input),
+            "output": _jsonable(self.output),
+            "params": self.params,
+            "trainable": self.trainable,
+            "frozen": self.frozen,
+            "macs": self.macs,
+            "blocks": [_jsonable(asdict(b)) for b in self.blocks],
+            "tree": [_jsonable(asdict(r)) for r in self.tree],
+            "notes": list(self.notes),
+            "error": self.error,
+        }
+
+    def render(self, depth: int | None = None):
+        """A rich renderable: title, module tree (down to ``depth``), cost table."""
+        from .render import render_report
+
+        return render_report(self, depth)
+
+    def __rich_console__(self, console, options):
+        yield self.render()
+
+    def __str__(self) -> str:
+        from .render import to_text
+
+        return to_text(self.render())
+
+    def __repr__(self) -> str:
+        state = f"failed: {self.error.splitlines()[0]}" if self.error else f"{self.macs:,} MACs"
+        return f"<zoo.Report {self.name}: {self.params:,} params, {state}>"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# -- building rows ----------------------------------------------------------------------
+
+
+def build_rows(
+    model: nn.Module, traced: nn.Module, result: Trace, batch: int
+) -> tuple[list[ModuleRow], dict[int, str]]:
+    """The module rows of ``model``, with the calls recorded on ``traced`` (its copy,
+    or itself). Returns the rows and ``id(traced module) -> path of its first row``."""
+    rows: list[ModuleRow] = []
+    owner: set[int] = set()
+    first_path: dict[int, str] = {}
+    occurrence: dict[int, int] = {}
+    pairs = list(zip(model.named_modules(remove_duplicate=False), traced.named_modules(remove_duplicate=False)))
+    occurrences: dict[int, int] = {}
+    for (_, module), _ in pairs:
+        occurrences[id(module)] = occurrences.get(id(module), 0) + 1
+    for (path, module), (_, twin) in pairs:
+        level = path.count(".") + 1 if path else 0
+        row = ModuleRow(
+            path=path,
+            name=path.rsplit(".", 1)[-1],
+            type=type(module).__name__,
+            description=describe(module),
+            level=level,
+            token=getattr(module, "zoo_token", None),
+            children=sum(1 for _ in module.children()),
+        )
+        if id(module) in first_path:
+            row.same_as = first_path[id(module)]
+        else:
+            first_path[id(module)] = path
+        for p in module._parameters.values():
+            if p is not None and id(p) not in owner:
+                owner.add(id(p))
+                row.params += p.numel()
+        k = occurrence.get(id(module), 0)
+        occurrence[id(module)] = k + 1
+        calls = result.calls.get(id(twin), [])[k :: occurrences[id(module)]]
+        if calls:
+            row.calls = len(calls)
+            row.input, row.output = calls[0].inputs, calls[0].outputs
+            row.macs = round(sum(c.macs for c in calls) / batch)
+            row.device = "cpu" if any(c.device == "cpu" for c in calls) else "meta"
+        rows.append(row)
+    # totals of each subtree (rows are in pre-order: a subtree is a run of deeper rows)
+    for i, row in enumerate(rows):
+        total = row.params
+        for below in rows[i + 1 :]:
+            if below.level <= row.level:
+                break
+            total += below.params
+        row.total_params = total
+    traced_paths = {}
+    for (_, _module), (path, twin) in pairs:
+        traced_paths.setdefault(id(twin), path)
+    return rows, traced_paths
+
+
+def mark_failure(rows: list[ModuleRow], failing_paths: list[str]) -> list[ModuleRow]:
+    """Mark the open modules as failed and drop the rows after the failing one."""
+    by_path = {row.path: i for i, row in reversed(list(enumerate(rows)))}
+    last = 0
+    for path in failing_paths:
+        if path in by_path:
+            rows[by_path[path]].failed = True
+            last = max(last, by_path[path])
+    return rows[: last + 1]
+
+
+def _volume(shape: Shape) -> int | None:
+    if isinstance(shape, tuple) and len(shape) >= 2 and all(isinstance(d, int) for d in shape):
+        return math.prod(shape[1:])
+    return None
+
+
+def _block_row(name: str, row: ModuleRow, v0: int | None) -> BlockRow:
+    out = row.output
+    width = out[-1] if isinstance(out, tuple) and len(out) >= 3 else None
+    volume = _volume(out)
+    ratio = v0 / volume if v0 and volume else None
+    return BlockRow(name, row.path, row.total_params, row.macs or 0, width, ratio, out, row.input, row.failed)
+
+
+def find_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The first zoo ``CNN`` inside ``model`` (or the model itself), with its path."""
+    from ..cnn import CNN
+
+    for path, module in model.named_modules():
+        if isinstance(module, CNN):
+            return path, module
+    return None
+
+
+def build_blocks(model: nn.Module, rows: list[ModuleRow], params: int, macs: int,
+                 input_shape: tuple[int, ...], output: Shape) -> list[BlockRow]:
+    """One row per top-level block of the CNN (its token text), then the head;
+    for a model without a zoo CNN, one row per child of the model."""
+    by_path = {row.path: row for row in reversed(rows)}
+    v0 = _volume(tuple(input_shape))
+    blocks: list[BlockRow] = []
+    found = find_cnn(model)
+    if found is not None:
+        cnn_path, cnn = found
+        prefix = f"{cnn_path}.blocks." if cnn_path else "blocks."
+        for i, token in enumerate(cnn.block_names):
+            row = by_path.get(f"{prefix}{i}")
+            if row is None:  # after a failure
+                break
+            blocks.append(_block_row(token, row, v0))
+        has_head = model is not cnn or len(cnn.blocks) > len(cnn.block_names)
+        complete = len(blocks) == len(cnn.block_names) and not any(b.failed for b in blocks)
+        if has_head and complete and output is not None:
+            head_params = params - sum(b.params for b in blocks)
+            head_macs = macs - sum(b.macs for b in blocks)
+            out = output
+            width = out[-1] if isinstance(out, tuple) and len(out) >= 3 else None
+            volume = _volume(out)
+            blocks.append(BlockRow("head", "", head_params, head_macs, width,
+                                   v0 / volume if v0 and volume else None, out,
+                                   blocks[-1].shape if blocks else tuple(input_shape)))
+        return blocks
+    for row in rows:
+        if row.level == 1 and row.same_as is None and (row.calls or row.failed):
+            blocks.append(_block_row(row.name, row, v0))
+    return blocks
