@@ -728,6 +728,29 @@ def test_a_plugin_that_returns_something_unusable_is_refused_by_name(plugin, mes
     assert (get_registry().tokens, get_registry().plugins) == before
 
 
+def test_registering_an_installed_plugin_again_names_the_first_registration():
+    import zoo_extra
+
+    class Arguments:
+        @zoo.hookimpl
+        def zoo_tokens(self, config):
+            return []
+
+    with pytest.raises(PluginError) as caught, register_plugin(zoo_extra, name="again"):
+        pass
+    assert str(caught.value) == (
+        "plugin 'again' cannot be registered: the same object is already registered as plugin "
+        "'zoo-extra' (zoo.testing.isolated_registry() gives a registry without it)"
+    )
+    with isolated_registry(), register_plugin(zoo_extra, name="zoo-extra") as info:
+        assert info.tokens == ["se", "rb"]
+    with pytest.raises(PluginError) as caught, register_plugin(Arguments(), name="args"):
+        pass
+    message = str(caught.value)  # the middle is pluggy's wording, on one line
+    assert message.startswith("plugin 'args' cannot be registered: ") and "\n" not in message
+    assert "zoo_tokens(config)" in message and message.endswith("(zoo's hooks take no arguments)")
+
+
 @pytest.mark.parametrize(
     "make, message",
     [

@@ -433,10 +433,20 @@ class Registry:
 
     def _add(self, plugin: object, object_name: str, name: str, version: str) -> PluginInfo:
         """Register ``plugin`` with pluggy as ``object_name``, on behalf of plugin ``name``."""
+        if self.pm.is_registered(plugin):
+            known = self.pm.get_name(plugin)
+            owner = next((p for p, names in self._objects.items() if known in names), known)
+            raise PluginError(
+                f"plugin {name!r} cannot be registered: the same object is already registered as "
+                f"plugin {owner!r} (zoo.testing.isolated_registry() gives a registry without it)"
+            )
         try:
             self.pm.register(plugin, name=object_name)
-        except Exception as exc:  # pluggy: already registered, bad hook signature
-            raise PluginError(f"plugin {name!r} cannot be registered: {exc}") from exc
+        except Exception as exc:  # pluggy: a hook with arguments zoo does not pass
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise PluginError(
+                f"plugin {name!r} cannot be registered: {detail} (zoo's hooks take no arguments)"
+            ) from exc
         try:
             contribution = self._collect(plugin, name)
             self._check_clashes(contribution, name)
