@@ -465,7 +465,7 @@ def _fix(preset: Preset) -> str:
     return ""
 
 
-_cache: tuple[Any, dict[str, Preset]] | None = None
+_cache: tuple[Any, tuple, dict[str, Preset]] | None = None
 
 
 def _catalog() -> dict[str, Preset]:
@@ -483,14 +483,14 @@ def _catalog() -> dict[str, Preset]:
                 _warn(plugin, exc)
         else:
             found += [(plugin, f) for f in _files(plugin, path)]
-    key = (id(registry), tuple(_stamp(plugin, f) for plugin, f in found))
-    if _cache is not None and _cache[0] == key:
-        return _cache[1]
+    # files, their times and sizes, and the tokens they were checked against
+    stamps = (tuple(registry.tokens), tuple(_stamp(plugin, f) for plugin, f in found))
+    if _cache is not None and _cache[0] is registry and _cache[1] == stamps:
+        return _cache[2]
     presets: dict[str, Preset] = {}
-    by_plugin: dict[str, list[str]] = {}
     for plugin, file in found:
         try:
-            preset = load_preset_file(file, plugin=plugin)
+            preset = _load_named(file, plugin)
         except PresetError as exc:
             if plugin and plugin != "zoo":
                 _warn(plugin, exc)
@@ -504,14 +504,20 @@ def _catalog() -> dict[str, Preset]:
                 f"{_label(preset)}. Keep one: {fixes}"
             )
         presets[preset.name] = preset
-        by_plugin.setdefault(plugin, []).append(preset.name)
-    for plugin, names in by_plugin.items():
-        info = registry.plugins.get(plugin)
-        if info is not None:  # `zoo plugins` shows what each plugin contributes
-            info.presets = sorted(names)
     presets = dict(sorted(presets.items()))
-    _cache = (key, presets)
+    _cache = (registry, stamps, presets)
     return presets
+
+
+def _load_named(file: Path, plugin: str) -> Preset:
+    """A preset of a folder: its file must be named after it, ``<name>.yaml``."""
+    preset = load_preset_file(file, plugin=plugin)
+    if preset.name != file.stem:
+        raise PresetError(
+            f"{file}, line {preset.lines.get('name', 1)}: the preset is named {preset.name!r} but "
+            f"its file {file.name!r}; name the file {preset.name}{file.suffix} (or change name:)"
+        )
+    return preset
 
 
 def _stamp(plugin: str, path: Path) -> tuple[str, str, int, int]:

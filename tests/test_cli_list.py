@@ -1,0 +1,119 @@
+"""``zoo list``, run as the real command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from zoo.cli.list import format_count
+
+EXPECTED_NAMES = [
+    "mnist_cnn", "r128m", "r32m", "r64m", "r64m_lite", "resnet18", "resnet18_cifar",
+    "resnet18_cifar_nopool", "resnet18_cifar_v2", "resnet18_cifar_v3", "resnet34",
+]
+
+
+def zoo_cmd(*args: str, env: dict | None = None, importtime: bool = False) -> subprocess.CompletedProcess:
+    # fixed width and no installed plugins: the output depends on zoo alone
+    full_env = {k: v for k, v in os.environ.items() if k not in ("ZOO_PRESET_PATH", "ZOO_DISABLE_PLUGINS")}
+    full_env.update({"COLUMNS": "120", "ZOO_DISABLE_PLUGIN_AUTOLOAD": "1", "TERM": "dumb"}, **(env or {}))
+    flags = ["-X", "importtime"] if importtime else []
+    return subprocess.run([sys.executable, *flags, "-m", "zoo", *args], capture_output=True, text=True, env=full_env)
+
+
+def test_list_table_exact():
+    run = zoo_cmd("list", "resnet3*")
+    assert run.returncode == 0, run.stderr
+    assert [line.rstrip() for line in run.stdout.splitlines(keepends=True)] == [line.rstrip() for line in (
+        "zoo presets\n"
+        "┏━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓\n"
+        "┃ name     ┃ input     ┃ parameters ┃   MACs ┃ description                                      ┃\n"
+        "┡━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩\n"
+        "│ resnet34 │ 3×224×224 │ 21,797,672 │ 3.66 G │ ResNet-34, identical to torchvision's and timm's │\n"
+        "└──────────┴───────────┴────────────┴────────┴──────────────────────────────────────────────────┘\n"
+    ).splitlines(keepends=True)]
+
+
+def test_list_everything():
+    run = zoo_cmd("list")
+    assert run.returncode == 0, run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("│") and line.split("│")[1].strip()]
+    assert [row.split("│")[1].strip() for row in rows] == EXPECTED_NAMES
+    resnet18 = next(row for row in rows if row.startswith("│ resnet18 "))
+    assert [cell.strip() for cell in resnet18.split("│")[1:-1]] == [
+        "resnet18", "3×224×224", "11,689,512", "1.81 G", "ResNet-18, identical to torchvision's and timm's"
+    ]
+    cifar = next(row for row in rows if row.startswith("│ resnet18_cifar "))
+    assert "11,173,962" in cifar and "140.2 M" in cifar
+
+
+def test_list_json():
+    run = zoo_cmd("list", "r*m", "--json")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert [d["name"] for d in data] == ["r128m", "r32m", "r64m"]
+    r32m = data[1]
+    assert r32m["params"] == 1_607_818 and r32m["macs"] == 68_618_752
+    assert r32m["input"] == [3, 32, 32] and r32m["head"] == {"num_classes": 10}
+    assert r32m["blocks"] == "r32 m r r64 m r r128 m r r256 m"
+    assert r32m["source"] == "zoo" and r32m["path"].endswith("r32m.yaml")
+    every = json.loads(zoo_cmd("list", "--json").stdout)
+    assert [d["name"] for d in every] == EXPECTED_NAMES
+
+
+def test_list_no_match():
+    run = zoo_cmd("list", "vgg*")
+    assert (run.returncode, run.stdout) == (0, "")
+    assert "no preset matches 'vgg*'" in run.stderr
+    run = zoo_cmd("list", "vgg*", "--json")
+    assert (run.returncode, json.loads(run.stdout)) == (0, [])
+
+
+def test_list_shows_user_presets_and_their_source(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(
+        'name: tiny\ndescription: a tiny test network\ninput: [1, 8, 8]\nblocks: "cnf4 m r8"\n'
+        "head: {num_classes: 3}\n"
+    )
+    run = zoo_cmd("list", "tiny", env={"ZOO_PRESET_PATH": str(tmp_path)})
+    assert run.returncode == 0, run.stderr
+    row = next(line for line in run.stdout.splitlines() if line.startswith("│ tiny"))
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == [
+        "tiny", "1×8×8", "?", "?", "a tiny test network", "user"
+    ]
+
+
+def test_a_bad_preset_file_is_exit_1_without_traceback(tmp_path):
+    (tmp_path / "tiny.yaml").write_text("name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: cnf4 q\nhead: {num_classes: 3}\n")
+    run = zoo_cmd("list", env={"ZOO_PRESET_PATH": str(tmp_path)})
+    assert run.returncode == 1
+    assert run.stderr.startswith(f"zoo: error: {tmp_path / 'tiny.yaml'}, line 4: the blocks do not parse")
+    assert "Traceback" not in run.stderr
+
+
+def test_list_does_not_import_torch():
+    run = zoo_cmd("list", importtime=True)
+    assert run.returncode == 0
+    modules = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+    assert "zoo.presets" in modules and "yaml" in modules
+    for heavy in ("torch", "timm", "torchvision", "matplotlib"):
+        assert heavy not in modules and not any(m.startswith(heavy + ".") for m in modules), heavy
+
+
+def test_help_lists_the_command():
+    run = zoo_cmd("--help")
+    assert run.returncode == 0 and "list" in run.stdout
+    run = zoo_cmd("list", "--help")
+    assert run.returncode == 0 and "PATTERN" in run.stdout and "--json" in run.stdout
+
+
+@pytest.mark.parametrize(
+    "n, text",
+    [(None, "?"), (999, "999"), (19_562, "19.6 k"), (3_839_104, "3.8 M"), (140_186_624, "140.2 M"),
+     (1_814_073_344, "1.81 G"), (3_663_761_408, "3.66 G")],
+)
+def test_format_count(n, text):
+    assert format_count(n) == text

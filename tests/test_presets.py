@@ -1,0 +1,465 @@
+"""Presets: every preset builds and matches its file, spec §10's numbers, overrides,
+sources (ZOO_PRESET_PATH, plugins, clashes), the bad-file errors, and the wheel."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import zoo
+from zoo.presets import get_preset, list_presets, load_preset_file
+from zoo.testing import register_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# spec §10 (and the presets zoo adds): name -> (parameters, MACs of one image)
+EXPECTED = {
+    "resnet18": (11_689_512, 1_814_073_344),  # timm/torchvision: 11,689,512, 1.81 G
+    "resnet34": (21_797_672, 3_663_761_408),  # 21,797,672, 3.66 G
+    "resnet18_cifar": (11_173_962, 140_186_624),  # 140.2 M
+    "resnet18_cifar_v2": (6_453_322, 121_312_256),  # document: 6,453k
+    "resnet18_cifar_v3": (11_175_882, 140_186_624),  # + 1,920 scale values (mult=2)
+    "resnet18_cifar_nopool": (11_173_962, 555_422_720),  # the stem pool's 4x
+    "r32m": (1_607_818, 68_618_752),  # document: 1,608k
+    "r64m": (6_416_650, 272_503_808),  # document: 6,417k
+    "r128m": (25_637_386, 1_086_072_832),  # document: 25,632k
+    "r64m_lite": (4_866_570, 215_880_704),  # document's second table: 4,860k
+    "mnist_cnn": (19_562, 3_839_104),
+}
+
+
+def count(model: nn.Module, input_size: tuple[int, ...]) -> tuple[int, int]:
+    """Parameters, and MACs of one image (FLOPs/2 of convolutions and Linear layers),
+    counted on the meta device."""
+    params = sum(p.numel() for p in model.parameters())
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.empty(1, *input_size, device="meta"))
+    return params, counter.get_total_flops() // 2
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+GOOD = """
+    name: tiny
+    description: a tiny test network
+    input: [1, 8, 8]
+    blocks: "cnf4 m r8"
+    head:
+      num_classes: 3
+"""
+
+
+# -- every preset ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_preset_matches_its_file(name):
+    preset = get_preset(name)
+    with torch.device("meta"):
+        model = preset.create()
+    params, macs = count(model, preset.input)
+    if preset.plugin == "zoo":
+        assert preset.params is not None and preset.macs is not None, f"{preset.path}: write params and macs"
+    if preset.params is not None:
+        assert params == preset.params, f"{preset.path}: params"
+    if preset.macs is not None:
+        assert macs == preset.macs, f"{preset.path}: macs"
+    assert model(torch.empty(2, *preset.input, device="meta")).shape == (2, preset.head["num_classes"])
+
+
+SMALL = [n for n in zoo.list_models() if get_preset(n).input[1] * get_preset(n).input[2] <= 64 * 64]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_small_preset_runs_for_real(name):
+    preset = get_preset(name)
+    torch.manual_seed(0)
+    model = preset.create().eval()
+    x = torch.randn(2, *preset.input)
+    with torch.no_grad():
+        y = model(x)
+    assert y.shape == (2, preset.head["num_classes"])
+    assert torch.isfinite(y).all()
+    assert sum(p.numel() for p in model.parameters()) == preset.params
+
+
+def test_resnet34_runs_for_real_at_224():
+    torch.manual_seed(0)
+    model = zoo.create("resnet34").eval()
+    with torch.no_grad():
+        y = model(torch.randn(1, 3, 224, 224))
+    assert y.shape == (1, 1000) and torch.isfinite(y).all()
+
+
+def test_shipped_presets_and_the_spec_numbers():
+    shipped = {p.name for p in list_presets() if p.plugin == "zoo"}
+    assert shipped == set(EXPECTED)
+    assert sorted(p.stem for p in (ROOT / "presets").glob("*.yaml")) == sorted(EXPECTED)
+    for name, (params, macs) in EXPECTED.items():
+        preset = get_preset(name)
+        assert (preset.params, preset.macs) == (params, macs), name
+
+
+def test_spec_section_10_definitions():
+    r18, r34 = get_preset("resnet18"), get_preset("resnet34")
+    assert r18.blocks == "(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
+    assert r34.blocks == "(cnf64_7_2 m3_2_1) 3r r128_3_2 3r r256_3_2 5r r512_3_2 2r"
+    assert r18.options == r34.options == {"fun_after": "relu"}
+    assert r18.input == r34.input == (3, 224, 224)
+    assert get_preset("resnet18_cifar").blocks == "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
+    assert get_preset("resnet18_cifar_v2").blocks == "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2"
+    assert get_preset("resnet18_cifar_nopool").blocks == "(cnf64) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
+    for w in (32, 64, 128):
+        p = get_preset(f"r{w}m")
+        assert p.blocks == f"r{w} m r r{2 * w} m r r{4 * w} m r r{8 * w} m"
+        with torch.device("meta"):
+            fc = p.create().head.fc
+        assert (fc.in_features, fc.out_features) == (8 * w, 10)
+    assert get_preset("r64m_lite").blocks == "r64 m r128 m r256 m r512 m"
+    mnist = get_preset("mnist_cnn")
+    assert (mnist.input, mnist.blocks, mnist.options) == ((1, 28, 28), "cnf32 m d cnf64 m d", {"fun": "gelu"})
+
+
+# -- create and its overrides ------------------------------------------------------------
+
+
+def test_create_with_overrides():
+    model = zoo.create("resnet18_cifar", num_classes=100, fun="gelu")
+    assert isinstance(model, zoo.Classifier) and isinstance(model.cnn, zoo.CNN)
+    assert (model.head.fc.in_features, model.head.fc.out_features) == (512, 100)
+    assert model.cnn.cfg.fun == "gelu"
+    assert sum(isinstance(m, nn.GELU) for m in model.cnn.modules()) == 1  # the stem's cnf
+    assert sum(isinstance(m, nn.ReLU) for m in model.cnn.modules()) == 8  # fun_inside stays relu
+    assert sum(p.numel() for p in model.parameters()) == 11_173_962 + 90 * 513
+
+
+def test_create_input_channels_and_option():
+    model = zoo.create("r32m", input=1, norm_align=0, mult=1)
+    first = model.cnn.blocks[0].block[0]
+    assert isinstance(first, nn.Conv2d) and first.in_channels == 1
+    assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 10)
+    assert model.pretrained_cfg["input_size"] == (1, 32, 32)
+    assert model.cnn.cfg.norm_align == 0 and model.cnn.cfg.mult == 1
+
+
+def test_create_head_override_with_hidden_layers():
+    model = zoo.create("r32m", head={"hidden": [64, 32], "dropout": 0.25}, num_classes=5)
+    layers = list(model.head.hidden)
+    kinds = [type(m).__name__ for m in layers]
+    assert kinds == ["Dropout", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout"]
+    assert [m.p for m in layers if isinstance(m, nn.Dropout)] == [0.25, 0.25, 0.25]
+    assert (layers[1].in_features, layers[1].out_features, layers[4].out_features) == (256, 64, 32)
+    assert (model.head.fc.in_features, model.head.fc.out_features) == (32, 5)
+    assert model.head_hidden_size == 32 and model.num_features == 256
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
+
+
+def test_create_from_a_path(tmp_path):
+    path = write(tmp_path, "tiny.yaml", GOOD)
+    for ref in (str(path), path):
+        model = zoo.create(ref)
+        assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+        assert model.name == "tiny"
+    assert "tiny" not in zoo.list_models()  # a path creates; it does not join the zoo
+    with pytest.raises(zoo.PresetError, match="no such preset file"):
+        zoo.create(str(tmp_path / "missing.yaml"))
+
+
+def test_pool_0_head_sees_every_pixel(tmp_path):
+    path = write(tmp_path, "flat.yaml", GOOD.replace('"cnf4 m r8"', '"cnf4 m r8"\n    options: {pool: 0}'))
+    model = zoo.create(path)
+    assert model.num_features == 8 * 4 * 4
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+
+
+def test_bad_overrides():
+    with pytest.raises(zoo.UnknownOptionError, match="'num_clases'. Did you mean 'num_classes'"):
+        zoo.create("r32m", num_clases=10)
+    with pytest.raises(zoo.OptionError, match="fun='gleu'.*did you mean 'gelu'"):
+        zoo.create("r32m", fun="gleu")
+    with pytest.raises(zoo.PresetError, match="num_classes must be a whole number >= 0"):
+        zoo.create("r32m", num_classes=-1)
+    with pytest.raises(zoo.PresetError, match="unknown head key 'hiden'.*did you mean 'hidden'"):
+        zoo.create("r32m", head={"hiden": [3]})
+
+
+def test_unknown_preset_lists_the_nearest_names():
+    with pytest.raises(zoo.UnknownPresetError) as info:
+        zoo.create("resnet81")
+    message = str(info.value)
+    assert "unknown preset 'resnet81'" in message and "'resnet18'" in message and "zoo list" in message
+    assert isinstance(info.value, LookupError)
+
+
+# -- list_models -------------------------------------------------------------------------
+
+
+def test_list_models_patterns():
+    names = zoo.list_models()
+    assert names == sorted(names) and set(EXPECTED) <= set(names)
+    assert zoo.list_models("r*m") == ["r128m", "r32m", "r64m"]
+    assert zoo.list_models("resnet18_cifar*") == [
+        "resnet18_cifar", "resnet18_cifar_nopool", "resnet18_cifar_v2", "resnet18_cifar_v3"
+    ]
+    assert zoo.list_models("r?4m*") == ["r64m", "r64m_lite"]
+    assert zoo.list_models(["mnist*", "resnet34"]) == ["mnist_cnn", "resnet34"]
+    assert zoo.list_models("RESNET18") == []  # case matters, as in timm on Linux
+    assert zoo.list_models("nothing*") == []
+
+
+# -- sources: ZOO_PRESET_PATH, plugins, clashes ----------------------------------------------
+
+
+def test_zoo_preset_path_adds_user_presets(tmp_path, monkeypatch):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    write(a, "tiny.yaml", GOOD)
+    write(b, "tiny2.yaml", GOOD.replace("name: tiny", "name: tiny2"))
+    (b / "notes.txt").write_text("not a preset")
+    monkeypatch.setenv("ZOO_PRESET_PATH", f"{a}{os.pathsep}{b}")
+    assert {"tiny", "tiny2"} <= set(zoo.list_models())
+    assert get_preset("tiny2").source == "user"
+    assert zoo.create("tiny2")(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+    monkeypatch.setenv("ZOO_PRESET_PATH", str(tmp_path / "nowhere"))
+    with pytest.raises(zoo.PresetError, match="ZOO_PRESET_PATH names .*nowhere"):
+        zoo.list_models()
+
+
+def test_a_folder_file_is_named_after_its_preset(tmp_path, monkeypatch):
+    write(tmp_path, "other.yaml", GOOD)
+    monkeypatch.setenv("ZOO_PRESET_PATH", str(tmp_path))
+    with pytest.raises(zoo.PresetError, match=r"other\.yaml, line 1: the preset is named 'tiny'.*tiny\.yaml"):
+        zoo.list_models()
+
+
+def test_user_preset_clashing_with_zoo(tmp_path, monkeypatch):
+    write(tmp_path, "resnet18.yaml", GOOD.replace("name: tiny", "name: resnet18"))
+    monkeypatch.setenv("ZOO_PRESET_PATH", str(tmp_path))
+    with pytest.raises(zoo.PluginClashError) as info:
+        zoo.create("resnet18")
+    message = str(info.value)
+    assert "two sources define the preset 'resnet18'" in message
+    assert str(ROOT / "presets" / "resnet18.yaml") in message
+    assert str(tmp_path / "resnet18.yaml") in message and "ZOO_PRESET_PATH" in message
+
+
+class PresetPlugin:
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @zoo.hookimpl
+    def zoo_presets(self):
+        return [self.folder]
+
+
+def test_plugin_presets_join_the_zoo(tmp_path):
+    write(tmp_path, "tiny.yaml", GOOD)
+    with register_plugin(PresetPlugin(tmp_path), name="zoo-tiny"):
+        assert "tiny" in zoo.list_models()
+        assert get_preset("tiny").plugin == "zoo-tiny"
+        assert zoo.create("tiny")(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
+    assert "tiny" not in zoo.list_models()
+
+
+def test_two_plugins_with_one_preset_name(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    write(one, "tiny.yaml", GOOD)
+    write(two, "tiny.yaml", GOOD)
+    with register_plugin(PresetPlugin(one), name="zoo-one"), register_plugin(PresetPlugin(two), name="zoo-two"):
+        with pytest.raises(zoo.PluginClashError) as info:
+            zoo.list_models()
+    message = str(info.value)
+    assert "'tiny'" in message and "plugin 'zoo-one'" in message and "plugin 'zoo-two'" in message
+    assert "ZOO_DISABLE_PLUGINS=zoo-two" in message
+
+
+def test_a_broken_plugin_preset_is_skipped_with_a_warning(tmp_path, capsys):
+    write(tmp_path, "tiny.yaml", GOOD.replace("num_classes", "classes"))
+    with register_plugin(PresetPlugin(tmp_path), name="zoo-broken"):
+        names = zoo.list_models()
+    assert "tiny" not in names and "resnet18" in names
+    err = capsys.readouterr().err
+    assert "plugin 'zoo-broken'" in err and "tiny.yaml, line 6: unknown head key 'classes'" in err
+    assert "ZOO_DISABLE_PLUGINS=zoo-broken" in err
+
+
+# -- bad files -----------------------------------------------------------------------------
+
+BAD = {
+    "yaml_syntax": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8\nblocks: "c"\nhead: {num_classes: 3}\n',
+        4, ["not valid YAML"],
+    ),
+    "tab_indent": (
+        "name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: c\nhead:\n\tnum_classes: 3\n",
+        6, ["not valid YAML"],
+    ),
+    "unknown_key": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblcks: "c"\nhead: {num_classes: 3}\n',
+        4, ["unknown key 'blcks'", "did you mean 'blocks'"],
+    ),
+    "missing_key": (
+        "name: tiny\ndescription: x\ninput: [1, 8, 8]\nhead: {num_classes: 3}\n",
+        None, ["the key 'blocks' is missing"],
+    ),
+    "duplicate_key": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\nblocks: "m"\nhead: {num_classes: 3}\n',
+        5, ["the key 'blocks' appears twice (lines 4 and 5)"],
+    ),
+    "input_not_chw": (
+        'name: tiny\ndescription: x\ninput: [8, 8]\nblocks: "c"\nhead: {num_classes: 3}\n',
+        3, ["input must be the shape of one image [C, H, W]", "[8, 8]"],
+    ),
+    "params_text": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\nhead: {num_classes: 3}\nparams: lots\n',
+        6, ["params must be a whole number", "'lots'"],
+    ),
+    "blocks_not_text": (
+        "name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: [c, m]\nhead: {num_classes: 3}\n",
+        4, ["blocks must be a block string"],
+    ),
+    "blocks_do_not_parse": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "cnf64 q2 m"\nhead: {num_classes: 3}\n',
+        4, ["the blocks do not parse", "unknown token 'q2'", "column 7"],
+    ),
+    "blocks_unbalanced": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "(cnf64 m"\nhead: {num_classes: 3}\n',
+        4, ["the blocks do not parse", "unbalanced parentheses"],
+    ),
+    "unknown_option": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\noptions:\n  norm: 1\n  fn: gelu\n'
+        "head: {num_classes: 3}\n",
+        7, ["unknown option 'fn'", "you mean 'fun'"],
+    ),
+    "option_wrong_type": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\noptions:\n  norm: batch\n'
+        "head: {num_classes: 3}\n",
+        6, ["option norm='batch'", "must be a whole number"],
+    ),
+    "option_input": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\noptions: {input: 3}\n'
+        "head: {num_classes: 3}\n",
+        5, ["'input' is a top-level key"],
+    ),
+    "head_num_classes_text": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\nhead:\n  num_classes: ten\n',
+        6, ["head.num_classes must be a whole number", "'ten'"],
+    ),
+    "head_without_num_classes": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\nhead:\n  hidden: [8]\n',
+        5, ["head.num_classes is missing"],
+    ),
+    "head_dropout": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\nhead:\n  num_classes: 3\n  dropout: 1.5\n',
+        7, ["head.dropout must be a probability"],
+    ),
+    "bad_name": (
+        'name: ResNet-18\ndescription: x\ninput: [1, 8, 8]\nblocks: "c"\nhead: {num_classes: 3}\n',
+        1, ["name must be lower-case letters", "'ResNet-18'"],
+    ),
+    "not_a_mapping": ("- name: tiny\n- blocks: c\n", 1, ["the file holds a list"]),
+    "empty": ("# nothing here\n", None, ["the file is empty"]),
+    "python_object_tag": (
+        'name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: !!python/object/apply:os.system ["touch HACKED"]\n'
+        "head: {num_classes: 3}\n",
+        4, ["the tag !!python/object/apply:os.system is not allowed", "plain data only"],
+    ),
+    "python_name_tag": (
+        "name: tiny\ndescription: !!python/name:os.system\ninput: [1, 8, 8]\nblocks: c\nhead: {num_classes: 3}\n",
+        2, ["the tag !!python/name:os.system is not allowed"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_file(case, tmp_path, monkeypatch):
+    text, line, words = BAD[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(zoo.PresetError) as info:
+        load_preset_file(path)
+    message = str(info.value)
+    where = f"{path}, line {line}:" if line else f"{path}:"
+    assert message.startswith(where), message
+    for word in words:
+        assert word in message, message
+    assert isinstance(info.value, ValueError)
+    assert not (tmp_path / "HACKED").exists()  # nothing ran
+
+
+def test_the_object_tag_never_runs_code(tmp_path, monkeypatch):
+    marker = tmp_path / "ran"
+    text = f'name: tiny\ndescription: !!python/object/apply:pathlib.Path.touch [!!python/object/apply:pathlib.Path ["{marker}"]]\n'
+    path = write(tmp_path, "evil.yaml", text)
+    with pytest.raises(zoo.PresetError, match="line 2: the tag !!python/object/apply:pathlib.Path.touch is not allowed"):
+        zoo.create(path)
+    assert not marker.exists()
+
+
+def test_a_broken_user_preset_breaks_loudly(tmp_path, monkeypatch):
+    write(tmp_path, "tiny.yaml", GOOD.replace("cnf4 m r8", "cnf4 m r8_3_2_9"))
+    monkeypatch.setenv("ZOO_PRESET_PATH", str(tmp_path))
+    with pytest.raises(zoo.PresetError, match=r"tiny\.yaml, line 4: the blocks do not parse:\ntoo many values"):
+        zoo.list_models()
+
+
+# -- the wheel -------------------------------------------------------------------------------
+
+
+def test_the_wheel_ships_the_presets(tmp_path):
+    """Build the wheel, install it in a fresh virtual environment and create a preset there."""
+    dist, venv = tmp_path / "dist", tmp_path / "venv"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+         "-q", "-w", str(dist), str(ROOT)],
+        capture_output=True, text=True,
+    )
+    assert build.returncode == 0, f"pip wheel failed (is hatchling installed? it is in the test extra):\n{build.stderr}"
+    (wheel,) = dist.glob("zoo-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        capture_output=True, text=True,
+    )
+    assert install.returncode == 0, install.stderr
+    # torch, yaml, rich, pluggy come from this environment (and its base's, through
+    # --system-site-packages), after the venv's own packages; a .pth adds the folder
+    # without running this environment's editable-install hook, so zoo is the wheel's
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ZOO_PRESET_PATH")}
+    env["ZOO_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    code = (
+        "import zoo, torch; from zoo.presets import get_preset; p = get_preset('resnet18_cifar'); "
+        "m = zoo.create('resnet18_cifar', num_classes=7); "
+        "print(zoo.__file__); print(p.path); print(sum(t.numel() for t in m.parameters())); "
+        "print(tuple(m(torch.zeros(2, 3, 32, 32)).shape)); print(' '.join(zoo.list_models()))"
+    )
+    run = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    module, preset_path, params, shape, names = run.stdout.splitlines()
+    assert Path(module).is_relative_to(site / "zoo")
+    assert Path(preset_path) == site / "zoo" / "presets" / "resnet18_cifar.yaml"
+    assert int(params) == 11_173_962 - 513 * 3
+    assert shape == "(2, 7)"
+    assert names.split() == sorted(EXPECTED)
+    listing = subprocess.run([str(venv / "bin" / "zoo"), "list", "resnet34"], capture_output=True, text=True, env=env)
+    assert listing.returncode == 0 and "21,797,672" in listing.stdout, listing.stderr

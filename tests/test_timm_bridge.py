@@ -1,0 +1,258 @@
+"""timm <-> zoo: weights through the explicit key map, presets as timm models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.testing import register_plugin
+from zoo.timm_bridge import timm_key_map
+
+timm = pytest.importorskip("timm")  # a dependency of zoo: always there
+
+
+def randomize_norms(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial BatchNorm statistics and affine values, so a wrongly mapped norm shows."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.2, generator=g)
+            m.running_var.uniform_(0.5, 2.0, generator=g)
+            m.num_batches_tracked.fill_(7)
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0, 0.2, generator=g)
+    return model
+
+
+def same_outputs(theirs: nn.Module, ours: nn.Module, x: torch.Tensor) -> float:
+    theirs.eval(), ours.eval()
+    with torch.no_grad():
+        a, b = theirs(x), ours(x)
+    assert a.shape == b.shape
+    return (a - b).abs().max().item()
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet34"])
+def test_timm_resnet_weights_give_the_same_outputs(name):
+    torch.manual_seed(0)
+    theirs = randomize_norms(timm.create_model(name, pretrained=False))
+    ours = zoo.create(name)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
+    assert zoo.load_timm_weights(ours, theirs.state_dict()) is ours
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    assert same_outputs(theirs, ours, x) < 1e-4
+    # every tensor arrived, buffers included
+    state, mapping = ours.state_dict(), timm_key_map(ours, theirs.state_dict())
+    for key, value in theirs.state_dict().items():
+        assert torch.equal(state[mapping[key]], value), key
+
+
+def test_torchvision_resnet18_weights():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    theirs = randomize_norms(torchvision.models.resnet18(weights=None), seed=3)
+    ours = zoo.load_timm_weights(zoo.create("resnet18"), theirs)  # a module works too
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(2))
+    assert same_outputs(theirs, ours, x) < 1e-4
+
+
+def test_the_key_map_is_explicit():
+    theirs = timm.create_model("resnet18", pretrained=False).state_dict()
+    mapping = timm_key_map(zoo.create("resnet18"), theirs)
+    assert len(mapping) == len(theirs) == 122
+    assert mapping["conv1.weight"] == "cnn.blocks.0.0.0.weight"
+    assert mapping["bn1.running_mean"] == "cnn.blocks.0.0.1.running_mean"
+    assert mapping["layer1.0.conv1.weight"] == "cnn.blocks.1.block.0.weight"
+    assert mapping["layer1.1.bn2.num_batches_tracked"] == "cnn.blocks.2.block.4.num_batches_tracked"
+    assert mapping["layer2.0.downsample.0.weight"] == "cnn.blocks.3.align.0.weight"
+    assert mapping["layer2.0.downsample.1.running_var"] == "cnn.blocks.3.align.1.running_var"
+    assert mapping["layer4.1.conv2.weight"] == "cnn.blocks.8.block.3.weight"
+    assert mapping["fc.bias"] == "head.fc.bias"
+
+
+# -- a bottleneck block (conv1..conv3) maps with no change --------------------------------
+
+
+def build_bottleneck(ctx, channels, stride):
+    from zoo.layers import Residual
+
+    width, out = channels, 4 * channels
+    block = nn.Sequential(
+        nn.Conv2d(ctx.channels, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out),
+    )
+    align = None
+    if ctx.channels != out or stride != 1:
+        align = nn.Sequential(nn.Conv2d(ctx.channels, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+    return Residual(block, align, channels=out, after=nn.ReLU()), out
+
+
+class Bottleneck:
+    @zoo.hookimpl
+    def zoo_tokens(self):
+        return [zoo.Token("bneck", [("channels", int, 64), ("stride", int, 1)], build=build_bottleneck)]
+
+
+def test_a_plugin_bottleneck_maps_timm_resnet26(tmp_path):
+    (tmp_path / "bneck26.yaml").write_text(textwrap.dedent("""
+        name: bneck26
+        description: timm's resnet26 from a bottleneck token
+        input: [3, 224, 224]
+        blocks: "(cnf64_7_2 m3_2_1) bneck64 bneck64 bneck128_2 bneck128 bneck256_2 bneck256 bneck512_2 bneck512"
+        head: {num_classes: 1000}
+    """))
+    torch.manual_seed(0)
+    theirs = randomize_norms(timm.create_model("resnet26", pretrained=False), seed=5)
+    with register_plugin(Bottleneck(), name="test-bottleneck"):
+        ours = zoo.load_timm_weights(zoo.create(tmp_path / "bneck26.yaml"), theirs.state_dict())
+    mapping = timm_key_map(ours, theirs.state_dict())
+    assert mapping["layer1.0.conv3.weight"] == "cnn.blocks.1.block.6.weight"
+    assert mapping["layer1.0.bn3.running_var"] == "cnn.blocks.1.block.7.running_var"
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(4))
+    assert same_outputs(theirs, ours, x) < 1e-4
+
+
+# -- mismatches: the first one is named, nothing is copied ------------------------------
+
+
+@pytest.fixture(scope="module")
+def resnet18_state():
+    torch.manual_seed(0)
+    return timm.create_model("resnet18", pretrained=False).state_dict()
+
+
+def unchanged(model: nn.Module):
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    return lambda: all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_wrong_depth(resnet18_state):
+    theirs = timm.create_model("resnet34", pretrained=False).state_dict()
+    model = zoo.create("resnet18")
+    same = unchanged(model)
+    with pytest.raises(zoo.WeightsError, match=r"the state dict has 16 residual blocks \(layerN.M\), the zoo model 8"):
+        zoo.load_timm_weights(model, theirs)
+    assert same()
+
+
+def test_wrong_shape_names_both_keys(resnet18_state):
+    model = zoo.create("resnet18_cifar")
+    same = unchanged(model)
+    with pytest.raises(zoo.WeightsError) as info:
+        zoo.load_timm_weights(model, resnet18_state)
+    assert str(info.value).startswith(
+        "shape mismatch: the state dict's 'conv1.weight' is 64x3x7x7, the zoo model's "
+        "'cnn.blocks.0.0.0.weight' is 64x3x3x3"
+    )
+    assert same()
+    with pytest.raises(zoo.WeightsError, match="'fc.weight' is 1000x512, the zoo model's 'head.fc.weight' is 10x512"):
+        zoo.load_timm_weights(zoo.create("resnet18", num_classes=10), resnet18_state)
+
+
+def test_missing_and_extra_keys(resnet18_state):
+    model = zoo.create("resnet18")
+    missing = dict(resnet18_state)
+    del missing["layer3.1.bn2.running_var"]
+    with pytest.raises(zoo.WeightsError) as info:
+        zoo.load_timm_weights(model, missing)
+    assert str(info.value) == (
+        "the zoo model's key 'cnn.blocks.6.block.4.running_var' gets no weight: the state dict has no "
+        "'layer3.1.bn2.running_var' (121 keys in the state dict, 122 in the zoo model)"
+    )
+    extra = {**resnet18_state, "layer1.0.se.fc1.weight": torch.zeros(4, 64, 1, 1)}
+    with pytest.raises(zoo.WeightsError, match=r"'layer1.0.se.fc1.weight': a block layer 'se.fc1'"):
+        zoo.load_timm_weights(model, extra)
+    foreign = {**resnet18_state, "head.weight": torch.zeros(3)}
+    with pytest.raises(zoo.WeightsError, match="'head.weight', which is not part of a plain timm/torchvision ResNet"):
+        zoo.load_timm_weights(model, foreign)
+    with pytest.raises(zoo.WeightsError, match="the zoo model's key 'cnn.blocks.0.0.0.bias' gets no weight"):
+        zoo.load_timm_weights(zoo.create("resnet18", bias=True), resnet18_state)
+
+
+def test_wrong_targets(resnet18_state):
+    with pytest.raises(zoo.WeightsError, match="needs a zoo model"):
+        zoo.load_timm_weights(nn.Linear(2, 2), resnet18_state)
+    with pytest.raises(zoo.WeightsError, match="needs a state dict"):
+        zoo.load_timm_weights(zoo.create("resnet18"), [1, 2])
+    cnn = zoo.CNN(blocks=zoo.presets.get_preset("resnet18").blocks, fun_after="relu")
+    with pytest.raises(zoo.WeightsError, match="has a classifier \\(fc\\), the zoo model has no Linear head"):
+        zoo.load_timm_weights(cnn, resnet18_state)
+    features = {k: v for k, v in resnet18_state.items() if not k.startswith("fc.")}
+    assert zoo.load_timm_weights(cnn, features) is cnn
+    assert torch.equal(cnn.blocks[0][0][0].weight, resnet18_state["conv1.weight"])
+
+
+# -- presets as timm models --------------------------------------------------------------
+
+
+def test_register_timm_lists_every_preset():
+    names = zoo.register_timm()
+    assert names == [f"zoo_{n}" for n in zoo.list_models()]
+    assert sorted(timm.list_models("zoo_*")) == sorted(names)
+    assert zoo.register_timm() == names  # again: nothing changes, no warnings
+    cfg = timm.models.get_pretrained_cfg("zoo_resnet18")
+    assert (cfg.first_conv, cfg.classifier, cfg.num_classes, cfg.input_size) == (
+        "cnn.blocks.0.0.0", "head.fc", 1000, (3, 224, 224)
+    )
+
+
+def test_timm_create_model_follows_the_contract():
+    zoo.register_timm()
+    model = timm.create_model("zoo_resnet18_cifar", num_classes=7, in_chans=1)
+    assert isinstance(model, zoo.Classifier)
+    x = torch.randn(2, 1, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+        features = model.forward_features(x)
+    assert logits.shape == (2, 7)
+    assert (model.num_classes, model.num_features, model.head_hidden_size) == (7, 512, 512)
+    assert features.shape == (2, 512, 2, 2)
+    assert torch.allclose(model.forward_head(features), logits)
+    assert model.forward_head(features, pre_logits=True).shape == (2, 512)
+    modules = dict(model.named_modules())
+    first = modules[model.default_cfg["first_conv"]]
+    assert isinstance(first, nn.Conv2d) and first.in_channels == 1
+    assert modules[model.pretrained_cfg["classifier"]] is model.get_classifier()
+    assert model.pretrained_cfg["input_size"] == (1, 32, 32)
+    assert timm.data.resolve_model_data_config(model)["input_size"] == (1, 32, 32)
+    model.reset_classifier(3)
+    assert model.forward_head(features).shape == (2, 3) and model.num_classes == 3
+    assert model.pretrained_cfg["num_classes"] == 3
+    model.reset_classifier(0)
+    assert model.forward_head(features).shape == (2, 512)
+    model.reset_classifier(4, global_pool="max")
+    assert isinstance(model.cnn.blocks[len(model.cnn.block_names)], nn.AdaptiveMaxPool2d)
+    assert model.cnn.cfg.pool == 2
+    assert torch.equal(model.forward_head(features, pre_logits=True), features.amax(dim=(2, 3)))
+    with pytest.raises(zoo.OptionError, match="global_pool='token'"):
+        model.reset_classifier(4, global_pool="token")
+
+
+def test_timm_kwargs():
+    zoo.register_timm()
+    model = timm.create_model("zoo_r32m", drop_rate=0.2, drop_path_rate=0.1, fun="gelu")
+    assert [m.p for m in model.head.hidden] == [0.2]
+    assert [r.p for r in model.cnn.modules() if isinstance(r, zoo.Residual) and r.identity_align] == [0.1] * 3
+    assert model.cnn.cfg.fun == "gelu"
+    with pytest.raises(zoo.PresetError, match="zoo ships no weights"):
+        timm.create_model("zoo_r32m", pretrained=True)
+    with pytest.raises(zoo.UnknownOptionError, match="unknown option 'features_only'"):
+        timm.create_model("zoo_r32m", features_only=True)
+
+
+def test_import_zoo_does_not_import_timm_or_torch():
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import zoo"],
+                         capture_output=True, text=True, check=True).stderr
+    modules = {line.rsplit("|", 1)[-1].strip() for line in out.splitlines() if line.startswith("import time:")}
+    assert "zoo" in modules
+    for heavy in ("timm", "torch", "torchvision", "matplotlib"):
+        assert heavy not in modules and not any(m.startswith(heavy + ".") for m in modules), heavy
