@@ -444,11 +444,37 @@ def _inspect_ready() -> bool:
 
 
 @pytest.mark.skipif(not _inspect_ready(), reason="zoo.inspect (issue 4) not merged yet")
-def test_inspector_reports_plugin_tokens():
-    report = zoo.inspect("c64 rb16 se4 rb32_3_2", input_size=(64, 8, 8))
-    assert report.params == n_params(zoo.CNN(input=64, blocks="c64 rb16 se4 rb32_3_2"))
-    names = json.dumps(report.to_dict())
-    assert "rb16" in names and "se4" in names and "rb32_3_2" in names
+def test_inspector_tree_and_cost_table_show_plugin_tokens():
+    report = zoo.inspect("c64 rb16 se4 rb32_3_2", input_size=(3, 8, 8))
+    # computed by hand: rb16 = 1x1 64->16, 3x3 16->16, 1x1 16->64 and three norms (identity skip);
+    # se4 = fc1 64->16 and fc2 16->64 with biases; rb32_3_2 adds the 1x1 stride-2 align and its norm
+    assert [(b.name, b.params, b.macs) for b in report.blocks[:4]] == [
+        ("c64", 1_728, 110_592), ("rb16", 4_544, 278_528), ("se4", 2_128, 2_048), ("rb32_3_2", 24_192, 475_136),
+    ]
+    assert report.params == 1_728 + 4_544 + 2_128 + 24_192
+    text = json.dumps(report.to_dict()["tree"])
+    assert '"token": "se4"' in text and '"type": "SqueezeExcite"' in text and '"token": "rb32_3_2"' in text
+
+
+@pytest.mark.skipif(not _inspect_ready(), reason="zoo.inspect (issue 4) not merged yet")
+def test_zoo_inspect_command_shows_plugin_tokens():
+    out = run_zoo("inspect", "c64 rb16 se4", "--input", "3,8,8", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [(b["name"], b["params"]) for b in report["blocks"]] == [
+        ("c64", 1_728), ("rb16", 4_544), ("se4", 2_128), ("head", 0),
+    ]
+
+
+@needs_presets
+@pytest.mark.skipif(not _inspect_ready(), reason="zoo.inspect (issue 4) not merged yet")
+def test_inspector_on_the_plugin_preset():
+    report = zoo.inspect("resnet50")
+    assert (report.params, report.macs) == (25_557_032, 4_089_184_256)  # timm's resnet50, 224x224
+    assert [b.name for b in report.blocks] == [
+        "(cnf64_7_2 m3_2_1)", "rb64", "rb", "rb", "rb128_3_2", "rb", "rb", "rb",
+        "rb256_3_2", "rb", "rb", "rb", "rb", "rb", "rb512_3_2", "rb", "rb", "head",
+    ]
 
 
 # -- failures, clashes and the environment variables (real subprocesses) -----------------------
