@@ -147,8 +147,17 @@ def test_zoo_extra_is_an_installed_distribution_with_an_entry_point():
     import zoo_extra
 
     assert ep.load() is zoo_extra
-    # pip installed its files (not a mock, not the source folder on sys.path)
-    assert "zoo_extra/presets/resnet50.yaml" in {str(f) for f in dist.files}
+    # pip installed its files (not a mock, not the source folder on sys.path) ...
+    installed = {str(f): f for f in dist.files}
+    assert "zoo_extra/presets/resnet50.yaml" in installed, "install it as CI does: pip install ./plugins/zoo-extra"
+    # ... from the current sources: the tests below must not run against a stale copy
+    source = REPO / "plugins" / "zoo-extra" / "src"
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            name = path.relative_to(source).as_posix()
+            assert installed[name].read_binary() == path.read_bytes(), (
+                f"the installed {name} differs from plugins/zoo-extra/src: pip install ./plugins/zoo-extra"
+            )
 
 
 def test_zoo_extra_tokens_in_zoo_tokens_json():
