@@ -12,7 +12,7 @@ from torch import nn
 
 from ..errors import ShapeError, UnknownPresetError, ZooError
 from .describe import describe
-from .report import Report, build_blocks, build_rows, find_cnn, mark_failure
+from .report import Report, add_container_macs, build_blocks, build_rows, find_cnn, mark_failure
 from .trace import Trace, meta_copy, trace
 
 __all__ = ["inspect", "resolve_target", "Target", "DEFAULT_SIZE"]
@@ -169,6 +169,7 @@ def inspect_target(found: Target) -> Report:
     x = torch.empty(shape, dtype=_dtype(model), device="meta")
     result = trace(traced, (x,), original=model)
     rows, traced_paths = build_rows(model, traced, result, shape[0])
+    add_container_macs(rows)
     macs = round(result.macs / shape[0])
     if result.cpu_paths:
         where = ", ".join(p or type(model).__name__ for p in result.cpu_paths)
@@ -176,7 +177,8 @@ def inspect_target(found: Target) -> Report:
     error = None
     if result.failure is not None:
         failing = [traced_paths.get(id(m), "") for m, _ in result.failure.chain] or [""]
-        rows = mark_failure(rows, failing)
+        inputs = [i for _, i in result.failure.chain] or [shape]
+        rows = mark_failure(rows, list(zip(failing, inputs)))
         error = _shape_error(model, rows, result, failing, shape)
     blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
     report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
@@ -212,8 +214,6 @@ _HINTS = (
     (("expected more than 1 value per channel",),
      "the image is down to 1x1 and the batch is 1, so BatchNorm has one value per channel to normalise: "
      "give a larger input, take out a stride, or use a batch of 2 (input B,C,H,W)"),
-    (("channels, but got", "to have", "size mismatch", "shapes cannot be multiplied", "must match the size"),
-     "the channels or features that arrive are not what this layer takes: check `input` and the input size"),
 )
 
 
@@ -225,6 +225,22 @@ def _hint(message: str) -> str:
     return ""
 
 
+def _diagnose(module: nn.Module, inputs: Any) -> str | None:
+    """The reason in zoo's words, for the layers whose input must match their size."""
+    shape = inputs if isinstance(inputs, tuple) and all(isinstance(d, int) for d in inputs) else None
+    if not shape:
+        return None
+    if isinstance(module, nn.modules.conv._ConvNd) and len(shape) >= 2:
+        channels = shape[1] if len(shape) == module.weight.dim() else shape[0]
+        if channels != module.in_channels:
+            return f"{describe(module)} takes {module.in_channels} channels, and {channels} arrive"
+    if isinstance(module, nn.Linear) and shape[-1] != module.in_features:
+        return f"{describe(module)} takes {module.in_features} features, and {shape[-1]} arrive"
+    if isinstance(module, nn.modules.batchnorm._NormBase) and len(shape) >= 2 and shape[1] != module.num_features:
+        return f"{describe(module)} takes {module.num_features} channels, and {shape[1]} arrive"
+    return None
+
+
 def _fmt_shape(shape: Any) -> str:
     return str(shape) if shape is not None else "?"
 
@@ -232,9 +248,8 @@ def _fmt_shape(shape: Any) -> str:
 def _shape_error(model: nn.Module, rows, result: Trace, failing: list[str], shape) -> ShapeError:
     chain = result.failure.chain
     error = result.failure.error
-    by_path = {row.path: row for row in reversed(rows)}
     found = find_cnn(model)
-    block_label, block_input = None, None
+    block_label, block_input, block_path = None, None, None
     if found is not None:
         cnn_path, cnn = found
         prefix = f"{cnn_path}.blocks." if cnn_path else "blocks."
@@ -243,24 +258,31 @@ def _shape_error(model: nn.Module, rows, result: Trace, failing: list[str], shap
             if rest is not None and rest.isdigit():
                 i = int(rest)
                 token = cnn.block_names[i] if i < len(cnn.block_names) else describe(cnn.blocks[i])
-                block_label = f"block {token!r} (blocks.{i}, {i + 1} of {len(cnn.blocks)})"
-                block_input = inputs
+                of = f"{i + 1} of {len(cnn.block_names)}" if i < len(cnn.block_names) else "after the blocks"
+                block_label = f"block {token!r} (blocks.{i}, {of})"
+                block_input, block_path = inputs, path
                 break
     if block_label is None:  # a model without CNN blocks, or a failure outside them
         for (module, inputs), path in zip(chain, failing):
             if path and "." not in path:
-                block_label, block_input = f"{path!r} ({describe(module)})", inputs
+                block_label = f"layer {path!r}, {describe(module)},"
+                block_input, block_path = inputs, path
                 break
     if block_label is None:
-        block_label, block_input = type(model).__name__, shape
+        block_label, block_input, block_path = type(model).__name__, shape, ""
     module, inputs = chain[-1] if chain else (model, shape)
     where = failing[-1] if chain else ""
-    why = _first_line(error)
+    torch_says = _first_line(error)
+    ours = _diagnose(module, inputs)
     lines = [f"{block_label} cannot take its input {_fmt_shape(block_input)}"]
-    if chain and where not in ("",) and (by_path.get(where) is None or len(chain) > 1):
-        lines.append(f"  in {where}: {describe(module)} with input {_fmt_shape(inputs)}")
-    lines.append(f"  {why}")
+    if where != block_path:
+        lines.append(f"  in {where or 'the model'}: {describe(module)} with input {_fmt_shape(inputs)}")
+    lines.append(f"  {ours}" if ours else f"  {torch_says}")
+    if ours:
+        lines.append(f"  (torch: {torch_says})")
     hint = _hint(str(error))
+    if ours and inputs == tuple(shape) and "channels" in ours:
+        hint = f"the model takes {module.in_channels} input channels: give an input size of {module.in_channels},H,W"
     if hint:
         lines.append(hint)
     shape_error = ShapeError("\n".join(lines))

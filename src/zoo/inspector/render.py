@@ -224,6 +224,8 @@ def _failed_input(row: ModuleRow) -> Any:
 def _ratio(value: float | None) -> str:
     if value is None:
         return "-"
+    if 0 < value < 0.01:  # two significant digits: 0.00073
+        return f"{value:.2g}"
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return text or "0"
 

@@ -192,15 +192,37 @@ def build_rows(
     return rows, traced_paths
 
 
-def mark_failure(rows: list[ModuleRow], failing_paths: list[str]) -> list[ModuleRow]:
-    """Mark the open modules as failed and drop the rows after the failing one."""
+def mark_failure(rows: list[ModuleRow], failing: list[tuple[str, Shape]]) -> list[ModuleRow]:
+    """Mark the modules open at the failure (path, input) as failed, and drop the
+    rows after the innermost one: the tree ends where the model fails."""
     by_path = {row.path: i for i, row in reversed(list(enumerate(rows)))}
     last = 0
-    for path in failing_paths:
+    for path, inputs in failing:
         if path in by_path:
-            rows[by_path[path]].failed = True
+            row = rows[by_path[path]]
+            row.failed = True
+            if not row.calls:
+                row.input = inputs
             last = max(last, by_path[path])
     return rows[: last + 1]
+
+
+def add_container_macs(rows: list[ModuleRow]) -> None:
+    """A module never called itself (a ``ModuleList``, or a ``CNN`` whose blocks its
+    parent runs one by one) gets the MACs of the called modules inside it."""
+    for i in range(len(rows) - 1, -1, -1):
+        row = rows[i]
+        if row.calls or row.same_as is not None:
+            continue
+        total, found = 0, False
+        j = i + 1
+        while j < len(rows) and rows[j].level > row.level:
+            if rows[j].level == row.level + 1 and rows[j].macs is not None:
+                total += rows[j].macs
+                found = True
+            j += 1
+        if found:
+            row.macs = total
 
 
 def _volume(shape: Shape) -> int | None:

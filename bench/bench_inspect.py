@@ -1,0 +1,91 @@
+"""Benchmark of ``zoo inspect``: start-up against ``import torch``, and a 2-billion-
+parameter network in seconds and little memory (the meta device).
+
+    python bench/bench_inspect.py [--repeat 5]
+
+Prints, for each command, the median wall time of ``--repeat`` runs (the runs of
+the commands are interleaved, so that a busy machine slows both alike) and the
+peak resident memory (max RSS) of the command's process, and exits 1 when a
+limit of issue 4 is not met:
+
+- ``zoo inspect resnet18_cifar`` takes at most 1.3 x ``python -c "import torch"``;
+- ``zoo inspect "r4096 6r" --input 3,64,64`` (1.96 billion parameters, 8 TMACs)
+  finishes in seconds with a peak RSS under 1.5 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+PY = sys.executable
+BIG = "r4096 6r"  # seven residual blocks of 4096 channels: 1,963,180,032 parameters
+# Each command runs under a small parent that reports the command's max RSS
+# (RUSAGE_CHILDREN counts only the children of the process that asks).
+PROBE = (
+    "import resource, subprocess, sys, time; t = time.perf_counter(); "
+    "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE); "
+    "t = time.perf_counter() - t; "
+    "print(r.returncode, t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, flush=True); "
+    "sys.stderr.write(r.stderr.decode())"
+)
+
+COMMANDS = {
+    "import torch": [PY, "-c", "import torch"],
+    "zoo inspect resnet18_cifar": [PY, "-m", "zoo", "inspect", "resnet18_cifar"],
+    f'zoo inspect "{BIG}" --input 3,64,64': [PY, "-m", "zoo", "inspect", BIG, "--input", "3,64,64"],
+}
+
+
+def measure(cmd: list[str]) -> tuple[float, int]:
+    """Wall seconds and max RSS (bytes) of one run of ``cmd``."""
+    out = subprocess.run([PY, "-c", PROBE, *cmd], capture_output=True, text=True)
+    first = out.stdout.split("\n", 1)[0].split()
+    if not first or first[0] != "0":
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}{out.stderr}")
+    return float(first[1]), int(first[2]) * 1024  # ru_maxrss is in KiB on Linux
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    for cmd in COMMANDS.values():  # warm the file cache once
+        measure(cmd)
+    times: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    rss: dict[str, int] = dict.fromkeys(COMMANDS, 0)
+    for _ in range(args.repeat):
+        for name, cmd in COMMANDS.items():
+            seconds, peak = measure(cmd)
+            times[name].append(seconds)
+            rss[name] = max(rss[name], peak)
+
+    report = subprocess.run([PY, "-m", "zoo", "inspect", BIG, "--input", "3,64,64", "--json"],
+                            capture_output=True, text=True, check=True)
+    big = json.loads(report.stdout)
+
+    base = statistics.median(times["import torch"])
+    r18 = statistics.median(times["zoo inspect resnet18_cifar"])
+    big_name = f'zoo inspect "{BIG}" --input 3,64,64'
+    big_time = statistics.median(times[big_name])
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
+          f"median of {args.repeat} interleaved runs")
+    for name in COMMANDS:
+        print(f"  {name:<44} {statistics.median(times[name]):6.2f} s   max RSS {rss[name] / 2**20:7.0f} MiB")
+    ratio = r18 / base
+    print(f"zoo inspect resnet18_cifar / import torch: {ratio:.2f} x (limit 1.3 x)")
+    print(f"{BIG}: {big['params']:,} parameters, {big['macs']:,} MACs, {big_time:.2f} s, "
+          f"max RSS {rss[big_name] / 2**30:.2f} GiB (limit 1.5 GB)")
+    ok = ratio <= 1.3 and rss[big_name] < 1.5e9 and big_time < 10 and big["params"] > 1.9e9
+    print("OK" if ok else "LIMIT EXCEEDED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
