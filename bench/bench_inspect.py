@@ -21,7 +21,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 
 PY = sys.executable
 BIG = "r4096 6r"  # seven residual blocks of 4096 channels: 1,963,180,032 parameters

@@ -190,12 +190,12 @@ def inspect_target(found: Target) -> Report:
 
 
 def _default_depth(rows, model: nn.Module) -> int:
-    """Expand down to the CNN's top-level blocks, so that their parts show."""
+    """Down to the CNN's top-level blocks (the rows of the cost table), folded."""
     found = find_cnn(model)
     if found is None:
         return 1
     path = found[0]
-    return (path.count(".") + 1 if path else 0) + 2
+    return (path.count(".") + 1 if path else 0) + 1
 
 
 # -- failures ---------------------------------------------------------------------------
