@@ -493,7 +493,7 @@ BROKEN_WARNING = (
     "  (fix or uninstall it, or skip it with ZOO_DISABLE_PLUGINS=zoo-broken)\n"
 )
 HOOK_WARNING = (
-    "zoo: warning: plugin 'zoo-hook-raises' failed to load and is skipped: plugin 'zoo-hook-raises': "
+    "zoo: warning: plugin 'zoo-hook-raises' failed to load and is skipped: "
     "its hook zoo_tokens() raised ValueError: no tokens today\n"
     "  (fix or uninstall it, or skip it with ZOO_DISABLE_PLUGINS=zoo-hook-raises)\n"
 )
@@ -516,6 +516,15 @@ def test_a_broken_plugin_is_named_and_everything_else_keeps_working(broken_site)
     }
     assert rows["zoo-hook-raises"]["status"] == "failed"
     assert rows["zoo-extra"] == EXTRA_ROW
+
+    out = run_zoo("plugins", site=broken_site)  # the table, then the reasons
+    assert out.returncode == 0
+    text = [line.rstrip() for line in out.stdout.splitlines()]
+    assert text[-2:] == [
+        "zoo-broken: importing 'zoo_broken' raised RuntimeError: zoo_broken is broken on purpose",
+        "zoo-hook-raises: its hook zoo_tokens() raised ValueError: no tokens today",
+    ]
+    assert next(line for line in text if line.startswith("zoo-broken ")).split() == ["zoo-broken", "0.3.0", "failed"]
 
 
 def test_a_network_builds_beside_a_broken_plugin(broken_site):

@@ -531,6 +531,7 @@ class Registry:
             raise PluginClashError("\n".join(problems))
 
     def _fail(self, name: str, version: str, reason: str, warn: bool = True) -> None:
+        reason = reason.removeprefix(f"plugin {name!r}: ")  # the name is said once, in front
         self.plugins[name] = PluginInfo(name, version, "failed", reason)
         if warn:
             message = (
