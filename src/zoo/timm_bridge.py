@@ -156,14 +156,14 @@ def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[
             f"(conv1, bn1), the zoo model's {len(z_convs)} and {len(z_norms)} before its first "
             "residual block"
         )
-    pairs += list(zip(t_convs, z_convs)) + list(zip(t_norms, z_norms))
+    pairs += list(zip(t_convs, z_convs, strict=True)) + list(zip(t_norms, z_norms, strict=True))
 
     if len(t_blocks) != len(residuals):
         raise WeightsError(
             f"the state dict has {len(t_blocks)} residual blocks (layerN.M), the zoo model "
             f"{len(residuals)}: is it the matching preset (resnet18 for resnet18, ...)?"
         )
-    for ((stage, index), inner), (zname, residual) in zip(t_blocks.items(), residuals):
+    for ((stage, index), inner), (zname, residual) in zip(t_blocks.items(), residuals, strict=True):
         tname = f"layer{stage}.{index}"
         z_bconvs, z_bnorms = _layers(residual.block, f"{zname}.block")
         t_bconvs, t_bnorms = _ordered(inner, "conv"), _ordered(inner, "bn")
@@ -173,8 +173,8 @@ def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[
                 f"counterpart {zname} ({getattr(residual, 'zoo_token', '?')}) has "
                 f"{len(z_bconvs)} and {len(z_bnorms)}"
             )
-        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_bconvs, z_bconvs)]
-        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_bnorms, z_bnorms)]
+        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_bconvs, z_bconvs, strict=True)]
+        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_bnorms, z_bnorms, strict=True)]
         t_down = [n for n in ("downsample.0", "downsample.1") if n in inner]
         align = None if residual.identity_align else residual.align
         z_aconvs, z_anorms = _layers(align, f"{zname}.align")
@@ -184,7 +184,7 @@ def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[
                 f"block {tname} has {len(t_down)} downsample layers, its zoo counterpart {zname} "
                 f"({getattr(residual, 'zoo_token', '?')}) has {len(z_down)} in its align"
             )
-        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_down, z_down)]
+        pairs += [(f"{tname}.{t}", z) for t, z in zip(t_down, z_down, strict=True)]
 
     if t_fc:
         if not fc_name:
