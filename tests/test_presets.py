@@ -191,6 +191,13 @@ def test_pool_0_head_sees_every_pixel(tmp_path):
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
 
 
+def test_pool_0_with_an_input_too_small(tmp_path):
+    text = GOOD.replace('"cnf4 m r8"', '"cnf4 m m m m"\n    options: {pool: 0}')
+    path = write(tmp_path, "tiny.yaml", text)
+    with pytest.raises(zoo.ShapeError, match=r"preset 'tiny' .*with pool=0 the head needs .* a \(1, 8, 8\) input"):
+        zoo.create(path)
+
+
 def test_bad_overrides():
     with pytest.raises(zoo.UnknownOptionError, match="'num_clases'. Did you mean 'num_classes'"):
         zoo.create("r32m", num_clases=10)

@@ -39,6 +39,7 @@ import yaml
 from .errors import (
     PluginClashError,
     PresetError,
+    ShapeError,
     UnknownOptionError,
     UnknownPresetError,
     ZooError,
@@ -158,8 +159,15 @@ def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
     if cfg.pool:
         features = cnn.out_channels
     else:  # no global pool: the head sees every pixel, so ask a meta-device copy
-        with torch.device("meta"):
-            features = CNN(cfg)(torch.empty(1, *size)).flatten(1).shape[1]
+        try:
+            with torch.device("meta"):
+                features = CNN(cfg)(torch.empty(1, *size)).flatten(1).shape[1]
+        except RuntimeError as exc:
+            raise ShapeError(
+                f"preset {preset.name!r} ({preset.path}): with pool=0 the head needs the size of "
+                f"the last feature map, but the blocks cannot take a {size} input ({exc}); "
+                "'zoo inspect' shows where it fails"
+            ) from None
     return Classifier(
         cnn,
         head["num_classes"],
