@@ -109,6 +109,32 @@ def test_debug_off_stops_updates_and_keeps_the_numbers(trained):
     assert [s["ratio"] for s in cnn.block_stats()] == [None] * 8
 
 
+def test_debug_off_never_calls_the_statistics(monkeypatch):
+    from zoo.monitor import BlockStats
+
+    cnn = CNN(blocks="c8 r (r r16_3_2)", mult=1)
+    keys = list(cnn.state_dict())
+    cnn.debug(True)
+    assert list(cnn.state_dict()) == keys  # statistics are not weights
+    cnn.debug(False)
+
+    def fail(*args):
+        raise AssertionError("observe() ran with debug off")
+
+    monkeypatch.setattr(BlockStats, "observe", fail)
+    monkeypatch.setattr(BlockStats, "record_scale", fail)
+    cnn(torch.randn(2, 3, 8, 8)).sum().backward()
+    cnn.update()
+
+
+def test_half_precision_blocks_keep_float32_statistics():
+    cnn = CNN(blocks="c8 r r16_3_2").to(torch.bfloat16).debug(True)
+    cnn(torch.randn(2, 3, 8, 8, dtype=torch.bfloat16))
+    blocks = [m for m in cnn.modules() if isinstance(m, Residual)]
+    assert [b.stats.energy.dtype for b in blocks] == [torch.float32] * 2
+    assert all(0 < s["ratio"] < 10 for s in cnn.block_stats())
+
+
 def _hand_energy(t: torch.Tensor) -> float:
     """Mean over (batch, height, width) of the squared channel norm."""
     return t.detach().double().square().sum(dim=1).mean().item()
@@ -171,12 +197,10 @@ class BottleneckPlugin:
 
 @pytest.fixture
 def bottleneck_plugin():
-    from zoo.registry import get_registry
+    from zoo.testing import register_plugin
 
-    registry = get_registry()
-    registry.register(BottleneckPlugin(), name="test-monitor-bottleneck")
-    yield
-    registry.unregister("test-monitor-bottleneck")
+    with register_plugin(BottleneckPlugin(), name="test-monitor-bottleneck"):
+        yield
 
 
 def test_blocks_inside_groups_and_plugin_blocks_are_all_measured(bottleneck_plugin):

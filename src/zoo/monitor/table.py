@@ -66,6 +66,22 @@ class BlockTable:
             return
         finite = [r["ratio"] for r in self.rows if r["ratio"] is not None and math.isfinite(r["ratio"])]
         largest = max(finite, default=0.0)
+        cells = [
+            (
+                row["name"],
+                row["path"],
+                _number(row["ratio"], ".3f"),
+                _number(row["scale"], ".3f"),
+                _number(row["scale_grad"], ".2e"),
+                _number(row["p"], ".1f") if row.get("p") is not None else "",
+            )
+            for row in self.rows
+        ]
+        headers = ("block", "path", "dx/x", "scale", "scale grad", "p")
+        # the bar gives way first on a narrow console, so that no number is cut
+        numbers = sum(max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers))
+        room = options.max_width - numbers - (3 * (len(headers) + 1) + 1)
+        width = max(1, min(self.bar_width, room))
         table = Table(title=self.title, caption=self.caption, box=box.SIMPLE_HEAD)
         table.add_column("block", no_wrap=True)
         table.add_column("path", no_wrap=True)
@@ -74,17 +90,9 @@ class BlockTable:
         table.add_column("scale", justify="right", no_wrap=True)
         table.add_column("scale grad", justify="right", no_wrap=True)
         table.add_column("p", justify="right", no_wrap=True)
-        for row in self.rows:
-            ratio = row["ratio"]
-            table.add_row(
-                row["name"],
-                row["path"],
-                _number(ratio, ".3f"),
-                Text(ratio_bar(ratio, largest, self.bar_width).ljust(self.bar_width), style="blue"),
-                _number(row["scale"], ".3f"),
-                _number(row["scale_grad"], ".2e"),
-                _number(row["p"], ".1f") if row.get("p") is not None else "",
-            )
+        for row, (name, path, ratio, scale, grad, p) in zip(self.rows, cells):
+            bar = Text(ratio_bar(row["ratio"], largest, width).ljust(width), style="blue")
+            table.add_row(name, path, ratio, bar, scale, grad, p)
         yield table
 
 
