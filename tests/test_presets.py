@@ -469,7 +469,7 @@ def test_the_wheel_ships_the_presets(tmp_path):
     assert run.returncode == 0, run.stderr
     module, preset_path, params, shape, names = run.stdout.splitlines()
     assert Path(module).is_relative_to(site / "zoo")
-    assert Path(preset_path) == site / "zoo" / "presets" / "resnet18_cifar.yaml"
+    assert Path(preset_path) == site / "zoo" / "preset_files" / "resnet18_cifar.yaml"
     assert int(params) == 11_173_962 - 513 * 3
     assert shape == "(2, 7)"
     assert names.split() == sorted(EXPECTED)

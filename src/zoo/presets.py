@@ -429,7 +429,7 @@ def load_preset_file(path: str | os.PathLike, plugin: str = "") -> Preset:
 
 def _bundled_dir() -> Path:
     here = Path(__file__).resolve().parent
-    wheel = here / "presets"  # the wheel force-includes presets/ as zoo/presets/
+    wheel = here / "preset_files"  # the wheel force-includes presets/ as zoo/preset_files/
     if wheel.is_dir():
         return wheel
     return here.parent.parent / "presets"  # an editable install: the repository's presets/
