@@ -73,6 +73,8 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
             preset_error = exc
     from ..cnn import CNN
 
+    if input_size is not None and "input" not in options and len(tuple(input_size)) in (3, 4):
+        options = {**options, "input": tuple(input_size)[-3]}  # a block string takes the channels given
     try:
         with torch.device("meta"):
             cnn = CNN(blocks=text, **options)
@@ -142,7 +144,7 @@ def inspect(target: Any, input_size: Sequence[int] | None = None, **options: Any
 
     >>> report = inspect("cnf32 m r64_3_2", input_size=(3, 32, 32))
     >>> report.params, report.macs, [b.name for b in report.blocks]
-    (61120, 4571136, ['cnf32', 'm', 'r64_3_2', 'head'])
+    (58656, 4554752, ['cnf32', 'm', 'r64_3_2', 'head'])
 
     Raises :class:`zoo.ShapeError` when a block cannot take its input; the error's
     ``report`` holds the tree up to that block.
@@ -282,7 +284,8 @@ def _shape_error(model: nn.Module, rows, result: Trace, failing: list[str], shap
         lines.append(f"  (torch: {torch_says})")
     hint = _hint(str(error))
     if ours and inputs == tuple(shape) and "channels" in ours:
-        hint = f"the model takes {module.in_channels} input channels: give an input size of {module.in_channels},H,W"
+        hint = (f"the model takes {module.in_channels} input channels: give an input size of "
+                f"{module.in_channels},H,W, or build the model for {inputs[1]} (option input={inputs[1]})")
     if hint:
         lines.append(hint)
     shape_error = ShapeError("\n".join(lines))

@@ -301,7 +301,7 @@ def summary(report: Report) -> Text:
     if report.input and not report.error:
         text.append(", ")
         text.append(f"{report.macs:,}", style=STYLES["macs"])
-        text.append(f" MACs per image (convolutions and linear layers) on {chw(report.input)}")
+        text.append(" MACs per image")
     return text
 
 
@@ -322,7 +322,7 @@ def render_report(
     return Group(*parts)
 
 
-def to_text(renderable: RenderableType, width: int = 120) -> str:
+def to_text(renderable: RenderableType, width: int = 160) -> str:
     """Plain text of a renderable (no colour), e.g. for ``str(report)``."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False)
@@ -341,7 +341,5 @@ def document_view(report: Report, depth: int) -> RenderableType:
     footer = Text(f"params: {report.params:,}")
     if report.frozen:
         footer.append(f" ({report.trainable:,} trainable)")
-    parts.append(footer)
-    if report.error:
-        parts.append(Text(report.error, style=STYLES["failed"]))
+    parts.append(footer)  # a failure's message comes with the ShapeError that ModelState raises
     return Group(*parts)

@@ -224,7 +224,9 @@ def trace(
         shape_mode = MetaShapeMode()
         recorder = _Recorder(counter, result)
         for module in traced.modules():
-            if not on_cpu.intersection(_lineage(parents, module)):
+            if id(module) in on_cpu:  # its forward runs the CPU copy, whose parts record themselves
+                recorder.attach(module, module, device="cpu")
+            elif not on_cpu.intersection(_lineage(parents, module)):
                 recorder.attach(module, module)
         for key in on_cpu:
             module = _by_id(traced, key)
