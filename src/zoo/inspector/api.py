@@ -80,10 +80,8 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
             cnn = CNN(blocks=text, **options)
     except ZooError as exc:
         if preset_error is not None and not any(c.isdigit() or c == "_" for c in text[:1]):
-            raise UnknownPresetError(
-                f"{text!r} is neither a preset nor a block string.\n"
-                f"As a preset: {preset_error}\nAs a block string: {exc}"
-            ) from exc
+            as_blocks = str(exc).splitlines()[0]
+            raise UnknownPresetError(f"{preset_error}\nNot a block string either: {as_blocks}") from exc
         raise
     size = tuple(input_size) if input_size is not None else (cnn.cfg.input, *DEFAULT_SIZE)
     notes = [] if input_size is not None else [

@@ -1,0 +1,125 @@
+"""``zoo inspect``, run as a real command: the document's tables, JSON, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+ZOO = [sys.executable, "-m", "zoo", "inspect"]
+
+
+def zoo_inspect(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*ZOO, *args], capture_output=True, text=True, timeout=120)
+
+
+def lines(out: str) -> list[str]:
+    return [line.rstrip() for line in out.splitlines()]
+
+
+def test_the_documents_second_table_from_the_command_line():
+    out = zoo_inspect("r64 m r128 m r256 m r512 m", "--input", "3,32,32")
+    assert out.returncode == 0, out.stderr
+    table = lines(out.stdout)
+    start = table.index("#   block    pars k   ops M    w   V0/V   output")
+    assert table[start + 2 : start + 14] == [
+        "    input                     32      1   (1, 3, 32, 32)",
+        "1   r64        39.2    39.7   32   0.05   (1, 64, 32, 32)",
+        "2   m             -       -   16   0.19   (1, 64, 16, 16)",
+        "3   r128      230.1    58.7   16   0.09   (1, 128, 16, 16)",
+        "4   m             -       -    8   0.38   (1, 128, 8, 8)",
+        "5   r256      919.0    58.7    8   0.19   (1, 256, 8, 8)",
+        "6   m             -       -    4   0.75   (1, 256, 4, 4)",
+        "7   r512    3,673.1    58.7    4   0.38   (1, 512, 4, 4)",
+        "8   m             -       -    2    1.5   (1, 512, 2, 2)",
+        "    head          -       -    -      6   (1, 512)",
+        "──────────────────────────────────────────────────────────",
+        "    total   4,861.4   215.9",
+    ]
+    assert out.stderr == ""
+
+    data = json.loads(zoo_inspect("r64 m r128 m r256 m r512 m", "--input", "3,32,32", "--json").stdout)
+    blocks = [b for b in data["blocks"] if b["name"].startswith("r")]
+    # the document: pars 39, 230, 919, 3,672 (3,673 with norm_align=1), ops 40, 59, 59, 59
+    assert [round(b["params"] / 1e3) for b in blocks] == [39, 230, 919, 3673]
+    assert [round(b["macs"] / 1e6) for b in blocks] == [40, 59, 59, 59]
+    assert (data["params"], data["macs"]) == (4_861_440, 215_875_584)
+
+
+def test_resnet18_cifar_is_the_readme_command():
+    out = zoo_inspect("resnet18_cifar")
+    assert out.returncode == 0, out.stderr
+    text = lines(out.stdout)
+    assert text[0] == "resnet18_cifar  (1, 3, 32, 32) -> (1, 10)  11,173,962 params  140.2 M MACs"
+    assert "│     ├─ Residual(p=0) x 2  r      73,984  ~  1%   18.9 M  (1, 64, 16, 16) -> (1, 64, 16, 16)" in text
+    assert "8   r512_3_2     3,673.1    14.7    2     1.5   (1, 512, 2, 2)" in text
+    assert "    total       11,174.0   140.2" in text
+    assert text[-1] == "11,173,962 parameters (11,173,962 trainable, 0 frozen), 140,186,624 MACs per image"
+
+
+def test_json_options_and_depth():
+    out = zoo_inspect("cnf8 m r16_3_2", "--input", "1,12,12", "--set", "fun=gelu", "--set", "mult=1", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["input"] == [1, 1, 12, 12] and data["output"] == [1, 16]
+    assert {"params", "trainable", "macs", "blocks", "tree"} <= set(data)
+    assert [b["name"] for b in data["blocks"]] == ["cnf8", "m", "r16_3_2", "head"]
+    assert any(row["description"] == "GELU" for row in data["tree"])
+    assert data["params"] == data["trainable"] == 72 + 16 + 1_152 + 32 + 2_304 + 32 + 128 + 32 + 1
+    shallow = lines(zoo_inspect("cnf8 m r16_3_2", "--input", "1,12,12", "--depth", "0").stdout)
+    assert shallow[2:5] == [
+        "module                 params  share    MACs  input -> output",
+        "CNN                                   42.6 K  (1, 1, 12, 12) -> (1, 16)",
+        "└─ blocks: ModuleList   3,768  ~100%  42.6 K",  # without --set mult=1: no scale
+    ]
+    assert data["macs"] == 72 * 144 + (1_152 + 2_304 + 128) * 9  # cnf8 on 12x12, r16_3_2 on 3x3
+
+
+def test_a_failing_model_shows_the_tree_up_to_the_block_and_exits_1():
+    out = zoo_inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", "--input", "3,16,16")
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.splitlines()[:2] == [
+        "zoo: error: block 'r256_3_2' (blocks.5, 6 of 9) cannot take its input (1, 128, 2, 2)",
+        "  in blocks.5.align.1: BatchNorm2d(256) with input (1, 256, 1, 1)",
+    ]
+    tree = lines(out.stdout)
+    assert tree[0].endswith("(1, 3, 16, 16) -> failed  11,176,512 params")
+    assert tree[-7:] == [
+        "   └─ Residual  r256_3_2                                         32.8 K  (1, 128, 2, 2) -> fails",
+        "      ├─ block: Sequential                      885,760  ~  8%",
+        "      └─ align: Sequential                                       32.8 K  (1, 128, 2, 2) -> fails",
+        "         ├─ Conv2d(128->256, k:1, s:2, p:0, F)   32,768          32.8 K  (1, 128, 2, 2) -> (1, 256, 1, 1)",
+        "         └─ BatchNorm2d(256)                        512                  (1, 256, 1, 1) -> fails",
+        "",
+        "11,176,512 parameters (11,176,512 trainable, 0 frozen)",
+    ]
+    assert "r512_3_2" not in "\n".join(tree[1:])  # the tree stops at the failing block
+
+
+def test_bad_arguments_exit_2_and_bad_models_exit_1():
+    for args, fragment in [
+        (("cnf8", "--input", "3,x"), "argument --input: '3,x' is not an input size"),
+        (("cnf8", "--depth", "-1"), "argument --depth: '-1' is not a depth"),
+        (("cnf8", "--set", "nrom"), "write an option as name=value"),
+        (("cnf8", "--set", "nrom=1"), "--set: unknown option 'nrom'; did you mean 'norm'"),
+        ((), "the following arguments are required: TARGET"),
+    ]:
+        out = zoo_inspect(*args)
+        assert out.returncode == 2, args
+        assert fragment in out.stderr, (args, out.stderr)
+    out = zoo_inspect("resnet18_cfar")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.startswith("zoo: error: unknown preset 'resnet18_cfar'. Did you mean 'resnet18_cifar'")
+    out = zoo_inspect("cnf8 q7")
+    assert out.returncode == 1 and out.stderr.startswith("zoo: error: unknown token 'q7' (column 6)")
+
+
+def test_yaml_file_target(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text("name: tiny\ndescription: a tiny net\ninput: [1, 12, 12]\nblocks: \"cnf8 m r16_3_2\"\n"
+                    "head: {num_classes: 3}\n")
+    out = zoo_inspect(str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert (data["name"], data["input"], data["output"]) == ("tiny", [1, 1, 12, 12], [1, 3])
