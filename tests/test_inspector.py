@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 import torch
@@ -137,6 +138,9 @@ def test_resnet18_cifar_cost_table_reproduces_the_document():
 def test_preset_report_title_tree_and_totals():
     report = zoo.inspect("resnet18_cifar")
     assert report.name == "resnet18_cifar" and report.input == (1, 3, 32, 32) and report.output == (1, 10)
+    built = zoo.inspect(zoo.create("resnet18_cifar"))  # a built model: its pretrained_cfg's size, its name
+    assert (built.name, built.input, built.macs) == ("resnet18_cifar", (1, 3, 32, 32), 140_186_624)
+    assert built.notes == ["input size 3x32x32: the model's pretrained_cfg"]
     rendered = text(report)
     assert rendered.startswith("resnet18_cifar  (1, 3, 32, 32) -> (1, 10)  11,173,962 params  140.2 M MACs\n")
     assert "│     ├─ Residual(p=0) x 2  r      73,984  ~  1%   18.9 M  (1, 64, 16, 16) -> (1, 64, 16, 16)\n" in rendered
@@ -252,7 +256,19 @@ def snapshot(model: nn.Module) -> dict:
         "grad": [p.requires_grad for p in model.parameters()],
         "hooks": [len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()],
         "p": [getattr(m, "p", None) for m in model.modules()],
+        "grads": [None if p.grad is None else p.grad.clone() for p in model.parameters()],
+        "stats": [copy.deepcopy(vars(m.stats)) for m in model.modules() if getattr(m, "stats", None) is not None],
     }
+
+
+def same(a, b) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -260,22 +276,28 @@ def test_inspect_never_changes_the_model(training):
     model = nn.Sequential(CNN(blocks="(cnf16 m d) r32_3_2 r n2", mult=2), nn.Linear(32, 10))
     Change.dropout(model, 0.3)
     Change.drop_block(model, 0.2)
+    model[0].debug(True)  # residual statistics, updated by training forwards: must stay
+    model(torch.randn(2, 3, 16, 16)).sum().backward()  # gradients: must stay
     model.train(training)
     model[0].blocks[0][0][1].running_mean.fill_(0.5)  # BatchNorm statistics that must stay
+    tracked = model[0].blocks[0][0][1].num_batches_tracked.item()
     before = snapshot(model)
+    assert len(before["stats"]) == 2 and all(g is not None for g in before["grads"])
     report = zoo.inspect(model, input_size=(3, 16, 16))
     after = snapshot(model)
     assert report.output == (1, 10) and report.params == before["state"]["1.weight"].numel() + 10 + sum(
         p.numel() for p in model[0].parameters())
     assert before.keys() == after.keys()
     for key in before:
-        if key == "state":
-            assert before[key].keys() == after[key].keys()
-            for name, value in before[key].items():
-                assert torch.equal(value, after[key][name]), name
-        else:
-            assert before[key] == after[key], key
-    assert model[0].blocks[0][0][1].num_batches_tracked.item() == 0
+        assert same(before[key], after[key]), key
+    assert model[0].blocks[0][0][1].num_batches_tracked.item() == tracked == 1
+
+
+def test_a_model_that_cannot_be_copied_is_a_zoo_error():
+    model = nn.Sequential(nn.Linear(2, 2))
+    model.lock = threading.Lock()
+    with pytest.raises(zoo.BuildError, match=r"cannot inspect Sequential: copying it onto the meta device failed"):
+        zoo.inspect(model, input_size=(2,))
 
 
 def test_meta_copy_shares_no_data_and_keeps_ties():

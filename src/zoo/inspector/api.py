@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ShapeError, UnknownPresetError, ZooError
+from ..errors import BuildError, ShapeError, UnknownPresetError, ZooError
 from .describe import describe
 from .report import Report, add_container_macs, build_blocks, build_rows, find_cnn, mark_failure
 from .trace import Trace, meta_copy, trace
@@ -49,12 +49,15 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
     from ``options``). Models zoo builds are built on the meta device."""
     if isinstance(target, nn.Module):
         if options:
-            raise ZooError_options(options)
-        size = tuple(input_size) if input_size is not None else _default_size(target)
+            raise _options_error(options)
+        size, declared = (tuple(input_size), True) if input_size is not None else _default_size(target)
         notes = []
         if input_size is None and size is not None:
-            notes.append(f"input size not given: {_fmt_chw(size)} assumed (pass input_size)")
-        return Target(target, type(target).__name__, size, owned=False, notes=notes)
+            notes.append(f"input size {_fmt_chw(size)}: the model's pretrained_cfg" if declared
+                         else f"input size not given: {_fmt_chw(size)} assumed (pass input_size)")
+        name = getattr(target, "name", None)
+        name = name if isinstance(name, str) and name else type(target).__name__
+        return Target(target, name, size, owned=False, notes=notes)
     if not isinstance(target, str) or not target.strip():
         raise ShapeError(
             f"zoo.inspect takes a model, a preset name, a YAML file or a block string, not {target!r}"
@@ -90,7 +93,7 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
     return Target(cnn, text, size, owned=True, notes=notes)
 
 
-def ZooError_options(options: Mapping[str, Any]) -> ZooError:  # noqa: N802 - an error factory
+def _options_error(options: Mapping[str, Any]) -> ZooError:
     from ..errors import OptionError
 
     names = ", ".join(sorted(options))
@@ -104,11 +107,17 @@ def _from_preset(preset: Any, input_size: Sequence[int] | None, options: Mapping
     return Target(model, preset.name, size, owned=True)
 
 
-def _default_size(model: nn.Module) -> tuple[int, ...] | None:
+def _default_size(model: nn.Module) -> tuple[tuple[int, ...] | None, bool]:
+    """The input size a model declares (timm's and zoo's ``pretrained_cfg``), or
+    (input, 32, 32) for a zoo CNN, or None; and whether the model declared it."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    size = cfg.get("input_size") if isinstance(cfg, Mapping) else None
+    if isinstance(size, Sequence) and len(size) == 3 and all(isinstance(d, int) for d in size):
+        return tuple(size), True
     found = find_cnn(model)
     if found is None:
-        return None
-    return (found[1].cfg.input, *DEFAULT_SIZE)
+        return None, False
+    return (found[1].cfg.input, *DEFAULT_SIZE), False
 
 
 def _fmt_chw(size: Sequence[int]) -> str:
@@ -165,7 +174,15 @@ def inspect_target(found: Target) -> Report:
         report.notes.append("no input size: shapes and MACs need input_size=(C, H, W)")
         return report
     shape = _batched(found.input_size)
-    traced = model if found.owned else meta_copy(model)
+    try:
+        traced = model if found.owned else meta_copy(model)
+    except Exception as exc:  # an attribute deepcopy cannot copy (a lock, a file, ...)
+        raise BuildError(
+            f"cannot inspect {type(model).__name__}: copying it onto the meta device failed "
+            f"({type(exc).__name__}: {exc})",
+            hint="zoo.inspect never runs the model itself; make the model deep-copyable "
+            "(copy.deepcopy(model) must work)",
+        ) from exc
     x = torch.empty(shape, dtype=_dtype(model), device="meta")
     result = trace(traced, (x,), original=model)
     rows, traced_paths = build_rows(model, traced, result, shape[0])
