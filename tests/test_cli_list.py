@@ -82,7 +82,7 @@ def test_list_shows_user_presets_and_their_source(tmp_path):
     assert run.returncode == 0, run.stderr
     row = next(line for line in run.stdout.splitlines() if line.startswith("│ tiny"))
     assert [cell.strip() for cell in row.split("│")[1:-1]] == [
-        "tiny", "1×8×8", "?", "?", "a tiny test network", "user"
+        "tiny", "1×8×8", "?", "?", "user", "a tiny test network"
     ]
 
 

@@ -45,23 +45,23 @@ def run(args: argparse.Namespace) -> int:
 
     show_source = any(p.source != "zoo" for p in presets)
     table = Table(title="zoo presets", title_justify="left")
-    table.add_column("name", no_wrap=True)
+    table.add_column("name", no_wrap=True, style="bold")
     table.add_column("input", no_wrap=True)
     table.add_column("parameters", justify="right", no_wrap=True)
     table.add_column("MACs", justify="right", no_wrap=True)
-    table.add_column("description")
     if show_source:
         table.add_column("from", no_wrap=True)
+    table.add_column("description")
     for p in presets:
         row = [
             p.name,
             "×".join(str(v) for v in p.input),
             f"{p.params:,}" if p.params is not None else "?",
             format_count(p.macs),
-            p.description,
         ]
         if show_source:
             row.append(p.source)
+        row.append(p.description)
         table.add_row(*row)
     Console().print(table)
     return 0
