@@ -149,6 +149,16 @@ def test_preset_report_title_tree_and_totals():
     assert rendered.endswith("11,173,962 parameters (11,173,962 trainable, 0 frozen), 140,186,624 MACs per image\n")
 
 
+def test_a_narrow_terminal_gets_short_shapes_and_nothing_cut():
+    report = zoo.inspect("resnet18_cifar")
+    narrow = text(report, width=80)
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "│     ├─ Residual  r128_3_2       230,144  ~  2%   14.7 M  64x16x16 -> 128x8x8\n" in narrow
+    assert "(1, 64, 16, 16) -> (1, 128, 8, 8)" in text(report, width=120)
+    bundle = report._repr_mimebundle_()
+    assert "11,173,962 params" in bundle["text/plain"] and "text/html" in bundle
+
+
 def test_second_table_of_the_document():
     report = zoo.inspect("r64 m r128 m r256 m r512 m", input_size=(3, 32, 32))
     rows = {b.name: b for b in report.blocks}

@@ -6,7 +6,8 @@ import io
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -42,6 +43,16 @@ def shape_text(shape: Any) -> str:
     if shape is None:
         return ""
     return str(shape)
+
+
+def compact_shape(shape: Any) -> str:
+    """(1, 64, 16, 16) -> "64x16x16" (a batch of 1 left out): for narrow terminals."""
+    if isinstance(shape, tuple) and shape and all(isinstance(d, int) for d in shape):
+        dims = shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
+        return "x".join(str(d) for d in dims)
+    if isinstance(shape, list):
+        return ", ".join(compact_shape(s) for s in shape)
+    return shape_text(shape)
 
 
 def chw(shape: Any) -> str:
@@ -154,6 +165,7 @@ def tree_table(
     *,
     document: bool | None = None,
     fold: bool = True,
+    compact: bool = False,
 ) -> Table:
     """The module tree as a table: description, params, share, (MACs,) shapes.
 
@@ -166,7 +178,8 @@ def tree_table(
     if document and shown:  # the model's name heads the first column instead of a row
         shown = shown[1:]
     with_shapes = bool(report.input)
-    in_width = max((len(shape_text(r.input)) for r, *_ in shown if r.calls), default=0)
+    shape_of = compact_shape if compact else shape_text
+    in_width = max((len(shape_of(r.input)) for r, *_ in shown if r.calls or r.failed), default=0)
 
     table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="bold",
                   show_header=True)
@@ -202,20 +215,21 @@ def tree_table(
             cells.append(Text(human(row.macs), style=STYLES["macs"]))
         if with_shapes:
             if row.calls:
-                shapes = Text(shape_text(row.input).ljust(in_width) + " -> ", style=STYLES["shape"])
-                shapes.append(shape_text(row.output), style=STYLES["shape"])
+                shapes = Text(shape_of(row.input).ljust(in_width) + " -> ", style=STYLES["shape"])
+                shapes.append(shape_of(row.output), style=STYLES["shape"])
             elif row.failed:
-                shapes = Text(shape_text(_failed_input(row)).ljust(in_width) + " -> ", style=STYLES["shape"])
+                shapes = Text(shape_of(row.input).ljust(in_width) + " -> ", style=STYLES["shape"])
                 shapes.append("fails", style=STYLES["failed"])
             else:
                 shapes = Text("")
             cells.append(shapes)
         table.add_row(*cells)
+    # in a narrow terminal only the shapes may be cut short, never the tree or the numbers
+    last = len(table.columns) - (1 if with_shapes else 0)
+    for column in table.columns[:last]:
+        cells = [c for c in column.cells if isinstance(c, Text)]
+        column.min_width = max([Text(str(column.header)).cell_len] + [c.cell_len for c in cells])
     return table
-
-
-def _failed_input(row: ModuleRow) -> Any:
-    return row.input
 
 
 # -- the cost table ---------------------------------------------------------------------
@@ -305,13 +319,30 @@ def summary(report: Report) -> Text:
     return text
 
 
+class FittedTree:
+    """The tree table, with short shapes (``64x16x16``) when the full ones do not fit."""
+
+    def __init__(self, report: Report, depth: int | None = None):
+        self.report, self.depth = report, depth
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = tree_table(self.report, self.depth)
+        wide = options.update_width(10_000)
+        if console.measure(table, options=wide).maximum > options.max_width:
+            table = tree_table(self.report, self.depth, compact=True)
+        yield table
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, tree_table(self.report, self.depth))
+
+
 def render_report(
     report: Report, depth: int | None = None, *, tree: bool = True, costs: bool = True, error: bool = True
 ) -> RenderableType:
     """Title, tree (down to ``depth``), cost table, totals and notes."""
     parts: list[RenderableType] = [title(report), Text("")]
     if tree:
-        parts += [tree_table(report, depth), Text("")]
+        parts += [FittedTree(report, depth), Text("")]
     if costs and report.blocks and report.input:
         parts += [cost_table(report), Text("")]
     parts.append(summary(report))

@@ -112,6 +112,11 @@ class Report:
     def __rich_console__(self, console, options):
         yield self.render()
 
+    def _repr_mimebundle_(self, include=None, exclude=None, **kwargs):  # Jupyter shows the report
+        from rich.jupyter import JupyterMixin
+
+        return JupyterMixin._repr_mimebundle_(self, include, exclude, **kwargs)
+
     def __str__(self) -> str:
         from .render import to_text
 
