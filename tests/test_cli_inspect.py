@@ -123,3 +123,14 @@ def test_yaml_file_target(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert (data["name"], data["input"], data["output"]) == ("tiny", [1, 1, 12, 12], [1, 3])
+
+
+def test_the_command_skips_triton_and_the_slow_meta_kernels():
+    # `zoo inspect` must cost little more than `import torch`: no triton (imported by
+    # torch.utils.flop_counter), no torch._dynamo or sympy (torch's Python meta kernels)
+    code = ("import sys\nfrom zoo.cli import main\nassert main(['inspect', 'resnet18_cifar', '--json']) == 0\n"
+            "print('LOADED', sorted(m for m in ('triton', 'torch._dynamo', 'sympy', 'timm', 'torchvision') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "LOADED []"

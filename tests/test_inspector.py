@@ -399,7 +399,7 @@ def test_failure_channels_that_do_not_fit():
         "  in blocks.0.0: Conv2d(1->32, k:3, s:1, p:1, F) with input (1, 3, 28, 28)",
         "  Conv2d(1->32, k:3, s:1, p:1, F) takes 1 channels, and 3 arrive",
         "  (torch: Invalid channel dimensions)",
-        "the model takes 1 input channels: give an input size of 1,H,W, or build the model for 3 (option input=3)",
+        "the model takes 1 input channels: give an input size of 1,H,W, or build it with input=3 (zoo inspect --set input=3)",
     ]
     model = nn.Sequential(CNN(blocks="cnf32 m r64"), nn.Linear(32, 10))
     with pytest.raises(ShapeError, match=r"layer '1', Linear\(32->10, T\), cannot take its input \(1, 64\)\n"
@@ -571,3 +571,14 @@ def test_deepcopy_of_a_model_after_inspection_still_works():
     model = mnist_cnn()
     zoo.inspect(model, input_size=(1, 28, 28))
     assert tuple(copy.deepcopy(model)(torch.zeros(2, 1, 28, 28)).shape) == (2, 64)
+
+
+def test_docstring_examples_of_the_inspector():
+    import doctest
+
+    from zoo.inspector import api, counting, shapes, trace
+    from zoo.inspector import describe as describe_module
+
+    for module in (api, counting, describe_module, shapes, trace):
+        failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert failed == 0 and attempted > 0, module.__name__

@@ -300,7 +300,7 @@ def _shape_error(model: nn.Module, rows, result: Trace, failing: list[str], shap
     hint = _hint(str(error))
     if ours and inputs == tuple(shape) and "channels" in ours:
         hint = (f"the model takes {module.in_channels} input channels: give an input size of "
-                f"{module.in_channels},H,W, or build the model for {inputs[1]} (option input={inputs[1]})")
+                f"{module.in_channels},H,W, or build it with input={inputs[1]} (zoo inspect --set input={inputs[1]})")
     if hint:
         lines.append(hint)
     shape_error = ShapeError("\n".join(lines))

@@ -193,7 +193,8 @@ def tree_table(
         table.add_column("input -> output" + (" shapes" if document else ""), no_wrap=True)
 
     for row, copies, expanded, lasts in shown:
-        label = Text(_guides(lasts), style=GUIDE)
+        label = Text()
+        label.append(_guides(lasts), style=GUIDE)
         if not document and row.name and not row.name.isdigit():
             label.append(f"{row.name}: ", style=STYLES["name"])
         label.append(row.description, style=STYLES["failed"] if row.failed else None)
@@ -240,7 +241,7 @@ def _ratio(value: float | None) -> str:
         return "-"
     if 0 < value < 0.01:  # two significant digits: 0.00073
         return f"{value:.2g}"
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    text = f"{value:.{2 if value < 10 else 1}f}".rstrip("0").rstrip(".")
     return text or "0"
 
 
