@@ -32,7 +32,7 @@ class Target:
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.endswith((".yaml", ".yml")) or os.sep in text or os.path.isfile(text)
+    return text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text
 
 
 def _preset_lookup():
@@ -47,6 +47,8 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
     """Turn ``target`` into a model: an ``nn.Module`` as it is; a preset name or YAML
     path through ``zoo.presets``; anything else as a block string (``CNN`` options
     from ``options``). Models zoo builds are built on the meta device."""
+    if input_size is not None:
+        input_size = _size_argument(input_size)
     if isinstance(target, nn.Module):
         if options:
             raise _options_error(options)
@@ -59,8 +61,9 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
         name = name if isinstance(name, str) and name else type(target).__name__
         return Target(target, name, size, owned=False, notes=notes)
     if not isinstance(target, str) or not target.strip():
-        raise ShapeError(
-            f"zoo.inspect takes a model, a preset name, a YAML file or a block string, not {target!r}"
+        raise BuildError(
+            f"zoo.inspect takes a model, a preset name, a YAML file or a block string, not {target!r}",
+            hint='e.g. zoo.inspect("resnet18_cifar") or zoo.inspect("cnf32 m r64", input_size=(3, 32, 32))',
         )
     text = target.strip()
     get_preset = _preset_lookup()
@@ -76,8 +79,8 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
             preset_error = exc
     from ..cnn import CNN
 
-    if input_size is not None and "input" not in options and len(tuple(input_size)) in (3, 4):
-        options = {**options, "input": tuple(input_size)[-3]}  # a block string takes the channels given
+    if input_size is not None and "input" not in options and len(input_size) in (3, 4):
+        options = {**options, "input": input_size[-3]}  # a block string takes the channels given
     try:
         with torch.device("meta"):
             cnn = CNN(blocks=text, **options)
@@ -124,12 +127,22 @@ def _fmt_chw(size: Sequence[int]) -> str:
     return "x".join(str(d) for d in size)
 
 
-def _batched(size: Sequence[int]) -> tuple[int, ...]:
-    if isinstance(size, int) or not all(isinstance(d, int) and not isinstance(d, bool) for d in size):
+def _size_argument(size: Any) -> tuple[int, ...]:
+    """``input_size`` as a tuple of whole numbers >= 1, or a ShapeError saying why not."""
+    if isinstance(size, torch.Size):
+        size = tuple(size)
+    if not isinstance(size, Sequence) or isinstance(size, str) or not size or not all(
+        isinstance(d, int) and not isinstance(d, bool) for d in size
+    ):
         raise ShapeError(f"input_size must be a tuple of whole numbers, e.g. (3, 32, 32), not {size!r}")
-    size = tuple(size)
-    if any(d < 1 for d in size) or not size:
-        raise ShapeError(f"input_size {size} has a size below 1; give (C, H, W) or (B, C, H, W)")
+    if any(d < 1 for d in size):
+        raise ShapeError(f"input_size {tuple(size)} has a size below 1; give (C, H, W) or (B, C, H, W)")
+    return tuple(size)
+
+
+def _batched(size: Sequence[int]) -> tuple[int, ...]:
+    """(C, H, W) -> (1, C, H, W); any other length is taken as it is (batch first)."""
+    size = _size_argument(size)
     return (1, *size) if len(size) == 3 else size
 
 
@@ -170,7 +183,7 @@ def inspect_target(found: Target) -> Report:
         result = Trace()
         rows, _ = build_rows(model, model, result, 1)
         report = Report(found.name, (), None, n_params, trainable, 0, [], rows, notes,
-                        default_depth=_default_depth(rows, model))
+                        default_depth=_default_depth(model))
         report.notes.append("no input size: shapes and MACs need input_size=(C, H, W)")
         return report
     shape = _batched(found.input_size)
@@ -196,17 +209,17 @@ def inspect_target(found: Target) -> Report:
         failing = [traced_paths.get(id(m), "") for m, _ in result.failure.chain] or [""]
         inputs = [i for _, i in result.failure.chain] or [shape]
         rows = mark_failure(rows, list(zip(failing, inputs)))
-        error = _shape_error(model, rows, result, failing, shape)
+        error = _shape_error(model, result, failing, shape)
     blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
     report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
-                    error=str(error) if error else None, default_depth=_default_depth(rows, model))
+                    error=str(error) if error else None, default_depth=_default_depth(model))
     if error is not None:
         error.report = report
         raise error
     return report
 
 
-def _default_depth(rows, model: nn.Module) -> int:
+def _default_depth(model: nn.Module) -> int:
     """Down to the CNN's top-level blocks (the rows of the cost table), folded."""
     found = find_cnn(model)
     if found is None:
@@ -262,7 +275,7 @@ def _fmt_shape(shape: Any) -> str:
     return str(shape) if shape is not None else "?"
 
 
-def _shape_error(model: nn.Module, rows, result: Trace, failing: list[str], shape) -> ShapeError:
+def _shape_error(model: nn.Module, result: Trace, failing: list[str], shape: tuple[int, ...]) -> ShapeError:
     chain = result.failure.chain
     error = result.failure.error
     found = find_cnn(model)

@@ -31,10 +31,10 @@ class ModelState:
 
     def report(self, input_size: Sequence[int] | None = None):
         """The :class:`zoo.Report` behind :meth:`layers` (raises ``ShapeError`` on failure)."""
-        from .api import Target, inspect_target
+        from .api import Target, _size_argument, inspect_target
 
-        target = Target(self.model, type(self.model).__name__, tuple(input_size) if input_size else None,
-                        owned=False)
+        size = _size_argument(input_size) if input_size is not None else None
+        target = Target(self.model, type(self.model).__name__, size, owned=False)
         report = inspect_target(target)
         report.document_style = True
         return report
