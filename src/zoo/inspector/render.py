@@ -55,13 +55,6 @@ def compact_shape(shape: Any) -> str:
     return shape_text(shape)
 
 
-def chw(shape: Any) -> str:
-    """(1, 3, 32, 32) -> "3x32x32"."""
-    if isinstance(shape, tuple) and len(shape) >= 2:
-        return "x".join(str(d) for d in shape[1:])
-    return shape_text(shape)
-
-
 def _share(params: int, total: int) -> str:
     if not params or not total:
         return ""
