@@ -534,6 +534,16 @@ def test_a_network_builds_beside_a_broken_plugin(broken_site):
     assert out.stderr == BROKEN_WARNING + HOOK_WARNING
 
 
+def test_unknown_token_names_the_plugins_that_failed(broken_site):
+    code = "import zoo\ntry:\n    zoo.CNN(blocks='c8 shuffle2')\nexcept zoo.UnknownTokenError as e:\n    print(e)"
+    out = run_python(code, site=broken_site)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "unknown token 'shuffle2' (column 4)"
+    assert out.stdout.splitlines()[-1].endswith(
+        "(plugins zoo-broken, zoo-hook-raises failed to load: 'zoo plugins' says why)"
+    )
+
+
 def test_zoo_disable_plugins_skips_named_distributions(broken_site):
     # names compare as pip compares them: case, '-', '_' and '.' do not matter
     out = run_zoo("plugins", "--json", site=broken_site, ZOO_DISABLE_PLUGINS="Zoo_Broken, zoo-hook-raises")

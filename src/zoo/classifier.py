@@ -29,7 +29,7 @@ _POOLS = {"avg": (1, nn.AdaptiveAvgPool2d), "max": (2, nn.AdaptiveMaxPool2d)}
 class Head(nn.Module):
     """Dropout -> Linear -> activation, once per hidden width, then dropout -> ``fc``.
 
-    ``hidden`` holds everything before the last Linear (empty for a plain linear
+    ``hidden`` holds everything before the last Linear (``None`` for a plain linear
     head); ``fc`` maps ``pre_logits_features`` to ``num_classes`` (``nn.Identity``
     when ``num_classes`` is 0, as in timm). Dropout layers exist only when
     ``dropout > 0``; ``Change.dropout`` reaches them like any other.
@@ -59,12 +59,15 @@ class Head(nn.Module):
             width = size
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
-        self.hidden = nn.Sequential(*layers)
+        # None for a plain linear head, so that reports show no empty layer
+        self.hidden = nn.Sequential(*layers) if layers else None
         self.pre_logits_features = width  # features entering fc
         self.fc: nn.Module = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # (B, F)
-        x = self.hidden(x.flatten(1))  # (B, pre_logits_features)
+        x = x.flatten(1)  # (B, F)
+        if self.hidden is not None:
+            x = self.hidden(x)  # (B, pre_logits_features)
         return x if pre_logits else self.fc(x)  # (B, num_classes)
 
 

@@ -101,7 +101,7 @@ class CNN(nn.Module):
         self.cfg = Config(cfg, **overrides)
         registry = get_registry()
         text = self.cfg.blocks
-        nodes = parse_blocks(text, registry.tokens)
+        nodes = parse_blocks(text)  # the registry's tokens
         total = _count(nodes)
         if total > MAX_MODULES:
             raise BuildError(

@@ -79,17 +79,23 @@ def parse_blocks(text: str, tokens: Mapping[str, Token] | None = None) -> tuple[
             f"blocks must be a string, not {type(text).__name__}", repr(text), 1,
             hint='write the blocks as text, e.g. blocks="cnf32 m r64"',
         )
+    note = ""
     if tokens is None:
         from .registry import get_registry
 
-        tokens = get_registry().tokens
-    return _Parser(text, tokens).parse()
+        registry = get_registry()
+        tokens = registry.tokens
+        failed = sorted(name for name, info in registry.plugins.items() if info.status == "failed")
+        if failed:  # the token may be one of theirs
+            note = f" (plugin{'s' if len(failed) > 1 else ''} {', '.join(failed)} failed to load: 'zoo plugins' says why)"
+    return _Parser(text, tokens, note).parse()
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: Mapping[str, Token]):
+    def __init__(self, text: str, tokens: Mapping[str, Token], note: str = ""):
         self.text = text
         self.tokens = tokens
+        self.note = note  # added to "unknown token" hints
         # longest names first, so that `cnf64` is `cnf` and `relu6` is `relu6`
         self.names = sorted(tokens, key=len, reverse=True)
         self.pos = 0
@@ -185,7 +191,7 @@ class _Parser:
             hint = f"did you mean {', '.join(close)}? " if close else ""
             raise UnknownTokenError(
                 f"unknown token {word!r}", self.text, start + 1, len(word),
-                hint + "('zoo tokens' lists every token)",
+                hint + "('zoo tokens' lists every token)" + self.note,
             )
         token = self.tokens[name]
         values = self._values(token, word, start)
