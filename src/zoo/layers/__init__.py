@@ -3,6 +3,6 @@
 from .activation import create_activation
 from .dropout import create_dropout
 from .norm import LayerNormChannels, create_norm
-from .residual import Residual
+from .residual import Residual, residual_from_options
 
-__all__ = ["create_activation", "create_dropout", "create_norm", "LayerNormChannels", "Residual"]
+__all__ = ["create_activation", "create_dropout", "create_norm", "LayerNormChannels", "Residual", "residual_from_options"]

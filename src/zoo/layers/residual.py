@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .activation import create_activation
+from .dropout import create_dropout
+from .norm import create_norm
+
 
 class Residual(nn.Module):
     """A skip connection around a branch, with optional scale, stochastic depth and
@@ -76,3 +80,34 @@ class Residual(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p:g}" if self.identity_align else ""
+
+
+def residual_from_options(block: nn.Module, in_channels: int, out_channels: int, stride: int, options) -> Residual:
+    """A :class:`Residual` around ``block`` with the skip, scale and after-layers that
+    the options ask for (spec §4): the one place these are chosen, for ``r`` and for
+    plugins' residual tokens alike.
+
+    The skip is the identity when the shape is kept, else ``Conv2d(1x1, stride)`` and
+    the norm of ``norm_align``; then ``mult``/``scale``; after the sum the norm of
+    ``norm_after``, the activation ``fun_after`` and the dropout ``drop_after``.
+
+    >>> from zoo import Config
+    >>> r = residual_from_options(nn.Conv2d(8, 16, 3, 2, 1), 8, 16, 2, Config(mult=1))
+    >>> r(torch.randn(2, 8, 8, 8)).shape
+    torch.Size([2, 16, 4, 4])
+    """
+    align = None
+    if out_channels != in_channels or stride != 1:
+        norm = create_norm(options.norm_align, out_channels)
+        conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
+        align = nn.Sequential(conv, *([norm] if norm is not None else []))
+    after = [
+        create_norm(options.norm_after, out_channels),
+        create_activation(options.fun_after),
+        create_dropout(options.drop_after),
+    ]
+    after = [layer for layer in after if layer is not None]
+    return Residual(
+        block, align, channels=out_channels, mult=options.mult, scale=options.scale,
+        after=nn.Sequential(*after) if after else None,
+    )

@@ -42,7 +42,7 @@ def build_branch(ctx, channels, kernel, stride):
 def build_residual(ctx, channels, kernel, stride):
     from torch import nn
 
-    from ..layers import Residual, create_activation, create_dropout, create_norm
+    from ..layers import create_norm, residual_from_options
 
     if kernel % 2 == 0:
         raise ctx.error(
@@ -50,22 +50,10 @@ def build_residual(ctx, channels, kernel, stride):
             "changes the image size and cannot be added to the skip",
             hint=f"use kernel {kernel - 1} or {kernel + 1}",
         )
-    o = ctx.options
     layers, out = branch_layers(ctx, channels, kernel, stride)
-    before = create_norm(o.norm_before, ctx.channels)
+    before = create_norm(ctx.options.norm_before, ctx.channels)
     block = nn.Sequential(*([before] if before is not None else []), *layers)
-    align = None
-    if out != ctx.channels or stride != 1:
-        conv = nn.Conv2d(ctx.channels, out, kernel_size=1, stride=stride, bias=False)
-        norm = create_norm(o.norm_align, out)
-        align = nn.Sequential(conv, *([norm] if norm is not None else []))
-    after = [create_norm(o.norm_after, out), create_activation(o.fun_after), create_dropout(o.drop_after)]
-    after = [layer for layer in after if layer is not None]
-    module = Residual(
-        block, align, channels=out, mult=o.mult, scale=o.scale,
-        after=nn.Sequential(*after) if after else None,
-    )
-    return module, out
+    return residual_from_options(block, ctx.channels, out, stride, ctx.options), out
 
 
 TOKENS = [

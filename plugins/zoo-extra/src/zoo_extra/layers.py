@@ -5,7 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.layers import Residual, create_activation, create_dropout, create_norm
+from zoo.layers import (
+    Residual,
+    create_activation,
+    create_dropout,
+    create_norm,
+    residual_from_options,
+)
 from zoo.registry import MAX_CHANNELS
 
 __all__ = ["SqueezeExcite", "build_se", "build_bottleneck"]
@@ -90,16 +96,5 @@ def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tup
         create_norm(o.norm_block, out),
     ]
     block = nn.Sequential(*(layer for layer in layers if layer is not None))
-    align = None
-    if out != c_in or stride != 1:
-        norm = create_norm(o.norm_align, out)
-        align = nn.Sequential(
-            nn.Conv2d(c_in, out, kernel_size=1, stride=stride, bias=False), *([norm] if norm is not None else [])
-        )
-    after = [create_norm(o.norm_after, out), create_activation(o.fun_after), create_dropout(o.drop_after)]
-    after = [layer for layer in after if layer is not None]
-    module = Residual(
-        block, align, channels=out, mult=o.mult, scale=o.scale,
-        after=nn.Sequential(*after) if after else None,
-    )
+    module = residual_from_options(block, c_in, out, stride, o)
     return module, out
