@@ -190,3 +190,14 @@ def test_models_deepcopy_and_pickle(tmp_path):
     x = torch.randn(2, 3, 8, 8)
     assert torch.equal(loaded.eval()(x), cnn.eval()(x))
     assert loaded.cfg.fun == "gelu"
+
+
+def test_config_repr_shows_only_changed_options():
+    assert repr(Config(norm=2, blocks="r")) == "Config(blocks='r', norm=2)"
+    assert Config().changed() == {}
+
+
+def test_a_plugin_option_at_its_default_is_not_a_change():
+    # se_gate is an option of the installed example plugin zoo-extra (default "sigmoid")
+    assert Config(se_gate="sigmoid").changed() == {}
+    assert Config(se_gate="hsigmoid").changed() == {"se_gate": "hsigmoid"}

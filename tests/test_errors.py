@@ -40,6 +40,10 @@ MALFORMED = [
     ("n7", zoo.TokenValueError, ["kind must be one of 0, 1, 2, 3, not 7"]),
     ("d3", zoo.TokenValueError, ["dim must be one of 1, 2, not 3"]),
     ("c64\t(m", zoo.BlockSyntaxError, ["never closed", "column 5"]),
+    ("²r", zoo.UnknownTokenError, ["unknown token '²r'", "column 1"]),  # only ASCII digits count
+    ("r\u0661\u0662", zoo.UnknownTokenError, ["unknown token 'r١٢'"]),
+    ("c_\u0665", zoo.TokenValueError, ["kernel must be a whole number, not '٥'"]),
+    ("r64\u200bm", zoo.TokenValueError, ["channels must be a whole number, not '64\\u200bm'"]),  # zero-width space
 ]
 
 
@@ -126,6 +130,8 @@ def test_huge_repeat_is_refused_before_allocating(monkeypatch):
         ({"input": 0}, zoo.OptionError, ["input=0", "at least 1"]),
         ({"bias": "yes"}, zoo.OptionError, ["bias='yes'", "True or False"]),
         ({"scale": "x"}, zoo.OptionError, ["scale='x'", "number"]),
+        ({"scale": float("nan")}, zoo.OptionError, ["scale=nan", "finite number"]),
+        ({"scale": float("inf")}, zoo.OptionError, ["scale=inf", "finite number"]),
         ({"blocks": 5}, zoo.OptionError, ["blocks=5", "block string"]),
     ],
 )
@@ -141,3 +147,12 @@ def test_bad_options(options, error, words):
 def test_config_rejects_non_mapping():
     with pytest.raises(zoo.OptionError, match="takes another Config or a dict"):
         CNN("r64")
+
+
+def test_residual_refuses_a_bad_mult_with_a_zoo_error():
+    from torch import nn
+
+    from zoo.layers import Residual
+
+    with pytest.raises(zoo.OptionError, match="mult=5: must be 0"):
+        Residual(nn.Identity(), channels=4, mult=5)

@@ -94,7 +94,7 @@ def test_valid_strings_round_trip(text):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="cnfrmadb0123456789_() \t", max_size=20))
+@given(st.text(alphabet="cnfrmadb0123456789_() \t²١２\u00a0\u200b.-", max_size=20))
 def test_any_text_parses_or_raises_a_zoo_error(text):
     try:
         parse_blocks(text)

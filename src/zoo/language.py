@@ -22,6 +22,8 @@ from .registry import MAX_REPEAT, Token
 __all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]
 
 _OPEN, _CLOSE = "(", ")"
+_DIGITS = "0123456789"  # ASCII only: str.isdigit() would also take '²' and '١'
+
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,7 @@ class _Parser:
 
     def _item(self, depth: int) -> Node:
         start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos].isdigit():
+        while self.pos < len(self.text) and self.text[self.pos] in _DIGITS:
             self.pos += 1
         count = 1
         if self.pos > start:
@@ -201,7 +203,7 @@ class _Parser:
         for name in self.names:
             if word.startswith(name):
                 rest = word[len(name) :]
-                if not rest or rest[0].isdigit() or rest[0] == "_":
+                if not rest or rest[0] in _DIGITS or rest[0] == "_":
                     return name
         return None
 

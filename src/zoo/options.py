@@ -5,6 +5,7 @@ No torch here: options are validated before anything is built.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,8 +83,8 @@ def _check(name: str, spec: _Spec, value: Any) -> Any:
             raise OptionError(f"option {name}={value!r}: must be at least {spec.low:g} ({spec.help})")
         return value
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise OptionError(f"option {name}={value!r}: must be a number ({spec.help})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise OptionError(f"option {name}={value!r}: must be a finite number ({spec.help})")
         return float(value)
     if kind == "fun":
         if value is None:
@@ -181,8 +182,10 @@ class Config(Mapping[str, Any]):
         return Config(self._values, **changes)
 
     def changed(self) -> dict[str, Any]:
-        """The options that differ from their defaults."""
+        """The options that differ from their defaults (a plugin option's default is its own)."""
         defaults = {name: spec.default for name, spec in BUILTIN_OPTIONS.items()}
+        if any(k not in defaults for k in self._values):  # only then load the plugins
+            defaults.update({name: option.default for name, option in _plugin_options().items()})
         return {k: v for k, v in self._values.items() if k not in defaults or defaults[k] != v}
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import os
 import re
 import sys
@@ -64,6 +65,7 @@ MAX_CHANNELS = 65_536
 MAX_KERNEL = 63
 MAX_REPEAT = 1_000
 
+_ASCII_INT = re.compile(r"-?[0-9]+")
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 
@@ -107,11 +109,15 @@ class Value:
         """Turn the text of a value into its type; ``ValueError`` says what was expected."""
         try:
             if self.type is int:
-                if not raw.lstrip("-").isdigit():
+                if not _ASCII_INT.fullmatch(raw):  # str.isdigit() would take '²' and '١٢'
                     raise ValueError
                 value = int(raw)
             elif self.type is float:
+                if not raw.isascii():
+                    raise ValueError
                 value = float(raw)
+                if not math.isfinite(value):
+                    raise ValueError
             else:
                 value = raw
         except ValueError:
@@ -540,11 +546,6 @@ class Registry:
             )
             self.warnings.append(message)
             print(message, file=sys.stderr)
-
-    # -- look-ups -------------------------------------------------------------------
-    def token(self, name: str) -> Token:
-        """The token called ``name`` (``KeyError`` when none is)."""
-        return self.tokens[name]
 
     def check(self) -> None:
         """Raise :class:`PluginClashError` if two plugins claim one name."""

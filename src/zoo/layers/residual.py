@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import OptionError
 from .activation import create_activation
 from .dropout import create_dropout
 from .norm import create_norm
@@ -50,7 +51,10 @@ class Residual(nn.Module):
         elif mult == 2:
             self.scale = nn.Parameter(torch.full((1, channels, 1, 1), float(scale)))  # per output channel
         else:
-            raise ValueError(f"mult must be 0, 1 or 2, not {mult!r}")
+            raise OptionError(
+                f"mult={mult!r}: must be 0 (no scale), 1 (a trainable scalar) or 2 (a trainable "
+                "vector of one value per output channel)"
+            )
         self.after = after
         self.p = 0.0  # drop-block probability, set by Change.drop_block
         # debug statistics (zoo.monitor.BlockStats) while debug is on, else None: the

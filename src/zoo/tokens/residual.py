@@ -39,17 +39,23 @@ def build_branch(ctx, channels, kernel, stride):
     return nn.Sequential(*layers), out
 
 
-def build_residual(ctx, channels, kernel, stride):
-    from torch import nn
-
-    from ..layers import create_norm, residual_from_options
-
+def check_odd_kernel(ctx, kernel: int) -> None:
+    """Refuse an even kernel in a residual token: its branch would change the image
+    size, so it could not be added to the skip (for plugins' residual tokens too)."""
     if kernel % 2 == 0:
         raise ctx.error(
             f"a residual block needs an odd kernel, not {kernel}: with an even kernel its branch "
             "changes the image size and cannot be added to the skip",
             hint=f"use kernel {kernel - 1} or {kernel + 1}",
         )
+
+
+def build_residual(ctx, channels, kernel, stride):
+    from torch import nn
+
+    from ..layers import create_norm, residual_from_options
+
+    check_odd_kernel(ctx, kernel)
     layers, out = branch_layers(ctx, channels, kernel, stride)
     before = create_norm(ctx.options.norm_before, ctx.channels)
     block = nn.Sequential(*([before] if before is not None else []), *layers)

@@ -13,6 +13,7 @@ from zoo.layers import (
     residual_from_options,
 )
 from zoo.registry import MAX_CHANNELS
+from zoo.tokens.residual import check_odd_kernel
 
 __all__ = ["SqueezeExcite", "build_se", "build_bottleneck"]
 
@@ -60,12 +61,7 @@ def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tup
     o = ctx.options
     expansion = o.rb_expansion
     c_in = ctx.channels
-    if kernel % 2 == 0:
-        raise ctx.error(
-            f"a residual block needs an odd kernel, not {kernel}: with an even kernel its branch "
-            "changes the image size and cannot be added to the skip",
-            hint=f"use kernel {kernel - 1} or {kernel + 1}",
-        )
+    check_odd_kernel(ctx, kernel)
     width = channels if channels is not None else c_in // expansion
     if width < 1:
         raise ctx.error(
