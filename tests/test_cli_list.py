@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from zoo.cli.list import format_count
+from zoo.format import format_count
 
 EXPECTED_NAMES = [
     "mnist_cnn", "r128m", "r32m", "r64m", "r64m_lite", "resnet18", "resnet18_cifar",
@@ -112,8 +112,18 @@ def test_help_lists_the_command():
 
 @pytest.mark.parametrize(
     "n, text",
-    [(None, "?"), (999, "999"), (19_562, "19.6 k"), (3_839_104, "3.8 M"), (140_186_624, "140.2 M"),
-     (1_814_073_344, "1.81 G"), (3_663_761_408, "3.66 G")],
+    [(None, "?"), (0, "0"), (999, "999"), (5_130, "5.1 k"), (19_562, "19.6 k"), (999_960, "1.0 M"),
+     (3_839_104, "3.8 M"), (140_186_624, "140.2 M"), (999_999_999, "1.00 G"), (1_814_073_344, "1.81 G"),
+     (3_663_761_408, "3.66 G"), (8_040_682_094_592, "8.04 T"), (-5_130, "-5.1 k"), (12.5, "12.5")],
 )
 def test_format_count(n, text):
+    # one formatter for zoo list and zoo inspect (spec §10 style: 1.81 G, 140.2 M, 5.1 k)
     assert format_count(n) == text
+
+
+def test_list_and_inspect_write_a_count_alike():
+    import zoo.cli.list
+    import zoo.inspector.render
+
+    assert zoo.cli.list.format_count is zoo.inspector.render.format_count is format_count
+    assert format_count(None, missing="") == "" and format_count(2_000_000_000, "B") == "2.00 GB"

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from ..format import format_count
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -18,16 +20,6 @@ def add_parser(sub) -> None:
                    help="shell-style wildcard on the names, e.g. 'r*m' (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
-
-
-def format_count(n: int | None, unit: str = "") -> str:
-    """``1814073344`` -> ``1.81 G``; ``140186624`` -> ``140.2 M``; ``None`` -> ``?``."""
-    if n is None:
-        return "?"
-    for size, suffix, digits in ((1e9, "G", 2), (1e6, "M", 1), (1e3, "k", 1)):
-        if n >= size:
-            return f"{n / size:.{digits}f} {suffix}{unit}"
-    return f"{n}{unit}"
 
 
 def run(args: argparse.Namespace) -> int:
