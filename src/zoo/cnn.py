@@ -14,7 +14,7 @@ from .language import GroupNode, Node, TokenNode, expand, parse_blocks
 from .options import Config
 from .registry import Token, get_registry
 
-__all__ = ["CNN", "BuildContext", "build_blocks"]
+__all__ = ["CNN", "BuildContext", "build_blocks", "find_cnn"]
 
 MAX_MODULES = 10_000  # expanded tokens in one network; more is surely a typo
 
@@ -161,3 +161,25 @@ class CNN(nn.Module):
         from .monitor import plot_blocks
 
         return plot_blocks(self, **kwargs)
+
+
+def find_cnn(model: nn.Module) -> CNN | None:
+    """The zoo network of ``model``: the model itself when it is a :class:`CNN`, else
+    its ``.cnn`` (``zoo.create``), else the one CNN inside it; None when it holds no
+    CNN, or several and none is its ``.cnn``. The inspector's cost table and the
+    block monitor both show the blocks of this network.
+
+    >>> import zoo
+    >>> model = zoo.create("r32m")
+    >>> find_cnn(model) is model.cnn, find_cnn(nn.Sequential(model.cnn, nn.Linear(256, 10))) is model.cnn
+    (True, True)
+    >>> find_cnn(nn.Sequential(CNN(blocks="c8"), CNN(blocks="c8"))) is None
+    True
+    """
+    if isinstance(model, CNN):
+        return model
+    cnn = getattr(model, "cnn", None)
+    if isinstance(cnn, CNN):
+        return cnn
+    inside = [m for m in model.modules() if isinstance(m, CNN)]
+    return inside[0] if len(inside) == 1 else None

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..cnn import find_cnn  # also imported from here by .hook
 from ..errors import OptionError
 from ..layers import Residual
 
@@ -171,18 +172,6 @@ def top_level(model: nn.Module) -> tuple[nn.Module, list[tuple[str, str, nn.Modu
             label = _ENDING_LABELS.get(type(child), name if not prefix else type(child).__name__)
         slots.append((label, prefix + name, child))
     return root, slots
-
-
-def find_cnn(model: nn.Module) -> nn.Module | None:
-    """``model`` if it is a :class:`zoo.CNN`, else its ``.cnn``, else the one CNN inside it."""
-    from ..cnn import CNN
-
-    if isinstance(model, CNN):
-        return model
-    if isinstance(getattr(model, "cnn", None), CNN):
-        return model.cnn
-    inside = [m for m in model.modules() if isinstance(m, CNN)]
-    return inside[0] if len(inside) == 1 else None
 
 
 _ENDING_LABELS = {nn.AdaptiveAvgPool2d: "avg", nn.AdaptiveMaxPool2d: "max", nn.Flatten: "flat"}
