@@ -191,6 +191,39 @@ def test_pool_0_head_sees_every_pixel(tmp_path):
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
 
 
+def test_pool_0_builds_the_network_once_and_leaves_it_untouched(tmp_path, monkeypatch):
+    path = write(tmp_path, "flat.yaml", GOOD.replace('"cnf4 m r8"', '"cnf4 m r8"\n    options: {pool: 0}'))
+    built = []
+    init = zoo.CNN.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(zoo.CNN, "__init__", counting)
+    model = zoo.create(path)
+    assert len(built) == 1 and built[0] is model.cnn
+    assert model.num_features == 8 * 4 * 4
+    assert all(m.training for m in model.modules())  # the size came from eval mode, flags restored
+    assert {t.device.type for t in (*model.parameters(), *model.buffers())} == {"cpu"}
+    assert [int(m.num_batches_tracked) for m in model.modules() if isinstance(m, nn.BatchNorm2d)] == [0, 0, 0, 0]
+
+
+def test_blocks_override_is_checked_like_a_preset_file():
+    with pytest.raises(zoo.PresetError, match=r"create\('r32m'\): blocks must be a block string .*, not ''"):
+        zoo.create("r32m", blocks="")
+    with pytest.raises(zoo.PresetError, match=r"blocks must be a block string .*, not '  '"):
+        zoo.create("r32m", blocks="  ")
+    with pytest.raises(zoo.PresetError, match=r"create\('r32m'\): blocks must be a block string .*, not 7"):
+        zoo.create("r32m", blocks=7)
+    with pytest.raises(zoo.PresetError, match=r"create\('r32m'\): the blocks do not parse:\nunknown token 'q'"):
+        zoo.create("r32m", blocks="c8 q")
+    model = zoo.create("r32m", blocks="r16 m")
+    assert model.cnn.block_names == ["r16", "m"] and model.head.fc.in_features == 16
+    cfg, head = get_preset("r32m").resolve(num_classes=3, blocks="c8")  # the same checks, nothing built
+    assert (cfg.blocks, head) == ("c8", {"num_classes": 3})
+
+
 def test_pool_0_with_an_input_too_small(tmp_path):
     text = GOOD.replace('"cnf4 m r8"', '"cnf4 m m m m"\n    options: {pool: 0}')
     path = write(tmp_path, "tiny.yaml", text)

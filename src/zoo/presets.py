@@ -29,7 +29,7 @@ import fnmatch
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import (
+    OptionError,
     PluginClashError,
     PresetError,
     ShapeError,
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Preset",
     "get_preset",
+    "find_preset",
+    "check_cnn_options",
     "list_models",
     "list_presets",
     "create",
@@ -119,18 +122,39 @@ class Preset:
         >>> get_preset("r32m").create(num_classes=100, fun="gelu").head.fc.out_features
         100
         """
+        cfg, heads = self.resolve(num_classes=num_classes, input=input, head=head, **options)
+        return _build(self, cfg, heads)
+
+    def resolve(
+        self,
+        *,
+        num_classes: int | None = None,
+        input: int | None = None,
+        head: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> tuple[Config, dict[str, Any]]:
+        """Check the overrides :meth:`create` takes, without building anything (no
+        torch): returns the network's ``Config`` and the head's keys. ``blocks`` is
+        checked like a preset file's (a block string that parses).
+
+        >>> cfg, head = get_preset("r32m").resolve(num_classes=100, fun="gelu")
+        >>> cfg.fun, head
+        ('gelu', {'num_classes': 100})
+        """
+        where = f"create({self.name!r})"
         _check_overrides(options)
         heads = dict(self.head)
         if head is not None:
             if not isinstance(head, dict):
-                raise PresetError(f"head={head!r}: must be a dict of {', '.join(HEAD_KEYS)}")
-            heads.update(_check_head(head, f"create({self.name!r}): head", {}))
+                raise PresetError(f"{where}: head={head!r} must be a dict of {', '.join(HEAD_KEYS)}")
+            heads.update(_check_head(head, f"{where}: head", {}))
         if num_classes is not None:
-            heads.update(_check_head({"num_classes": num_classes}, f"create({self.name!r})", {}))
+            heads.update(_check_head({"num_classes": num_classes}, where, {}))
         if input is not None and (isinstance(input, bool) or not isinstance(input, int) or input < 1):
-            raise PresetError(f"create({self.name!r}): input={input!r} must be a number of channels >= 1")
-        cfg = self.config(input=input, **options)
-        return _build(self, cfg, heads)
+            raise PresetError(f"{where}: input={input!r} must be a number of channels >= 1")
+        if "blocks" in options:
+            _check_blocks(options["blocks"], where)
+        return self.config(input=input, **options), heads
 
     def to_dict(self) -> dict[str, Any]:
         """Everything ``zoo list --json`` shows."""
@@ -149,8 +173,6 @@ class Preset:
 
 
 def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
-    import torch
-
     from .classifier import Classifier
     from .cnn import CNN
 
@@ -158,11 +180,10 @@ def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
     size = (cfg.input, *preset.input[1:])
     if cfg.pool:
         features = cnn.out_channels
-    else:  # no global pool: the head sees every pixel, so ask a meta-device copy
+    else:  # no global pool: the head sees every pixel, so run the network on meta
         try:
-            with torch.device("meta"):
-                features = CNN(cfg)(torch.empty(1, *size)).flatten(1).shape[1]
-        except RuntimeError as exc:
+            features = _meta_features(cnn, size)
+        except (RuntimeError, ValueError) as exc:  # torch's words for a shape that cannot work
             raise ShapeError(
                 f"preset {preset.name!r} ({preset.path}): with pool=0 the head needs the size of "
                 f"the last feature map, but the blocks cannot take a {size} input ({exc}); "
@@ -180,6 +201,25 @@ def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
     )
 
 
+def _meta_features(cnn: Any, size: tuple[int, ...]) -> int:
+    """Features per image leaving ``cnn`` for one ``size`` input: the network runs in
+    eval mode on meta stand-ins of its tensors (nothing copied, nothing built twice),
+    then gets its training flags back."""
+    import torch
+    from torch.func import functional_call
+
+    tensors = {name: torch.empty_like(t, device="meta")
+               for name, t in (*cnn.named_parameters(), *cnn.named_buffers())}
+    flags = [(m, m.training) for m in cnn.modules()]
+    cnn.eval()
+    try:
+        out = functional_call(cnn, tensors, (torch.empty(1, *size, device="meta"),))
+    finally:
+        for module, training in flags:
+            module.training = training
+    return out.flatten(1).shape[1]
+
+
 def _check_overrides(options: dict[str, Any]) -> None:
     from .registry import get_registry
 
@@ -193,7 +233,7 @@ def _check_overrides(options: dict[str, Any]) -> None:
         close = nearest(name, candidates)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownOptionError(
-            f"unknown option {name!r}.{hint} create() takes num_classes, input, head and the "
+            f"unknown option {name!r}.{hint} A preset takes num_classes, input, head and the "
             "options of zoo.Config (spec §5)"
         )
 
@@ -256,6 +296,22 @@ def _type_name(value: Any) -> str:
 
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_blocks(blocks: Any, where: str) -> str:
+    """A preset's blocks, from its file or an override: a block string that parses."""
+    if not isinstance(blocks, str) or not blocks.strip():
+        raise PresetError(
+            f"{where}: blocks must be a block string such as \"(cnf64 m) 2r r128_3_2\", "
+            f"not {blocks!r}"
+        )
+    from .language import parse_blocks
+
+    try:
+        parse_blocks(blocks)
+    except ZooError as exc:
+        raise PresetError(f"{where}: the blocks do not parse:\n{exc}") from None
+    return blocks
 
 
 def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head") -> dict[str, Any]:
@@ -348,18 +404,7 @@ def _parse(data: Any, lines: dict[str, int], where: str, path: Path, plugin: str
             f">= 1 such as [3, 32, 32], not {shape!r}"
         )
 
-    blocks = data["blocks"]
-    if not isinstance(blocks, str) or not blocks.strip():
-        raise PresetError(
-            f"{at('blocks')}: blocks must be a block string such as \"(cnf64 m) 2r r128_3_2\", "
-            f"not {blocks!r}"
-        )
-    from .language import parse_blocks
-
-    try:
-        parse_blocks(blocks)
-    except ZooError as exc:
-        raise PresetError(f"{at('blocks')}: the blocks do not parse:\n{exc}") from None
+    blocks = _check_blocks(data["blocks"], at("blocks"))
 
     options = data.get("options") or {}
     if not isinstance(options, dict):
@@ -576,6 +621,53 @@ def get_preset(name_or_path: str | os.PathLike) -> Preset:
             f"YAML file or a folder in {ENV_PATH} adds your own)"
         )
     return preset
+
+
+def find_preset(text: str) -> Preset | None:
+    """The preset a target names (``zoo inspect TARGET``, ``zoo.inspect(target)``), or
+    None for a block string.
+
+    A path (a ``.yaml``/``.yml`` suffix or a separator) is read, so a broken file is
+    its ``PresetError``; one word is a name (``UnknownPresetError`` when no preset has
+    it); text with whitespace or parentheses is a block string.
+
+    >>> find_preset("r32m").name, find_preset("cnf32 m r64")
+    ('r32m', None)
+    """
+    if _looks_like_path(text):
+        return load_preset_file(text)
+    if any(c.isspace() or c in "()" for c in text):
+        return None
+    return get_preset(text)
+
+
+PRESET_OVERRIDES = ("num_classes", "head")  # taken by a preset, not by a block string
+
+
+def check_cnn_options(options: Mapping[str, Any]) -> Config:
+    """The options of a network built from a block string: those of ``zoo.Config``
+    (spec §5), without ``blocks`` (the block string is the target) and without a
+    preset's ``num_classes`` and ``head``.
+
+    >>> check_cnn_options({"num_classes": 100})
+    Traceback (most recent call last):
+    ...
+    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only (spec §5), e.g. fun=gelu
+    """
+    if "blocks" in options:
+        raise OptionError(
+            f"blocks={options['blocks']!r}: the block string is the target itself; give the "
+            "blocks as the target (zoo.inspect(\"cnf32 m r64\"), zoo inspect \"cnf32 m r64\"), "
+            "not as an option"
+        )
+    for name in PRESET_OVERRIDES:
+        if name in options:
+            others = ", ".join(n for n in PRESET_OVERRIDES if n != name)
+            raise UnknownOptionError(
+                f"{name} is an override of a preset (as is {others}); a block string takes the "
+                "options of zoo.Config only (spec §5), e.g. fun=gelu"
+            )
+    return Config(**options)
 
 
 def list_presets(pattern: str | Sequence[str] = "*") -> list[Preset]:
