@@ -69,32 +69,63 @@ def test_json_options_and_depth():
     shallow = lines(zoo_inspect("cnf8 m r16_3_2", "--input", "1,12,12", "--depth", "0").stdout)
     assert shallow[2:5] == [
         "module                 params  share    MACs  input -> output",
-        "CNN                                   42.6 K  (1, 1, 12, 12) -> (1, 16)",
-        "└─ blocks: ModuleList   3,768  ~100%  42.6 K",  # without --set mult=1: no scale
+        "CNN                                   42.6 k  (1, 1, 12, 12) -> (1, 16)",
+        "└─ blocks: ModuleList   3,768  ~100%  42.6 k",  # without --set mult=1: no scale
     ]
     assert data["macs"] == 72 * 144 + (1_152 + 2_304 + 128) * 9  # cnf8 on 12x12, r16_3_2 on 3x3
 
 
 def test_a_failing_model_shows_the_tree_up_to_the_block_and_exits_1():
-    out = zoo_inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", "--input", "3,16,16")
+    # InstanceNorm (norm kind 3) cannot normalise a 1x1 image: a shape that cannot work
+    out = zoo_inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", "--input", "3,16,16",
+                      "--set", "norm_align=3")
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.splitlines()[:2] == [
         "zoo: error: block 'r256_3_2' (blocks.5, 6 of 9) cannot take its input (1, 128, 2, 2)",
-        "  in blocks.5.align.1: BatchNorm2d(256) with input (1, 256, 1, 1)",
+        "  in blocks.5.align.1: InstanceNorm2d(256) with input (1, 256, 1, 1)",
     ]
     tree = lines(out.stdout)
     assert tree[0].endswith("(1, 3, 16, 16) -> failed  11,176,512 params")
     assert tree[-7:] == [
-        "   └─ Residual  r256_3_2                                         32.8 K  (1, 128, 2, 2) -> fails",
+        "   └─ Residual  r256_3_2                                         32.8 k  (1, 128, 2, 2) -> fails",
         "      ├─ block: Sequential                      885,760  ~  8%",
-        "      └─ align: Sequential                                       32.8 K  (1, 128, 2, 2) -> fails",
-        "         ├─ Conv2d(128->256, k:1, s:2, p:0, F)   32,768          32.8 K  (1, 128, 2, 2) -> (1, 256, 1, 1)",
-        "         └─ BatchNorm2d(256)                        512                  (1, 256, 1, 1) -> fails",
+        "      └─ align: Sequential                                       32.8 k  (1, 128, 2, 2) -> fails",
+        "         ├─ Conv2d(128->256, k:1, s:2, p:0, F)   32,768          32.8 k  (1, 128, 2, 2) -> (1, 256, 1, 1)",
+        "         └─ InstanceNorm2d(256)                     512                  (1, 256, 1, 1) -> fails",
         "",
         "11,176,512 parameters (11,176,512 trainable, 0 frozen)",
     ]
     assert "r512_3_2" not in "\n".join(tree[1:])  # the tree stops at the failing block
+    # with BatchNorm the same network serves a 16x16 image (eval mode), so it is no failure
+    out = zoo_inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", "--input", "3,16,16", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["output"] == [1, 512]
+
+
+def test_set_takes_a_presets_overrides_and_a_block_strings_options():
+    out = zoo_inspect("r32m", "--set", "num_classes=100", "--set", "head={hidden: [64]}", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["output"] == [1, 100] and data["params"] == 1_607_818 - 2_570 + 256 * 64 + 64 + 64 * 100 + 100
+    for args, message in [
+        (("c8", "--set", "blocks=zz"), "zoo inspect: error: --set: blocks='zz': the block string is the target itself"),
+        (("c8", "--set", "num_classes=100"),
+         "zoo inspect: error: --set: num_classes is an override of a preset (as is head); "
+         "a block string takes the options of zoo.Config only (spec §5), e.g. fun=gelu"),
+        (("r32m", "--set", "nrom=1"), "zoo inspect: error: --set: unknown option 'nrom'. Did you mean 'norm'"),
+        (("r32m", "--set", "num_classes=-1"),
+         "zoo inspect: error: --set: create('r32m'): head.num_classes must be a whole number >= 0"),
+        (("r32m", "--set", "head={hiden: [3]}"),
+         "zoo inspect: error: --set: create('r32m'): head: unknown head key 'hiden'; did you mean 'hidden'?"),
+        (("r32m", "--set", "head={hidden: [3]"),
+         "zoo inspect: error: --set: head='{hidden: [3]' is not a YAML mapping"),
+        (("r32m", "--set", "blocks="),
+         "zoo inspect: error: --set: create('r32m'): blocks must be a block string"),
+    ]:
+        out = zoo_inspect(*args)
+        assert (out.returncode, out.stdout) == (2, ""), args
+        assert out.stderr.startswith(message), (args, out.stderr)
 
 
 def test_bad_arguments_exit_2_and_bad_models_exit_1():

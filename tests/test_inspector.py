@@ -26,6 +26,7 @@ from zoo.inspector.describe import describe
 from zoo.inspector.render import cost_table, tree_table
 from zoo.inspector.shapes import MetaShapeMode
 from zoo.inspector.trace import meta_copy
+from zoo.monitor.stats import top_level
 
 RESNET18_CIFAR = "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
 
@@ -145,7 +146,7 @@ def test_preset_report_title_tree_and_totals():
     assert rendered.startswith("resnet18_cifar  (1, 3, 32, 32) -> (1, 10)  11,173,962 params  140.2 M MACs\n")
     assert "│     ├─ Residual(p=0) x 2  r      73,984  ~  1%   18.9 M  (1, 64, 16, 16) -> (1, 64, 16, 16)\n" in rendered
     assert "│     ├─ Residual  r512_3_2     3,673,088  ~ 33%   14.7 M  (1, 256, 4, 4)  -> (1, 512, 2, 2)\n" in rendered
-    assert "   └─ fc: Linear(512->10, T)        5,130           5.1 K  (1, 512)        -> (1, 10)\n" in rendered
+    assert "   └─ fc: Linear(512->10, T)        5,130           5.1 k  (1, 512)        -> (1, 10)\n" in rendered
     assert rendered.endswith("11,173,962 parameters (11,173,962 trainable, 0 frozen), 140,186,624 MACs per image\n")
 
 
@@ -192,17 +193,17 @@ def test_repeated_blocks_fold_and_depth_limits_the_tree():
     report = zoo.inspect("cnf8 3r", input_size=(3, 8, 8))
     assert text(tree_table(report, depth=1)) == textwrap.dedent("""\
         module                      params  share     MACs  input -> output
-        CNN                                        235.0 K  (1, 3, 8, 8) -> (1, 8)
-        └─ blocks: ModuleList                      235.0 K
-           ├─ Sequential  cnf8         232  ~  6%   13.8 K  (1, 3, 8, 8) -> (1, 8, 8, 8)
-           ├─ Residual(p=0) x 3  r   1,184  ~ 31%   73.7 K  (1, 8, 8, 8) -> (1, 8, 8, 8)
+        CNN                                        235.0 k  (1, 3, 8, 8) -> (1, 8)
+        └─ blocks: ModuleList                      235.0 k
+           ├─ Sequential  cnf8         232  ~  6%   13.8 k  (1, 3, 8, 8) -> (1, 8, 8, 8)
+           ├─ Residual(p=0) x 3  r   1,184  ~ 31%   73.7 k  (1, 8, 8, 8) -> (1, 8, 8, 8)
            ├─ AdaptiveAvgPool2d(1)                          (1, 8, 8, 8) -> (1, 8, 1, 1)
            └─ Flatten                                       (1, 8, 1, 1) -> (1, 8)
         """)
     assert text(tree_table(report, depth=0)) == textwrap.dedent("""\
         module                 params  share     MACs  input -> output
-        CNN                                   235.0 K  (1, 3, 8, 8) -> (1, 8)
-        └─ blocks: ModuleList   3,784  ~100%  235.0 K
+        CNN                                   235.0 k  (1, 3, 8, 8) -> (1, 8)
+        └─ blocks: ModuleList   3,784  ~100%  235.0 k
         """)
     assert (report.params, report.macs) == (232 + 3 * 1_184, 216 * 64 + 3 * 2 * 576 * 64)
     assert len(report.tree) == 1 + 1 + 4 + 3 * 10 + 2  # every module is a row of .tree
@@ -349,14 +350,17 @@ def test_inspecting_a_zoo_network_imports_neither_dynamo_nor_sympy():
 
 
 def test_failure_names_the_block_its_input_and_why():
+    # InstanceNorm on a 1x1 image has one value per channel and image: a real failure,
+    # in eval mode as in training, with any batch
+    blocks = "(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
     with pytest.raises(ShapeError) as info:
-        zoo.inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", input_size=(3, 16, 16))
+        zoo.inspect(blocks, input_size=(3, 16, 16), norm_align=3)
     assert str(info.value) == textwrap.dedent("""\
         block 'r256_3_2' (blocks.5, 6 of 9) cannot take its input (1, 128, 2, 2)
-          in blocks.5.align.1: BatchNorm2d(256) with input (1, 256, 1, 1)
-          Expected more than 1 value per channel when training, got input size torch.Size([1, 256, 1, 1])
-        the image is down to 1x1 and the batch is 1, so BatchNorm has one value per channel to normalise: \
-give a larger input, take out a stride, or use a batch of 2 (input B,C,H,W)""")
+          in blocks.5.align.1: InstanceNorm2d(256) with input (1, 256, 1, 1)
+          Expected more than 1 spatial element when training, got input size torch.Size([1, 256, 1, 1])
+        the image is down to 1x1, so this norm has one value per channel and image to normalise: \
+give a larger input, or take out a stride or pool before it""")
     report = info.value.report
     assert report.tree[-1].path == "blocks.5.align.1" and report.tree[-1].failed
     assert [r.path for r in report.tree if r.failed] == ["", "blocks.5", "blocks.5.align", "blocks.5.align.1"]
@@ -366,18 +370,54 @@ give a larger input, take out a stride, or use a batch of 2 (input B,C,H,W)""")
         module                                           params  share     MACs  input -> output
         CNN                                                               5.1 M  (1, 3, 16, 16) -> fails
         └─ blocks: ModuleList                                             5.1 M
-           ├─ Sequential  (cnf64_7_2 m3_2_1)              9,536         602.1 K  (1, 3, 16, 16) -> (1, 64, 4, 4)
+           ├─ Sequential  (cnf64_7_2 m3_2_1)              9,536         602.1 k  (1, 3, 16, 16) -> (1, 64, 4, 4)
            ├─ Residual(p=0) x 2  r                       73,984  ~  1%    1.2 M  (1, 64, 4, 4)  -> (1, 64, 4, 4)
-           ├─ Residual  r128_3_2                        230,144  ~  2%  917.5 K  (1, 64, 4, 4)  -> (1, 128, 2, 2)
+           ├─ Residual  r128_3_2                        230,144  ~  2%  917.5 k  (1, 64, 4, 4)  -> (1, 128, 2, 2)
            ├─ Residual(p=0)  r                          295,424  ~  3%    1.2 M  (1, 128, 2, 2) -> (1, 128, 2, 2)
-           └─ Residual  r256_3_2                                         32.8 K  (1, 128, 2, 2) -> fails
+           └─ Residual  r256_3_2                                         32.8 k  (1, 128, 2, 2) -> fails
               ├─ block: Sequential                      885,760  ~  8%
-              └─ align: Sequential                                       32.8 K  (1, 128, 2, 2) -> fails
-                 ├─ Conv2d(128->256, k:1, s:2, p:0, F)   32,768          32.8 K  (1, 128, 2, 2) -> (1, 256, 1, 1)
-                 └─ BatchNorm2d(256)                        512                  (1, 256, 1, 1) -> fails
+              └─ align: Sequential                                       32.8 k  (1, 128, 2, 2) -> fails
+                 ├─ Conv2d(128->256, k:1, s:2, p:0, F)   32,768          32.8 k  (1, 128, 2, 2) -> (1, 256, 1, 1)
+                 └─ InstanceNorm2d(256)                     512                  (1, 256, 1, 1) -> fails
         """)
-    # with a batch of 2 the same network goes through
-    assert zoo.inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", input_size=(2, 3, 16, 16)).output == (2, 512)
+    with pytest.raises(ShapeError, match="blocks.5.align.1: InstanceNorm2d"):  # a batch does not help
+        zoo.inspect(blocks, input_size=(2, 3, 16, 16), norm_align=3)
+
+
+def test_shapes_are_those_of_eval_mode_so_a_working_model_is_no_failure():
+    # BatchNorm in training mode cannot normalise a 1x1 image of a batch of 1, but the
+    # model serves such an image in eval mode: the inspector follows eval mode (spec §7:
+    # only shapes that cannot work are failures)
+    report = zoo.inspect("resnet18", input_size=(3, 32, 32))
+    assert (report.output, report.error) == ((1, 1000), None)
+    assert [b.width for b in report.blocks[:-1]] == [8, 8, 8, 4, 4, 2, 2, 1, 1]
+    model = zoo.create("resnet18_cifar").train()
+    small = zoo.inspect(model, input_size=(3, 8, 8))  # down to 1x1 at r512_3_2
+    assert small.output == (1, 10) and small.blocks[-2].shape == (1, 512, 1, 1)
+    assert all(m.training for m in model.modules())  # the model's own flags stay
+    with torch.no_grad():
+        assert model.eval()(torch.zeros(1, 3, 8, 8)).shape == (1, 10)  # it really works
+
+
+class ForcedBatchStats(nn.Module):
+    """Batch statistics even in eval mode: one value per channel cannot be normalised."""
+
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        return nn.functional.batch_norm(x, None, None, self.bn.weight, self.bn.bias, training=True)
+
+
+def test_the_batch_of_2_hint_stays_where_it_helps():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), ForcedBatchStats())
+    with pytest.raises(ShapeError) as info:
+        zoo.inspect(model, input_size=(3, 3, 3))
+    assert str(info.value).splitlines()[-1] == (
+        "the image is down to 1x1 and the batch is 1, so the norm has one value per channel to normalise: "
+        "give a larger input, take out a stride, or use a batch of 2 (input B,C,H,W)")
+    assert zoo.inspect(model, input_size=(2, 3, 3, 3)).output == (2, 4, 1, 1)
 
 
 def test_failure_image_below_one_pixel():
@@ -564,7 +604,7 @@ def test_fast_broadcasting_matches_torch(a, b, op):
 def test_report_str_and_repr():
     report = zoo.inspect("cnf8 m", input_size=(1, 8, 8))
     assert repr(report) == "<zoo.Report cnf8 m: 88 params, 4,608 MACs>"
-    assert str(report).startswith("cnf8 m  (1, 1, 8, 8) -> (1, 8)  88 params  4.6 K MACs\n")
+    assert str(report).startswith("cnf8 m  (1, 1, 8, 8) -> (1, 8)  88 params  4.6 k MACs\n")
 
 
 def test_deepcopy_of_a_model_after_inspection_still_works():
@@ -573,12 +613,66 @@ def test_deepcopy_of_a_model_after_inspection_still_works():
     assert tuple(copy.deepcopy(model)(torch.zeros(2, 1, 28, 28)).shape) == (2, 64)
 
 
-def test_docstring_examples_of_the_inspector():
-    import doctest
+def test_options_of_a_block_string_target_get_their_own_errors():
+    with pytest.raises(zoo.OptionError, match=r"blocks='m': the block string is the target itself"):
+        zoo.inspect("c8", blocks="m")
+    with pytest.raises(zoo.UnknownOptionError, match=r"unknown option 'fnu'; did you mean 'fun'"):
+        zoo.inspect("c8", fnu=1)
+    with pytest.raises(zoo.OptionError, match=r"option norm=7: must be one of 0, 1, 2, 3"):
+        zoo.inspect("c8", norm=7)
+    with pytest.raises(zoo.UnknownOptionError, match=r"num_classes is an override of a preset .*"
+                                                     r"a block string takes the options of zoo.Config only"):
+        zoo.inspect("c8", num_classes=10)
+    for call in (lambda: zoo.inspect("c8", fnu=1), lambda: zoo.inspect("c8", norm=7)):
+        with pytest.raises(zoo.ZooError) as info:
+            call()
+        assert not isinstance(info.value, zoo.UnknownPresetError) and "unknown preset" not in str(info.value)
+    # only text that is neither a preset nor a block string reads as an unknown preset
+    with pytest.raises(zoo.UnknownPresetError, match=r"unknown preset 'q12'.*\nNot a block string either: "
+                                                     r"unknown token 'q12' \(column 1\)"):
+        zoo.inspect("q12", fnu=1)
+    with pytest.raises(zoo.UnknownPresetError, match=r"unknown preset 'resnet18_cfar'. Did you mean 'resnet18_cifar'"):
+        zoo.inspect("resnet18_cfar", num_classes=10)  # a misspelt preset, not a block string's option
 
-    from zoo.inspector import api, counting, shapes, trace
-    from zoo.inspector import describe as describe_module
 
-    for module in (api, counting, describe_module, shapes, trace):
-        failed, attempted = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert failed == 0 and attempted > 0, module.__name__
+def test_a_preset_target_takes_the_preset_overrides():
+    report = zoo.inspect("r32m", num_classes=100, head={"hidden": [64]}, fun="gelu")
+    assert report.output == (1, 100)
+    assert report.params == 1_607_818 - 2_570 + 256 * 64 + 64 + 64 * 100 + 100
+    assert zoo.inspect("r32m", blocks="r16 m").blocks[0].name == "r16"
+    with pytest.raises(zoo.PresetError, match=r"create\('r32m'\): blocks must be a block string .*, not ''"):
+        zoo.inspect("r32m", blocks="")
+
+
+def test_model_state_argument_mistakes_are_zoo_errors():
+    state = ModelState(CNN(blocks="c8"))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=100, color_system=None)
+    with pytest.raises(ShapeError, match=r"input_size must be a tuple of whole numbers, e\.g\. \(3, 32, 32\), not 'abc'"):
+        state.layers(2, input_size="abc", console=console)
+    for depth in ("x", -1, 1.5, True):
+        with pytest.raises(zoo.OptionError, match=r"depth=.*: the depth of the tree must be a whole number >= 0"):
+            state.layers(depth, input_size=(3, 8, 8), console=console)
+    assert buffer.getvalue() == ""  # nothing printed for a call that cannot run
+    with pytest.raises(zoo.OptionError, match="the depth of the tree"):
+        zoo.inspect("c8", input_size=(3, 8, 8)).render(depth="2")
+
+
+def test_numbers_read_the_same_as_in_zoo_list():
+    # one formatter (spec §10): 1.81 G, 140.2 M, 5.1 k, here as in `zoo list`
+    report = zoo.inspect("resnet18")
+    assert text(report).startswith("resnet18  (1, 3, 224, 224) -> (1, 1000)  11,689,512 params  1.81 G MACs\n")
+    assert "5.1 k" in text(zoo.inspect("resnet18_cifar"))
+
+
+def test_inspector_and_monitor_find_the_same_network():
+    with pytest.raises(ShapeError, match=r"Expected 3D \(unbatched\) or 4D \(batched\) input to conv2d") as info:
+        zoo.inspect(nn.Sequential(CNN(blocks="c8 r"), CNN(input=8, blocks="c16")), input_size=(3, 8, 8))
+    assert "channels" not in str(info.value)  # a flat (1, 8) is no channel mismatch
+    two = nn.Sequential(CNN(blocks="c8 r", pool=0, flat=False), CNN(input=8, blocks="c16"))
+    report = zoo.inspect(two, input_size=(3, 8, 8))  # which network's blocks? neither: the children
+    assert [b.name for b in report.blocks] == ["0", "1"]
+    assert top_level(two)[0] is two
+    one = nn.Sequential(CNN(blocks="c8 r"), nn.Linear(8, 2))
+    assert [b.name for b in zoo.inspect(one, input_size=(3, 8, 8)).blocks] == ["c8", "r", "head"]
+    assert top_level(one)[0] is one[0]

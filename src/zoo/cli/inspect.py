@@ -15,6 +15,7 @@ EXAMPLES = """examples:
   zoo inspect "r64 m r128 m r256 m r512 m" --input 3,32,32
   zoo inspect "(cnf64_7_2 m3_2_1) 2r r128_3_2 r" --input 3,224,224 --set fun_after=relu --depth 4
   zoo inspect resnet18 --json
+  zoo inspect r32m --set num_classes=100 --set "head={hidden: [256]}"
 """
 
 
@@ -80,19 +81,55 @@ def add_parser(sub) -> None:
                    help="expand the tree down to level N, the model being level 0 (default: the CNN's blocks and their parts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--set", dest="options", type=_option, action="append", default=[], metavar="OPTION=VALUE",
-                   help="change a CNN option, e.g. --set fun=gelu (repeatable)")
+                   help="change a CNN option, e.g. --set fun=gelu (repeatable); a preset also takes "
+                   "num_classes=N, input=C and head='{hidden: [256], dropout: 0.2}'")
     p.set_defaults(run=run)
 
 
+def _check_options(target: str, options: dict) -> str | None:
+    """What is wrong with the ``--set`` options for ``target`` (None: nothing).
+
+    A preset takes its overrides (num_classes, input, head, every CNN option, checked
+    as ``zoo.create`` checks them); a block string takes CNN options only. A target
+    that is neither is reported by the inspection itself (exit 1)."""
+    from ..errors import OptionError, PresetError, UnknownOptionError, UnknownPresetError, ZooError
+    from ..language import parse_blocks
+    from ..presets import check_cnn_options, find_preset
+
+    try:
+        preset = find_preset(target.strip())
+    except UnknownPresetError:  # one word: a block string such as c8, or a misspelt name
+        try:
+            parse_blocks(target)
+        except ZooError:  # neither: the inspection says so
+            return None
+        preset = None
+    except ZooError:  # a broken preset file: the inspection says so
+        return None
+    try:
+        if preset is None:
+            check_cnn_options(options)
+            return None
+        if isinstance(options.get("head"), str):  # --set head={hidden: [256], dropout: 0.2}
+            import yaml
+
+            try:
+                options["head"] = yaml.safe_load(options["head"])
+            except yaml.YAMLError:
+                return f"head={options['head']!r} is not a YAML mapping; write e.g. head='{{hidden: [256]}}'"
+        preset.resolve(**options)
+    except (OptionError, UnknownOptionError, PresetError) as exc:
+        return str(exc)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..errors import OptionError, ShapeError, UnknownOptionError
-    from ..options import Config
+    from ..errors import ShapeError
 
     options = dict(args.options)
-    try:
-        Config(**options)  # option names and values are arguments: a mistake is exit 2
-    except (OptionError, UnknownOptionError) as exc:
-        print(f"zoo inspect: error: --set: {exc}", file=sys.stderr)
+    problem = _check_options(args.target, options)  # arguments: a mistake is exit 2
+    if problem is not None:
+        print(f"zoo inspect: error: --set: {problem}", file=sys.stderr)
         return 2
 
     from rich.console import Console

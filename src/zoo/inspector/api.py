@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,9 +9,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import BuildError, ShapeError, UnknownPresetError, ZooError
+from ..errors import (
+    BlockSyntaxError,
+    BuildError,
+    OptionError,
+    ShapeError,
+    UnknownPresetError,
+    UnknownTokenError,
+    ZooError,
+)
+from ..presets import check_cnn_options, find_preset
 from .describe import describe
-from .report import Report, add_container_macs, build_blocks, build_rows, find_cnn, mark_failure
+from .report import Report, add_container_macs, build_blocks, build_rows, locate_cnn, mark_failure
 from .trace import Trace, meta_copy, trace
 
 __all__ = ["inspect", "resolve_target", "Target", "DEFAULT_SIZE"]
@@ -31,22 +39,11 @@ class Target:
     notes: list[str] = field(default_factory=list)
 
 
-def _looks_like_path(text: str) -> bool:
-    return text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text
-
-
-def _preset_lookup():
-    try:
-        from ..presets import get_preset
-    except ImportError:  # the presets module is not part of this install yet
-        return None
-    return get_preset
-
-
 def resolve_target(target: Any, input_size: Sequence[int] | None = None, **options: Any) -> Target:
     """Turn ``target`` into a model: an ``nn.Module`` as it is; a preset name or YAML
-    path through ``zoo.presets``; anything else as a block string (``CNN`` options
-    from ``options``). Models zoo builds are built on the meta device."""
+    path through ``zoo.presets`` (``options``: the overrides of ``zoo.create``);
+    anything else as a block string (``options``: ``CNN`` options only). Models zoo
+    builds are built on the meta device."""
     if input_size is not None:
         input_size = _size_argument(input_size)
     if isinstance(target, nn.Module):
@@ -66,29 +63,28 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
             hint='e.g. zoo.inspect("resnet18_cifar") or zoo.inspect("cnf32 m r64", input_size=(3, 32, 32))',
         )
     text = target.strip()
-    get_preset = _preset_lookup()
-    preset_error: ZooError | None = None
-    if _looks_like_path(text):
-        if get_preset is None:
-            raise UnknownPresetError(f"cannot read preset file {text!r}: this zoo has no zoo.presets module")
-        return _from_preset(get_preset(text), input_size, options)
-    if get_preset is not None and not any(c.isspace() or c in "()" for c in text):
-        try:
-            return _from_preset(get_preset(text), input_size, options)
-        except UnknownPresetError as exc:
-            preset_error = exc
-    from ..cnn import CNN
-
-    if input_size is not None and "input" not in options and len(input_size) in (3, 4):
-        options = {**options, "input": input_size[-3]}  # a block string takes the channels given
+    preset_error: UnknownPresetError | None = None
     try:
-        with torch.device("meta"):
-            cnn = CNN(blocks=text, **options)
-    except ZooError as exc:
-        if preset_error is not None and not any(c.isdigit() or c == "_" for c in text[:1]):
-            as_blocks = str(exc).splitlines()[0]
+        preset = find_preset(text)
+    except UnknownPresetError as exc:  # one word that names no preset: perhaps a block string
+        preset, preset_error = None, exc
+    if preset is not None:
+        return _from_preset(preset, input_size, options)
+    from ..cnn import CNN
+    from ..language import parse_blocks
+
+    try:
+        parse_blocks(text)  # the target first: options only matter for a block string
+    except (BlockSyntaxError, UnknownTokenError) as exc:
+        if preset_error is not None and not (text[:1].isdigit() or text[:1] == "_"):
+            as_blocks = str(exc).splitlines()[0]  # neither a preset nor a block string
             raise UnknownPresetError(f"{preset_error}\nNot a block string either: {as_blocks}") from exc
         raise
+    check_cnn_options(options)  # option mistakes are the options' own errors
+    if input_size is not None and "input" not in options and len(input_size) in (3, 4):
+        options = {**options, "input": input_size[-3]}  # a block string takes the channels given
+    with torch.device("meta"):
+        cnn = CNN(blocks=text, **options)
     size = tuple(input_size) if input_size is not None else (cnn.cfg.input, *DEFAULT_SIZE)
     notes = [] if input_size is not None else [
         f"input size not given: {_fmt_chw(size)} assumed (zoo inspect --input C,H,W)"
@@ -97,8 +93,6 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
 
 
 def _options_error(options: Mapping[str, Any]) -> ZooError:
-    from ..errors import OptionError
-
     names = ", ".join(sorted(options))
     return OptionError(f"options ({names}) apply to presets and block strings, not to a built model")
 
@@ -117,7 +111,7 @@ def _default_size(model: nn.Module) -> tuple[tuple[int, ...] | None, bool]:
     size = cfg.get("input_size") if isinstance(cfg, Mapping) else None
     if isinstance(size, Sequence) and len(size) == 3 and all(isinstance(d, int) for d in size):
         return tuple(size), True
-    found = find_cnn(model)
+    found = locate_cnn(model)
     if found is None:
         return None, False
     return (found[1].cfg.input, *DEFAULT_SIZE), False
@@ -158,9 +152,11 @@ def inspect(target: Any, input_size: Sequence[int] | None = None, **options: Any
 
     ``target``: an ``nn.Module`` (never run, moved or changed: a meta copy runs), a
     preset name, a YAML preset file, or a block string; ``options`` are CNN options
-    for presets and block strings. ``input_size`` is ``(C, H, W)`` or
+    (spec §5), and for a preset also what ``zoo.create`` takes (``num_classes``,
+    ``input``, ``head``, ``blocks``). ``input_size`` is ``(C, H, W)`` or
     ``(B, C, H, W)``; for a preset it defaults to the preset's input, for a block
-    string to ``(input, 32, 32)``.
+    string to ``(input, 32, 32)``. Shapes are followed in eval mode (on a copy: the
+    model's own training flags stay as they are).
 
     >>> report = inspect("cnf32 m r64_3_2", input_size=(3, 32, 32))
     >>> report.params, report.macs, [b.name for b in report.blocks]
@@ -196,6 +192,10 @@ def inspect_target(found: Target) -> Report:
             hint="zoo.inspect never runs the model itself; make the model deep-copyable "
             "(copy.deepcopy(model) must work)",
         ) from exc
+    # the shapes of eval mode: batch statistics and random drops change no shape, and a
+    # training-mode BatchNorm would call a 1x1 image of a batch of 1 a failure although
+    # the model serves it (the copy's flags only: the model keeps its own)
+    traced.eval()
     x = torch.empty(shape, dtype=_dtype(model), device="meta")
     result = trace(traced, (x,), original=model)
     rows, traced_paths = build_rows(model, traced, result, shape[0])
@@ -221,7 +221,7 @@ def inspect_target(found: Target) -> Report:
 
 def _default_depth(model: nn.Module) -> int:
     """Down to the CNN's top-level blocks (the rows of the cost table), folded."""
-    found = find_cnn(model)
+    found = locate_cnn(model)
     if found is None:
         return 1
     path = found[0]
@@ -241,8 +241,12 @@ _HINTS = (
     (("output size is too small", "calculated output size", "kernel size can't be greater",
       "should be at most half", "input image is smaller than kernel", "padding should be"),
      "the image is too small for this block: give a larger input, or take out a stride or pool before it"),
+    (("expected more than 1 spatial element",),
+     "the image is down to 1x1, so this norm has one value per channel and image to normalise: "
+     "give a larger input, or take out a stride or pool before it"),
+    # a module that forces batch statistics (training=True) even in eval mode
     (("expected more than 1 value per channel",),
-     "the image is down to 1x1 and the batch is 1, so BatchNorm has one value per channel to normalise: "
+     "the image is down to 1x1 and the batch is 1, so the norm has one value per channel to normalise: "
      "give a larger input, take out a stride, or use a batch of 2 (input B,C,H,W)"),
 )
 
@@ -260,7 +264,7 @@ def _diagnose(module: nn.Module, inputs: Any) -> str | None:
     shape = inputs if isinstance(inputs, tuple) and all(isinstance(d, int) for d in inputs) else None
     if not shape:
         return None
-    if isinstance(module, nn.modules.conv._ConvNd) and len(shape) >= 2:
+    if isinstance(module, nn.modules.conv._ConvNd) and len(shape) in (module.weight.dim() - 1, module.weight.dim()):
         channels = shape[1] if len(shape) == module.weight.dim() else shape[0]
         if channels != module.in_channels:
             return f"{describe(module)} takes {module.in_channels} channels, and {channels} arrive"
@@ -278,7 +282,7 @@ def _fmt_shape(shape: Any) -> str:
 def _shape_error(model: nn.Module, result: Trace, failing: list[str], shape: tuple[int, ...]) -> ShapeError:
     chain = result.failure.chain
     error = result.failure.error
-    found = find_cnn(model)
+    found = locate_cnn(model)
     block_label, block_input, block_path = None, None, None
     if found is not None:
         cnn_path, cnn = found

@@ -17,7 +17,22 @@ class ModelState:
     >>> m = CNN(Config(input=1, fun="gelu", blocks="cnf32 m d cnf64 m d"))
     >>> Change.dropout(m, [0.1, 0.2])
     2
-    >>> ModelState(m).layers(2, input_size=(1, 1, 28, 28))  # doctest: +SKIP
+    >>> ModelState(m).layers(1, input_size=(1, 1, 28, 28))  # doctest: +NORMALIZE_WHITESPACE
+    CNN:  (1, 1, 28, 28) -> (1, 64)
+    CNN                             params         input -> output shapes
+    └─ ModuleList
+       ├─ Sequential                   352  ~  2%  1x28x28  -> 32x28x28
+       ├─ MaxPool2d(k:2, s:2, p:0)                 32x28x28 -> 32x14x14
+       ├─ Dropout2d(0.1)                           32x14x14 -> 32x14x14
+       ├─ Sequential                18,560  ~ 98%  32x14x14 -> 64x14x14
+       ├─ MaxPool2d(k:2, s:2, p:0)                 64x14x14 -> 64x7x7
+       ├─ Dropout2d(0.2)                           64x7x7   -> 64x7x7
+       ├─ AdaptiveAvgPool2d(1)                     64x7x7   -> 64x1x1
+       └─ Flatten                                  64x1x1   -> 64
+    params: 18,912
+
+    Where the full shapes do not fit the terminal (80 columns here), they leave out
+    the batch of 1 (``1x28x28``).
     """
 
     def __init__(self, model: nn.Module):
@@ -48,12 +63,16 @@ class ModelState:
 
         from ..errors import ShapeError
         from .render import document_view
+        from .report import check_depth
 
+        check_depth(depth)  # argument mistakes raise before anything runs
         console = console or Console()
         try:
             report = self.report(input_size)
         except ShapeError as error:
-            report = error.report
+            report = getattr(error, "report", None)
+            if report is None:  # input_size itself is wrong: nothing to print
+                raise
             report.document_style = True
             console.print(document_view(report, depth))
             raise

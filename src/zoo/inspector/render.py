@@ -11,9 +11,10 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from .report import BlockRow, ModuleRow, Report
+from ..format import format_count
+from .report import BlockRow, ModuleRow, Report, check_depth
 
-__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "human"]
+__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text"]
 
 GUIDE = "dim"
 STYLES = {
@@ -29,14 +30,9 @@ STYLES = {
 }
 
 
-def human(n: int | float | None, unit: str = "") -> str:
-    """1_234 -> "1.2 K", 140_186_624 -> "140.2 M", 0/None -> ""."""
-    if not n:
-        return ""
-    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if abs(n) >= scale:
-            return f"{n / scale:.1f} {prefix}{unit}"
-    return f"{n:,}{' ' + unit if unit else ''}"
+def _count(n: int | float | None) -> str:
+    """A count as :func:`zoo.format.format_count` writes it; "" for 0 and None (empty cells)."""
+    return format_count(n) if n else ""
 
 
 def shape_text(shape: Any) -> str:
@@ -77,7 +73,7 @@ def title(report: Report) -> Text:
     text.append(" params")
     if report.input and not report.error:
         text.append("  ")
-        text.append(human(report.macs) or "0", style=STYLES["macs"])
+        text.append(_count(report.macs) or "0", style=STYLES["macs"])
         text.append(" MACs")
     return text
 
@@ -166,7 +162,7 @@ def tree_table(
     model's name heads the first column, no attribute names, tokens or MACs.
     """
     document = report.document_style if document is None else document
-    depth = report.default_depth if depth is None else depth
+    depth = report.default_depth if check_depth(depth) is None else depth
     shown = visible_rows(report.tree, depth, fold)
     if document and shown:  # the model's name heads the first column instead of a row
         shown = shown[1:]
@@ -206,7 +202,7 @@ def tree_table(
             Text(_share(params, report.params), style=STYLES["share"]),
         ]
         if not document and with_shapes:
-            cells.append(Text(human(row.macs), style=STYLES["macs"]))
+            cells.append(Text(_count(row.macs), style=STYLES["macs"]))
         if with_shapes:
             if row.calls:
                 shapes = Text(shape_of(row.input).ljust(in_width) + " -> ", style=STYLES["shape"])
@@ -334,6 +330,7 @@ def render_report(
     report: Report, depth: int | None = None, *, tree: bool = True, costs: bool = True, error: bool = True
 ) -> RenderableType:
     """Title, tree (down to ``depth``), cost table, totals and notes."""
+    check_depth(depth)
     parts: list[RenderableType] = [title(report), Text("")]
     if tree:
         parts += [FittedTree(report, depth), Text("")]
@@ -357,12 +354,14 @@ def to_text(renderable: RenderableType, width: int = 160) -> str:
 
 def document_view(report: Report, depth: int) -> RenderableType:
     """``ModelState.layers``: the document's title line and tree."""
+    check_depth(depth)
     head = Text(f"{report.tree[0].description}:  " if report.tree else "")
     if report.input:
         head.append(f"{shape_text(report.input)} -> ")
         head.append("failed" if report.error else shape_text(report.output),
                     style=STYLES["failed"] if report.error else None)
-    parts: list[RenderableType] = [head, tree_table(report, depth, document=True)]
+    report.document_style = True
+    parts: list[RenderableType] = [head, FittedTree(report, depth)]
     footer = Text(f"params: {report.params:,}")
     if report.frozen:
         footer.append(f" ({report.trainable:,} trainable)")

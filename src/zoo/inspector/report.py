@@ -12,10 +12,11 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import OptionError
 from .describe import describe
 from .trace import Trace
 
-__all__ = ["ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks"]
+__all__ = ["ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks", "locate_cnn", "check_depth"]
 
 Shape = Any  # a tuple of ints, a list of them, or None
 
@@ -61,9 +62,10 @@ class BlockRow:
 class Report:
     """What ``zoo.inspect`` returns: print it (rich), or read its numbers.
 
-    >>> report = zoo.inspect("cnf32 m r64_3_2", input_size=(3, 32, 32))  # doctest: +SKIP
-    >>> report.params, report.macs  # doctest: +SKIP
-    (38912, 12943360)
+    >>> import zoo
+    >>> report = zoo.inspect("cnf32 m r64_3_2", input_size=(3, 32, 32))
+    >>> report.params, report.macs
+    (58656, 4554752)
     """
 
     name: str
@@ -125,6 +127,21 @@ class Report:
     def __repr__(self) -> str:
         state = f"failed: {self.error.splitlines()[0]}" if self.error else f"{self.macs:,} MACs"
         return f"<zoo.Report {self.name}: {self.params:,} params, {state}>"
+
+
+def check_depth(depth: Any) -> int | None:
+    """``depth`` of a tree view: None (the default) or a whole number >= 0.
+
+    >>> check_depth("x")
+    Traceback (most recent call last):
+    ...
+    zoo.errors.OptionError: depth='x': the depth of the tree must be a whole number >= 0 (the model is level 0)
+    """
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise OptionError(
+            f"depth={depth!r}: the depth of the tree must be a whole number >= 0 (the model is level 0)"
+        )
+    return depth
 
 
 def _jsonable(value: Any) -> Any:
@@ -236,22 +253,28 @@ def _volume(shape: Shape) -> int | None:
     return None
 
 
-def _block_row(name: str, row: ModuleRow, v0: int | None) -> BlockRow:
-    out = row.output
-    width = out[-1] if isinstance(out, tuple) and len(out) >= 3 else None
-    volume = _volume(out)
+def _block_row(name: str, path: str, params: int, macs: int, output: Shape, input: Shape,
+               v0: int | None, failed: bool = False) -> BlockRow:
+    """A cost-table row: the output's width and the ratio V0/V follow from ``output``."""
+    width = output[-1] if isinstance(output, tuple) and len(output) >= 3 else None
+    volume = _volume(output)
     ratio = v0 / volume if v0 and volume else None
-    return BlockRow(name, row.path, row.total_params, row.macs or 0, width, ratio, out, row.input, row.failed)
+    return BlockRow(name, path, params, macs, width, ratio, output, input, failed)
 
 
-def find_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
-    """The first zoo ``CNN`` inside ``model`` (or the model itself), with its path."""
-    from ..cnn import CNN
+def _module_block(name: str, row: ModuleRow, v0: int | None) -> BlockRow:
+    return _block_row(name, row.path, row.total_params, row.macs or 0, row.output, row.input, v0, row.failed)
 
-    for path, module in model.named_modules():
-        if isinstance(module, CNN):
-            return path, module
-    return None
+
+def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The zoo network of ``model`` (:func:`zoo.cnn.find_cnn`) and its module path."""
+    from ..cnn import find_cnn as find
+
+    cnn = find(model)
+    if cnn is None:
+        return None
+    path = next((p for p, m in model.named_modules() if m is cnn), None)
+    return None if path is None else (path, cnn)
 
 
 def build_blocks(model: nn.Module, rows: list[ModuleRow], params: int, macs: int,
@@ -261,7 +284,7 @@ def build_blocks(model: nn.Module, rows: list[ModuleRow], params: int, macs: int
     by_path = {row.path: row for row in reversed(rows)}
     v0 = _volume(tuple(input_shape))
     blocks: list[BlockRow] = []
-    found = find_cnn(model)
+    found = locate_cnn(model)
     if found is not None:
         cnn_path, cnn = found
         prefix = f"{cnn_path}.blocks." if cnn_path else "blocks."
@@ -269,20 +292,16 @@ def build_blocks(model: nn.Module, rows: list[ModuleRow], params: int, macs: int
             row = by_path.get(f"{prefix}{i}")
             if row is None:  # after a failure
                 break
-            blocks.append(_block_row(token, row, v0))
+            blocks.append(_module_block(token, row, v0))
         has_head = model is not cnn or len(cnn.blocks) > len(cnn.block_names)
         complete = len(blocks) == len(cnn.block_names) and not any(b.failed for b in blocks)
         if has_head and complete and output is not None:
             head_params = params - sum(b.params for b in blocks)
             head_macs = macs - sum(b.macs for b in blocks)
-            out = output
-            width = out[-1] if isinstance(out, tuple) and len(out) >= 3 else None
-            volume = _volume(out)
-            blocks.append(BlockRow("head", "", head_params, head_macs, width,
-                                   v0 / volume if v0 and volume else None, out,
-                                   blocks[-1].shape if blocks else tuple(input_shape)))
+            before = blocks[-1].shape if blocks else tuple(input_shape)
+            blocks.append(_block_row("head", "", head_params, head_macs, output, before, v0))
         return blocks
     for row in rows:
         if row.level == 1 and row.same_as is None and (row.calls or row.failed):
-            blocks.append(_block_row(row.name, row, v0))
+            blocks.append(_module_block(row.name, row, v0))
     return blocks
