@@ -135,10 +135,17 @@ def _ordered(names: list[str], kind: str) -> list[str]:
 def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[str, str]:
     """The explicit map timm key -> zoo key for ``model`` (module-level; no shapes checked).
 
-    >>> import zoo
-    >>> m = timm_key_map(zoo.create("resnet18"), ["conv1.weight", "layer1.0.conv1.weight", "fc.bias"])
-    >>> m["layer1.0.conv1.weight"]
-    'cnn.blocks.1.block.0.weight'
+    Every module named in ``keys`` maps with all its tensors, so the key list of a
+    state dict (timm's ``model.state_dict()``) is all it needs:
+
+    >>> from zoo import CNN
+    >>> keys = ["conv1.weight", "bn1.weight", "layer1.0.conv1.weight", "layer1.0.bn1.weight",
+    ...         "layer1.0.conv2.weight", "layer1.0.bn2.weight"]
+    >>> m = timm_key_map(CNN(blocks="(cnf8_7_2 m3_2_1) r"), keys)
+    >>> m["conv1.weight"], m["layer1.0.conv2.weight"], m["layer1.0.bn2.running_var"]
+    ('blocks.0.0.0.weight', 'blocks.1.block.3.weight', 'blocks.1.block.4.running_var')
+
+    For a ``zoo.create`` model the zoo keys start with ``cnn.``, and ``fc`` maps to ``head.fc``.
     """
     keys = list(keys)
     prefix, cnn, fc_name, _ = _zoo_parts(model)
