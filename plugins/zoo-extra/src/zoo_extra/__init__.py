@@ -39,7 +39,9 @@ def zoo_tokens() -> list[Token]:
                 Value("kernel", int, 3, min=1, max=MAX_KERNEL),
                 Value("stride", int, 1, min=1, max=MAX_KERNEL),
             ],
-            "bottleneck residual block (ResNet-50): 1x1 -> kxk -> 1x1, output 4*channels",
+            "bottleneck residual block (ResNet-50): 1x1 -> kxk -> 1x1, output 4*channels; "
+            "with stride_first=True (the default) the stride sits on the kxk convolution "
+            "(ResNet v1.5, torchvision, timm), else on the first 1x1",
             build="zoo_extra.layers:build_bottleneck",
         ),
     ]
