@@ -1,9 +1,9 @@
 """Benchmark of ``zoo inspect``: start-up against ``import torch``, and a 2-billion-
 parameter network in seconds and little memory (the meta device).
 
-    python bench/bench_inspect.py [--repeat 5]
+    python bench/bench_inspect.py [--repeats 5]
 
-Prints, for each command, the median wall time of ``--repeat`` runs (the runs of
+Prints, for each command, the median wall time of ``--repeats`` runs (the runs of
 the commands are interleaved, so that a busy machine slows both alike) and the
 peak resident memory (max RSS) of the command's process, and exits 1 when a
 limit of issue 4 is not met:
@@ -52,14 +52,14 @@ def measure(cmd: list[str]) -> tuple[float, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     for cmd in COMMANDS.values():  # warm the file cache once
         measure(cmd)
     times: dict[str, list[float]] = {name: [] for name in COMMANDS}
     rss: dict[str, int] = dict.fromkeys(COMMANDS, 0)
-    for _ in range(args.repeat):
+    for _ in range(args.repeats):
         for name, cmd in COMMANDS.items():
             seconds, peak = measure(cmd)
             times[name].append(seconds)
@@ -74,7 +74,7 @@ def main() -> int:
     big_name = f'zoo inspect "{BIG}" --input 3,64,64'
     big_time = statistics.median(times[big_name])
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}, "
-          f"median of {args.repeat} interleaved runs")
+          f"median of {args.repeats} interleaved runs")
     for name in COMMANDS:
         print(f"  {name:<44} {statistics.median(times[name]):6.2f} s   max RSS {rss[name] / 2**20:7.0f} MiB")
     ratio = r18 / base
