@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-import zoo
 from zoo import CNN, Change, Config
 from zoo.layers import LayerNormChannels, Residual
 
@@ -202,22 +201,3 @@ def test_a_plugin_option_at_its_default_is_not_a_change():
     # se_gate is an option of the installed example plugin zoo-extra (default "sigmoid")
     assert Config(se_gate="sigmoid").changed() == {}
     assert Config(se_gate="hsigmoid").changed() == {"se_gate": "hsigmoid"}
-
-
-def test_forward_with_the_wrong_channels_is_a_shape_error():
-    cnn = CNN(blocks="r64", input=3)
-    with pytest.raises(zoo.ShapeError) as info:
-        cnn(torch.randn(1, 4, 8, 8))
-    assert str(info.value) == (
-        "CNN expects images of shape (B, 3, H, W), got (1, 4, 8, 8); build it with input=4 "
-        "or pass images with the channels it was built for"
-    )
-    with pytest.raises(zoo.ShapeError, match=r"got \(4, 8, 8\)"):
-        cnn(torch.randn(4, 8, 8))
-
-
-def test_forward_errors_not_caused_by_the_input_stay_torchs():
-    cnn = CNN(blocks="c8 m m m m", input=3).train()
-    with pytest.raises(RuntimeError, match="Output size is too small") as info:
-        cnn(torch.randn(1, 3, 8, 8))
-    assert not isinstance(info.value, zoo.ZooError)

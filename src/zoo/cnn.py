@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import BuildError, ShapeError, ZooError
+from .errors import BuildError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
 from .options import Config
 from .registry import Token, get_registry
@@ -120,19 +120,8 @@ class CNN(nn.Module):
         self.out_channels = channels  # channels leaving the last block (the features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, input, H, W)
-        image = x
-        try:
-            for block in self.blocks:
-                x = block(x)
-        except RuntimeError as exc:  # free while nothing fails
-            expected = self.cfg.input
-            if image.dim() == 4 and image.shape[1] == expected:
-                raise  # not the input's fault: keep torch's error as it is
-            raise ShapeError(
-                f"CNN expects images of shape (B, {expected}, H, W), got {tuple(image.shape)}; "
-                f"build it with input={image.shape[1] if image.dim() == 4 else '<channels>'} "
-                "or pass images with the channels it was built for"
-            ) from exc
+        for block in self.blocks:
+            x = block(x)
         return x  # (B, out_channels) with pool and flat
 
     # -- debug statistics (zoo.monitor) ---------------------------------------------
