@@ -127,6 +127,13 @@ def test_every_token_builds_and_runs(blocks, shape):
     assert cnn.out_channels == shape[1]
 
 
+def test_drop_option_sets_the_kind_of_d():
+    assert type(CNN(blocks="d").blocks[0]) is nn.Dropout2d  # drop=2 by default
+    assert type(CNN(blocks="d", drop=1).blocks[0]) is nn.Dropout
+    assert type(CNN(blocks="d", drop=0).blocks[0]) is nn.Identity
+    assert type(CNN(blocks="d1", drop=2).blocks[0]) is nn.Dropout  # its own value wins
+
+
 def test_activation_tokens_are_modules():
     names = {"relu": "ReLU", "gelu": "GELU", "relu6": "ReLU6", "sigmoid": "Sigmoid", "tanh": "Tanh",
              "swish": "SiLU", "hswish": "Hardswish", "hsigmoid": "Hardsigmoid"}

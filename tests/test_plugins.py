@@ -404,19 +404,6 @@ def test_resnet50_blocks_match_timm_weight_for_weight():
         assert (model(x) - reference(x)).abs().max().item() < 1e-4
 
 
-def _presets_ready() -> bool:
-    try:
-        import zoo.presets  # noqa: F401
-        import zoo.timm_bridge  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_presets = pytest.mark.skipif(not _presets_ready(), reason="zoo.presets / zoo.timm_bridge (issue 3) not merged yet")
-
-
-@needs_presets
 def test_create_resnet50_from_the_plugin_preset():
     from zoo.presets import get_preset
 
@@ -431,7 +418,6 @@ def test_create_resnet50_from_the_plugin_preset():
     assert sum(isinstance(m, zoo.Residual) for m in model.cnn.modules()) == 16
 
 
-@needs_presets
 def test_resnet50_preset_equals_timm_after_load_timm_weights():
     import timm
 
@@ -445,14 +431,6 @@ def test_resnet50_preset_equals_timm_after_load_timm_weights():
         assert (model(x) - reference(x)).abs().max().item() < 1e-4
 
 
-def _inspect_ready() -> bool:
-    try:
-        return callable(zoo.inspect)
-    except AttributeError:
-        return False
-
-
-@pytest.mark.skipif(not _inspect_ready(), reason="zoo.inspect (issue 4) not merged yet")
 def test_inspector_tree_and_cost_table_show_plugin_tokens():
     report = zoo.inspect("c64 rb16 se4 rb32_3_2", input_size=(3, 8, 8))
     # computed by hand: rb16 = 1x1 64->16, 3x3 16->16, 1x1 16->64 and three norms (identity skip);
@@ -465,7 +443,6 @@ def test_inspector_tree_and_cost_table_show_plugin_tokens():
     assert '"token": "se4"' in text and '"type": "SqueezeExcite"' in text and '"token": "rb32_3_2"' in text
 
 
-@pytest.mark.skipif(not _inspect_ready(), reason="zoo.inspect (issue 4) not merged yet")
 def test_zoo_inspect_command_shows_plugin_tokens():
     out = run_zoo("inspect", "c64 rb16 se4", "--input", "3,8,8", "--json")
     assert out.returncode == 0, out.stderr
@@ -475,8 +452,6 @@ def test_zoo_inspect_command_shows_plugin_tokens():
     ]
 
 
-@needs_presets
-@pytest.mark.skipif(not _inspect_ready(), reason="zoo.inspect (issue 4) not merged yet")
 def test_inspector_on_the_plugin_preset():
     report = zoo.inspect("resnet50")
     assert (report.params, report.macs) == (25_557_032, 4_089_184_256)  # timm's resnet50, 224x224
