@@ -113,7 +113,7 @@ def test_set_takes_a_presets_overrides_and_a_block_strings_options():
         (("c8", "--set", "num_classes=100"),
          "zoo inspect: error: --set: num_classes is an override of a preset (as is head); "
          "a block string takes the options of zoo.Config only (spec §5), e.g. fun=gelu"),
-        (("r32m", "--set", "nrom=1"), "zoo inspect: error: --set: unknown option 'nrom'. Did you mean 'norm'"),
+        (("r32m", "--set", "nrom=1"), "zoo inspect: error: --set: unknown option 'nrom'; did you mean 'norm'"),
         (("r32m", "--set", "num_classes=-1"),
          "zoo inspect: error: --set: create('r32m'): head.num_classes must be a whole number >= 0"),
         (("r32m", "--set", "head={hiden: [3]}"),
@@ -141,7 +141,7 @@ def test_bad_arguments_exit_2_and_bad_models_exit_1():
         assert fragment in out.stderr, (args, out.stderr)
     out = zoo_inspect("resnet18_cfar")
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert out.stderr.startswith("zoo: error: unknown preset 'resnet18_cfar'. Did you mean 'resnet18_cifar'")
+    assert out.stderr.startswith("zoo: error: unknown preset 'resnet18_cfar'; did you mean 'resnet18_cifar'")
     out = zoo_inspect("cnf8 q7")
     assert out.returncode == 1 and out.stderr.startswith("zoo: error: unknown token 'q7' (column 6)")
 

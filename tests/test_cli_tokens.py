@@ -79,8 +79,8 @@ def test_tokens_json_of_a_built_in_with_choices():
     "args, message",
     [
         (("tokens", "sx"), "zoo: error: unknown token 'sx' (column 1)\n    sx\n    ^^\n"
-                           "did you mean se? ('zoo tokens' lists every token)\n"),
-        (("tokens", "--plugin", "zoo-extar"), "zoo: error: no plugin is named 'zoo-extar'. Did you mean "
+                           "did you mean 'se'? ('zoo tokens' lists every token)\n"),
+        (("tokens", "--plugin", "zoo-extar"), "zoo: error: no plugin is named 'zoo-extar'; did you mean "
                                               "'zoo-extra', 'zoo'? ('zoo plugins' lists them)\n"),
     ],
 )

@@ -492,7 +492,7 @@ def test_targets_and_their_errors():
     report = zoo.inspect("cnf8")
     assert report.input == (1, 3, 32, 32)
     assert report.notes == ["input size not given: 3x32x32 assumed (zoo inspect --input C,H,W)"]
-    with pytest.raises(zoo.UnknownPresetError, match="Did you mean 'resnet18_cifar'"):
+    with pytest.raises(zoo.UnknownPresetError, match="; did you mean 'resnet18_cifar'"):
         zoo.inspect("resnet18_cifr")
     with pytest.raises(zoo.UnknownTokenError):
         zoo.inspect("cnf8 q12")
@@ -631,7 +631,7 @@ def test_options_of_a_block_string_target_get_their_own_errors():
     with pytest.raises(zoo.UnknownPresetError, match=r"unknown preset 'q12'.*\nNot a block string either: "
                                                      r"unknown token 'q12' \(column 1\)"):
         zoo.inspect("q12", fnu=1)
-    with pytest.raises(zoo.UnknownPresetError, match=r"unknown preset 'resnet18_cfar'. Did you mean 'resnet18_cifar'"):
+    with pytest.raises(zoo.UnknownPresetError, match=r"unknown preset 'resnet18_cfar'; did you mean 'resnet18_cifar'"):
         zoo.inspect("resnet18_cfar", num_classes=10)  # a misspelt preset, not a block string's option
 
 

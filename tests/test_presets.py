@@ -232,7 +232,7 @@ def test_pool_0_with_an_input_too_small(tmp_path):
 
 
 def test_bad_overrides():
-    with pytest.raises(zoo.UnknownOptionError, match="'num_clases'. Did you mean 'num_classes'"):
+    with pytest.raises(zoo.UnknownOptionError, match="'num_clases'; did you mean 'num_classes'"):
         zoo.create("r32m", num_clases=10)
     with pytest.raises(zoo.OptionError, match="fun='gleu'.*did you mean 'gelu'"):
         zoo.create("r32m", fun="gleu")

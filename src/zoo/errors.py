@@ -26,6 +26,7 @@ __all__ = [
     "WeightsError",
     "MissingExtraError",
     "nearest",
+    "did_you_mean",
 ]
 
 
@@ -42,9 +43,11 @@ def nearest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     return found
 
 
-def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    close = nearest(name, candidates)
-    return f"did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
+    """``"; did you mean 'norm'?"`` for the closest candidates, ``""`` when none is close:
+    the one way every zoo message suggests a name (``f"unknown option {x!r}{hint}"``)."""
+    close = nearest(name, candidates, n)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 class _Located:

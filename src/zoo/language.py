@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BlockSyntaxError, TokenValueError, UnknownTokenError, nearest
+from .errors import BlockSyntaxError, TokenValueError, UnknownTokenError, did_you_mean
 from .registry import MAX_REPEAT, Token
 
 __all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]
@@ -189,11 +189,10 @@ class _Parser:
         if name is None:
             letters = word.rstrip("0123456789_.")
             letters = letters.split("_")[0] or word
-            close = nearest(letters, self.tokens)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
+            close = did_you_mean(letters, self.tokens).lstrip("; ")  # under the caret
             raise UnknownTokenError(
                 f"unknown token {word!r}", self.text, start + 1, len(word),
-                hint + "('zoo tokens' lists every token)" + self.note,
+                (close + " " if close else "") + "('zoo tokens' lists every token)" + self.note,
             )
         token = self.tokens[name]
         values = self._values(token, word, start)

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import OptionError, UnknownOptionError, nearest
+from .errors import OptionError, UnknownOptionError, did_you_mean
 
 __all__ = ["Config", "BUILTIN_OPTIONS", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS"]
 
@@ -90,11 +90,9 @@ def _check(name: str, spec: _Spec, value: Any) -> Any:
         if value is None:
             value = ""
         if not isinstance(value, str) or (value and value not in ACTIVATIONS):
-            close = nearest(str(value), ACTIVATIONS)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise OptionError(
-                f"option {name}={value!r}: not an activation. Use one of "
-                f"{', '.join(ACTIVATIONS)}, or \"\" for none{hint}"
+                f"option {name}={value!r}: not an activation{did_you_mean(str(value), ACTIVATIONS)} "
+                f"(use one of {', '.join(ACTIVATIONS)}, or \"\" for none)"
             )
         return value
     if kind == "blocks":
@@ -137,10 +135,8 @@ class Config(Mapping[str, Any]):
                 values[name] = value
             else:
                 known = list(BUILTIN_OPTIONS) + list(_plugin_options())
-                close = nearest(name, known)
-                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
                 raise UnknownOptionError(
-                    f"unknown option {name!r}{hint} (known options: {', '.join(known)})"
+                    f"unknown option {name!r}{did_you_mean(name, known)} (known options: {', '.join(known)})"
                 )
         object.__setattr__(self, "_values", values)
 

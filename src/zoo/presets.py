@@ -44,7 +44,7 @@ from .errors import (
     UnknownOptionError,
     UnknownPresetError,
     ZooError,
-    nearest,
+    did_you_mean,
 )
 from .options import ACTIVATIONS, BUILTIN_OPTIONS, Config
 
@@ -230,11 +230,9 @@ def _check_overrides(options: dict[str, Any]) -> None:
     if unknown:
         name = unknown[0]
         candidates = [*BUILTIN_OPTIONS, *plugin_options, "num_classes", "input", "head"]
-        close = nearest(name, candidates)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownOptionError(
-            f"unknown option {name!r}.{hint} A preset takes num_classes, input, head and the "
-            "options of zoo.Config (spec §5)"
+            f"unknown option {name!r}{did_you_mean(name, candidates)} (a preset takes num_classes, "
+            "input, head and the options of zoo.Config)"
         )
 
 
@@ -325,10 +323,9 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
         )
     for name in head:
         if name not in HEAD_KEYS:
-            close = nearest(str(name), HEAD_KEYS)
-            hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
             raise PresetError(
-                f"{at(str(name))}: unknown head key {name!r}; {hint}a head takes {', '.join(HEAD_KEYS)}"
+                f"{at(str(name))}: unknown head key {name!r}{did_you_mean(str(name), HEAD_KEYS)} "
+                f"(a head takes {', '.join(HEAD_KEYS)})"
             )
     out: dict[str, Any] = {}
     if "num_classes" in head:
@@ -378,10 +375,9 @@ def _parse(data: Any, lines: dict[str, int], where: str, path: Path, plugin: str
         raise PresetError(f"{where}, line 1: the file holds {_type_name(data)}; {_FORMAT}")
     for key in data:
         if key not in KEYS:
-            close = nearest(str(key), KEYS)
-            hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
             raise PresetError(
-                f"{at(str(key))}: unknown key {key!r}; {hint}a preset takes {', '.join(KEYS)}"
+                f"{at(str(key))}: unknown key {key!r}{did_you_mean(str(key), KEYS)} "
+                f"(a preset takes {', '.join(KEYS)})"
             )
     for key in REQUIRED:
         if key not in data:
@@ -614,11 +610,9 @@ def get_preset(name_or_path: str | os.PathLike) -> Preset:
     catalog = _catalog()
     preset = catalog.get(name_or_path)
     if preset is None:
-        close = nearest(name_or_path, catalog, n=5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownPresetError(
-            f"unknown preset {name_or_path!r}.{hint} ('zoo list' shows every preset; a path to a "
-            f"YAML file or a folder in {ENV_PATH} adds your own)"
+            f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, catalog, n=5)} ('zoo list' "
+            f"shows every preset; a path to a YAML file or a folder in {ENV_PATH} adds your own)"
         )
     return preset
 

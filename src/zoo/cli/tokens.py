@@ -10,7 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from ..errors import PluginError, UnknownTokenError, nearest
+from ..errors import PluginError, UnknownTokenError, did_you_mean
 
 
 def add_parser(sub: Any) -> None:
@@ -38,17 +38,18 @@ def token_rows(names: list[str] | None = None, plugin: str | None = None) -> lis
     tokens = registry.tokens
     for name in names or ():
         if name not in tokens:
-            close = nearest(name, tokens)
-            hint = f"did you mean {', '.join(close)}? " if close else ""
+            close = did_you_mean(name, tokens).lstrip("; ")  # under the caret
             raise UnknownTokenError(
-                f"unknown token {name!r}", name, 1, len(name), hint + "('zoo tokens' lists every token)"
+                f"unknown token {name!r}", name, 1, len(name),
+                (close + " " if close else "") + "('zoo tokens' lists every token)",
             )
     if plugin is not None:
         known = {normalize_name(p): p for p in registry.plugins}
         if normalize_name(plugin) not in known:
-            close = nearest(plugin, registry.plugins)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise PluginError(f"no plugin is named {plugin!r}.{hint} ('zoo plugins' lists them)")
+            raise PluginError(
+                f"no plugin is named {plugin!r}{did_you_mean(plugin, registry.plugins)} "
+                "('zoo plugins' lists them)"
+            )
         plugin = known[normalize_name(plugin)]
     rows = []
     for token in sorted(tokens.values(), key=lambda t: t.name):
