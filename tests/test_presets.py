@@ -508,3 +508,8 @@ def test_the_wheel_ships_the_presets(tmp_path):
     assert names.split() == sorted(EXPECTED)
     listing = subprocess.run([str(venv / "bin" / "zoo"), "list", "resnet34"], capture_output=True, text=True, env=env)
     assert listing.returncode == 0 and "21,797,672" in listing.stdout, listing.stderr
+
+
+def test_head_activation_is_checked_like_the_options():
+    with pytest.raises(zoo.PresetError, match=r"head.fun='relux': not an activation; did you mean 'relu'"):
+        zoo.create("r32m", head={"fun": "relux"})

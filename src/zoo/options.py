@@ -65,6 +65,19 @@ def _plugin_options() -> dict[str, Any]:
     return get_registry().options
 
 
+def check_activation(what: str, value: Any) -> str:
+    """``value`` as an activation name (``None`` and ``""``: none); an :class:`OptionError`
+    that starts with ``what`` otherwise. Options and preset heads both check with this."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or (value and value not in ACTIVATIONS):
+        raise OptionError(
+            f"{what}: not an activation{did_you_mean(str(value), ACTIVATIONS)} "
+            f"(use one of {', '.join(ACTIVATIONS)}, or \"\" for none)"
+        )
+    return value
+
+
 def _check(name: str, spec: _Spec, value: Any) -> Any:
     kind = spec.kind
     if kind == "bool":
@@ -87,14 +100,7 @@ def _check(name: str, spec: _Spec, value: Any) -> Any:
             raise OptionError(f"option {name}={value!r}: must be a finite number ({spec.help})")
         return float(value)
     if kind == "fun":
-        if value is None:
-            value = ""
-        if not isinstance(value, str) or (value and value not in ACTIVATIONS):
-            raise OptionError(
-                f"option {name}={value!r}: not an activation{did_you_mean(str(value), ACTIVATIONS)} "
-                f"(use one of {', '.join(ACTIVATIONS)}, or \"\" for none)"
-            )
-        return value
+        return check_activation(f"option {name}={value!r}", value)
     if kind == "blocks":
         if not isinstance(value, str):
             raise OptionError(f"option blocks={value!r}: must be a block string, e.g. \"cnf32 m r64\"")

@@ -46,7 +46,7 @@ from .errors import (
     ZooError,
     did_you_mean,
 )
-from .options import ACTIVATIONS, BUILTIN_OPTIONS, Config
+from .options import BUILTIN_OPTIONS, Config, check_activation
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -352,15 +352,10 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
             raise PresetError(f"{at('dropout')}: head.dropout must be a probability 0 <= p < 1, not {p!r}")
         out["dropout"] = float(p)
     if "fun" in head:
-        fun = head["fun"]
-        if fun is None:
-            fun = ""
-        if not isinstance(fun, str) or (fun and fun not in ACTIVATIONS):
-            raise PresetError(
-                f"{at('fun')}: head.fun {fun!r} is not an activation; use one of "
-                f"{', '.join(ACTIVATIONS)}, or \"\" for none"
-            )
-        out["fun"] = fun
+        try:
+            out["fun"] = check_activation(f"head.fun={head['fun']!r}", head["fun"])
+        except OptionError as exc:
+            raise PresetError(f"{at('fun')}: {exc}") from None
     return out
 
 
