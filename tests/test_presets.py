@@ -476,7 +476,7 @@ def test_the_wheel_ships_the_presets(tmp_path):
         capture_output=True, text=True,
     )
     assert build.returncode == 0, f"pip wheel failed (is hatchling installed? it is in the test extra):\n{build.stderr}"
-    (wheel,) = dist.glob("zoo-*.whl")
+    (wheel,) = dist.glob("zoo_cnn-*.whl")  # the distribution zoo-cnn; the import name zoo
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
     install = subprocess.run(
@@ -508,6 +508,12 @@ def test_the_wheel_ships_the_presets(tmp_path):
     assert names.split() == sorted(EXPECTED)
     listing = subprocess.run([str(venv / "bin" / "zoo"), "list", "resnet34"], capture_output=True, text=True, env=env)
     assert listing.returncode == 0 and "21,797,672" in listing.stdout, listing.stderr
+    # as packagers test an installed wheel: the source tree's doctests are collected
+    # (not mistaken for the installed zoo: --import-mode=importlib in pyproject.toml)
+    collect = subprocess.run([str(python), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                              str(ROOT / "src" / "zoo")], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert collect.returncode == 0, collect.stdout + collect.stderr
+    assert "zoo/presets.py::zoo.presets.create" in collect.stdout
 
 
 def test_head_activation_is_checked_like_the_options():

@@ -52,7 +52,8 @@ __all__ = [
     "MAX_REPEAT",
 ]
 
-PROJECT = "zoo"
+PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
+DISTRIBUTION = "zoo-cnn"  # zoo's own distribution on PyPI (the import name is zoo)
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
@@ -364,7 +365,7 @@ class Registry:
         self._objects: dict[str, list[str]] = {}  # plugin name -> its names in the pluggy manager
         from . import tokens as builtin
 
-        self.register(builtin, name=BUILTIN, version=_version(PROJECT))
+        self.register(builtin, name=BUILTIN, version=_version(DISTRIBUTION))
         if autoload is None:
             autoload = not autoload_disabled()
         if autoload:
