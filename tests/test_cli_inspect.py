@@ -134,7 +134,9 @@ def test_bad_arguments_exit_2_and_bad_models_exit_1():
         (("cnf8", "--depth", "-1"), "argument --depth: '-1' is not a depth"),
         (("cnf8", "--set", "nrom"), "write an option as name=value"),
         (("cnf8", "--set", "nrom=1"), "--set: unknown option 'nrom'; did you mean 'norm'"),
-        ((), "the following arguments are required: TARGET"),
+        ((), "the following arguments are required: MODEL"),
+        (("",), "argument MODEL: an empty model name; give a preset name"),
+        (("  ",), "argument MODEL: an empty model name"),
     ]:
         out = zoo_inspect(*args)
         assert out.returncode == 2, args
@@ -144,6 +146,17 @@ def test_bad_arguments_exit_2_and_bad_models_exit_1():
     assert out.stderr.startswith("zoo: error: unknown preset 'resnet18_cfar'; did you mean 'resnet18_cifar'")
     out = zoo_inspect("cnf8 q7")
     assert out.returncode == 1 and out.stderr.startswith("zoo: error: unknown token 'q7' (column 6)")
+
+
+def test_set_input_changes_the_channels_of_the_presets_input_and_printed_sizes_paste_back():
+    """README: ``--set input=C`` for a preset; any size zoo prints (3×64×64) is an --input."""
+    out = zoo_inspect("resnet18_cifar", "--set", "input=1", "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["input"] == [1, 1, 32, 32] and data["params"] == 11_173_962 - 2 * 64 * 9
+    out = zoo_inspect("cnf8 m", "--input", "3×64×64", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["input"] == [1, 3, 64, 64]
 
 
 def test_yaml_file_target(tmp_path):

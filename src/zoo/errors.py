@@ -20,6 +20,7 @@ __all__ = [
     "BuildError",
     "ShapeError",
     "PresetError",
+    "OverrideError",
     "UnknownPresetError",
     "PluginError",
     "PluginClashError",
@@ -117,6 +118,11 @@ class ShapeError(ZooError, ValueError):
 
 class PresetError(ZooError, ValueError):
     """A preset file is malformed: YAML syntax, unknown key, wrong type, bad blocks."""
+
+
+class OverrideError(PresetError, OptionError):
+    """An override given to a preset (``zoo.create(name, **overrides)``, ``--set``) does
+    not fit it; the file itself is fine. Both a preset's and an option's error."""
 
 
 class UnknownPresetError(ZooError, LookupError):

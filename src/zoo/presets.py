@@ -580,7 +580,8 @@ def _warn(plugin: str, exc: Exception) -> None:
     )
 
 
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """Whether a target is a file path rather than a name: a YAML suffix or a separator."""
     return text.endswith(SUFFIXES) or os.sep in text or "/" in text
 
 
@@ -600,7 +601,7 @@ def get_preset(name_or_path: str | os.PathLike) -> Preset:
         raise UnknownPresetError(
             f"a preset is named by text or a path, not {type(name_or_path).__name__} {name_or_path!r}"
         )
-    if _looks_like_path(name_or_path):
+    if looks_like_path(name_or_path):
         return load_preset_file(name_or_path)
     catalog = _catalog()
     preset = catalog.get(name_or_path)
@@ -623,7 +624,7 @@ def find_preset(text: str) -> Preset | None:
     >>> find_preset("r32m").name, find_preset("cnf32 m r64")
     ('r32m', None)
     """
-    if _looks_like_path(text):
+    if looks_like_path(text):
         return load_preset_file(text)
     if any(c.isspace() or c in "()" for c in text):
         return None

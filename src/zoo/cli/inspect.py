@@ -1,7 +1,8 @@
-"""``zoo inspect TARGET``: module tree, parameters, MACs and the cost per block.
+"""``zoo inspect MODEL``: module tree, parameters, MACs and the cost per block.
 
-TARGET is a preset name, a YAML preset file or a block string. The model is built
-on the meta device, so even a network of billions of parameters costs no memory.
+MODEL is any target of :mod:`zoo.target` (a preset, a YAML file, a block string, a
+checkpoint, ``timm:NAME``, ...). zoo's own models are built on the meta device, so
+even a network of billions of parameters costs no memory.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+from .common import add_model_arguments, input_size, resolve_model_argument
 
 EXAMPLES = """examples:
   zoo inspect resnet18_cifar
@@ -19,18 +22,6 @@ EXAMPLES = """examples:
 """
 
 
-def _input_size(text: str) -> tuple[int, ...]:
-    try:
-        size = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        size = ()
-    if len(size) not in (3, 4) or min(size) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an input size: give C,H,W (e.g. 3,32,32) or B,C,H,W with whole numbers >= 1"
-        )
-    return size
-
-
 def _depth(text: str) -> int:
     try:
         depth = int(text)
@@ -39,28 +30,6 @@ def _depth(text: str) -> int:
     if depth < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a depth: give a whole number >= 0")
     return depth
-
-
-def _value(text: str):
-    """The value of ``--set option=value``: bool, int, float, or the text itself."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-        return text[1:-1]
-    return text
-
-
-def _option(text: str) -> tuple[str, object]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"{text!r}: write an option as name=value, e.g. --set fun=gelu")
-    return name.strip(), _value(value)
 
 
 def add_parser(sub) -> None:
@@ -74,62 +43,22 @@ def add_parser(sub) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", metavar="TARGET", help="a preset name, a YAML preset file, or a block string (quoted)")
-    p.add_argument("--input", type=_input_size, metavar="C,H,W",
+    add_model_arguments(p)
+    p.add_argument("--input", type=input_size, metavar="C,H,W",
                    help="input size, B,C,H,W for a batch (default: the preset's input; for a block string C,32,32)")
     p.add_argument("--depth", type=_depth, metavar="N",
                    help="expand the tree down to level N, the model being level 0 (default: the CNN's blocks and their parts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--set", dest="options", type=_option, action="append", default=[], metavar="OPTION=VALUE",
-                   help="change a CNN option, e.g. --set fun=gelu (repeatable); a preset also takes "
-                   "num_classes=N, input=C and head='{hidden: [256], dropout: 0.2}'")
     p.set_defaults(run=run)
 
 
-def _check_options(target: str, options: dict) -> str | None:
-    """What is wrong with the ``--set`` options for ``target`` (None: nothing).
-
-    A preset takes its overrides (num_classes, input, head, every CNN option, checked
-    as ``zoo.create`` checks them); a block string takes CNN options only. A target
-    that is neither is reported by the inspection itself (exit 1)."""
-    from ..errors import OptionError, PresetError, UnknownOptionError, UnknownPresetError, ZooError
-    from ..language import parse_blocks
-    from ..presets import check_cnn_options, find_preset
-
-    try:
-        preset = find_preset(target.strip())
-    except UnknownPresetError:  # one word: a block string such as c8, or a misspelt name
-        try:
-            parse_blocks(target)
-        except ZooError:  # neither: the inspection says so
-            return None
-        preset = None
-    except ZooError:  # a broken preset file: the inspection says so
-        return None
-    try:
-        if preset is None:
-            check_cnn_options(options)
-            return None
-        if isinstance(options.get("head"), str):  # --set head={hidden: [256], dropout: 0.2}
-            import yaml
-
-            try:
-                options["head"] = yaml.safe_load(options["head"])
-            except yaml.YAMLError:
-                return f"head={options['head']!r} is not a YAML mapping; write e.g. head='{{hidden: [256]}}'"
-        preset.resolve(**options)
-    except (OptionError, UnknownOptionError, PresetError) as exc:
-        return str(exc)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ShapeError
+    from ..errors import OptionError, ShapeError, UnknownOptionError
 
-    options = dict(args.options)
-    problem = _check_options(args.target, options)  # arguments: a mistake is exit 2
-    if problem is not None:
-        print(f"zoo inspect: error: --set: {problem}", file=sys.stderr)
+    try:
+        spec = resolve_model_argument(args.target, args.options)
+    except (OptionError, UnknownOptionError) as exc:  # arguments: a mistake is exit 2
+        print(f"zoo inspect: error: --set: {exc}", file=sys.stderr)
         return 2
 
     from rich.console import Console
@@ -140,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     try:
-        report = inspect(args.target, args.input, **options)
+        report = inspect(spec, args.input)
     except ShapeError as error:
         partial = getattr(error, "report", None)
         if partial is not None:

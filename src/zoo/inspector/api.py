@@ -10,15 +10,11 @@ import torch
 from torch import nn
 
 from ..errors import (
-    BlockSyntaxError,
     BuildError,
     OptionError,
     ShapeError,
-    UnknownPresetError,
-    UnknownTokenError,
     ZooError,
 )
-from ..presets import check_cnn_options, find_preset
 from .describe import describe
 from .report import Report, add_container_macs, build_blocks, build_rows, locate_cnn, mark_failure
 from .trace import Trace, meta_copy, trace
@@ -57,51 +53,27 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
         name = getattr(target, "name", None)
         name = name if isinstance(name, str) and name else type(target).__name__
         return Target(target, name, size, owned=False, notes=notes)
-    if not isinstance(target, str) or not target.strip():
-        raise BuildError(
-            f"zoo.inspect takes a model, a preset name, a YAML file or a block string, not {target!r}",
-            hint='e.g. zoo.inspect("resnet18_cifar") or zoo.inspect("cnf32 m r64", input_size=(3, 32, 32))',
-        )
-    text = target.strip()
-    preset_error: UnknownPresetError | None = None
-    try:
-        preset = find_preset(text)
-    except UnknownPresetError as exc:  # one word that names no preset: perhaps a block string
-        preset, preset_error = None, exc
-    if preset is not None:
-        return _from_preset(preset, input_size, options)
-    from ..cnn import CNN
-    from ..language import parse_blocks
+    from ..target import resolve_model
 
-    try:
-        parse_blocks(text)  # the target first: options only matter for a block string
-    except (BlockSyntaxError, UnknownTokenError) as exc:
-        if preset_error is not None and not (text[:1].isdigit() or text[:1] == "_"):
-            as_blocks = str(exc).splitlines()[0]  # neither a preset nor a block string
-            raise UnknownPresetError(f"{preset_error}\nNot a block string either: {as_blocks}") from exc
-        raise
-    check_cnn_options(options)  # option mistakes are the options' own errors
-    if input_size is not None and "input" not in options and len(input_size) in (3, 4):
-        options = {**options, "input": input_size[-3]}  # a block string takes the channels given
+    spec = resolve_model(target, **options)
+    if input_size is not None and len(input_size) in (3, 4) and spec.kind == "blocks" and "input" not in options:
+        spec = spec.with_data(channels=input_size[-3])  # a block string takes the channels given
     with torch.device("meta"):
-        cnn = CNN(blocks=text, **options)
-    size = tuple(input_size) if input_size is not None else (cnn.cfg.input, *DEFAULT_SIZE)
-    notes = [] if input_size is not None else [
-        f"input size not given: {_fmt_chw(size)} assumed (zoo inspect --input C,H,W)"
-    ]
-    return Target(cnn, text, size, owned=True, notes=notes)
+        model = spec.build(weights=False)
+    if input_size is not None:
+        return Target(model, spec.name, tuple(input_size), owned=True)
+    if spec.input_size is not None:
+        return Target(model, spec.name, spec.input_size, owned=True)
+    size, declared = _default_size(model)
+    notes = []
+    if size is not None and not declared:
+        notes.append(f"input size not given: {_fmt_chw(size)} assumed (zoo inspect --input C,H,W)")
+    return Target(model, spec.name, size, owned=True, notes=notes)
 
 
 def _options_error(options: Mapping[str, Any]) -> ZooError:
     names = ", ".join(sorted(options))
     return OptionError(f"options ({names}) apply to presets and block strings, not to a built model")
-
-
-def _from_preset(preset: Any, input_size: Sequence[int] | None, options: Mapping[str, Any]) -> Target:
-    with torch.device("meta"):
-        model = preset.create(**options)
-    size = tuple(input_size) if input_size is not None else tuple(preset.input)
-    return Target(model, preset.name, size, owned=True)
 
 
 def _default_size(model: nn.Module) -> tuple[tuple[int, ...] | None, bool]:

@@ -1,0 +1,86 @@
+"""What every command that takes a MODEL shares: the argument itself, ``--set``,
+``--input``, and turning them into a :class:`zoo.target.ModelSpec` once.
+
+``zoo inspect``, ``zoo train``, ``zoo bench`` and ``zoo export`` call
+:func:`add_model_arguments` and :func:`resolve_model_argument`; none imports torch here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+MODEL_HELP = (
+    "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
+    "(.pt) from zoo train, timm:NAME, torchvision:NAME, or module:function"
+)
+SET_HELP = (
+    "change an option, e.g. --set fun=gelu (repeatable); a preset also takes num_classes=N, "
+    "input=C and head='{hidden: [256], dropout: 0.2}'; timm:, torchvision: and module:function "
+    "models take their keyword arguments"
+)
+_SIZE_SEPARATORS = re.compile(r"\s*[,x×X*]\s*")
+
+
+def model_target(text: str) -> str:
+    """argparse type of a MODEL: any non-blank text (what it names is decided later)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"an empty model name; give {MODEL_HELP}")
+    return text
+
+
+def input_size(text: str) -> tuple[int, ...]:
+    """``--input``: ``C,H,W`` or ``B,C,H,W``; ``x`` and ``×`` separate too, so that any
+    size zoo prints (``3×64×64``) can be pasted back."""
+    parts = [p for p in _SIZE_SEPARATORS.split(text.strip()) if p]
+    try:
+        size = tuple(int(part) for part in parts)
+    except ValueError:
+        size = ()
+    if len(size) not in (3, 4) or min(size) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an input size: give C,H,W (e.g. 3,32,32 or 3x32x32) or B,C,H,W "
+            "with whole numbers >= 1"
+        )
+    return size
+
+
+def _value(text: str) -> Any:
+    """The value of ``--set option=value``: bool, int, float, or the text itself."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def option(text: str) -> tuple[str, Any]:
+    """argparse type of ``--set name=value``."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: write an option as name=value, e.g. --set fun=gelu")
+    return name.strip(), _value(value)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """MODEL (or MODEL ... with ``many``) and ``--set``."""
+    parser.add_argument("target", metavar="MODEL", type=model_target, nargs="+" if many else None,
+                        help=MODEL_HELP)
+    parser.add_argument("--set", dest="options", type=option, action="append", default=[],
+                        metavar="OPTION=VALUE", help=SET_HELP)
+
+
+def resolve_model_argument(target: str, options: list[tuple[str, Any]]):
+    """The :class:`~zoo.target.ModelSpec` of a MODEL argument and its ``--set`` options.
+    A mistake in the options is an ``OptionError``/``UnknownOptionError`` (the command
+    exits 2), in the target a zoo error of its own (exit 1)."""
+    from ..target import resolve_model
+
+    return resolve_model(target, **dict(options))

@@ -1,0 +1,436 @@
+"""What model does a MODEL argument name? One answer for every command and function.
+
+``zoo inspect``, ``zoo train``, ``zoo bench``, ``zoo export``, ``zoo.inspect`` and
+``zoo.create`` all take the same targets, and :func:`resolve_model` alone decides
+which kind a target is, once, and checks its options for that kind:
+
+============  ==========================================  ==========================
+kind          written as                                  built with
+============  ==========================================  ==========================
+preset        a preset name (``zoo list``)                 ``Preset.create``
+file          a YAML preset file (``.yaml``/``.yml``,      ``Preset.create``
+              or a path with a separator)
+blocks        a block string (``"cnf32 m r64_3_2"``)       ``CNN`` (+ a linear head)
+checkpoint    a ``.pt``/``.pth`` file that ``zoo train``   the stored spec + weights
+              wrote (``runs/r32m/best.pt``)
+timm          ``timm:<name>``, random weights              ``timm.create_model``
+torchvision   ``torchvision:<name>``, random weights       ``torchvision.models``
+factory       ``package.module:function`` or               the function, called with
+              ``path/file.py:function``                    the options
+============  ==========================================  ==========================
+
+Resolving imports no torch for zoo's own kinds: a command can report a bad target or
+option (exit 2) before it pays for ``import torch``. A :class:`ModelSpec` is plain data:
+:meth:`ModelSpec.to_dict` goes into checkpoints, so that a trained model is rebuilt
+exactly (a preset's whole definition is stored, not only its name).
+
+>>> spec = resolve_model("r32m", fun="gelu")
+>>> spec.kind, spec.name, spec.input_size
+('preset', 'r32m', (3, 32, 32))
+>>> resolve_model("cnf32 m r64").kind
+'blocks'
+>>> resolve_model("r32m").with_data(num_classes=100, channels=1).input_size
+(1, 32, 32)
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect as _inspect
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    BlockSyntaxError,
+    OptionError,
+    OverrideError,
+    PresetError,
+    UnknownOptionError,
+    UnknownPresetError,
+    UnknownTokenError,
+    WeightsError,
+    ZooError,
+    did_you_mean,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .presets import Preset
+
+__all__ = [
+    "ModelSpec",
+    "resolve_model",
+    "KINDS",
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_SUFFIXES",
+    "load_checkpoint",
+]
+
+KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "factory")
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+CHECKPOINT_FORMAT = "zoo-checkpoint/1"  # the "format" key of a checkpoint zoo writes
+_PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
+_TARGETS = (
+    "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
+    "(.pt) written by zoo train, timm:<name>, torchvision:<name>, or module:function"
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model named by a target, ready to build: its kind, the text as written, the
+    checked options, and (after :meth:`with_data`) the classes and channels of the
+    data it is for."""
+
+    kind: str
+    text: str
+    options: dict[str, Any] = field(default_factory=dict)
+    num_classes: int | None = None  # a head of this many classes (None: the model's own)
+    channels: int | None = None  # input channels (None: the model's own)
+    preset: Preset | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        """A short name for reports and run folders."""
+        if self.preset is not None:
+            return self.preset.name
+        if self.kind in ("timm", "torchvision"):
+            return self.text.split(":", 1)[1]
+        if self.kind == "factory":
+            return self.text.rsplit(":", 1)[1]
+        if self.kind == "checkpoint":
+            return Path(self.text).stem
+        return self.text
+
+    @property
+    def input_size(self) -> tuple[int, int, int] | None:
+        """``(C, H, W)`` of one image as the model declares it (a preset's ``input``,
+        with the channels of ``input=``/:meth:`with_data`), or None where the model
+        takes any size (a block string) or declares it only once built (timm)."""
+        if self.preset is None:
+            return None
+        channels = self.channels or self.options.get("input") or self.preset.input[0]
+        return (channels, *self.preset.input[1:])
+
+    @property
+    def default_channels(self) -> int | None:
+        """The input channels the model takes when nothing says otherwise."""
+        if self.channels is not None:
+            return self.channels
+        if "input" in self.options:
+            return self.options["input"]
+        if self.preset is not None:
+            return self.preset.input[0]
+        if self.kind == "blocks":
+            return 3  # zoo.Config's default
+        return None
+
+    def with_data(self, num_classes: int | None = None, channels: int | None = None) -> ModelSpec:
+        """The same model for data of ``num_classes`` classes and ``channels`` input
+        channels: a new head (and first convolution) where they differ. A checkpoint
+        keeps its own: its weights fix them (:func:`load_checkpoint` says so)."""
+        for what, value in (("num_classes", num_classes), ("channels", channels)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise OptionError(f"{what}={value!r}: must be a whole number >= 1")
+        return replace(self, num_classes=num_classes, channels=channels)
+
+    def build(self, *, weights: bool = True) -> nn.Module:
+        """Build the model (on torch's current default device: ``with torch.device("meta")``
+        builds it without memory). ``weights``: a checkpoint's weights are loaded."""
+        builder = getattr(self, f"_build_{self.kind}")
+        return builder(weights) if self.kind == "checkpoint" else builder()
+
+    # -- one builder per kind -------------------------------------------------------------
+
+    def _build_preset(self) -> nn.Module:
+        extra = {k: v for k, v in (("num_classes", self.num_classes), ("input", self.channels)) if v}
+        return self.preset.create(**{**self.options, **extra})
+
+    _build_file = _build_preset
+
+    def _build_blocks(self) -> nn.Module:
+        from .cnn import CNN
+
+        options = dict(self.options)
+        if self.channels:
+            options["input"] = self.channels
+        cnn = CNN(blocks=self.text, **options)
+        if self.num_classes is None:
+            return cnn
+        from .classifier import Classifier
+
+        return Classifier(cnn, self.num_classes, name="")
+
+    def _build_timm(self) -> nn.Module:
+        timm = _import_extra("timm", "timm", "timm is a dependency of zoo-cnn; pip install timm")
+        extra = {k: v for k, v in (("num_classes", self.num_classes), ("in_chans", self.channels)) if v}
+        return timm.create_model(self.name, pretrained=False, **{**self.options, **extra})
+
+    def _build_torchvision(self) -> nn.Module:
+        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision").__dict__
+        get_model = models["get_model"]
+        if self.channels not in (None, 3):
+            raise OptionError(
+                f"torchvision:{self.name} takes 3 input channels, not {self.channels}; "
+                "use timm:<name> (in_chans) or a zoo preset (input=) for other channels"
+            )
+        extra = {"num_classes": self.num_classes} if self.num_classes else {}
+        return get_model(self.name, weights=None, **{**self.options, **extra})
+
+    def _build_factory(self) -> nn.Module:
+        from torch import nn
+
+        function = _load_factory(self.text)
+        kwargs = dict(self.options)
+        accepts = _accepted(function)
+        for key, value in (("num_classes", self.num_classes), ("in_chans", self.channels)):
+            if value and (key in accepts or "**" in accepts):
+                kwargs[key] = value
+        try:
+            model = function(**kwargs)
+        except TypeError as exc:
+            raise OptionError(f"{self.text}: {exc} (options go to the function as keyword arguments)") from None
+        if not isinstance(model, nn.Module):
+            raise OptionError(f"{self.text} returned {type(model).__name__}, not a torch nn.Module")
+        return model
+
+    def _build_checkpoint(self, weights: bool) -> nn.Module:
+        model, _ = load_checkpoint(self.text, weights=weights)
+        return model
+
+    # -- plain data, for checkpoints ---------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able data that :meth:`from_dict` turns back into this spec (a preset's
+        whole definition included, so the file may change or go)."""
+        data: dict[str, Any] = {"kind": self.kind, "text": self.text, "options": dict(self.options),
+                                "num_classes": self.num_classes, "channels": self.channels}
+        if self.preset is not None:
+            data["preset"] = {**self.preset.to_dict(), "plugin": self.preset.plugin}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        from .presets import Preset
+
+        kind = data.get("kind")
+        if kind not in KINDS or kind == "checkpoint" or not isinstance(data.get("text"), str):
+            raise WeightsError(f"not a zoo model spec: {dict(data)!r}")
+        preset = None
+        if data.get("preset"):
+            stored = dict(data["preset"])
+            preset = Preset(
+                name=stored["name"], description=stored["description"], input=tuple(stored["input"]),
+                blocks=stored["blocks"], options=dict(stored["options"]), head=dict(stored["head"]),
+                params=stored.get("params"), macs=stored.get("macs"), path=Path(stored["path"]),
+                plugin=stored.get("plugin", ""),
+            )
+        return cls(kind, data["text"], dict(data.get("options") or {}), data.get("num_classes"),
+                   data.get("channels"), preset)
+
+
+def resolve_model(target: Any, **options: Any) -> ModelSpec:
+    """Decide what ``target`` names and check ``options`` for it (see the module's table).
+
+    ``options`` are a preset's overrides (``num_classes``, ``input``, ``head`` and the
+    options of ``zoo.Config``), a block string's ``zoo.Config`` options, or keyword
+    arguments of a timm, torchvision or factory model. Mistakes are zoo errors:
+    ``UnknownPresetError`` (a name that is neither a preset nor a block string, with
+    the nearest names), ``BlockSyntaxError``/``UnknownTokenError``, ``PresetError`` (a
+    broken file), ``OptionError``/``UnknownOptionError`` (an option that does not fit).
+
+    >>> resolve_model("r32m", nrom=2)
+    Traceback (most recent call last):
+    ...
+    zoo.errors.UnknownOptionError: unknown option 'nrom'; did you mean 'norm', 'drop'? (a preset takes num_classes, input, head and the options of zoo.Config)
+    """
+    from .presets import find_preset, looks_like_path
+
+    if isinstance(target, ModelSpec):
+        return target
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    if not isinstance(target, str) or not target.strip():
+        raise UnknownPresetError(f"a model is named by {_TARGETS}; got {target!r}")
+    text = target.strip()
+    prefix, colon, rest = text.partition(":")
+    if colon and not any(c.isspace() or c in "()" for c in text) and not (len(prefix) == 1 and prefix.isalpha()):
+        if prefix in _PREFIXES:
+            return _resolve_library(_PREFIXES[prefix], rest, options)
+        return _resolve_factory(text, options)
+    if text.endswith(CHECKPOINT_SUFFIXES):
+        if options:
+            raise OptionError(
+                f"{text}: a checkpoint's weights fix its model; options ({', '.join(sorted(options))}) "
+                "cannot change it (train again with them, or inspect the preset or block string)"
+            )
+        if not Path(text).is_file():
+            raise UnknownPresetError(f"no checkpoint file {text!r}")
+        return ModelSpec("checkpoint", text)
+    try:
+        preset = find_preset(text)
+    except UnknownPresetError as exc:  # one word that names no preset: perhaps a block string
+        return _resolve_blocks(text, options, exc)
+    if preset is None:
+        return _resolve_blocks(text, options, None)
+    options = _preset_options(preset, options)
+    return ModelSpec("file" if looks_like_path(text) else "preset", text, options, preset=preset)
+
+
+def _preset_options(preset: Preset, options: dict[str, Any]) -> dict[str, Any]:
+    """The overrides of ``preset`` checked as ``create`` checks them (no build, no torch);
+    a mistake in them is an option error, the file itself being fine."""
+    options = dict(options)
+    if isinstance(options.get("head"), str):  # --set head='{hidden: [256], dropout: 0.2}'
+        import yaml
+
+        try:
+            options["head"] = yaml.safe_load(options["head"])
+        except yaml.YAMLError:
+            raise OverrideError(
+                f"head={options['head']!r} is not a YAML mapping; write e.g. head='{{hidden: [256]}}'"
+            ) from None
+    try:
+        preset.resolve(**options)
+    except OverrideError:
+        raise
+    except PresetError as exc:
+        raise OverrideError(str(exc)) from None
+    return options
+
+
+def _resolve_blocks(text: str, options: dict[str, Any], preset_error: UnknownPresetError | None) -> ModelSpec:
+    from .language import parse_blocks
+    from .presets import check_cnn_options
+
+    try:
+        parse_blocks(text)  # the target first: options only matter for a block string
+    except (BlockSyntaxError, UnknownTokenError) as exc:
+        if preset_error is not None and not (text[:1].isdigit() or text[:1] == "_"):
+            as_blocks = str(exc).splitlines()[0]  # neither a preset nor a block string
+            raise UnknownPresetError(f"{preset_error}\nNot a block string either: {as_blocks}") from exc
+        raise
+    check_cnn_options(options)  # option mistakes are the options' own errors
+    return ModelSpec("blocks", text, dict(options))
+
+
+def _resolve_library(library: str, name: str, options: dict[str, Any]) -> ModelSpec:
+    if not name:
+        raise UnknownPresetError(f"{library}: needs a model name, e.g. {library}:resnet18")
+    if library == "timm":
+        timm = _import_extra("timm", "timm", "pip install timm")
+        known = timm.list_models()
+        found = name in known or timm.is_model(name)
+    else:
+        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision")
+        known = models.list_models()
+        found = name in known
+    if not found:
+        raise UnknownPresetError(
+            f"{library} has no model {name!r}{did_you_mean(name, known, n=5)}"
+            f" ({library}.list_models() lists them)"
+        )
+    return ModelSpec(library, f"{library}:{name}", dict(options))
+
+
+def _resolve_factory(text: str, options: dict[str, Any]) -> ModelSpec:
+    _load_factory(text)  # now: a missing module or function is the target's error
+    return ModelSpec("factory", text, dict(options))
+
+
+def _load_factory(text: str):
+    where, _, name = text.rpartition(":")
+    if not where or not name.isidentifier():
+        raise UnknownPresetError(f"{text!r} is not module:function (e.g. mypkg.nets:build or nets.py:build)")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise UnknownPresetError(f"{text}: no file {where!r}")
+        module_name = f"_zoo_factory_{abs(hash(str(path.resolve())))}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            raise UnknownPresetError(
+                f"{text}: no module {exc.name!r} (give package.module:function on the Python path, "
+                "or path/file.py:function)"
+            ) from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
+        raise UnknownPresetError(f"{where} has no function {name!r}{did_you_mean(name, names)}")
+    return function
+
+
+def _accepted(function) -> set[str]:
+    try:
+        parameters = _inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in parameters}
+
+
+def _import_extra(module: str, package: str, how: str):
+    from .errors import MissingExtraError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f"this model needs {package}, which is not installed", hint=how) from None
+
+
+def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model of a checkpoint that zoo wrote (``zoo train``'s ``best.pt`` and
+    ``last.pt``) and load its weights: ``(model, checkpoint)``.
+
+    A checkpoint is a dict readable with ``torch.load(path, weights_only=True)``:
+    ``format`` (``"zoo-checkpoint/1"``), ``spec`` (:meth:`ModelSpec.to_dict`) and
+    ``model`` (the state dict), and whatever else its writer keeps (optimizer, epoch).
+    """
+    import torch
+
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UnknownPresetError(f"no checkpoint file {os.fspath(path)!r}") from None
+    except Exception as exc:  # a torch file that is not ours, or not a torch file at all
+        raise WeightsError(f"{os.fspath(path)}: not a checkpoint torch can read safely ({_first_line(exc)})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise WeightsError(
+            f"{os.fspath(path)}: not a zoo checkpoint (no format {CHECKPOINT_FORMAT!r}); for a bare "
+            "state dict, build the model and call model.load_state_dict(torch.load(path))"
+        )
+    spec = ModelSpec.from_dict(checkpoint["spec"])
+    model = spec.build()
+    if weights:
+        try:
+            model.load_state_dict(checkpoint["model"])
+        except (RuntimeError, KeyError) as exc:
+            raise WeightsError(f"{os.fspath(path)}: the weights do not fit {spec.text!r}: {_first_line(exc)}") from None
+    return model, checkpoint
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def check_target_error(exc: ZooError) -> int:
+    """The exit code of a command for ``exc``: 2 for an option that does not fit (a bad
+    argument), 1 for anything else (the model or file is wrong)."""
+    return 2 if isinstance(exc, (OptionError, UnknownOptionError)) else 1
