@@ -156,7 +156,7 @@ class CNN(nn.Module):
         return block_stats(self)
 
     def plot(self, **kwargs: Any):
-        """The block plot as a matplotlib Figure (needs ``zoo[plot]``); save it with
+        """The block plot as a matplotlib Figure (needs ``zoo-cnn[plot]``); save it with
         ``cnn.plot().savefig("blocks.png")``. Options: :func:`zoo.monitor.plot_blocks`."""
         from .monitor import plot_blocks
 

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import OptionError
+from ..extras import check_installed
 from .stats import DEFAULT_BETA, find_cnn, set_debug, update_scales
 from .table import block_table
 
@@ -22,7 +23,7 @@ class BlockMonitor:
     after ``optimizer.step()`` and before the next ``zero_grad()``: it records the
     scales and their gradients (``cnn.update()``) and every ``every`` steps prints
     the statistics as a table (``table=True``) and, when ``out`` is a folder, saves
-    the block plot there as ``blocks_<step>.png`` (needs ``zoo[plot]``). Leaving a
+    the block plot there as ``blocks_<step>.png`` (needs ``zoo-cnn[plot]``). Leaving a
     ``with`` block (or :meth:`close`) turns debug mode off; the numbers stay.
 
     This is the document's ``trainer.fit(states=[model.cnn], period_plot=10)``
@@ -61,6 +62,8 @@ class BlockMonitor:
         self.model = find_cnn(model) or model  # statistics and plot of this network
         self.every = every
         self.out = Path(out) if out is not None else None
+        if self.out is not None:  # now, not at step `every`: a missing extra is said at the start
+            check_installed("matplotlib", f"saving block plots (BlockMonitor(out={os.fspath(out)!r}))")
         self.table = table
         self.console = console
         self.prefix = prefix
