@@ -71,6 +71,14 @@ class Head(nn.Module):
         return x if pre_logits else self.fc(x)  # (B, num_classes)
 
 
+def _per_channel(values: Sequence[float], channels: int) -> tuple[float, ...]:
+    """The ImageNet statistics for ``channels`` inputs: as they are for 3, their mean
+    repeated otherwise (a gray image is the average of its colours)."""
+    if channels == len(values):
+        return tuple(values)
+    return (round(sum(values) / len(values), 4),) * channels
+
+
 class Classifier(nn.Module):
     """A ``CNN`` (``.cnn``) followed by a ``Head`` (``.head``).
 
@@ -117,8 +125,9 @@ class Classifier(nn.Module):
             "input_size": tuple(size),
             "crop_pct": 0.875 if min(size[1:]) >= 224 else 1.0,
             "interpolation": "bilinear",
-            "mean": IMAGENET_MEAN,
-            "std": IMAGENET_STD,
+            # one value per input channel, as timm's data helpers expect (in_chans=1: gray)
+            "mean": _per_channel(IMAGENET_MEAN, size[0]),
+            "std": _per_channel(IMAGENET_STD, size[0]),
             "first_conv": first_conv,
             "classifier": "head.fc",
         }
@@ -138,9 +147,22 @@ class Classifier(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before the global pool: ``(B, C, H', W')``."""
+        checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.cnn.blocks[: self._body]:
-            x = block(x)
+            if checkpointing:
+                from torch.utils.checkpoint import checkpoint
+
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
         return x
+
+    grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """timm's switch: recompute each top-level block in backward instead of keeping
+        its activations (less memory, about a third more compute); training only."""
+        self.grad_checkpointing = bool(enable)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global pool (and flatten) of ``forward_features``'s output, then the head."""

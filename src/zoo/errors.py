@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 __all__ = [
     "ZooError",
+    "ZooWarning",
     "BlockSyntaxError",
     "TokenValueError",
     "UnknownTokenError",
@@ -33,6 +34,10 @@ __all__ = [
 
 class ZooError(Exception):
     """Base class of every exception zoo raises for bad input."""
+
+
+class ZooWarning(UserWarning):
+    """Base class of zoo's warnings (filter them with ``warnings.filterwarnings``)."""
 
 
 def nearest(name: str, candidates: Iterable[str], n: int = 3) -> list[str]:

@@ -220,6 +220,15 @@ def _meta_features(cnn: Any, size: tuple[int, ...]) -> int:
     return out.flatten(1).shape[1]
 
 
+TIMM_NAMES = {  # timm's create_model keywords -> what zoo.create takes instead
+    "in_chans": "input (input=1 for gray images)",
+    "drop_rate": "the head's dropout (head={'dropout': 0.2})",
+    "drop_path_rate": "drop-block (Change.drop_block(model, p) after create)",
+    "global_pool": "pool (pool=1 average, pool=2 max)",
+    "pretrained": "not needed: zoo ships no weights (zoo.load_timm_weights maps timm's)",
+}
+
+
 def _check_overrides(options: dict[str, Any]) -> None:
     from .registry import get_registry
 
@@ -229,6 +238,11 @@ def _check_overrides(options: dict[str, Any]) -> None:
         unknown = [k for k in unknown if k not in plugin_options]
     if unknown:
         name = unknown[0]
+        if name in TIMM_NAMES:  # a timm user's word for something zoo names otherwise
+            raise UnknownOptionError(
+                f"unknown option {name!r}: timm's {name} is {TIMM_NAMES[name]} in zoo.create "
+                "(a preset takes num_classes, input, head and the options of zoo.Config)"
+            )
         candidates = [*BUILTIN_OPTIONS, *plugin_options, "num_classes", "input", "head"]
         raise UnknownOptionError(
             f"unknown option {name!r}{did_you_mean(name, candidates)} (a preset takes num_classes, "
