@@ -96,14 +96,39 @@ def test_tokens_json_piped_into_a_closed_reader_is_quiet():
     assert out.stdout == "[\n" and out.stderr == ""
 
 
-def test_plugins_table():
-    out = zoo("plugins", columns=120)
-    assert out.returncode == 0 and out.stderr == ""
-    text = lines(out.stdout)
-    assert text[0].split() == ["plugin", "version", "status", "tokens", "presets", "options"]
-    zoo_extra = next(line for line in text if line.startswith("zoo-extra"))
-    assert zoo_extra.split() == ["zoo-extra", "0.1.0", "ok", "rb", "se", "resnet50", "rb_expansion", "se_gate"]
-    assert text[2].startswith("zoo ") and " ok " in text[2]
+def test_plugins_table_exact_at_80_and_120_columns():
+    """Names wrap between words, never inside one (resnet18_cifar_nopool stays whole)."""
+    narrow = zoo("plugins", columns=80)
+    assert narrow.returncode == 0 and narrow.stderr == ""
+    assert narrow.stdout == (
+        "plugin     version  status\n"
+        "─────────────────────────────────────────────────────────────────────────────\n"
+        "zoo        0.1.0    ok\n"
+        "    tokens: a b c cnf d f gelu hsigmoid hswish m n r relu relu6 sigmoid swish\n"
+        "      tanh\n"
+        "    presets: mnist_cnn r128m r32m r64m r64m_lite resnet18 resnet18_cifar\n"
+        "      resnet18_cifar_nopool resnet18_cifar_v2 resnet18_cifar_v3 resnet34\n"
+        "zoo-extra  0.1.0    ok\n"
+        "    tokens: rb se\n"
+        "    presets: resnet50\n"
+        "    options: rb_expansion se_gate\n"
+    )
+    wide = zoo("plugins", columns=120)
+    assert wide.stdout.splitlines()[3:6] == [
+        "    tokens: a b c cnf d f gelu hsigmoid hswish m n r relu relu6 sigmoid swish tanh",
+        "    presets: mnist_cnn r128m r32m r64m r64m_lite resnet18 resnet18_cifar resnet18_cifar_nopool resnet18_cifar_v2",
+        "      resnet18_cifar_v3 resnet34",
+    ]
+
+
+def test_every_help_fits_80_columns_without_splitting_a_word():
+    for command in ([], ["list"], ["inspect"], ["tokens"], ["plugins"]):
+        out = zoo(*command, "--help", columns=80)
+        assert out.returncode == 0, out.stderr
+        lines_ = out.stdout.splitlines()
+        assert max(len(line) for line in lines_) <= 80, (command, max(lines_, key=len))
+    text = zoo("inspect", "--help", columns=80).stdout
+    assert "Show the module tree (parameters, share, input -> output shapes, MACs) and the\n" in text
 
 
 def test_plugins_json_shows_presets_of_zoo_itself():

@@ -122,6 +122,10 @@ def test_spec_section_10_definitions():
     assert get_preset("resnet18_cifar").blocks == "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
     assert get_preset("resnet18_cifar_v2").blocks == "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2"
     assert get_preset("resnet18_cifar_nopool").blocks == "(cnf64) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
+    # the common CIFAR ResNet-18 (kuangliu/pytorch-cifar): a ReLU after every residual sum
+    nopool = zoo.create("resnet18_cifar_nopool")
+    residuals = [m for m in nopool.modules() if isinstance(m, zoo.Residual)]
+    assert len(residuals) == 8 and all(isinstance(r.after[0], torch.nn.ReLU) for r in residuals)
     for w in (32, 64, 128):
         p = get_preset(f"r{w}m")
         assert p.blocks == f"r{w} m r r{2 * w} m r r{4 * w} m r r{8 * w} m"

@@ -24,8 +24,11 @@ COMMANDS = ("list", "inspect", "tokens", "plugins")  # modules of zoo.cli, in th
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .common import HelpFormatter
+
     parser = argparse.ArgumentParser(
         prog="zoo",
+        formatter_class=HelpFormatter,
         description="Build, list and inspect convolutional networks written as block strings.",
         epilog="Example: zoo inspect resnet18_cifar",
     )
@@ -33,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    for command in sub.choices.values():  # every --help wraps between words at any width
+        command.formatter_class = HelpFormatter
     return parser
 
 

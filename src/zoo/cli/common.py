@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 from typing import Any
 
 MODEL_HELP = (
@@ -84,3 +85,20 @@ def resolve_model_argument(target: str, options: list[tuple[str, Any]]):
     from ..target import resolve_model
 
     return resolve_model(target, **dict(options))
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` at any width: a description's paragraphs are wrapped between words to
+    the terminal; a paragraph whose lines are indented (examples) is kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if lines and any(line.startswith("  ") for line in lines[1:] or lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(textwrap.fill(" ".join(paragraph.split()), width, initial_indent=indent,
+                                                subsequent_indent=indent, break_long_words=False,
+                                                break_on_hyphens=False))
+        return "\n\n".join(paragraphs)
