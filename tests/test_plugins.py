@@ -832,3 +832,24 @@ def test_two_entry_points_of_one_distribution_merge_into_one_plugin():
     assert registry.plugins["dist"].tokens == ["dbl"] and registry.plugins["dist"].options == ["dbl_factor"]
     registry.unregister("dist")
     assert "dbl" not in registry.tokens and registry.pm.get_plugins() == {registry.pm.get_plugin("zoo")}
+
+
+def test_zoo_extra_uses_the_plugin_api_alone():
+    """A plugin depends on zoo.plugin only, so zoo can move its internals."""
+    import ast
+
+    used = set()
+    for path in (REPO / "plugins" / "zoo-extra" / "src" / "zoo_extra").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "zoo":
+                used.add(node.module)
+            elif isinstance(node, ast.Import):
+                used |= {a.name for a in node.names if a.name.split(".")[0] == "zoo"}
+    assert used == {"zoo.plugin"}
+    code = "import sys, zoo.plugin as p; print('torch' in sys.modules, set(p.__all__) <= set(dir(p)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]  # declarations need no torch
+    import zoo.plugin as plugin
+    from zoo.layers import residual_from_options
+
+    assert plugin.residual_from_options is residual_from_options and plugin.MAX_CHANNELS == 65_536
