@@ -9,8 +9,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import BuildError, ZooError
+from .errors import BuildError, OptionError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
+from .layers.pool import GLOBAL_POOLS, create_pool
 from .options import Config
 from .registry import Token, get_registry
 
@@ -111,18 +112,51 @@ class CNN(nn.Module):
         built, channels = build_blocks(nodes, self.cfg.input, self.cfg, text, registry.tokens)
         self.blocks = nn.ModuleList(module for module, _ in built)
         self.block_names: list[str] = [name for _, name in built]
-        if self.cfg.pool == 1:
-            self.blocks.append(nn.AdaptiveAvgPool2d(1))
-        elif self.cfg.pool == 2:
-            self.blocks.append(nn.AdaptiveMaxPool2d(1))
+        pool = create_pool(self.cfg.pool)
+        if pool is not None:
+            self.blocks.append(pool)
         if self.cfg.flat:
             self.blocks.append(nn.Flatten())
         self.out_channels = channels  # channels leaving the last block (the features)
 
+    grad_checkpointing = False  # recompute each block in backward (timm's set_grad_checkpointing)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, input, H, W)
-        for block in self.blocks:
-            x = block(x)
-        return x  # (B, out_channels) with pool and flat
+        return self.forward_pool(self.forward_features(x))  # (B, out_channels) with pool and flat
+
+    @property
+    def body(self) -> int:
+        """How many entries of ``blocks`` are the block string's (the rest: pool, flatten)."""
+        return len(self.block_names)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The blocks of the block string alone: the feature map before the global pool."""
+        checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        for block in self.blocks[: self.body]:
+            if checkpointing:
+                from torch.utils.checkpoint import checkpoint
+
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x  # (B, out_channels, H', W')
+
+    def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The global pool and the flatten that follow the blocks (as the options ask)."""
+        for layer in self.blocks[self.body :]:
+            x = layer(x)
+        return x
+
+    def set_pool(self, kind: int) -> None:
+        """Swap the global pool for another kind (1 average, 2 max); the network must have
+        one (``pool`` > 0), since the layers after it expect its output."""
+        tail = self.blocks[self.body :]
+        if not tail or not isinstance(tail[0], GLOBAL_POOLS):
+            raise OptionError(f"pool={kind!r}: this network has no global pool (pool=0); build it with pool=1 or 2")
+        if kind not in (1, 2):
+            raise OptionError(f"pool={kind!r}: a network with a global pool takes pool=1 (average) or 2 (max)")
+        self.blocks[self.body] = create_pool(kind)
+        self.cfg = self.cfg.replace(pool=kind)
 
     # -- debug statistics (zoo.monitor) ---------------------------------------------
     def debug(self, on: bool = True, beta: float | None = None, reset: bool = False) -> CNN:

@@ -10,16 +10,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import kinds
 from .errors import OptionError, UnknownOptionError, did_you_mean
 
 __all__ = ["Config", "BUILTIN_OPTIONS", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS"]
 
-# Activation names accepted by `fun`, `fun_inside`, `fun_after` and as tokens.
-ACTIVATIONS = ("relu", "gelu", "relu6", "sigmoid", "tanh", "swish", "hswish", "hsigmoid")
-NORM_KINDS = (0, 1, 2, 3)  # none, BatchNorm2d, LayerNormChannels, InstanceNorm2d(affine)
-DROP_KINDS = (0, 1, 2)  # none, Dropout, Dropout2d
-POOL_KINDS = (0, 1, 2)  # none, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1)
-MULT_KINDS = (0, 1, 2)  # no scale, trainable scalar, trainable (1, C, 1, 1) vector
+# the names and numbers the options take: derived from the one table of each kind
+ACTIVATIONS = tuple(kinds.ACTIVATIONS)
+NORM_KINDS = tuple(kinds.NORMS)
+DROP_KINDS = tuple(kinds.DROPOUTS)
+POOL_KINDS = tuple(kinds.POOLS)
+MULT_KINDS = tuple(kinds.SCALES)
+_NORMS = kinds.describe(kinds.NORMS)
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,8 @@ BUILTIN_OPTIONS: dict[str, _Spec] = {
     "input": _o(3, "int", "channels of the input image", low=1),
     "blocks": _o("", "blocks", "the block string"),
     "bias": _o(False, "bool", "Conv2d layers get a bias"),
-    "norm": _o(1, "choice", "norm kind of `n` and `cnf`: 0 none, 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d", NORM_KINDS),
-    "drop": _o(2, "choice", "dropout kind of `d`: 1 Dropout, 2 Dropout2d", DROP_KINDS),
+    "norm": _o(1, "choice", f"norm kind of `n` and `cnf`: {_NORMS}", NORM_KINDS),
+    "drop": _o(2, "choice", f"dropout kind of `d`: {kinds.describe(kinds.DROPOUTS)}", DROP_KINDS),
     "fun": _o("relu", "fun", "activation of `f` and `cnf`"),
     "stride_first": _o(True, "bool", "residual blocks stride in their first Conv2d (else the second)"),
     "drop_inside": _o(0, "choice", "dropout kind between a residual block's convolutions (0 none)", DROP_KINDS),
@@ -49,12 +51,12 @@ BUILTIN_OPTIONS: dict[str, _Spec] = {
     "norm_inside": _o(1, "choice", "norm kind between a residual block's convolutions", NORM_KINDS),
     "norm_block": _o(1, "choice", "norm kind at the end of a residual block's branch", NORM_KINDS),
     "norm_align": _o(1, "choice", "norm kind after the 1x1 convolution of the skip", NORM_KINDS),
-    "mult": _o(0, "choice", "scale of the branch: 0 none, 1 trainable scalar, 2 trainable vector", MULT_KINDS),
+    "mult": _o(0, "choice", f"scale of the branch: {kinds.describe(kinds.SCALES)}", MULT_KINDS),
     "scale": _o(1.0, "float", "initial value of the scale (mult > 0)"),
     "norm_after": _o(0, "choice", "norm kind after the sum of a residual block", NORM_KINDS),
     "fun_after": _o("", "fun", "activation after the sum of a residual block (\"\" none)"),
     "drop_after": _o(2, "choice", "dropout kind after the sum of a residual block (0 none)", DROP_KINDS),
-    "pool": _o(1, "choice", "after the blocks: 0 nothing, 1 AdaptiveAvgPool2d(1), 2 AdaptiveMaxPool2d(1)", POOL_KINDS),
+    "pool": _o(1, "choice", f"after the blocks: {kinds.describe(kinds.POOLS)}", POOL_KINDS),
     "flat": _o(True, "bool", "Flatten() after the pool"),
 }
 

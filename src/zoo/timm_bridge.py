@@ -41,23 +41,24 @@ def _shape(t: Any) -> str:
 
 def _zoo_parts(model: nn.Module) -> tuple[str, nn.Module, str, nn.Module | None]:
     """(prefix, cnn) and (prefix, head Linear or None) of a zoo model."""
-    from .cnn import CNN
+    from .cnn import find_cnn
 
-    if isinstance(model, CNN):
-        return "", model, "", None
-    cnn = getattr(model, "cnn", None)
-    if not isinstance(cnn, CNN):
+    cnn = find_cnn(model)
+    if cnn is None:
         raise WeightsError(
             f"load_timm_weights needs a zoo model (zoo.create(...) or a zoo.CNN), not "
             f"{type(model).__name__}"
         )
+    if cnn is model:
+        return "", model, "", None
+    prefix = next(name for name, module in model.named_modules() if module is cnn) + "."
     head = getattr(model, "head", None)
     fc = getattr(head, "fc", None) if head is not None else None
     if fc is None and head is not None:
         linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
         fc = linears[-1] if linears else None
     fc_name = next((n for n, m in model.named_modules() if m is fc), "") if isinstance(fc, nn.Linear) else ""
-    return "cnn.", cnn, fc_name, fc if isinstance(fc, nn.Linear) else None
+    return prefix, cnn, fc_name, fc if isinstance(fc, nn.Linear) else None
 
 
 def _zoo_structure(cnn: nn.Module, prefix: str) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
@@ -302,7 +303,7 @@ def feature_levels(model: nn.Module) -> list[dict[str, Any]]:
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
-        for index, block in enumerate(model.cnn.blocks[: model._body]):
+        for index, block in enumerate(model.cnn.blocks[: model.cnn.body]):
             tensors = {n: torch.empty_like(t, device="meta")
                        for n, t in (*block.named_parameters(), *block.named_buffers())}
             x = functional_call(block, tensors, (x,))
@@ -342,7 +343,7 @@ class FeatureMaps(nn.Module):
                 f"{len(levels) - 1}"
             )
         out_indices = tuple(i % len(levels) for i in out_indices)
-        self.blocks = model.cnn.blocks[: levels[max(out_indices)]["index"] + 1]
+        self.blocks = model.cnn.blocks[: levels[max(out_indices)]["index"] + 1]  # shared, not copied
         self.taps = {levels[i]["index"] for i in out_indices}
         info = [{key: level[key] for key in ("num_chs", "reduction", "module")} for level in levels]
         self.feature_info = FeatureInfo(info, out_indices)
@@ -388,7 +389,7 @@ def _entrypoint(preset_name: str):
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         model = get_preset(preset_name).create(**overrides, **kwargs)
         if global_pool is not None:
-            model._set_pool(global_pool)
+            model.set_global_pool(global_pool)
         if drop_path_rate:
             Change.drop_block(model, drop_path_rate)
         if features_only:
