@@ -15,7 +15,7 @@ from .layers.pool import GLOBAL_POOLS, create_pool
 from .options import Config
 from .registry import Token, get_registry
 
-__all__ = ["CNN", "BuildContext", "build_blocks", "find_cnn"]
+__all__ = ["CNN", "BuildContext", "build_modules", "find_cnn"]
 
 MAX_MODULES = 10_000  # expanded tokens in one network; more is surely a typo
 
@@ -40,7 +40,7 @@ def _count(nodes: tuple[Node, ...] | list[Node]) -> int:
     return sum(node.count * (_count(node.items) if isinstance(node, GroupNode) else 1) for node in nodes)
 
 
-def build_blocks(
+def build_modules(
     nodes: tuple[Node, ...], channels: int, options: Config, text: str, tokens: Mapping[str, Token]
 ) -> tuple[list[tuple[nn.Module, str]], int]:
     """Build each node (each copy of a repeated one); returns ``[(module, text)]``
@@ -48,7 +48,7 @@ def build_blocks(
     built = []
     for node in expand(nodes):
         if isinstance(node, GroupNode):
-            inner, channels = build_blocks(node.items, channels, options, text, tokens)
+            inner, channels = build_modules(node.items, channels, options, text, tokens)
             module: nn.Module = nn.Sequential(*(m for m, _ in inner))
         else:
             module, channels = _build_token(node, channels, options, text, tokens[node.name])
@@ -109,7 +109,7 @@ class CNN(nn.Module):
                 f"the blocks expand to {total:,} tokens, beyond the limit of {MAX_MODULES:,}",
                 hint="check the repeat counts",
             )
-        built, channels = build_blocks(nodes, self.cfg.input, self.cfg, text, registry.tokens)
+        built, channels = build_modules(nodes, self.cfg.input, self.cfg, text, registry.tokens)
         self.blocks = nn.ModuleList(module for module, _ in built)
         self.block_names: list[str] = [name for _, name in built]
         pool = create_pool(self.cfg.pool)

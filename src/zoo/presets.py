@@ -651,13 +651,13 @@ PRESET_OVERRIDES = ("num_classes", "head")  # taken by a preset, not by a block 
 
 def check_cnn_options(options: Mapping[str, Any]) -> Config:
     """The options of a network built from a block string: those of ``zoo.Config``
-    (spec §5), without ``blocks`` (the block string is the target) and without a
+    (``zoo.Config``), without ``blocks`` (the block string is the target) and without a
     preset's ``num_classes`` and ``head``.
 
     >>> check_cnn_options({"num_classes": 100})
     Traceback (most recent call last):
     ...
-    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only (spec §5), e.g. fun=gelu
+    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only, e.g. fun=gelu
     """
     if "blocks" in options:
         raise OptionError(
@@ -670,7 +670,7 @@ def check_cnn_options(options: Mapping[str, Any]) -> Config:
             others = ", ".join(n for n in PRESET_OVERRIDES if n != name)
             raise UnknownOptionError(
                 f"{name} is an override of a preset (as is {others}); a block string takes the "
-                "options of zoo.Config only (spec §5), e.g. fun=gelu"
+                "options of zoo.Config only, e.g. fun=gelu"
             )
     return Config(**options)
 

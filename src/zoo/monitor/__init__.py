@@ -12,7 +12,7 @@
 every N steps of any training loop.
 """
 
-from .hook import BlockMonitor
+from .block_monitor import BlockMonitor
 from .plot import plot_blocks
 from .stats import BlockStats, block_stats, residual_blocks, set_debug, update_scales
 from .table import BlockTable, block_table
