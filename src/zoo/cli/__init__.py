@@ -4,8 +4,10 @@ Each subcommand lives in its own module of this package, with ``add_parser(sub)`
 (which sets ``run``) and a ``run(args) -> int``. Nothing here imports torch at
 start-up: the listing commands must answer instantly.
 
-Exit codes: 0 done, 1 the model or file is wrong (a message, no traceback),
-2 bad arguments.
+Exit codes: 0 done, 1 the model, a file or the data is wrong (a message, no
+traceback), 2 bad arguments (argparse's, and an ``OptionError``/``UnknownOptionError``
+from the library: the mapping is here, by exception class, for every command), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import sys
 
 from .. import __version__
-from ..errors import ZooError
+from ..errors import OptionError, UnknownOptionError, ZooError
 
 __all__ = ["main", "build_parser"]
 
@@ -52,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except ZooError as exc:
+    except (OptionError, UnknownOptionError) as exc:  # an argument that does not fit: as argparse's
+        print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ZooError as exc:  # the model, a file or the data is wrong
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

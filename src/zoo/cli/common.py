@@ -82,9 +82,15 @@ def resolve_model_argument(target: str, options: list[tuple[str, Any]]):
     """The :class:`~zoo.target.ModelSpec` of a MODEL argument and its ``--set`` options.
     A mistake in the options is an ``OptionError``/``UnknownOptionError`` (the command
     exits 2), in the target a zoo error of its own (exit 1)."""
+    from ..errors import OptionError, UnknownOptionError
     from ..target import resolve_model
 
-    return resolve_model(target, **dict(options))
+    try:
+        return resolve_model(target, **dict(options))
+    except (OptionError, UnknownOptionError) as exc:  # said of the --set that caused it
+        if not options:
+            raise
+        raise type(exc)(f"--set: {exc}") from None
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):

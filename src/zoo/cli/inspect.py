@@ -55,13 +55,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import OptionError, ShapeError, UnknownOptionError
+    from ..errors import ShapeError
 
-    try:
-        spec = resolve_model_argument(args.target, args.options)
-    except (OptionError, UnknownOptionError) as exc:  # arguments: a mistake is exit 2
-        print(f"zoo inspect: error: --set: {exc}", file=sys.stderr)
-        return 2
+    spec = resolve_model_argument(args.target, args.options)  # a --set mistake: exit 2
 
     from rich.console import Console
 
