@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+import zoo
 from zoo import CNN, Change, Config
 from zoo.layers import LayerNormChannels, Residual
 
@@ -208,3 +209,15 @@ def test_a_plugin_option_at_its_default_is_not_a_change():
     # se_gate is an option of the installed example plugin zoo-extra (default "sigmoid")
     assert Config(se_gate="sigmoid").changed() == {}
     assert Config(se_gate="hsigmoid").changed() == {"se_gate": "hsigmoid"}
+
+
+def test_the_documents_own_words_and_merged_configs():
+    """The document writes res=2, scale=1. for the trainable scale: zoo says what to write."""
+    for call in (lambda: CNN(blocks="r", res=2, scale=1.0), lambda: zoo.create("r32m", res=2)):
+        with pytest.raises(zoo.UnknownOptionError, match=r"unknown option 'res': the document's res is zoo's mult "
+                           r"\(res=2 -> mult=2, a trainable scale per channel"):
+            call()
+    cnn = CNN(zoo.Config(fun="gelu", blocks="c8 r"), {"norm": 2, "fun": "relu6"}, input=1)
+    assert (cnn.cfg.fun, cnn.cfg.norm, cnn.cfg.input, cnn.cfg.blocks) == ("relu6", 2, 1, "c8 r")
+    with pytest.raises(zoo.OptionError, match=r"Config\(\.\.\.\) takes Configs or dicts of options, not list"):
+        CNN(zoo.Config(blocks="c8"), ["norm"])

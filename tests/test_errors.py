@@ -145,7 +145,8 @@ def test_bad_options(options, error, words):
 
 
 def test_config_rejects_non_mapping():
-    with pytest.raises(zoo.OptionError, match="takes another Config or a dict"):
+    with pytest.raises(zoo.OptionError, match=r"takes Configs or dicts of options, not str \(a block string "
+                       r"goes in blocks=: CNN\(blocks='r64'\)\)"):
         CNN("r64")
 
 

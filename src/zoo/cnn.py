@@ -91,15 +91,16 @@ class CNN(nn.Module):
     >>> cnn(torch.zeros(1, 1, 28, 28)).shape
     torch.Size([1, 64])
 
-    ``CNN(cfg)``, ``CNN(**options)`` and ``CNN(cfg, **overrides)`` all work (options:
+    ``CNN(cfg)``, ``CNN(**options)``, ``CNN(cfg, **overrides)`` and ``CNN(cfg1, cfg2)``
+    (merged left to right) all work (options:
     spec §5, ``zoo.Config``). ``blocks`` is an ``nn.ModuleList`` with one entry per
     top-level item (each copy of a repeated one; a group is an ``nn.Sequential``),
     then the pool and the flatten; ``block_names[i]`` is the token text of entry i.
     """
 
-    def __init__(self, cfg: Config | Mapping[str, Any] | None = None, /, **overrides: Any):
+    def __init__(self, *cfgs: Config | Mapping[str, Any] | None, **overrides: Any):
         super().__init__()
-        self.cfg = Config(cfg, **overrides)
+        self.cfg = Config(*cfgs, **overrides)  # several configs merge left to right, as the document's
         registry = get_registry()
         text = self.cfg.blocks
         nodes = parse_blocks(text)  # the registry's tokens

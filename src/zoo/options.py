@@ -61,6 +61,13 @@ BUILTIN_OPTIONS: dict[str, _Spec] = {
 }
 
 
+# names the document (or its code) uses for what zoo calls otherwise -> what to write
+DOCUMENT_NAMES = {
+    "res": "the document's res is zoo's mult (res=2 -> mult=2, a trainable scale per channel; "
+    "mult=1 a trainable scalar), with scale= its initial value",
+}
+
+
 def _plugin_options() -> dict[str, Any]:
     from .registry import get_registry
 
@@ -121,14 +128,17 @@ class Config(Mapping[str, Any]):
 
     __slots__ = ("_values",)
 
-    def __init__(self, _base: Config | Mapping[str, Any] | None = None, /, **options: Any):
+    def __init__(self, *bases: Config | Mapping[str, Any] | None, **options: Any):
         given: dict[str, Any] = {}
-        if _base is not None:
-            if not isinstance(_base, Mapping):
+        for base in bases:  # merged left to right, then the keywords (the document's CNN(cfg1, cfg2))
+            if base is None:
+                continue
+            if not isinstance(base, Mapping):
+                hint = f" (a block string goes in blocks=: CNN(blocks={base!r}))" if isinstance(base, str) else ""
                 raise OptionError(
-                    f"Config(...) takes another Config or a dict of options, not {type(_base).__name__}"
+                    f"Config(...) takes Configs or dicts of options, not {type(base).__name__}{hint}"
                 )
-            given.update(_base)
+            given.update(base)
         given.update(options)
         plugin_options = _plugin_options() if any(k not in BUILTIN_OPTIONS for k in given) else {}
         values = {name: spec.default for name, spec in BUILTIN_OPTIONS.items()}
@@ -141,6 +151,8 @@ class Config(Mapping[str, Any]):
                     allowed = ", ".join(repr(c) for c in option.choices)
                     raise OptionError(f"option {name}={value!r}: must be one of {allowed} ({option.help})")
                 values[name] = value
+            elif name in DOCUMENT_NAMES:
+                raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
             else:
                 known = list(BUILTIN_OPTIONS) + list(_plugin_options())
                 raise UnknownOptionError(

@@ -46,7 +46,7 @@ from .errors import (
     ZooError,
     did_you_mean,
 )
-from .options import BUILTIN_OPTIONS, Config, check_activation
+from .options import BUILTIN_OPTIONS, DOCUMENT_NAMES, Config, check_activation
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -239,6 +239,8 @@ def _check_overrides(options: dict[str, Any]) -> None:
         unknown = [k for k in unknown if k not in plugin_options]
     if unknown:
         name = unknown[0]
+        if name in DOCUMENT_NAMES:
+            raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
         if name in TIMM_NAMES:  # a timm user's word for something zoo names otherwise
             raise UnknownOptionError(
                 f"unknown option {name!r}: timm's {name} is {TIMM_NAMES[name]} in zoo.create "
