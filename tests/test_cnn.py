@@ -221,3 +221,25 @@ def test_the_documents_own_words_and_merged_configs():
     assert (cnn.cfg.fun, cnn.cfg.norm, cnn.cfg.input, cnn.cfg.blocks) == ("relu6", 2, 1, "c8 r")
     with pytest.raises(zoo.OptionError, match=r"Config\(\.\.\.\) takes Configs or dicts of options, not list"):
         CNN(zoo.Config(blocks="c8"), ["norm"])
+
+
+def test_change_linear_and_init_reinitialise_convolutions_and_linears():
+    import math
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(CNN(blocks="c64 r64", bias=True), torch.nn.Linear(64, 512))
+    norms = [p.detach().clone() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()]
+    assert Change.linear(model) == 4  # c64, the block's two convolutions, the Linear (identity skip)
+    linear = model[1]
+    assert linear.weight.std().item() == pytest.approx(math.sqrt(2 / 64), rel=0.05)
+    conv = model[0].blocks[0]
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (3 * 9)), rel=0.1)
+    assert torch.count_nonzero(linear.bias) == 0 and torch.count_nonzero(conv.bias) == 0
+    after = [p for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(norms, after))  # norms untouched
+    Change.init(model, "xavier_uniform")
+    assert linear.weight.abs().max().item() <= math.sqrt(6 / (64 + 512)) + 1e-6
+    Change.init(model, "trunc_normal")
+    assert linear.weight.abs().max().item() <= 0.04 + 1e-6 and linear.weight.std().item() == pytest.approx(0.0176, rel=0.1)
+    with pytest.raises(zoo.OptionError, match="Change.init: unknown kind 'kaiming'; did you mean 'kaiming_normal', 'kaiming_uniform'"):
+        Change.init(model, "kaiming")

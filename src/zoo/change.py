@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import torch
 from torch import nn
 from torch.nn.modules.dropout import _DropoutNd
 
-from .errors import OptionError
+from .errors import OptionError, did_you_mean
 from .layers import Residual
+
+# weight initialisations of Change.init: name -> (function of the weight, what it is)
+INITS = {
+    "kaiming_normal": (lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"), "He normal, fan_in, gain sqrt(2)"),
+    "kaiming_uniform": (lambda w: nn.init.kaiming_uniform_(w, nonlinearity="relu"), "He uniform, fan_in, gain sqrt(2)"),
+    "xavier_normal": (nn.init.xavier_normal_, "Glorot normal"),
+    "xavier_uniform": (nn.init.xavier_uniform_, "Glorot uniform"),
+    "orthogonal": (nn.init.orthogonal_, "orthogonal rows"),
+    "trunc_normal": (lambda w: nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04), "normal, std 0.02, cut at 2 std (ViT's)"),
+}
 
 __all__ = ["Change"]
 
@@ -58,3 +69,31 @@ class Change:
         for block, value in zip(blocks, _probabilities(p, len(blocks), "Change.drop_block")):
             block.p = value
         return len(blocks)
+
+    @staticmethod
+    def init(model: nn.Module, kind: str = "kaiming_normal") -> int:
+        """Re-initialise the weight of every ``Conv*`` and ``Linear`` with ``kind`` (one of
+        :data:`INITS`) and set their biases to zero; returns how many layers. Norm
+        layers, scales and everything else keep their values.
+
+        >>> from zoo import CNN
+        >>> Change.init(CNN(blocks="cnf8 r16_3_2"), "xavier_uniform")
+        4
+        """
+        if kind not in INITS:
+            raise OptionError(f"Change.init: unknown kind {kind!r}{did_you_mean(str(kind), INITS)} "
+                              f"(one of {', '.join(INITS)})")
+        initialise = INITS[kind][0]
+        layers = [m for m in model.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))]
+        with torch.no_grad():
+            for layer in layers:
+                initialise(layer.weight)
+                if layer.bias is not None:
+                    layer.bias.zero_()
+        return len(layers)
+
+    @staticmethod
+    def linear(model: nn.Module) -> int:
+        """The document's re-initialisation: Kaiming-normal weights (fan_in, ReLU gain) and
+        zero biases for every convolution and Linear; returns how many layers."""
+        return Change.init(model, "kaiming_normal")
