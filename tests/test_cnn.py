@@ -243,3 +243,33 @@ def test_change_linear_and_init_reinitialise_convolutions_and_linears():
     assert linear.weight.abs().max().item() <= 0.04 + 1e-6 and linear.weight.std().item() == pytest.approx(0.0176, rel=0.1)
     with pytest.raises(zoo.OptionError, match="Change.init: unknown kind 'kaiming'; did you mean 'kaiming_normal', 'kaiming_uniform'"):
         Change.init(model, "kaiming")
+
+
+@pytest.mark.parametrize("blocks", [
+    "cnf32 c32_3_1_1_32 c64_1",          # MobileNet's depthwise-separable pair
+    "c32 c_3_2__4",                       # 4 groups, stride 2
+    "c16 c32_3_1__2_2 cnf_5_1__1_3",      # dilation 2 and 3, padding that keeps the size
+    "c24 c48_3_1_0_3_2",                  # explicit padding 0 with dilation
+])
+def test_grouped_and_dilated_convolutions_and_their_macs(blocks):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cnn = CNN(blocks=blocks, pool=0, flat=False).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with FlopCounterMode(display=False) as counter:
+        out = cnn(x)
+    report = zoo.inspect(cnn, input_size=(3, 16, 16))
+    assert report.macs == counter.get_total_flops() // 2
+    assert report.output == tuple(out.shape)
+    convs = [m for m in cnn.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert report.params == sum(c.weight.numel() for c in convs) + sum(
+        p.numel() for m in cnn.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+
+
+def test_depthwise_convolution_values_and_mistakes():
+    conv = CNN(blocks="c32 c_3_1_1_32_2", pool=0, flat=False).blocks[1]
+    assert (conv.groups, conv.dilation, conv.padding, conv.weight.shape) == (32, (2, 2), (1, 1), (32, 1, 3, 3))
+    with pytest.raises(zoo.BuildError, match=r"token 'c32_3_1_1_4': 4 groups do not divide the 30 incoming channels"):
+        CNN(blocks="c30 c32_3_1_1_4")
+    with pytest.raises(zoo.BuildError, match=r"3 groups do not divide the 32 outgoing channels"):
+        CNN(blocks="c30 c32_3_1_1_3")
