@@ -238,7 +238,7 @@ def test_zoo_extra_contributes_its_preset_folder_and_options():
          "bad value for token 'se': reduction must be at least 1, not 0 (column 6)\n    c8 se0\n"
          "         ^\nthe token takes se[reduction=16]"),
         ("sex4", UnknownTokenError,
-         "unknown token 'sex4' (column 1)\n    sex4\n    ^^^^\ndid you mean 'se'? ('zoo tokens' lists every token)"),
+         "unknown token 'sex4' (column 1)\n    sex4\n    ^^^^\ndid you mean 'se', 's'? ('zoo tokens' lists every token)"),
         ("c8 rb64_4", BuildError,
          "token 'rb64_4': a residual block needs an odd kernel, not 4: with an even kernel its branch "
          "changes the image size and cannot be added to the skip (column 4)\n    c8 rb64_4\n"

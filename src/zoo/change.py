@@ -9,7 +9,7 @@ from torch import nn
 from torch.nn.modules.dropout import _DropoutNd
 
 from .errors import OptionError, did_you_mean
-from .layers import Residual
+from .layers import Residual, ShiftFeatures
 
 # weight initialisations of Change.init: name -> (function of the weight, what it is)
 INITS = {
@@ -41,6 +41,18 @@ def _probabilities(p: float | Sequence[float], count: int, what: str) -> list[fl
     return values[:count] + [values[-1]] * max(0, count - len(values))
 
 
+def _amounts(std: float | Sequence[float], count: int, what: str) -> list[float]:
+    """``std`` for each of ``count`` layers, each a finite number >= 0; a list repeats its last."""
+    values = [std] if isinstance(std, (int, float)) and not isinstance(std, bool) else std
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or not (values := list(values)):
+        raise OptionError(f"{what}: std must be a number or a non-empty list of numbers, not {std!r}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise OptionError(f"{what}: std={value!r} must be a finite number >= 0")
+    values = [float(v) for v in values]
+    return values[:count] + [values[-1]] * max(0, count - len(values))
+
+
 class Change:
     """Change a built model in place.
 
@@ -68,6 +80,26 @@ class Change:
         blocks = [m for m in model.modules() if isinstance(m, Residual) and m.identity_align]
         for block, value in zip(blocks, _probabilities(p, len(blocks), "Change.drop_block")):
             block.p = value
+        return len(blocks)
+
+    @staticmethod
+    def shift(model: nn.Module, std: float | Sequence[float]) -> int:
+        """Set ``std`` of every feature shift (token ``s``, options ``shift_inside`` and
+        ``shift_after``), in module order; returns how many. List semantics as
+        ``dropout``; 0 turns a shift off."""
+        layers = [m for m in model.modules() if isinstance(m, ShiftFeatures)]
+        for layer, value in zip(layers, _amounts(std, len(layers), "Change.shift")):
+            layer.std = value
+        return len(layers)
+
+    @staticmethod
+    def branch_noise(model: nn.Module, std: float | Sequence[float]) -> int:
+        """Set the multiplicative noise of every residual branch (the original's
+        ``set_block_drops(std=...)``): in training the branch is multiplied by
+        ``1 + std * N(0, 1)``, one factor per image; returns how many blocks."""
+        blocks = [m for m in model.modules() if isinstance(m, Residual)]
+        for block, value in zip(blocks, _amounts(std, len(blocks), "Change.branch_noise")):
+            block.noise = value
         return len(blocks)
 
     @staticmethod

@@ -56,6 +56,10 @@ BUILTIN_OPTIONS: dict[str, _Spec] = {
     "norm_after": _o(0, "choice", "norm kind after the sum of a residual block", NORM_KINDS),
     "fun_after": _o("", "fun", "activation after the sum of a residual block (\"\" none)"),
     "drop_after": _o(2, "choice", "dropout kind after the sum of a residual block (0 none)", DROP_KINDS),
+    "shift": _o(0.0, "float", "std of the `s` token's feature shift when it gives none (0: set later by Change.shift)", low=0),
+    "shift_inside": _o(0.0, "float", "std of a feature shift between a residual block's convolutions (0 none)", low=0),
+    "shift_after": _o(0.0, "float", "std of a feature shift after the sum of a residual block (0 none)", low=0),
+    "branch_noise": _o(0.0, "float", "std of the multiplicative noise on each residual branch in training (0 none)", low=0),
     "pool": _o(1, "choice", f"after the blocks: {kinds.describe(kinds.POOLS)}", POOL_KINDS),
     "flat": _o(True, "bool", "Flatten() after the pool"),
 }
@@ -107,6 +111,8 @@ def _check(name: str, spec: _Spec, value: Any) -> Any:
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise OptionError(f"option {name}={value!r}: must be a finite number ({spec.help})")
+        if spec.low is not None and value < spec.low:
+            raise OptionError(f"option {name}={value!r}: must be at least {spec.low:g} ({spec.help})")
         return float(value)
     if kind == "fun":
         return check_activation(f"option {name}={value!r}", value)

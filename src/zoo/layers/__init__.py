@@ -5,6 +5,7 @@ from .dropout import create_dropout
 from .norm import LayerNormChannels, create_norm
 from .pool import GLOBAL_POOLS, create_pool
 from .residual import Residual, residual_from_options
+from .shift import ShiftFeatures, create_shift
 
 __all__ = [
     "create_activation",
@@ -15,4 +16,6 @@ __all__ = [
     "LayerNormChannels",
     "Residual",
     "residual_from_options",
+    "ShiftFeatures",
+    "create_shift",
 ]
