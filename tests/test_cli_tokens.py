@@ -122,7 +122,7 @@ def test_plugins_table_exact_at_80_and_120_columns():
 
 
 def test_every_help_fits_80_columns_without_splitting_a_word():
-    for command in ([], ["list"], ["inspect"], ["tokens"], ["plugins"]):
+    for command in ([], ["list"], ["inspect"], ["tokens"], ["options"], ["plugins"]):
         out = zoo(*command, "--help", columns=80)
         assert out.returncode == 0, out.stderr
         lines_ = out.stdout.splitlines()
@@ -144,3 +144,40 @@ def test_help_lists_both_commands():
     assert "tokens" in out.stdout and "plugins" in out.stdout
     out = zoo("plugins", "--help")
     assert "ZOO_DISABLE_PLUGIN_AUTOLOAD=1, ZOO_DISABLE_PLUGINS=name1,name2" in out.stdout
+
+
+def test_options_lists_every_option_with_its_type_default_and_meaning():
+    narrow = zoo("options", "norm", "fun", "se_gate", columns=80)
+    assert narrow.returncode == 0, narrow.stderr
+    assert narrow.stdout == (
+        "option   type        default    allowed\n"
+        + "─" * 74 + "\n"
+        "norm     int         1          0|1|2|3\n"
+        "    norm kind of `n` and `cnf`: 1 BatchNorm2d, 2 LayerNormChannels, 3\n"
+        "      InstanceNorm2d, 0 nothing\n"
+        "fun      activation  'relu'     a name, ''\n"
+        "    activation of `f` and `cnf` (relu gelu relu6 sigmoid tanh swish hswish\n"
+        "      hsigmoid; '' none)\n"
+        "se_gate  str         'sigmoid'  sigmoid|hsigmoid\n"
+        "    gate of the `se` token [zoo-extra]\n"
+    )
+    wide = zoo("options", "bias", "flat", "se_gate", columns=120)
+    assert wide.stdout == (
+        "option   type  default    allowed           meaning\n"
+        + "─" * 78 + "\n"
+        "bias     bool  False                        Conv2d layers get a bias\n"
+        "flat     bool  True                         Flatten() after the pool\n"
+        "se_gate  str   'sigmoid'  sigmoid|hsigmoid  gate of the `se` token [zoo-extra]\n"
+    )
+    every = json.loads(zoo("options", "--json").stdout)
+    names = [row["name"] for row in every]
+    from zoo.options import BUILTIN_OPTIONS
+
+    assert names == [*BUILTIN_OPTIONS, "rb_expansion", "se_gate"]
+    assert every[names.index("norm")] == {"name": "norm", "type": "int", "default": 1, "choices": [0, 1, 2, 3],
+                                          "minimum": None, "help": every[names.index("norm")]["help"], "plugin": "zoo"}
+    bad = zoo("options", "nrom")
+    assert (bad.returncode, bad.stderr) == (2, "zoo options: error: unknown option 'nrom'; did you mean 'norm', "
+                                               "'drop'? ('zoo options' lists them)\n")
+    timing = subprocess.run([sys.executable, "-X", "importtime", "-m", "zoo", "options"], capture_output=True, text=True)
+    assert timing.returncode == 0 and "torch" not in {line.split("|")[-1].strip() for line in timing.stderr.splitlines()}

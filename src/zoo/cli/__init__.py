@@ -22,7 +22,7 @@ from ..errors import OptionError, UnknownOptionError, ZooError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ("list", "inspect", "tokens", "plugins")  # modules of zoo.cli, in the order `zoo --help` lists them
+COMMANDS = ("list", "inspect", "tokens", "options", "plugins")  # modules of zoo.cli, in the order `zoo --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
