@@ -273,3 +273,17 @@ def test_depthwise_convolution_values_and_mistakes():
         CNN(blocks="c30 c32_3_1_1_4")
     with pytest.raises(zoo.BuildError, match=r"3 groups do not divide the 32 outgoing channels"):
         CNN(blocks="c30 c32_3_1_1_3")
+
+
+def test_any_activation_an_nn_module_class_or_a_function_returning_one():
+    from torch import nn
+
+    cnn = CNN(blocks="cnf8 f r", fun=nn.Mish, fun_inside=lambda: nn.LeakyReLU(0.1), fun_after=nn.Mish)
+    kinds = [type(m).__name__ for m in cnn.modules() if isinstance(m, (nn.Mish, nn.LeakyReLU, nn.ReLU))]
+    assert kinds == ["Mish", "Mish", "LeakyReLU", "Mish"]  # cnf's, f's, the branch's, after the sum
+    assert cnn(torch.randn(2, 3, 8, 8)).shape == (2, 8)
+    assert zoo.inspect(cnn, input_size=(3, 8, 8)).output == (1, 8)
+    with pytest.raises(zoo.OptionError, match=r"option fun=3: not an activation.*or an nn.Module class such as nn.Mish"):
+        CNN(blocks="f", fun=3)
+    with pytest.raises(zoo.OptionError, match=r"activation <function .*<lambda> at .*> made int, not an nn.Module"):
+        CNN(blocks="f", fun=lambda: 3)

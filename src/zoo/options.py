@@ -83,10 +83,12 @@ def check_activation(what: str, value: Any) -> str:
     that starts with ``what`` otherwise. Options and preset heads both check with this."""
     if value is None:
         value = ""
+    if callable(value) and not isinstance(value, str):  # nn.Mish, or a function returning a module
+        return value
     if not isinstance(value, str) or (value and value not in ACTIVATIONS):
         raise OptionError(
             f"{what}: not an activation{did_you_mean(str(value), ACTIVATIONS)} "
-            f"(use one of {', '.join(ACTIVATIONS)}, or \"\" for none)"
+            f"(use one of {', '.join(ACTIVATIONS)}, \"\" for none, or an nn.Module class such as nn.Mish)"
         )
     return value
 

@@ -8,9 +8,19 @@ from ..errors import OptionError
 from ..kinds import ACTIVATIONS
 
 
-def create_activation(name: str) -> nn.Module | None:
-    """``"gelu"`` -> ``nn.GELU()``; ``""`` -> ``None`` (no activation). The names are
-    those of :data:`zoo.kinds.ACTIVATIONS`."""
+def create_activation(name) -> nn.Module | None:
+    """``"gelu"`` -> ``nn.GELU()``; ``""`` -> ``None`` (no activation); an ``nn.Module``
+    class or a function returning a module (``nn.Mish``) -> a new one of it. The names
+    are those of :data:`zoo.kinds.ACTIVATIONS`.
+
+    >>> create_activation(nn.Mish), create_activation("swish")
+    (Mish(), SiLU())
+    """
+    if callable(name) and not isinstance(name, str):
+        module = name()
+        if not isinstance(module, nn.Module):
+            raise OptionError(f"activation {name!r} made {type(module).__name__}, not an nn.Module")
+        return module
     if not name:
         return None
     try:
