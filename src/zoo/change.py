@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -24,33 +25,34 @@ INITS = {
 __all__ = ["Change"]
 
 
-def _probabilities(p: float | Sequence[float], count: int, what: str) -> list[float]:
-    """``p`` for each of ``count`` layers; a list repeats its last value."""
-    if isinstance(p, (int, float)) and not isinstance(p, bool):
-        values = [float(p)]
-    elif isinstance(p, Iterable) and not isinstance(p, (str, bytes)):
-        values = list(p)
+def _per_layer(given: float | Sequence[float], layers: list, what: str, name: str,
+               valid: Callable[[float], bool], rule: str) -> int:
+    """Set attribute ``name`` of each layer to ``given`` (a number, or a list whose last
+    value repeats for the remaining layers), each value checked by ``valid``; returns
+    how many layers."""
+    if isinstance(given, (int, float)) and not isinstance(given, bool):
+        values = [given]
+    elif isinstance(given, Iterable) and not isinstance(given, (str, bytes)):
+        values = list(given)
         if not values:
-            raise OptionError(f"{what}: p is an empty list; give a probability or a list of them")
+            raise OptionError(f"{what}: {name} is an empty list; give a number or a list of them")
     else:
-        raise OptionError(f"{what}: p must be a number or a list of numbers, not {p!r}")
+        raise OptionError(f"{what}: {name} must be a number or a list of numbers, not {given!r}")
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise OptionError(f"{what}: p={value!r} is not a probability; it must satisfy 0 <= p < 1")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not valid(value):
+            raise OptionError(f"{what}: {name}={value!r} {rule}")
     values = [float(v) for v in values]
-    return values[:count] + [values[-1]] * max(0, count - len(values))
+    for index, layer in enumerate(layers):
+        setattr(layer, name, values[min(index, len(values) - 1)])
+    return len(layers)
 
 
-def _amounts(std: float | Sequence[float], count: int, what: str) -> list[float]:
-    """``std`` for each of ``count`` layers, each a finite number >= 0; a list repeats its last."""
-    values = [std] if isinstance(std, (int, float)) and not isinstance(std, bool) else std
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable) or not (values := list(values)):
-        raise OptionError(f"{what}: std must be a number or a non-empty list of numbers, not {std!r}")
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-            raise OptionError(f"{what}: std={value!r} must be a finite number >= 0")
-    values = [float(v) for v in values]
-    return values[:count] + [values[-1]] * max(0, count - len(values))
+def _probability(value: float) -> bool:
+    return 0 <= value < 1
+
+
+def _amount(value: float) -> bool:
+    return 0 <= value < math.inf
 
 
 class Change:
@@ -69,18 +71,15 @@ class Change:
         A list gives the first layers its values and repeats its last for the rest.
         """
         layers = [m for m in model.modules() if isinstance(m, _DropoutNd)]
-        for layer, value in zip(layers, _probabilities(p, len(layers), "Change.dropout")):
-            layer.p = value
-        return len(layers)
+        return _per_layer(p, layers, "Change.dropout", "p", _probability, "is not a probability; it must satisfy 0 <= p < 1")
 
     @staticmethod
     def drop_block(model: nn.Module, p: float | Sequence[float]) -> int:
         """Set the drop-block probability of every residual block whose skip is the
         identity, in module order; returns how many. List semantics as ``dropout``."""
         blocks = [m for m in model.modules() if isinstance(m, Residual) and m.identity_align]
-        for block, value in zip(blocks, _probabilities(p, len(blocks), "Change.drop_block")):
-            block.p = value
-        return len(blocks)
+        return _per_layer(p, blocks, "Change.drop_block", "p", _probability,
+                          "is not a probability; it must satisfy 0 <= p < 1")
 
     @staticmethod
     def shift(model: nn.Module, std: float | Sequence[float]) -> int:
@@ -88,9 +87,7 @@ class Change:
         ``shift_after``), in module order; returns how many. List semantics as
         ``dropout``; 0 turns a shift off."""
         layers = [m for m in model.modules() if isinstance(m, ShiftFeatures)]
-        for layer, value in zip(layers, _amounts(std, len(layers), "Change.shift")):
-            layer.std = value
-        return len(layers)
+        return _per_layer(std, layers, "Change.shift", "std", _amount, "must be a finite number >= 0")
 
     @staticmethod
     def branch_noise(model: nn.Module, std: float | Sequence[float]) -> int:
@@ -98,9 +95,7 @@ class Change:
         ``set_block_drops(std=...)``): in training the branch is multiplied by
         ``1 + std * N(0, 1)``, one factor per image; returns how many blocks."""
         blocks = [m for m in model.modules() if isinstance(m, Residual)]
-        for block, value in zip(blocks, _amounts(std, len(blocks), "Change.branch_noise")):
-            block.noise = value
-        return len(blocks)
+        return _per_layer(std, blocks, "Change.branch_noise", "noise", _amount, "must be a finite number >= 0")
 
     @staticmethod
     def init(model: nn.Module, kind: str = "kaiming_normal") -> int:

@@ -30,8 +30,9 @@ Testing: :func:`register_plugin`, :func:`isolated_registry` (see ``zoo.testing``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_attributes
 from .registry import MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT, Option, Token, Value, hookimpl
 from .testing import isolated_registry, register_plugin
 from .tokens.residual import check_odd_kernel
@@ -65,19 +66,7 @@ _LAZY = {  # torch-backed: imported when a build function first asks
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zoo.plugin' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 if TYPE_CHECKING:
