@@ -26,6 +26,7 @@ from .errors import (
     UnknownTokenError,
     WeightsError,
     ZooError,
+    ZooWarning,
 )
 from .language import parse_blocks
 from .options import Config
@@ -82,6 +83,7 @@ __all__ = [
     "Value",
     "WeightsError",
     "ZooError",
+    "ZooWarning",
     "create",
     "get_preset",
     "hookimpl",
