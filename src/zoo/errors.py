@@ -8,7 +8,10 @@ working for code that does not know zoo, and ``except zoo.ZooError`` catches all
 from __future__ import annotations
 
 import difflib
+import os
+import sys
 import unicodedata
+import warnings
 from collections.abc import Iterable
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "WeightsError",
     "MissingExtraError",
     "ZooWarning",
+    "warn",
     "nearest",
     "did_you_mean",
 ]
@@ -181,3 +185,15 @@ class ZooWarning(UserWarning):
     """Something zoo skipped and went on without: a broken preset file, a missing
     folder in ``ZOO_PRESET_PATH``, a plugin that failed to load or clashes. Filter it
     with ``warnings.filterwarnings("ignore", category=zoo.ZooWarning)``."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`ZooWarning`, attributed to the first caller outside zoo (so that
+    Python's "once per place" filter and the location shown make sense to a user)."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, ZooWarning, stacklevel=level)

@@ -16,7 +16,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BlockSyntaxError, PluginClashError, TokenValueError, UnknownTokenError, did_you_mean
+from .errors import (
+    BlockSyntaxError,
+    PluginClashError,
+    TokenValueError,
+    UnknownTokenError,
+    did_you_mean,
+)
 from .registry import MAX_DEPTH, MAX_REPEAT, Token
 
 __all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]

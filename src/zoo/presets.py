@@ -29,7 +29,6 @@ import fnmatch
 import os
 import re
 import stat
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +45,8 @@ from .errors import (
     UnknownOptionError,
     UnknownPresetError,
     ZooError,
-    ZooWarning,
     did_you_mean,
+    warn,
 )
 from .format import format_count
 from .options import BUILTIN_OPTIONS, Config, as_whole, check_activation
@@ -342,7 +341,7 @@ def _walk(root: yaml.Node, where: str) -> dict[str, int]:
                 )
         elif isinstance(node, yaml.MappingNode):
             keys: dict[str, int] = {}
-            for key, value in node.value:  # lines first, in document order
+            for key, _ in node.value:  # lines first, in document order
                 name = key.value if isinstance(key, yaml.ScalarNode) else "?"
                 at = key.start_mark.line + 1
                 if isinstance(key, yaml.ScalarNode) and name in keys:
@@ -744,7 +743,7 @@ def _catalog() -> _Catalog:
         problems.append(f"{message}. Until then {name!r} is left out")
     catalog.presets = dict(sorted(catalog.presets.items()))
     for problem in problems:
-        warnings.warn(problem, ZooWarning, stacklevel=3)
+        warn(problem)
     _cache = (registry, stamps, catalog)
     return catalog
 

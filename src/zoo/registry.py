@@ -28,7 +28,6 @@ import os
 import re
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 
 import pluggy
 
-from .errors import PluginClashError, PluginError, ZooWarning
+from .errors import PluginClashError, PluginError, warn
 
 __all__ = [
     "hookimpl",
@@ -479,9 +478,14 @@ class Registry:
             self.pm.unregister(plugin)
             raise
         info = self.plugins.get(name) or PluginInfo(name, version)
-        for what, key, message in shared:
+        for what, key, message in shared:  # neither plugin keeps the name
             table = self.tokens if what == "token" else self.options
-            table.pop(key, None)
+            owner = table.pop(key, None)
+            if owner is not None and owner.plugin in self.plugins:
+                first = self.plugins[owner.plugin]
+                getattr(first, f"{what}s").remove(key)
+                first.reason = "\n".join(filter(None, [first.reason, message]))
+            info.reason = "\n".join(filter(None, [info.reason, message]))
             self.ambiguous[(what, key)] = message
             self._warn(message)
         contribution.tokens = [t for t in contribution.tokens if ("token", t.name) not in self.ambiguous]
@@ -590,7 +594,7 @@ class Registry:
 
     def _warn(self, message: str) -> None:
         self.warnings.append(message)
-        warnings.warn(message, ZooWarning, stacklevel=2)
+        warn(message)
 
     def check(self) -> None:
         """Raise :class:`PluginClashError` if two plugins claim one name."""
