@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
-from .registry import MAX_CHANNELS
+from .registry import MAX_CHANNELS, MAX_SIDE
 
 __all__ = ["Config", "BUILTIN_OPTIONS", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS"]
 
@@ -100,6 +100,25 @@ def as_whole(value: Any) -> int | None:
         return operator.index(value)
     except TypeError:
         return None
+
+
+def input_size_problem(size: tuple[int, ...]) -> str | None:
+    """What is too big in an input size ``(C, H, W)`` or ``(B, C, H, W)`` of whole
+    numbers, or None: channels up to ``MAX_CHANNELS``, batch, height and width up to
+    ``MAX_SIDE``, so that no shape overflows before anything is built.
+
+    >>> input_size_problem((3, 10**9, 10**9))
+    'a height or width of 1000000000 is beyond the limit of 65,536'
+    """
+    *batch, channels, height, width = size if len(size) >= 3 else (1, 1, 1)
+    if channels > MAX_CHANNELS:
+        return f"{channels} channels are beyond the limit of {MAX_CHANNELS:,}"
+    for side in (height, width):
+        if side > MAX_SIDE:
+            return f"a height or width of {side} is beyond the limit of {MAX_SIDE:,}"
+    if batch and batch[0] > MAX_SIDE:
+        return f"a batch of {batch[0]} is beyond the limit of {MAX_SIDE:,}"
+    return None
 
 
 def in_choices(value: Any, choices: tuple) -> bool:
