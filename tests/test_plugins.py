@@ -8,8 +8,6 @@ folder exactly as pip installs a wheel and run in a subprocess on PYTHONPATH.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -32,23 +30,17 @@ from zoo.errors import (
     UnknownTokenError,
 )
 from zoo.registry import Option, Registry, Token, get_registry
-from zoo.testing import isolated_registry, register_plugin
+from zoo.testing import install_distribution, isolated_registry, register_plugin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
 REPO = Path(__file__).resolve().parents[1]
 
 
 # -- laying out fake distributions as pip does ------------------------------------------
-def _record_line(path: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{path},sha256={digest},{len(data)}"
-
-
 def install_fake_dist(site: Path, dist: str, module: str, version: str = "1.0.0", entry: str = "plugin") -> None:
     """Install ``tests/fixtures/plugins/<module>`` (a ``.py`` file or a package folder)
-    into ``site`` as distribution ``dist``: the module plus ``<dist>-<version>.dist-info``
-    (METADATA, entry_points.txt in group ``zoo``, INSTALLER, WHEEL, RECORD), as pip
-    lays out a wheel."""
+    into ``site`` as distribution ``dist``, as pip lays out a wheel
+    (``zoo.testing.install_distribution``)."""
     source = FIXTURES / module
     if source.is_dir():
         files = {
@@ -57,18 +49,7 @@ def install_fake_dist(site: Path, dist: str, module: str, version: str = "1.0.0"
         }
     else:
         files = {f"{module}.py": (FIXTURES / f"{module}.py").read_bytes()}
-    info = f"{dist.replace('-', '_')}-{version}.dist-info"
-    files.update({
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\nSummary: zoo test fixture\n".encode(),
-        f"{info}/entry_points.txt": f"[zoo]\n{entry} = {module}\n".encode(),
-        f"{info}/INSTALLER": b"pip\n",
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: zoo-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    })
-    record = [_record_line(path, data) for path, data in files.items()] + [f"{info}/RECORD,,"]
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    for path, data in files.items():
-        (site / path).parent.mkdir(parents=True, exist_ok=True)
-        (site / path).write_bytes(data)
+    install_distribution(site, dist, files, {entry: module}, version)
 
 
 def zoo_env(site: Path | None = None, **variables: str) -> dict[str, str]:

@@ -325,6 +325,11 @@ def _walk(root: yaml.Node, where: str) -> dict[str, int]:
                 f"{where}, line {line}: {path} is nested {depth} levels deep; a preset is a flat "
                 f"mapping (at most {MAX_NESTING} levels, e.g. head: {{hidden: [256]}})"
             )
+        if node.tag == "tag:yaml.org,2002:merge":
+            raise PresetError(
+                f"{where}, line {node.start_mark.line + 1}: merge keys (<<: *name) are not allowed "
+                "in a preset: write the keys out"
+            )
         if node.tag not in _PLAIN_TAGS:
             shown = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise PresetError(
@@ -361,7 +366,9 @@ def _walk(root: yaml.Node, where: str) -> dict[str, int]:
             for i, item in enumerate(node.value):
                 lines.setdefault(f"{path}[{i}]", item.start_mark.line + 1)
             for i, item in reversed(list(enumerate(node.value))):
-                stack.append((item, f"{path}[{i}]", depth + 1, item.start_mark.line + 1))
+                # an alias's node carries its anchor's line: say the list's instead
+                at = line if id(item) in seen else item.start_mark.line + 1
+                stack.append((item, f"{path}[{i}]", depth + 1, at))
     return lines
 
 

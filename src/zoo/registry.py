@@ -420,7 +420,7 @@ class Registry:
                 continue
             try:
                 self._add(plugin, f"{dist}:{ep.name}", dist, version, lenient=True)
-            except PluginError as exc:  # PluginClashError included: zoo's own names win
+            except (PluginError, PluginClashError) as exc:  # zoo's own names win
                 self._fail(dist, version, str(exc))
 
     def register(self, plugin: object, name: str | None = None, version: str = "") -> PluginInfo:
