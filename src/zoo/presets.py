@@ -456,8 +456,8 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
         n = as_whole(head["num_classes"])
         if n is None or not 0 <= n <= MAX_WIDTH:
             raise PresetError(
-                f"{at('num_classes')}: head.num_classes must be a whole number from 0 to "
-                f"{MAX_WIDTH:,} (0: no last Linear), not {head['num_classes']!r}"
+                f"{at('num_classes')}: head.num_classes must be a whole number >= 0 "
+                f"(0: no last Linear) and at most {MAX_WIDTH:,}, not {head['num_classes']!r}"
             )
         out["num_classes"] = n
     if "hidden" in head:
@@ -467,8 +467,8 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
         widths = [as_whole(h) for h in hidden] if isinstance(hidden, (list, tuple)) else [None]
         if not all(w is not None and 1 <= w <= MAX_WIDTH for w in widths):
             raise PresetError(
-                f"{at('hidden')}: head.hidden must be a list of layer widths from 1 to "
-                f"{MAX_WIDTH:,}, such as [512, 256], not {hidden!r}"
+                f"{at('hidden')}: head.hidden must be a list of layer widths >= 1, such as "
+                f"[512, 256] (at most {MAX_WIDTH:,} each), not {hidden!r}"
             )
         out["hidden"] = widths
     if "dropout" in head:

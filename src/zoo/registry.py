@@ -10,7 +10,9 @@ A plugin is any object (usually a module) with functions marked ``@zoo.hookimpl`
 The built-in tokens are such a plugin (``zoo.tokens``); third-party packages are
 found through entry points in group ``zoo``, each loaded on its own so that one
 broken plugin is reported by its distribution name and the rest of zoo keeps
-working. Two plugins claiming one name is an error, never a silent precedence.
+working. zoo's own names always win; two plugins claiming one name is never a
+silent precedence: neither gets it, and only a string that uses it fails. A plugin
+never changes what an existing block string means (a token ``r1`` beside ``r``).
 
 Nothing here imports torch: a token's metadata is readable without building it,
 and ``build`` may be a ``"module:function"`` string resolved on first use.
@@ -352,10 +354,11 @@ class Registry:
 
     ``Registry()`` registers the built-in tokens and, unless autoload is off, every
     entry point of group ``zoo``. Each entry point is loaded on its own: a plugin that
-    fails to import, or whose hook raises, is reported on stderr by its distribution
-    name (``plugins[name].status == "failed"``) and the others keep working. Two
-    plugins claiming one token or option name are recorded in ``clashes``;
-    :func:`get_registry` then raises :class:`PluginClashError` naming both.
+    fails to import, or whose hook raises (``sys.exit`` included), or that claims one
+    of zoo's names, is reported with a :class:`~zoo.ZooWarning` naming its
+    distribution (``plugins[name].status == "failed"``) and the others keep working.
+    A token or option name two plugins provide goes to neither: it is recorded in
+    ``ambiguous``, and using it raises :class:`PluginClashError` naming both.
 
     >>> reg = Registry(autoload=False)
     >>> reg.tokens["r"].plugin
@@ -388,8 +391,8 @@ class Registry:
     def load_entry_points(self) -> None:
         """Load every entry point in group ``zoo``, each on its own.
 
-        Failures become warnings and ``status="failed"``; clashes are collected in
-        ``clashes``. Distributions named in ``ZOO_DISABLE_PLUGINS`` are listed with
+        Failures become warnings and ``status="failed"``; names two plugins share are
+        collected in ``ambiguous``. Distributions named in ``ZOO_DISABLE_PLUGINS`` are listed with
         ``status="disabled"`` and not imported.
         """
         from importlib.metadata import entry_points
@@ -676,8 +679,8 @@ _lock = threading.Lock()
 def get_registry(check: bool = True) -> Registry:
     """The process-wide registry, built (and plugins loaded) on first use.
 
-    Raises :class:`PluginClashError` when two installed plugins claim one name
-    (``check=False`` returns the registry anyway, for ``zoo plugins``).
+    ``check`` raises :class:`PluginClashError` for the clashes recorded in
+    ``clashes`` (autoloading records none: it skips or leaves out the names instead).
 
     >>> "r" in get_registry().tokens
     True
