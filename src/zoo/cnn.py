@@ -12,7 +12,7 @@ from torch import nn
 from .errors import BuildError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
 from .options import Config
-from .registry import MAX_CHANNELS, Token, get_registry, plugin_code
+from .registry import MAX_CHANNELS, Token, get_registry
 
 __all__ = ["CNN", "BuildContext", "build_blocks", "find_cnn"]
 
@@ -64,8 +64,7 @@ def _build_token(node: TokenNode, channels: int, options: Config, text: str, tok
     values.update(node.kwargs)
     builtin = token.plugin in ("zoo", "")
     try:
-        with plugin_code():
-            result = token.builder()(ctx, **values)
+        result = token.builder()(ctx, **values)
     except ZooError:
         raise
     except KeyboardInterrupt:

@@ -637,11 +637,15 @@ def _shadow_message(existing: Token, new: str, plugin: str) -> str:
     )
 
 
+_stdout_lock = threading.RLock()  # sys.stdout is global: one swap at a time
+
+
 @contextmanager
 def plugin_code() -> Iterator[None]:
-    """Run a plugin's code (import, hooks, build functions) with ``print`` sent to
-    stderr, so that a chatty plugin cannot corrupt ``zoo list --json`` on stdout."""
-    with redirect_stdout(sys.stderr):
+    """Import a plugin or call its hooks with ``print`` sent to stderr, so that a
+    chatty plugin cannot corrupt ``zoo list --json`` on stdout. (Build functions run
+    as they are: they are called often, from any thread.)"""
+    with _stdout_lock, redirect_stdout(sys.stderr):
         yield
 
 
