@@ -338,6 +338,11 @@ def _walk(root: yaml.Node, where: str) -> dict[str, int]:
                 "objects or run code"
             )
         if isinstance(node, yaml.ScalarNode):
+            if node.tag.endswith(":int") and len(node.value) > 40:
+                raise PresetError(
+                    f"{where}, line {node.start_mark.line + 1}: {path} is a number of "
+                    f"{len(node.value)} digits, far beyond any size zoo takes"
+                )
             if node.tag.endswith((":int", ":float")) and ":" in node.value:
                 raise PresetError(
                     f"{where}, line {node.start_mark.line + 1}: {node.value} is a YAML 1.1 base-60 "
@@ -402,6 +407,8 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise PresetError(f"{where}: this is not valid YAML ({exc})") from None
+    except (ValueError, TypeError) as exc:  # a value the constructor cannot build
+        raise PresetError(f"{where}: a value cannot be read ({exc})") from None
     except RecursionError:  # the pure-Python composer on a very deep document
         raise PresetError(
             f"{where}: the YAML is nested too deeply; a preset is a flat mapping (at most "
