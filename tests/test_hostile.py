@@ -221,6 +221,11 @@ def test_sizes_are_checked_up_front(call, kind, words):
     refused(call, kind, words)
 
 
+def test_a_model_too_big_for_memory_is_still_inspected_on_meta():
+    report = zoo.inspect("r32m", head={"hidden": [2**20, 2**20]})
+    assert report.params == 1_607_818 - 2_570 + 256 * 2**20 + 2**20 + 2**40 + 2**20 + 2**20 * 10 + 10
+
+
 def test_the_command_checks_input_sizes_as_arguments(capsys):
     from zoo.cli import main
 

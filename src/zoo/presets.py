@@ -181,24 +181,28 @@ class Preset:
 
 def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
     """Build on the meta device first (no memory, no initialisation): refuse a model
-    that cannot fit in memory, and one whose count differs from its file's, before
-    building it for real."""
+    whose count differs from its file's, and one that cannot fit in memory, before
+    building it for real. Under ``torch.device("meta")`` (``zoo.inspect``) the meta
+    model is the result: any size may be inspected."""
     import torch
 
+    wanted_meta = torch.empty(()).device.type == "meta"
     with torch.device("meta"):
         model = _assemble(preset, cfg, head)
     params = sum(p.numel() for p in model.parameters())
+    if preset.params is not None and params != preset.params and cfg == preset.config() and head == preset.head:
+        raise PresetError(_count_mismatch(preset, params))
+    if wanted_meta:
+        return model
     size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     memory = _memory_bytes()
     if memory is not None and size > memory:
         raise BuildError(
             f"preset {preset.name!r}: the model needs about {format_count(size, 'B')} for its "
             f"{params:,} parameters, more than this machine's {format_count(memory, 'B')} of memory",
-            hint="lower the channels, num_classes or head.hidden (zoo inspect shows the parameters "
-            "without allocating them)",
+            hint="lower the channels, num_classes or head.hidden ('zoo inspect' shows the "
+            "parameters without allocating them)",
         )
-    if preset.params is not None and params != preset.params and cfg == preset.config() and head == preset.head:
-        raise PresetError(_count_mismatch(preset, params))
     return _assemble(preset, cfg, head)
 
 
