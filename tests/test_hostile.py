@@ -418,6 +418,11 @@ def test_a_non_finite_batch_is_skipped_and_counted():
     assert [(s["forwards"], s["skipped"]) for s in stats] == [(3, 2), (3, 2)]
     cnn(good)  # and the statistics go on
     assert all(0 < s["ratio"] < 10 and s["skipped"] == 2 for s in cnn.block_stats())
+    from rich.console import Console
+
+    console = Console(width=100, color_system=None, record=True)
+    console.print(zoo.monitor.block_table(cnn))
+    assert "2 batches with NaN or inf left out" in console.export_text()
     fresh = zoo.CNN(blocks="c8 r").debug(True)
     fresh(bad)  # only bad batches: nothing measured
     assert [(s["ratio"], s["forwards"], s["skipped"]) for s in fresh.block_stats()] == [(None, 1, 1)]

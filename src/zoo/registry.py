@@ -572,10 +572,14 @@ class Registry:
                     raise PluginError(f"plugin {name!r} declares the {what} {item.name!r} twice")
                 seen[(what, item.name)] = name
                 owner = table[item.name].plugin if item.name in table else None
-                if owner is None and (what, item.name) in self.ambiguous:
-                    owner = "another plugin"
                 if owner == BUILTIN or (what == "option" and item.name in BUILTIN_OPTIONS):
                     problems.append(_clash_message(what, item.name, BUILTIN, name))
+                elif owner is None and (what, item.name) in self.ambiguous:  # a third plugin
+                    message = f"{self.ambiguous[(what, item.name)]}; plugin {name!r} provides it too"
+                    if not lenient:
+                        problems.append(message)
+                    else:
+                        shared.append((what, item.name, message))
                 elif owner is not None and lenient:
                     shared.append((what, item.name, _clash_message(what, item.name, owner, name)))
                 elif owner is not None:
