@@ -179,7 +179,7 @@ class _Parser:
             if depth >= MAX_DEPTH:
                 raise self._syntax(
                     f"groups nest deeper than the limit of {MAX_DEPTH} levels", open_at, open_at + 1,
-                    hint="remove parentheses: a group inside a group needs none around a single group",
+                    hint="flatten the groups: ((c8 m)) builds the same network as (c8 m)",
                 )
             self.pos += 1
             items = self._items(depth + 1, open_at)
