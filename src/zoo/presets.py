@@ -411,6 +411,8 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise PresetError(f"{where}: this is not valid YAML ({exc})") from None
+    except PresetError:  # _walk's own (a ValueError too)
+        raise
     except (ValueError, TypeError) as exc:  # a value the constructor cannot build
         raise PresetError(f"{where}: a value cannot be read ({exc})") from None
     except RecursionError:  # the pure-Python composer on a very deep document
