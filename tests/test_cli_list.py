@@ -120,11 +120,17 @@ def test_list_shows_user_presets_and_their_source(tmp_path):
     assert run.stdout.splitlines()[3].split() == ["tiny", "1×8×8", "?", "?", "user", "a", "tiny", "test", "network"]
 
 
-def test_a_bad_preset_file_is_exit_1_without_traceback(tmp_path):
+def test_a_bad_preset_file_is_a_warning_and_exit_1_when_asked_for(tmp_path):
     (tmp_path / "tiny.yaml").write_text("name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: cnf4 q\nhead: {num_classes: 3}\n")
-    run = zoo_cmd("list", env={"ZOO_PRESET_PATH": str(tmp_path)})
+    run = zoo_cmd("list", env={"ZOO_PRESET_PATH": str(tmp_path)})  # the other presets still list
+    assert run.returncode == 0 and "r32m" in run.stdout and "tiny" not in run.stdout
+    assert run.stderr.startswith(
+        f"zoo: warning: a preset file of ZOO_PRESET_PATH is skipped: {tmp_path / 'tiny.yaml'}, line 4: "
+        "the blocks do not parse"
+    )
+    run = zoo_cmd("inspect", "tiny", env={"ZOO_PRESET_PATH": str(tmp_path)})
     assert run.returncode == 1
-    assert run.stderr.startswith(f"zoo: error: {tmp_path / 'tiny.yaml'}, line 4: the blocks do not parse")
+    assert f"zoo: error: {tmp_path / 'tiny.yaml'}, line 4: the blocks do not parse" in run.stderr
     assert "Traceback" not in run.stderr
 
 

@@ -237,7 +237,8 @@ def test_without_debug_there_are_rows_but_no_numbers():
     cnn.update()
     assert cnn.block_stats() == [{
         "name": "r", "path": "blocks.1", "top": 1, "debug": False, "ratio": None, "align": None,
-        "branch": None, "scale": None, "scale_grad": None, "forwards": None, "updates": None, "p": 0.0,
+        "branch": None, "scale": None, "scale_grad": None, "forwards": None, "skipped": None,
+        "updates": None, "p": 0.0,
     }]
 
 

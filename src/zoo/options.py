@@ -6,12 +6,15 @@ No torch here: options are validated before anything is built.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import kinds
-from .errors import OptionError, UnknownOptionError, did_you_mean
+from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
+from .registry import MAX_CHANNELS, MAX_SIDE
 
 __all__ = ["Config", "BUILTIN_OPTIONS", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS"]
 
@@ -31,14 +34,16 @@ class _Spec:
     help: str
     choices: tuple = ()
     low: float | None = None
+    high: float | None = None
 
 
-def _o(default: Any, kind: str, help: str, choices: tuple = (), low: float | None = None) -> _Spec:
-    return _Spec(default, kind, help, choices, low)
+def _o(default: Any, kind: str, help: str, choices: tuple = (), low: float | None = None,
+       high: float | None = None) -> _Spec:
+    return _Spec(default, kind, help, choices, low, high)
 
 
 BUILTIN_OPTIONS: dict[str, _Spec] = {
-    "input": _o(3, "int", "channels of the input image", low=1),
+    "input": _o(3, "int", "channels of the input image", low=1, high=MAX_CHANNELS),
     "blocks": _o("", "blocks", "the block string"),
     "bias": _o(False, "bool", "Conv2d layers get a bias"),
     "norm": _o(1, "choice", f"norm kind of `n` and `cnf`: {_NORMS}", NORM_KINDS),
@@ -93,25 +98,73 @@ def check_activation(what: str, value: Any) -> str:
     return value
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool")  # numpy's too
+
+
+def as_whole(value: Any) -> int | None:
+    """``value`` as a Python int when it is a whole number (an int or a numpy integer,
+    never a bool or a float), else None.
+
+    >>> as_whole(3), as_whole(True), as_whole(3.0)
+    (3, None, None)
+    """
+    if _is_bool(value) or isinstance(value, float):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def input_size_problem(size: tuple[int, ...]) -> str | None:
+    """What is too big in an input size ``(C, H, W)`` or ``(B, C, H, W)`` of whole
+    numbers, or None: channels up to ``MAX_CHANNELS``, batch, height and width up to
+    ``MAX_SIDE``, so that no shape overflows before anything is built.
+
+    >>> input_size_problem((3, 10**9, 10**9))
+    'a height or width of 1000000000 is beyond the limit of 65,536'
+    """
+    *batch, channels, height, width = size if len(size) >= 3 else (1, 1, 1)
+    if channels > MAX_CHANNELS:
+        return f"{channels} channels are beyond the limit of {MAX_CHANNELS:,}"
+    for side in (height, width):
+        if side > MAX_SIDE:
+            return f"a height or width of {side} is beyond the limit of {MAX_SIDE:,}"
+    if batch and batch[0] > MAX_SIDE:
+        return f"a batch of {batch[0]} is beyond the limit of {MAX_SIDE:,}"
+    return None
+
+
+def in_choices(value: Any, choices: tuple) -> bool:
+    """``value`` is one of ``choices`` and of the same kind: ``True`` is not ``1`` and
+    ``4.0`` is not ``4``, although Python compares them equal."""
+    return any(type(value) is type(choice) and value == choice for choice in choices)
+
+
 def _check(name: str, spec: _Spec, value: Any) -> Any:
     kind = spec.kind
     if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
+        if _is_bool(value):
+            return bool(value)
+        if as_whole(value) in (0, 1):
             return bool(value)
         raise OptionError(f"option {name}={value!r}: must be True or False")
     if kind in ("int", "choice"):
-        if isinstance(value, bool) or not isinstance(value, int):
+        whole = as_whole(value)
+        if whole is None:
             raise OptionError(f"option {name}={value!r}: must be a whole number ({spec.help})")
+        value = whole
         if kind == "choice" and value not in spec.choices:
             allowed = ", ".join(str(c) for c in spec.choices)
             raise OptionError(f"option {name}={value!r}: must be one of {allowed} ({spec.help})")
         if spec.low is not None and value < spec.low:
             raise OptionError(f"option {name}={value!r}: must be at least {spec.low:g} ({spec.help})")
+        if spec.high is not None and value > spec.high:
+            raise OptionError(f"option {name}={value!r}: must be at most {spec.high:,g} ({spec.help})")
         return value
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if _is_bool(value) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise OptionError(f"option {name}={value!r}: must be a finite number ({spec.help})")
         if spec.low is not None and value < spec.low:
             raise OptionError(f"option {name}={value!r}: must be at least {spec.low:g} ({spec.help})")
@@ -123,6 +176,14 @@ def _check(name: str, spec: _Spec, value: Any) -> Any:
             raise OptionError(f"option blocks={value!r}: must be a block string, e.g. \"cnf32 m r64\"")
         return value
     return value
+
+
+def _refuse_ambiguous(name: str) -> None:
+    from .registry import get_registry
+
+    message = get_registry().ambiguous.get(("option", name))
+    if message is not None:
+        raise PluginClashError(f"option {name!r} is ambiguous: {message}")
 
 
 class Config(Mapping[str, Any]):
@@ -148,6 +209,12 @@ class Config(Mapping[str, Any]):
                 )
             given.update(base)
         given.update(options)
+        for name in given:
+            if not isinstance(name, str):
+                raise OptionError(
+                    f"option names are text, not {type(name).__name__} {name!r}: write e.g. "
+                    "Config(fun=\"gelu\") or Config({\"fun\": \"gelu\"})"
+                )
         plugin_options = _plugin_options() if any(k not in BUILTIN_OPTIONS for k in given) else {}
         values = {name: spec.default for name, spec in BUILTIN_OPTIONS.items()}
         for name, value in given.items():
@@ -155,13 +222,14 @@ class Config(Mapping[str, Any]):
                 values[name] = _check(name, BUILTIN_OPTIONS[name], value)
             elif name in plugin_options:
                 option = plugin_options[name]
-                if option.choices is not None and value not in option.choices:
+                if option.choices is not None and not in_choices(value, option.choices):
                     allowed = ", ".join(repr(c) for c in option.choices)
                     raise OptionError(f"option {name}={value!r}: must be one of {allowed} ({option.help})")
                 values[name] = value
             elif name in DOCUMENT_NAMES:
                 raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
             else:
+                _refuse_ambiguous(name)
                 known = list(BUILTIN_OPTIONS) + list(_plugin_options())
                 raise UnknownOptionError(
                     f"unknown option {name!r}{did_you_mean(name, known)} (known options: {', '.join(known)})"

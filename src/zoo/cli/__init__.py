@@ -16,9 +16,10 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from .. import __version__
-from ..errors import OptionError, UnknownOptionError, ZooError
+from ..errors import OptionError, UnknownOptionError, ZooError, ZooWarning
 
 __all__ = ["main", "build_parser"]
 
@@ -44,6 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and not (columns.isdigit() and int(columns) > 0):
+        del os.environ["COLUMNS"]  # rich would print 0 columns: nothing at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", ZooWarning)  # each once, even under -W ignore
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A :class:`ZooWarning` as one ``zoo: warning: ...`` line (no source location)."""
+    if issubclass(category, ZooWarning):
+        print(f"zoo: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -65,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `zoo tokens --json | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # rich's way of saying the same
+            return 0
+        raise
 
 
 def entry() -> None:

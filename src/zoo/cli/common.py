@@ -44,6 +44,11 @@ def input_size(text: str) -> tuple[int, ...]:
             f"{text!r} is not an input size: give C,H,W (e.g. 3,32,32 or 3x32x32) or B,C,H,W "
             "with whole numbers >= 1"
         )
+    from ..options import input_size_problem
+
+    problem = input_size_problem(size)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return size
 
 
