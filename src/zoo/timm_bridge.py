@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .errors import PresetError, WeightsError, ZooWarning
+from .errors import PresetError, WeightsError, warn
 
 __all__ = ["load_timm_weights", "timm_key_map", "register_timm"]
 
@@ -260,7 +260,7 @@ def load_timm_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor] |
         new_state[zkey] = theirs
     model.load_state_dict(new_state, strict=True)
     if note:
-        warnings.warn(note, ZooWarning, stacklevel=2)
+        warn(note)
     return model
 
 
