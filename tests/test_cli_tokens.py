@@ -97,7 +97,8 @@ def test_tokens_json_piped_into_a_closed_reader_is_quiet():
 
 
 def test_plugins_table_exact_at_80_and_120_columns():
-    """Names wrap between words, never inside one (resnet18_cifar_nopool stays whole)."""
+    """Names wrap between words, never inside one (resnet18_cifar_nopool stays whole);
+    zoo's own options are a plugin's too (declared through the zoo_options hook)."""
     narrow = zoo("plugins", columns=80)
     assert narrow.returncode == 0 and narrow.stderr == ""
     assert narrow.stdout == (
@@ -108,6 +109,10 @@ def test_plugins_table_exact_at_80_and_120_columns():
         "      tanh\n"
         "    presets: mnist_cnn r128m r32m r64m r64m_lite resnet18 resnet18_cifar\n"
         "      resnet18_cifar_nopool resnet18_cifar_v2 resnet18_cifar_v3 resnet34\n"
+        "    options: bias blocks branch_noise drop drop_after drop_inside flat fun\n"
+        "      fun_after fun_inside input mult norm norm_after norm_align norm_before\n"
+        "      norm_block norm_inside pool scale shift shift_after shift_inside\n"
+        "      stride_first\n"
         "zoo-extra  0.1.0    ok\n"
         "    tokens: rb se\n"
         "    presets: resnet50\n"
@@ -171,11 +176,12 @@ def test_options_lists_every_option_with_its_type_default_and_meaning():
     )
     every = json.loads(zoo("options", "--json").stdout)
     names = [row["name"] for row in every]
-    from zoo.options import BUILTIN_OPTIONS
+    from zoo.tokens.options import OPTIONS
 
-    assert names == [*BUILTIN_OPTIONS, "rb_expansion", "se_gate"]
+    assert names == [*(o.name for o in OPTIONS), "rb_expansion", "se_gate"]
     assert every[names.index("norm")] == {"name": "norm", "type": "int", "default": 1, "choices": [0, 1, 2, 3],
-                                          "minimum": None, "help": every[names.index("norm")]["help"], "plugin": "zoo"}
+                                          "minimum": None, "maximum": None, "plugin": "zoo",
+                                          "help": every[names.index("norm")]["help"]}
     bad = zoo("options", "nrom")
     assert (bad.returncode, bad.stderr) == (2, "zoo options: error: unknown option 'nrom'; did you mean 'norm', "
                                                "'drop'? ('zoo options' lists them)\n")

@@ -35,7 +35,7 @@ MALFORMED = [
     ("c_0", zoo.TokenValueError, ["kernel must be at least 1"]),
     ("r_3_0", zoo.TokenValueError, ["stride must be at least 1"]),
     ("c64_3_2_-1", zoo.TokenValueError, ["padding must be at least 0"]),
-    ("r100000", zoo.TokenValueError, ["channels must be at most 65536", "r[channels=C]_[kernel=3]_[stride=1]"]),
+    ("r100000", zoo.TokenValueError, ["channels must be at most 65,536", "r[channels=C]_[kernel=3]_[stride=1]"]),
     ("r64_3_64", zoo.TokenValueError, ["stride must be at most 63"]),
     ("n7", zoo.TokenValueError, ["kind must be one of 0, 1, 2, 3, not 7"]),
     ("d3", zoo.TokenValueError, ["dim must be one of 1, 2, not 3"]),

@@ -782,7 +782,7 @@ def test_registering_an_installed_plugin_again_names_the_first_registration():
         (lambda: Token("x"), "token 'x' has no build function"),
         (lambda: Token("x", build="just_a_module"), "token 'x': build='just_a_module' must be 'package.module:function'"),
         (lambda: Token("x", [("a", int), ("a", int)], build=print), "token 'x': two values share a name in ['a', 'a']"),
-        (lambda: Token("x", [("a", list)], build=print), "value 'a': type must be int, float or str"),
+        (lambda: Token("x", [("a", list)], build=print), "parameter 'a': type must be int, float, str or bool"),
         (lambda: Option("o", 5, choices=(1, 2)), "option 'o': its default 5 is not one of its choices"),
     ],
 )

@@ -12,6 +12,7 @@ from torch import nn
 from .errors import BuildError, OptionError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
 from .layers.pool import GLOBAL_POOLS, create_pool
+from .network import find_cnn
 from .options import Config
 from .registry import MAX_CHANNELS, Token, get_registry
 
@@ -134,6 +135,7 @@ class CNN(nn.Module):
         self.out_channels = channels  # channels leaving the last block (the features)
 
     grad_checkpointing = False  # recompute each block in backward (timm's set_grad_checkpointing)
+    is_zoo_network = True  # what zoo.network.find_cnn looks for (no import of this module needed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, input, H, W)
         return self.forward_pool(self.forward_features(x))  # (B, out_channels) with pool and flat
@@ -209,25 +211,3 @@ class CNN(nn.Module):
         from .monitor import plot_blocks
 
         return plot_blocks(self, **kwargs)
-
-
-def find_cnn(model: nn.Module) -> CNN | None:
-    """The zoo network of ``model``: the model itself when it is a :class:`CNN`, else
-    its ``.cnn`` (``zoo.create``), else the one CNN inside it; None when it holds no
-    CNN, or several and none is its ``.cnn``. The inspector's cost table and the
-    block monitor both show the blocks of this network.
-
-    >>> import zoo
-    >>> model = zoo.create("r32m")
-    >>> find_cnn(model) is model.cnn, find_cnn(nn.Sequential(model.cnn, nn.Linear(256, 10))) is model.cnn
-    (True, True)
-    >>> find_cnn(nn.Sequential(CNN(blocks="c8"), CNN(blocks="c8"))) is None
-    True
-    """
-    if isinstance(model, CNN):
-        return model
-    cnn = getattr(model, "cnn", None)
-    if isinstance(cnn, CNN):
-        return cnn
-    inside = [m for m in model.modules() if isinstance(m, CNN)]
-    return inside[0] if len(inside) == 1 else None

@@ -49,8 +49,10 @@ from .errors import (
     warn,
 )
 from .format import format_count
-from .options import BUILTIN_OPTIONS, DOCUMENT_NAMES, Config, as_whole, check_activation
+from .kinds import check_activation
+from .options import DOCUMENT_NAMES, Config, declared_options
 from .registry import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
+from .specs import as_whole
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -290,12 +292,8 @@ TIMM_NAMES = {  # timm's create_model keywords -> what zoo.create takes instead
 
 
 def _check_overrides(options: dict[str, Any]) -> None:
-    from .registry import get_registry
-
-    unknown = [k for k in options if k not in BUILTIN_OPTIONS]
-    if unknown:
-        plugin_options = get_registry().options
-        unknown = [k for k in unknown if k not in plugin_options]
+    declared = declared_options()
+    unknown = [k for k in options if k not in declared]
     if unknown:
         name = unknown[0]
         if name in DOCUMENT_NAMES:
@@ -305,7 +303,7 @@ def _check_overrides(options: dict[str, Any]) -> None:
                 f"unknown option {name!r}: timm's {name} is {TIMM_NAMES[name]} in zoo.create "
                 "(a preset takes num_classes, input, head and the options of zoo.Config)"
             )
-        candidates = [*BUILTIN_OPTIONS, *plugin_options, "num_classes", "input", "head"]
+        candidates = [*declared, "num_classes", "input", "head"]
         raise UnknownOptionError(
             f"unknown option {name!r}{did_you_mean(name, candidates)} (a preset takes num_classes, "
             "input, head and the options of zoo.Config)"

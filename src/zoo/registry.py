@@ -24,21 +24,34 @@ Environment: ``ZOO_DISABLE_PLUGIN_AUTOLOAD=1`` loads the built-in tokens only;
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import math
 import os
 import re
-import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, redirect_stdout
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
+from . import tokens as builtin
 from .errors import PluginClashError, PluginError, warn
+from .specs import (  # re-exported: plugins and older code import them from here
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_KERNEL,
+    MAX_REPEAT,
+    MAX_SIDE,
+    MAX_WIDTH,
+    PROJECT,
+    Option,
+    Param,
+    Token,
+    Value,
+    hookimpl,
+    hookspec,
+    plugin_code,
+)
 
 __all__ = [
     "hookimpl",
@@ -46,6 +59,7 @@ __all__ = [
     "Value",
     "Token",
     "Option",
+    "Param",
     "PluginInfo",
     "Registry",
     "get_registry",
@@ -58,225 +72,10 @@ __all__ = [
     "MAX_WIDTH",
 ]
 
-PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
 DISTRIBUTION = "zoo-cnn"  # zoo's own distribution on PyPI (the import name is zoo)
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
-
-BUILTIN = PROJECT  # the plugin name of the built-in tokens
+BUILTIN = PROJECT  # the plugin name of the built-in tokens and options
 HOOKS = ("zoo_tokens", "zoo_presets", "zoo_options")
 PRESET_SUFFIXES = (".yaml", ".yml")
-
-# Sizes past these are refused before anything is allocated.
-MAX_CHANNELS = 65_536
-MAX_KERNEL = 63
-MAX_REPEAT = 1_000
-MAX_DEPTH = 64  # nested groups: the parser, the build, the inspector and deepcopy all take this
-MAX_SIDE = 65_536  # height or width of an input image
-MAX_WIDTH = 1_048_576  # a head's num_classes or hidden width
-
-_ASCII_INT = re.compile(r"-?[0-9]+")
-_TYPE_NAMES = {int: "a whole number", float: "a number", str: "text"}
-
-
-@dataclass(frozen=True)
-class Value:
-    """One positional value a token takes, e.g. ``Value("kernel", int, 3)``.
-
-    ``default=None`` means the builder derives it (from the incoming channels or an
-    option); ``doc`` then says how, for listings (``"C"``, ``"norm"``).
-
-    >>> Value("kernel", int, 3, min=1).convert("5")
-    5
-    """
-
-    name: str
-    type: type = int
-    default: Any = None
-    doc: str = ""  # how a derived default is chosen, shown in `zoo tokens`
-    min: float | None = None
-    max: float | None = None
-    choices: tuple | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise PluginError(f"value name {self.name!r} is not valid: it must be a Python identifier")
-        if self.type not in _TYPE_NAMES:
-            raise PluginError(f"value {self.name!r}: type must be int, float or str, not {self.type!r}")
-
-    @property
-    def default_text(self) -> str:
-        return self.doc or ("" if self.default is None else str(self.default))
-
-    def describe(self) -> str:
-        """``kernel=3``, ``channels=C``, ``kind=norm (0|1|2|3)``."""
-        text = f"{self.name}={self.default_text}" if self.default_text else self.name
-        if self.choices:
-            text += " (" + "|".join(str(c) for c in self.choices) + ")"
-        return text
-
-    def convert(self, raw: str) -> Any:
-        """Turn the text of a value into its type; ``ValueError`` says what was expected."""
-        try:
-            if self.type is int:
-                if not _ASCII_INT.fullmatch(raw):  # str.isdigit() would take '²' and '١٢'
-                    raise ValueError
-                value = int(raw)
-            elif self.type is float:
-                if not raw.isascii():
-                    raise ValueError
-                value = float(raw)
-                if not math.isfinite(value):
-                    raise ValueError
-            else:
-                value = raw
-        except ValueError:
-            raise ValueError(f"{self.name} must be {_TYPE_NAMES[self.type]}, not {raw!r}") from None
-        if self.choices is not None and value not in self.choices:
-            allowed = ", ".join(str(c) for c in self.choices)
-            raise ValueError(f"{self.name} must be one of {allowed}, not {raw}")
-        if self.min is not None and value < self.min:
-            raise ValueError(f"{self.name} must be at least {self.min:g}, not {raw}")
-        if self.max is not None and value > self.max:
-            raise ValueError(f"{self.name} must be at most {self.max:g}, not {raw}")
-        return value
-
-    def to_dict(self) -> dict[str, Any]:
-        """The value's metadata as plain JSON-able data (``zoo tokens --json``)."""
-        return {
-            "name": self.name,
-            "type": self.type.__name__,
-            "default": self.default,
-            "doc": self.default_text,
-            "min": self.min,
-            "max": self.max,
-            "choices": list(self.choices) if self.choices is not None else None,
-        }
-
-
-def _as_value(spec: Value | Sequence) -> Value:
-    if isinstance(spec, Value):
-        return spec
-    if isinstance(spec, str):
-        return Value(spec)
-    try:
-        return Value(*spec)
-    except TypeError as exc:
-        raise PluginError(
-            f"value {spec!r}: give a zoo.Value or a tuple (name, type, default) ({exc})"
-        ) from None
-
-
-@dataclass(frozen=True)
-class Token:
-    """A token of the block language, as a plugin declares it.
-
-    ``build(ctx, **values)`` returns the module, or ``(module, out_channels)`` when
-    the token changes the number of channels; ``ctx`` is a
-    :class:`zoo.cnn.BuildContext` (incoming ``channels``, ``options``, the token).
-    ``build`` may be a ``"package.module:function"`` string, imported on first use,
-    so that declaring (and listing) a token never imports torch.
-
-    >>> Token("se", [("reduction", int, 16)], "squeeze-and-excitation",
-    ...       build="zoo_extra.layers:build_se").signature()
-    'se[reduction=16]'
-    """
-
-    name: str
-    values: Sequence[Value | tuple] = ()
-    help: str = ""
-    build: Callable[..., Any] | str | None = None
-    plugin: str = ""  # set by the registry: the distribution that provides it
-    _resolved: Any = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not (
-            self.name[:1].isalpha() and self.name.isalnum() and self.name.isascii()
-        ):
-            raise PluginError(
-                f"token name {self.name!r} is not valid: it must start with a letter and hold "
-                "only ASCII letters and digits"
-            )
-        if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Iterable):
-            raise PluginError(f"token {self.name!r}: values must be a list of zoo.Value")
-        values = tuple(_as_value(v) for v in self.values)
-        names = [v.name for v in values]
-        if len(set(names)) != len(names):
-            raise PluginError(f"token {self.name!r}: two values share a name in {names}")
-        object.__setattr__(self, "values", values)
-        if self.build is None:
-            raise PluginError(f"token {self.name!r} has no build function")
-        if isinstance(self.build, str):
-            module, _, attr = self.build.partition(":")
-            if not module or not attr:
-                raise PluginError(
-                    f"token {self.name!r}: build={self.build!r} must be 'package.module:function'"
-                )
-        elif not callable(self.build):
-            raise PluginError(f"token {self.name!r}: build must be a function or a 'module:function' string")
-
-    def signature(self) -> str:
-        """``r[channels=C]_[kernel=3]_[stride=1]``, for listings and error hints."""
-        return self.name + "_".join(f"[{v.describe()}]" for v in self.values)
-
-    def builder(self) -> Callable[..., Any]:
-        """The build function, importing it first if it was given as a string."""
-        if callable(self.build):
-            return self.build
-        if self._resolved is not None:
-            return self._resolved
-        module_name, _, attr = str(self.build).partition(":")
-        try:
-            with plugin_code():
-                function = getattr(importlib.import_module(module_name), attr)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # ImportError, the module's own failure, even sys.exit
-            raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'!r}: cannot import its build "
-                f"function {self.build!r} ({type(exc).__name__}: {exc})"
-            ) from exc
-        if not callable(function):
-            raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'!r}: {self.build!r} is not a function"
-            )
-        object.__setattr__(self, "_resolved", function)
-        return function
-
-    def to_dict(self) -> dict[str, Any]:
-        """The token's metadata as plain JSON-able data (``zoo tokens --json``)."""
-        return {
-            "name": self.name,
-            "signature": self.signature(),
-            "values": [v.to_dict() for v in self.values],
-            "help": self.help,
-            "plugin": self.plugin,
-        }
-
-
-@dataclass(frozen=True)
-class Option:
-    """An option of ``Config`` declared by a plugin (built-ins live in ``zoo.options``).
-
-    >>> Option("se_gate", "sigmoid", "gate of `se`", choices=("sigmoid", "hsigmoid")).default
-    'sigmoid'
-    """
-
-    name: str
-    default: Any
-    help: str = ""
-    choices: tuple | None = None
-    plugin: str = ""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise PluginError(f"option name {self.name!r} is not valid: it must be a Python identifier")
-        if self.choices is not None:
-            object.__setattr__(self, "choices", tuple(self.choices))
-            if self.default not in self.choices:
-                raise PluginError(
-                    f"option {self.name!r}: its default {self.default!r} is not one of its choices"
-                )
 
 
 @dataclass
@@ -315,7 +114,7 @@ class ZooSpec:
         """Return YAML preset files or folders of them."""
 
     @hookspec
-    def zoo_options(self) -> list[Option]:
+    def zoo_options(self) -> list[Param]:
         """Return options of ``Config`` that this plugin's tokens read."""
 
 
@@ -345,7 +144,7 @@ class _Contribution:
     """What one plugin object's hooks returned, checked but not yet added."""
 
     tokens: list[Token]
-    options: list[Option]
+    options: list[Param]
     presets: list[Path]
 
 
@@ -370,7 +169,7 @@ class Registry:
         self.pm.add_hookspecs(ZooSpec)
         self.plugins: dict[str, PluginInfo] = {}
         self.tokens: dict[str, Token] = {}
-        self.options: dict[str, Option] = {}
+        self.options: dict[str, Param] = {}  # zoo's own first, then the plugins'
         self.preset_paths: list[tuple[str, Path]] = []
         self.clashes: list[str] = []  # kept for callers of check(); autoloading records none
         # names two plugins both provide: ("token" or "option", name) -> the message naming
@@ -379,8 +178,6 @@ class Registry:
         self.warnings: list[str] = []  # the warnings printed while loading
         self.generation = 0  # bumped on every change, for caches built from the registry
         self._objects: dict[str, list[str]] = {}  # plugin name -> its names in the pluggy manager
-        from . import tokens as builtin
-
         self.register(builtin, name=BUILTIN, version=_version(DISTRIBUTION))
         if autoload is None:
             autoload = not autoload_disabled()
@@ -521,7 +318,7 @@ class Registry:
                 "with @zoo.hookimpl, and check that the entry point names the right module"
             )
         tokens = [_check_kind(t, Token, name, "zoo_tokens") for t in self._call(plugin, name, "zoo_tokens")]
-        options = [_check_kind(o, Option, name, "zoo_options") for o in self._call(plugin, name, "zoo_options")]
+        options = [_check_kind(o, Param, name, "zoo_options") for o in self._call(plugin, name, "zoo_options")]
         presets = []
         for item in self._call(plugin, name, "zoo_presets"):
             if not isinstance(item, (str, os.PathLike)):
@@ -558,8 +355,6 @@ class Registry:
         """Raise :class:`PluginClashError` for a name zoo has, a token name that would
         change how an existing token reads, or (unless ``lenient``) a name another
         plugin has; returns the names shared with another plugin when ``lenient``."""
-        from .options import BUILTIN_OPTIONS
-
         problems = []
         shared: list[tuple[str, str, str]] = []
         seen: dict[tuple[str, str], str] = {}
@@ -572,7 +367,7 @@ class Registry:
                     raise PluginError(f"plugin {name!r} declares the {what} {item.name!r} twice")
                 seen[(what, item.name)] = name
                 owner = table[item.name].plugin if item.name in table else None
-                if owner == BUILTIN or (what == "option" and item.name in BUILTIN_OPTIONS):
+                if owner == BUILTIN:  # zoo's own tokens and options are registered first
                     problems.append(_clash_message(what, item.name, BUILTIN, name))
                 elif owner is None and (what, item.name) in self.ambiguous:  # a third plugin
                     message = f"{self.ambiguous[(what, item.name)]}; plugin {name!r} provides it too"
@@ -641,22 +436,10 @@ def _shadow_message(existing: Token, new: str, plugin: str) -> str:
     )
 
 
-_stdout_lock = threading.RLock()  # sys.stdout is global: one swap at a time
-
-
-@contextmanager
-def plugin_code() -> Iterator[None]:
-    """Import a plugin or call its hooks with ``print`` sent to stderr, so that a
-    chatty plugin cannot corrupt ``zoo list --json`` on stdout. (Build functions run
-    as they are: they are called often, from any thread.)"""
-    with _stdout_lock, redirect_stdout(sys.stderr):
-        yield
-
-
 def _check_kind(obj: Any, kind: type, plugin: str, hook: str) -> Any:
     if not isinstance(obj, kind):
         raise PluginError(
-            f"plugin {plugin!r}: its hook {hook}() returned {obj!r}, which is not a zoo.{kind.__name__}"
+            f"plugin {plugin!r}: its hook {hook}() returned {obj!r}, which is not a zoo.{'Option' if hook == 'zoo_options' else kind.__name__}"
         )
     return obj
 

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .errors import PresetError, WeightsError, warn
+from .network import find_cnn
 
 __all__ = ["load_timm_weights", "timm_key_map", "register_timm"]
 
@@ -41,8 +42,6 @@ def _shape(t: Any) -> str:
 
 def _zoo_parts(model: nn.Module) -> tuple[str, nn.Module, str, nn.Module | None]:
     """(prefix, cnn) and (prefix, head Linear or None) of a zoo model."""
-    from .cnn import find_cnn
-
     cnn = find_cnn(model)
     if cnn is None:
         raise WeightsError(

@@ -13,9 +13,6 @@ from typing import Any
 from ..errors import UnknownOptionError, did_you_mean
 from .layout import columns
 
-_TYPES = {"int": "int", "bool": "bool", "float": "float", "str": "str", "choice": "int", "fun": "activation",
-          "blocks": "blocks"}
-
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -31,26 +28,27 @@ def add_parser(sub: Any) -> None:
 
 
 def option_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
-    """One dict per option (name, type, default, choices, minimum, help, plugin), zoo's
-    own in their order, then the plugins' by name.
+    """One dict per option (name, type, default, choices, minimum, maximum, help,
+    plugin), zoo's own in their order, then the plugins'.
 
     >>> row = option_rows(["norm"])[0]
     >>> row["default"], row["choices"], row["plugin"]
     (1, [0, 1, 2, 3], 'zoo')
     """
     from ..kinds import ACTIVATIONS
-    from ..options import BUILTIN_OPTIONS
-    from ..registry import get_registry
+    from ..options import declared_options
+    from ..tokens.options import check_activation_option, check_blocks_option
 
     rows = []
-    for name, spec in BUILTIN_OPTIONS.items():
-        choices = list(spec.choices) if spec.choices else (["", *ACTIVATIONS] if spec.kind == "fun" else None)
-        rows.append({"name": name, "type": _TYPES.get(spec.kind, spec.kind), "default": spec.default,
-                     "choices": choices, "minimum": spec.low, "help": spec.help, "plugin": "zoo"})
-    for option in sorted(get_registry().options.values(), key=lambda o: o.name):
-        rows.append({"name": option.name, "type": type(option.default).__name__, "default": option.default,
-                     "choices": list(option.choices) if option.choices is not None else None,
-                     "minimum": None, "help": option.help, "plugin": option.plugin})
+    params = list(declared_options().values())
+    ours = [p for p in params if p.plugin == "zoo"]  # in their declared order
+    for param in ours + sorted((p for p in params if p.plugin != "zoo"), key=lambda p: p.name):
+        activation = param.validate is check_activation_option
+        choices = ["", *ACTIVATIONS] if activation else (list(param.choices) if param.choices is not None else None)
+        kind = ("activation" if activation else "blocks" if param.validate is check_blocks_option
+                else param.type.__name__)
+        rows.append({"name": param.name, "type": kind, "default": param.default, "choices": choices,
+                     "minimum": param.min, "maximum": param.max, "help": param.help, "plugin": param.plugin})
     if names:
         known = {row["name"]: row for row in rows}
         for name in names:
@@ -65,9 +63,9 @@ def _allowed(row: dict[str, Any]) -> str:
         return "a name, ''"  # the names go in the meaning: too many for the column
     if row["choices"] is not None:
         return "|".join(repr(c) if c == "" else str(c) for c in row["choices"])
-    if row["minimum"] is not None:
-        return f">= {row['minimum']:g}"
-    return ""
+    bounds = [f">= {row['minimum']:g}" if row["minimum"] is not None else "",
+              f"<= {row['maximum']:,g}" if row["maximum"] is not None else ""]
+    return ", ".join(b for b in bounds if b)
 
 
 def option_lines(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:

@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..cnn import find_cnn  # also imported from here by .hook
 from ..errors import OptionError
 from ..layers import Residual
+from ..network import find_cnn  # also imported from here by .block_monitor
 
 __all__ = [
     "BlockStats",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from ..kinds import ACTIVATIONS
-from ..registry import Token
+from ..specs import Token
 
 
 def build_fun(ctx):

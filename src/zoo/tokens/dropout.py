@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..kinds import DROPOUTS, describe
-from ..registry import Token, Value
+from ..specs import Token, Value
 
 
 def build_dropout(ctx, dim):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..kinds import NORMS, describe
-from ..registry import Token, Value
+from ..specs import Token, Value
 
 
 def build_norm(ctx, kind):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..registry import Token, Value
+from ..specs import Token, Value
 
 
 def build_shift(ctx, std):
