@@ -317,6 +317,8 @@ class Trainer:
                     self._write_epoch(row, improved, period_checkpoint, end)
                 if period_plot and (self.epoch % period_plot == 0 or self.epoch == end):
                     self._plot(states)
+                if self.epoch < end and self._stop_requested(interrupt):  # Ctrl-C at the end of an epoch
+                    self._stop_at_epoch_end(end)
         if self.distributed.active:
             self.rank_checksums = self.distributed.gather(_checksum(self.model))
         return self.history
@@ -425,6 +427,15 @@ class Trainer:
         self.distributed.barrier()
         where = f"; saved {path}: continue with --resume (Trainer.load)" if path else ""
         raise Interrupted(f"interrupted in epoch {epoch} after step {steps_done} of {steps}{where}", path)
+
+    def _stop_at_epoch_end(self, end: int) -> None:
+        path = None
+        if self.out is not None and self.distributed.main:
+            path = self.out / "last.pt"
+            self.save(path)
+        self.distributed.barrier()
+        where = f"; saved {path}: continue with --resume (Trainer.load)" if path else ""
+        raise Interrupted(f"interrupted after epoch {self.epoch} of {end}{where}", path)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
