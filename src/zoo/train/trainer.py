@@ -375,16 +375,18 @@ class Trainer:
                 sums += torch.stack((loss.double() * n, (output.argmax(1) == y).sum().double(),
                                      torch.tensor(float(n), dtype=torch.float64, device=self.device)))
             last = step + 1 == steps
-            if (step + 1) % CHECK_EVERY == 0 or last:
+            check = (step + 1) % CHECK_EVERY == 0 or last
+            if check:
                 values = reader.read(sums, losses)
-                stop = self._stop_requested(interrupt)
                 if values is not None:
                     total, correct, count = values[0]
                     self._check_finite(values[1], epoch, steps)
                     self.progress.update(int(count) * world, time.perf_counter() - t0, total / max(count, 1),
                                          correct / max(count, 1))
-                if stop and not last:
-                    self._stop(epoch, step + 1, sums, losses, steps, seconds_before + time.perf_counter() - t0)
+            # Ctrl-C: after any step alone; all processes together only where they agree (every few steps)
+            stop = (check and self._stop_requested(interrupt)) if self.distributed.active else interrupt.requested
+            if stop and not last:
+                self._stop(epoch, step + 1, sums, losses, steps, seconds_before + time.perf_counter() - t0)
         final = sums.tolist()
         self._check_finite(losses.tolist(), epoch, steps)
         seconds = seconds_before + time.perf_counter() - t0
