@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
+from torch import nn
 
 from ..errors import OptionError
 
-__all__ = ["Distributed", "from_environment", "launched_by_torchrun"]
+__all__ = ["Distributed", "from_environment", "launched_by_torchrun", "GlobalBatchNorm2d", "sync_batchnorm"]
 
 
 @dataclass
@@ -120,3 +121,59 @@ def from_environment(device: str | None = None, timeout_s: float = 300.0) -> tup
         backend = "gloo"
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     return Distributed(rank, world, local_rank, backend), chosen
+
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    """``BatchNorm2d`` whose training statistics are those of the whole batch over all
+    processes (``--sync-bn``), on any backend: torch's ``SyncBatchNorm`` works on CUDA
+    only, this one on gloo/CPU too. The sums travel by an autograd-aware all-reduce,
+    so the gradients are those of the global batch. Same state dict as ``BatchNorm2d``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
+        import torch.distributed as dist
+
+        if not self.training or not dist.is_available() or not dist.is_initialized() or dist.get_world_size() == 1:
+            return super().forward(x)
+        import warnings
+
+        from torch.distributed.nn.functional import all_reduce
+
+        channels = x.shape[1]
+        count = torch.tensor([x.numel() // channels], dtype=x.dtype, device=x.device)
+        local = torch.cat((x.sum(dim=(0, 2, 3)), x.square().sum(dim=(0, 2, 3)), count))
+        with warnings.catch_warnings():  # deprecated for a private module; the autograd-aware one
+            warnings.simplefilter("ignore", FutureWarning)
+            total = all_reduce(local)  # (2C + 1,): sums over every process's batch
+        n = total[-1]
+        mean = total[:channels] / n
+        var = (total[channels:2 * channels] / n - mean.square()).clamp_min(0)
+        if self.track_running_stats and self.running_mean is not None:
+            with torch.no_grad():
+                momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked + 1)
+                self.running_mean.lerp_(mean.detach(), momentum)
+                self.running_var.lerp_(var.detach() * n / (n - 1).clamp_min(1), momentum)
+                self.num_batches_tracked += 1
+        y = (x - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
+        if self.affine:
+            y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
+        return y
+
+
+def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` with its ``BatchNorm2d`` layers computing statistics over all processes:
+    torch's ``SyncBatchNorm`` on CUDA, :class:`GlobalBatchNorm2d` elsewhere."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+    def convert(module: nn.Module) -> nn.Module:
+        if type(module) is nn.BatchNorm2d:
+            new = GlobalBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                                    module.track_running_stats)
+            new.load_state_dict(module.state_dict())
+            new.train(module.training)
+            return new
+        for name, child in module.named_children():
+            setattr(module, name, convert(child))
+        return module
+
+    return convert(model)

@@ -163,9 +163,11 @@ class Trainer:
         self.loss_fn = loss or nn.CrossEntropyLoss()
         self.out = Path(out) if out is not None else None
 
-        if sync_bn and world > 1:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
+        if sync_bn and world > 1:
+            from .distributed import sync_batchnorm
+
+            model = sync_batchnorm(model, self.device)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
