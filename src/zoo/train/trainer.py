@@ -96,11 +96,13 @@ class Trainer:
     >>> data = load_data("digits")
     >>> _ = torch.manual_seed(0)
     >>> model = zoo.target.resolve_model("cnf16 r32_3_2").with_data(num_classes=10, channels=1).build()
-    >>> trainer = Trainer(model, data.train, data.val, batch_size=64, progress="none",
+    >>> trainer = Trainer(model, data.train, data.val, batch_size=64, limit=640, progress="none",
     ...                   augment=zoo.train.BatchAugment("none", data.mean, data.std))
     >>> history = trainer.fit(epochs=2)
-    >>> [row["epoch"] for row in history], history[-1]["val_acc"] > 0.5
-    ([1, 2], True)
+    >>> [(row["epoch"], row["examples"], row["steps"]) for row in history]
+    [(1, 640, 10), (2, 640, 10)]
+    >>> sorted(trainer.stat()["val_acc"])
+    ['best', 'last', 'smoothed']
     """
 
     def __init__(
