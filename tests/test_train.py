@@ -231,3 +231,18 @@ def test_a_torchvision_dataset_channels_last_and_bf16_autocast():
     assert history[0]["examples"] == 48 and math.isfinite(history[0]["train_loss"])
     assert trainer.model.cnn.blocks[0][0].weight.is_contiguous(memory_format=torch.channels_last)
     assert 0.0 <= history[0]["val_acc"] <= 1.0
+
+
+def test_the_documents_fit_call_with_states_writes_block_and_parameter_plots(digits, tmp_path):
+    """``trainer.fit(epochs, states=[model.cnn, state], period_state=..., period_plot=...)``."""
+    model = build("(cnf8 m) r r16_3_2", mult=1)
+    model.cnn.debug(True)
+    state = zoo.ModelState(model)
+    trainer = make_trainer(digits, model, out=tmp_path, limit=200, schedule="none")
+    trainer.fit(2, states=[model.cnn, state], period_state=2, period_plot=2)
+    assert state.updates == 4  # 2 epochs of 4 steps, every second step
+    assert [row["updates"] for row in model.cnn.block_stats()] == [4, 4]
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["blocks_002.png", "curves.png", "params_002.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in tmp_path.glob("*.png"))
+    assert sorted(trainer.figures) == ["blocks_002", "curves", "params_002"]
