@@ -286,3 +286,12 @@ def test_resume_with_other_arguments_is_refused(run):
     assert "the run was started with other arguments (lr: 0.001 then, 0.01 now)" in out.stderr
     out = run("train", "cnf16", "--epochs", "2", "--out", "o", "--resume", check=1)
     assert "--resume: no run of 'cnf16' with a last.pt in o/" in out.stderr
+
+
+def test_zoo_runs_without_runs(run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = run("runs", "empty", check=1)
+    assert "zoo runs: no runs in empty" in out.stderr
+    out = run("runs", "nowhere", check=2)
+    assert "zoo runs: error: no folder 'nowhere'" in out.stderr
+    assert run("runs", "empty", "--json").stdout.strip() == "[]"

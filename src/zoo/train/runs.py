@@ -213,15 +213,23 @@ def plot_curves(name: str, history: Sequence[dict[str, Any]],
 
 
 def _thousands(value: int | None) -> str:
+    """Parameters as the document writes them: ``1,608k``; a small count as it is.
+
+    >>> _thousands(1_607_818), _thousands(15_034), _thousands(98)
+    ('1,608k', '15k', '98')
+    """
     if value is None:
         return "-"
-    return f"{value / 1e3:,.0f}k"
+    return f"{value / 1e3:,.0f}k" if value >= 1000 else str(value)
 
 
 def _macs(value: int | None) -> str:
+    """MACs per image: ``1.81G``, ``140.2M``, ``48.6k``."""
     if not value:
         return "-"
-    return f"{value / 1e9:.2f}G" if value >= 1e9 else f"{value / 1e6:,.1f}M"
+    if value >= 1e9:
+        return f"{value / 1e9:.2f}G"
+    return f"{value / 1e6:,.1f}M" if value >= 1e5 else f"{value / 1e3:,.1f}k"
 
 
 def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
