@@ -3,6 +3,7 @@ library under ``zoo train``, with real models and scikit-learn's digits."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -246,3 +247,20 @@ def test_the_documents_fit_call_with_states_writes_block_and_parameter_plots(dig
     assert names == ["blocks_002.png", "curves.png", "params_002.png"]
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in tmp_path.glob("*.png"))
     assert sorted(trainer.figures) == ["blocks_002", "curves", "params_002"]
+
+
+def test_a_nan_in_epoch_two_keeps_the_checkpoint_of_epoch_one(digits, tmp_path):
+    cross_entropy = torch.nn.CrossEntropyLoss()
+
+    def loss(output, labels):  # a loss that turns NaN at the 7th step
+        value = cross_entropy(output, labels)
+        return value * float("nan") if trainer.global_step == 6 else value
+
+    trainer = make_trainer(digits, build("cnf8 m"), out=tmp_path, limit=200, schedule="none", loss=loss)
+    with pytest.raises(TrainingError) as error:
+        trainer.fit(3)
+    assert str(error.value).startswith("the loss is nan at step 7 (epoch 2, batch 3 of 4): training stopped; "
+                                       f"the last good checkpoint is kept: {tmp_path / 'last.pt'} (epoch 1)")
+    kept = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert kept["epoch"] == 1 and all(torch.isfinite(v.float()).all() for v in kept["model"].values())
+    assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [1]

@@ -499,9 +499,11 @@ class Trainer:
         try:
             torch.save(self.state_dict(), temporary)
             os.replace(temporary, path)
-        except OSError as exc:
-            raise TrainingError(f"cannot write {path}: {exc.strerror or exc}; free some space or give "
-                                "another --out") from None
+        except (OSError, RuntimeError) as exc:  # torch's writer says RuntimeError for a full disk
+            temporary.unlink(missing_ok=True)
+            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+            raise TrainingError(f"cannot write {path}: {reason}; free some space or give another --out "
+                                "(the checkpoint before it is kept)") from None
         return path
 
     def load(self, checkpoint: str | os.PathLike | dict[str, Any]) -> Trainer:
