@@ -3,6 +3,7 @@ library under ``zoo train``, with real models and scikit-learn's digits."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -264,3 +265,18 @@ def test_a_nan_in_epoch_two_keeps_the_checkpoint_of_epoch_one(digits, tmp_path):
     kept = torch.load(tmp_path / "last.pt", weights_only=True)
     assert kept["epoch"] == 1 and all(torch.isfinite(v.float()).all() for v in kept["model"].values())
     assert [row["epoch"] for row in json.loads((tmp_path / "history.json").read_text())] == [1]
+
+
+def test_a_terminal_gets_a_bar_per_epoch_then_its_line(digits):
+    from rich.console import Console
+
+    from zoo.train.progress import Progress
+
+    console = Console(force_terminal=True, width=120, record=True, color_system=None)
+    progress = Progress("auto", console, "cnf8")
+    assert progress.mode == "bar"
+    trainer = make_trainer(digits, build("cnf8 m"), limit=200, schedule="none", progress=progress)
+    trainer.fit(1)
+    text = console.export_text()
+    assert "cnf8  epoch 1/1  loss " in text and " ex/s  lr 1.0e-03" in text
+    assert Progress("auto", Console(file=io.StringIO())).mode == "lines"
