@@ -248,7 +248,7 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
     """
     from rich.table import Table
 
-    table = Table(title=title, caption="time: seconds of training per 10^6 examples; acc: best validation accuracy",
+    table = Table(title=title, caption="acc: best validation accuracy; time: training s per 10^6 examples",
                   caption_justify="left") if title else Table()
     table.add_column("acc", justify="right")
     table.add_column("time", justify="right")
