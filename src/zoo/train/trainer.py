@@ -341,7 +341,6 @@ class Trainer:
         indices = self._indices(epoch)
         start_step = self.step_in_epoch
         steps = math.ceil(len(indices) / self.rank_batch)
-        done_before = int(self._partial[2])
         sums = torch.tensor(self._partial[:3], dtype=torch.float64, device=self.device)
         losses = torch.zeros(steps, dtype=torch.float32, device=self.device)  # per step, for NaN reports
         world = self.distributed.world
@@ -396,9 +395,11 @@ class Trainer:
         seconds = seconds_before + time.perf_counter() - t0
         loss_sum, correct, count = self.distributed.sum(final, self.device)
         lr = optimizer.param_groups[0]["lr"]
-        return {"epoch": epoch, "train_loss": loss_sum / max(count, 1), "train_acc": correct / max(count, 1),
-                "examples": int(count), "seconds": seconds, "steps": steps, "lr": lr,
-                "resumed_at": start_step or None, "examples_before": done_before or None}
+        row = {"epoch": epoch, "train_loss": loss_sum / max(count, 1), "train_acc": correct / max(count, 1),
+               "examples": int(count), "seconds": seconds, "steps": steps, "lr": lr}
+        if start_step:
+            row["resumed_at_step"] = start_step + 1  # the epoch was interrupted after start_step steps
+        return row
 
     def _stop_requested(self, interrupt: _Interrupt) -> bool:
         if not self.distributed.active:
