@@ -168,8 +168,10 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     def convert(module: nn.Module) -> nn.Module:
         if type(module) is nn.BatchNorm2d:
             new = GlobalBatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
-                                    module.track_running_stats)
-            new.load_state_dict(module.state_dict())
+                                    module.track_running_stats, device=torch.device("meta"))
+            # the same parameter and buffer objects: an optimizer made before still holds them
+            for name, value in [*module.named_parameters(recurse=False), *module.named_buffers(recurse=False)]:
+                setattr(new, name, value)
             new.train(module.training)
             return new
         for name, child in module.named_children():

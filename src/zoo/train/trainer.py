@@ -372,11 +372,9 @@ class Trainer:
                 for state in updating:
                     state.update()
             with torch.no_grad():
-                n = y.shape[0]
                 loss = loss.detach()
                 losses[step] = loss
-                sums += torch.stack((loss.double() * n, (output.argmax(1) == y).sum().double(),
-                                     torch.tensor(float(n), dtype=torch.float64, device=self.device)))
+                _accumulate(sums, loss, output, y)
             last = step + 1 == steps
             check = (step + 1) % CHECK_EVERY == 0 or last
             if check:
@@ -460,8 +458,7 @@ class Trainer:
             with self._autocast():
                 output = net(self._input(x, False))
                 loss = self.loss_fn(output.float(), y)
-            sums += torch.stack((loss.double() * y.shape[0], (output.argmax(1) == y).sum().double(),
-                                 torch.tensor(float(y.shape[0]), dtype=torch.float64, device=self.device)))
+            _accumulate(sums, loss, output, y)
         loss_sum, correct, count = self.distributed.sum(sums.tolist(), self.device)
         return {"val_loss": loss_sum / max(count, 1), "val_acc": correct / max(count, 1),
                 "val_seconds": time.perf_counter() - t0}
@@ -609,6 +606,16 @@ class _Reader:
             return None
         previous[2].synchronize()
         return previous[0].tolist(), previous[1].tolist()
+
+
+def _accumulate(sums: torch.Tensor, loss: torch.Tensor, output: torch.Tensor, labels: torch.Tensor) -> None:
+    """``sums`` (float64, on the device) += (loss x examples, correct answers, examples):
+    no host value enters, so nothing waits (a tensor made from a Python number would
+    be a host-to-device copy every step)."""
+    n = labels.shape[0]
+    sums[0] += loss.double() * n
+    sums[1] += (output.argmax(1) == labels).sum()
+    sums[2] += n
 
 
 def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
