@@ -295,3 +295,17 @@ def test_zoo_runs_without_runs(run, tmp_path):
     out = run("runs", "nowhere", check=2)
     assert "zoo runs: error: no folder 'nowhere'" in out.stderr
     assert run("runs", "empty", "--json").stdout.strip() == "[]"
+
+
+def test_training_goes_on_from_a_checkpoint_into_a_new_run(two_runs):
+    cwd, rows, _, _ = two_runs
+    from zoo.target import load_checkpoint
+
+    code, out, err = main_in(cwd, "train", "runs/cnf16_r32_3_2/best.pt", "--epochs", "1", "--limit", "200",
+                             "--out", "tuned", "--json")
+    assert code == 0, err
+    row = json.loads(out)[0]
+    assert row["model"] == "cnf16 r32_3_2" and row["params"] == rows[1]["params"]
+    assert row["val_acc"] >= rows[1]["val_acc"] - 0.1  # it starts from the trained weights
+    model, stored = load_checkpoint(cwd / "tuned" / "cnf16_r32_3_2" / "last.pt")
+    assert stored["spec"]["kind"] == "blocks" and stored["epoch"] == 1

@@ -200,13 +200,13 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     from ..train.runs import latest_run_folder, new_run_folder, run_name, summary_row, write_summary
     from ..train.trainer import Interrupted, Trainer
 
-    name = run_name(spec.name)
+    name = run_name(fit.name)
     checkpoint = None
     if distributed.main:
         if args.resume:
             folder = latest_run_folder(out, name)
             if folder is None:
-                raise TrainingError(f"--resume: no run of {spec.name!r} with a last.pt in {out}/; "
+                raise TrainingError(f"--resume: no run of {fit.name!r} with a last.pt in {out}/; "
                                     "train it without --resume first")
             checkpoint = torch.load(folder / "last.pt", map_location="cpu", weights_only=True)
         else:
@@ -232,7 +232,7 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
             raise OptionError(f"--resume {folder}: its {args.schedule} schedule was planned for {planned} epochs; "
                               f"resume with --epochs {planned} (or use --schedule none)")
     torch.manual_seed(args.seed)
-    model = fit.spec.build()
+    model = fit.build()
     for note in fit.notes:
         say(note)
     monitor = None
@@ -273,7 +273,7 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     finally:
         if monitor is not None:
             monitor.close()
-    info = {"model": spec.name, "kind": spec.kind, "blocks": fit.blocks, "params": fit.params, "macs": fit.macs,
+    info = {"model": fit.name, "kind": spec.kind, "weights_from": fit.weights, "blocks": fit.blocks, "params": fit.params, "macs": fit.macs,
             "data": data.name, "batch": args.batch, "lr": args.lr, "optimizer": args.optimizer,
             "schedule": args.schedule, "aug": aug, "world_size": distributed.world, "device": str(device),
             "folder": str(folder) if folder else None}

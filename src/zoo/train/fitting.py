@@ -36,6 +36,20 @@ class FittedModel:
     macs: int
     blocks: str
     notes: list[str] = field(default_factory=list)
+    weights: str | None = None  # a checkpoint to start from
+
+    @property
+    def name(self) -> str:
+        """The model's short name (a checkpoint's: the model it holds)."""
+        return self.spec.name
+
+    def build(self):
+        """The model, with the weights of the checkpoint it starts from, if any."""
+        if self.weights is not None:
+            from ..target import load_checkpoint
+
+            return load_checkpoint(self.weights)[0]
+        return self.spec.build()
 
 
 def _chw(size) -> str:
@@ -60,7 +74,7 @@ def fit_to_data(spec: Any, data: Any) -> FittedModel:
             if have is not None and have != want:
                 raise DataError(f"{spec.text} was trained for {have} {what}; {data.name} has {want}. A checkpoint's "
                                 "weights fix them: train its preset or block string instead")
-        fitted_spec = spec
+        fitted_spec = inner  # what the new checkpoints store: the model, not the file it came from
         declared = inner.input_size
         blocks_text = inner.preset.blocks if inner.preset is not None else inner.text
     else:
@@ -78,7 +92,7 @@ def fit_to_data(spec: Any, data: Any) -> FittedModel:
         notes.append(f"{spec.name} is declared for {_chw(declared)} images; {data.name} has {c}x{h}x{w}: "
                      f"it trains on {h}x{w}")
     try:
-        report = inspect(fitted_spec, input_size=(c, h, w))
+        report = inspect(fitted_spec if spec.kind != "checkpoint" else spec, input_size=(c, h, w))
     except ShapeError as error:
         said = f"it declares {_chw(declared)} images, and zoo changes channels and classes, never the image size" \
             if declared is not None else "zoo never resizes images"
@@ -92,4 +106,5 @@ def fit_to_data(spec: Any, data: Any) -> FittedModel:
         raise DataError(f"{spec.name} gives an output of {output} for a {c}x{h}x{w} image; training on "
                         f"{data.name} needs ({1}, {data.num_classes}): one score per class "
                         "(a preset or block string gets a head of that size; a module:function should take num_classes)")
-    return FittedModel(fitted_spec, report.params, report.macs, blocks_text, notes)
+    weights = spec.text if spec.kind == "checkpoint" else None
+    return FittedModel(fitted_spec, report.params, report.macs, blocks_text, notes, weights)
