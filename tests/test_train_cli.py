@@ -309,3 +309,27 @@ def test_training_goes_on_from_a_checkpoint_into_a_new_run(two_runs):
     assert row["val_acc"] >= rows[1]["val_acc"] - 0.1  # it starts from the trained weights
     model, stored = load_checkpoint(cwd / "tuned" / "cnf16_r32_3_2" / "last.pt")
     assert stored["spec"]["kind"] == "blocks" and stored["epoch"] == 1
+
+
+def _idx(path: Path, data: torch.Tensor) -> None:
+    """Write ``data`` (uint8) in MNIST's idx format."""
+    import struct
+
+    code = {1: 0x0801, 3: 0x0803}[data.dim()]
+    path.write_bytes(struct.pack(">I", code) + b"".join(struct.pack(">I", d) for d in data.shape)
+                     + data.numpy().tobytes())
+
+
+def test_torchvision_mnist_files_in_root_are_read_without_a_download(run, tmp_path):
+    raw = tmp_path / "data" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    generator = torch.Generator().manual_seed(0)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        _idx(raw / f"{prefix}-images-idx3-ubyte", torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8,
+                                                                 generator=generator))
+        _idx(raw / f"{prefix}-labels-idx1-ubyte", torch.arange(n, dtype=torch.uint8) % 10)
+    out = run("train", "cnf8 m", "--data", "mnist", "--root", "data", "--epochs", "1", "--batch", "10",
+              "--out", "o", "--json")
+    row = json.loads(out.stdout)[0]
+    assert (row["data"], row["examples"], row["aug"]) == ("mnist", 30, "none")
+    assert "mnist: 30 training and 10 validation images of 1x28x28, 10 classes" in out.stderr
