@@ -333,3 +333,11 @@ def test_torchvision_mnist_files_in_root_are_read_without_a_download(run, tmp_pa
     row = json.loads(out.stdout)[0]
     assert (row["data"], row["examples"], row["aug"]) == ("mnist", 30, "none")
     assert "mnist: 30 training and 10 validation images of 1x28x28, 10 classes" in out.stderr
+
+
+def test_zoo_runs_and_import_zoo_train_need_no_torch(two_runs):
+    cwd, _, _, _ = two_runs
+    probe = ("import sys, zoo.train, zoo.train.runs\nfrom zoo.cli import main\ncode = main(['runs', 'runs', '--json'])\n"
+             "print(code, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "0 False", out.stderr
