@@ -25,7 +25,7 @@ MALFORMED = [
     ("r 3", zoo.BlockSyntaxError, ["count 3 with nothing to repeat", "column 3"]),
     ("5000r", zoo.BlockSyntaxError, ["beyond the limit of 1000"]),
     ("c64(m)", zoo.BlockSyntaxError, ["only a count may stand right before '('"]),
-    ("c64_3_2_1_5", zoo.TokenValueError, ["too many values for token 'c'", "5 given", "takes 4 values", "c[channels=C]"]),
+    ("c64_3_2_1_1_1_5", zoo.TokenValueError, ["too many values for token 'c'", "7 given", "takes 6 values", "c[channels=C]"]),
     ("relu6_1", zoo.TokenValueError, ["too many values for token 'relu6'", "takes no values"]),
     ("relu7", zoo.TokenValueError, ["too many values for token 'relu'"]),
     ("m3_2_1_1", zoo.TokenValueError, ["too many values for token 'm'", "takes 3 values"]),
@@ -145,7 +145,8 @@ def test_bad_options(options, error, words):
 
 
 def test_config_rejects_non_mapping():
-    with pytest.raises(zoo.OptionError, match="takes another Config or a dict"):
+    with pytest.raises(zoo.OptionError, match=r"takes Configs or dicts of options, not str \(a block string "
+                       r"goes in blocks=: CNN\(blocks='r64'\)\)"):
         CNN("r64")
 
 

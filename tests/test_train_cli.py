@@ -341,3 +341,13 @@ def test_zoo_runs_and_import_zoo_train_need_no_torch(two_runs):
              "print(code, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=cwd, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "0 False", out.stderr
+
+
+def test_without_matplotlib_training_goes_on_without_curves_and_plot_every_is_refused(run, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    out = run("train", "cnf8", "--epochs", "1", "--limit", "100", "--out", "o")
+    assert "note: curves.png needs matplotlib, which is not installed: training without curves.png" in out.stdout
+    assert sorted(p.name for p in (tmp_path / "o" / "cnf8").iterdir()) == [
+        "best.pt", "history.csv", "history.json", "last.pt", "summary.json"]
+    out = run("train", "cnf8", "--epochs", "1", "--plot-every", "1", "--out", "o", check=1)
+    assert "--plot-every (the block plots) needs matplotlib" in out.stderr and "zoo-cnn[plot]" in out.stderr

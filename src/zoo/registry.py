@@ -10,7 +10,9 @@ A plugin is any object (usually a module) with functions marked ``@zoo.hookimpl`
 The built-in tokens are such a plugin (``zoo.tokens``); third-party packages are
 found through entry points in group ``zoo``, each loaded on its own so that one
 broken plugin is reported by its distribution name and the rest of zoo keeps
-working. Two plugins claiming one name is an error, never a silent precedence.
+working. zoo's own names always win; two plugins claiming one name is never a
+silent precedence: neither gets it, and only a string that uses it fails. A plugin
+never changes what an existing block string means (a token ``r1`` beside ``r``).
 
 Nothing here imports torch: a token's metadata is readable without building it,
 and ``build`` may be a ``"module:function"`` string resolved on first use.
@@ -28,14 +30,15 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from .errors import PluginClashError, PluginError
+from .errors import PluginClashError, PluginError, warn
 
 __all__ = [
     "hookimpl",
@@ -48,8 +51,11 @@ __all__ = [
     "get_registry",
     "reset_registry",
     "MAX_CHANNELS",
+    "MAX_DEPTH",
     "MAX_KERNEL",
     "MAX_REPEAT",
+    "MAX_SIDE",
+    "MAX_WIDTH",
 ]
 
 PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
@@ -65,6 +71,9 @@ PRESET_SUFFIXES = (".yaml", ".yml")
 MAX_CHANNELS = 65_536
 MAX_KERNEL = 63
 MAX_REPEAT = 1_000
+MAX_DEPTH = 64  # nested groups: the parser, the build, the inspector and deepcopy all take this
+MAX_SIDE = 65_536  # height or width of an input image
+MAX_WIDTH = 1_048_576  # a head's num_classes or hidden width
 
 _ASCII_INT = re.compile(r"-?[0-9]+")
 _TYPE_NAMES = {int: "a whole number", float: "a number", str: "text"}
@@ -218,8 +227,11 @@ class Token:
             return self._resolved
         module_name, _, attr = str(self.build).partition(":")
         try:
-            function = getattr(importlib.import_module(module_name), attr)
-        except Exception as exc:  # ImportError, AttributeError, or the module's own failure
+            with plugin_code():
+                function = getattr(importlib.import_module(module_name), attr)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # ImportError, the module's own failure, even sys.exit
             raise PluginError(
                 f"token {self.name!r} of plugin {self.plugin or '?'!r}: cannot import its build "
                 f"function {self.build!r} ({type(exc).__name__}: {exc})"
@@ -342,10 +354,11 @@ class Registry:
 
     ``Registry()`` registers the built-in tokens and, unless autoload is off, every
     entry point of group ``zoo``. Each entry point is loaded on its own: a plugin that
-    fails to import, or whose hook raises, is reported on stderr by its distribution
-    name (``plugins[name].status == "failed"``) and the others keep working. Two
-    plugins claiming one token or option name are recorded in ``clashes``;
-    :func:`get_registry` then raises :class:`PluginClashError` naming both.
+    fails to import, or whose hook raises (``sys.exit`` included), or that claims one
+    of zoo's names, is reported with a :class:`~zoo.ZooWarning` naming its
+    distribution (``plugins[name].status == "failed"``) and the others keep working.
+    A token or option name two plugins provide goes to neither: it is recorded in
+    ``ambiguous``, and using it raises :class:`PluginClashError` naming both.
 
     >>> reg = Registry(autoload=False)
     >>> reg.tokens["r"].plugin
@@ -359,7 +372,10 @@ class Registry:
         self.tokens: dict[str, Token] = {}
         self.options: dict[str, Option] = {}
         self.preset_paths: list[tuple[str, Path]] = []
-        self.clashes: list[str] = []  # messages of clashes found while autoloading
+        self.clashes: list[str] = []  # kept for callers of check(); autoloading records none
+        # names two plugins both provide: ("token" or "option", name) -> the message naming
+        # both; neither plugin gets the name, and using it raises PluginClashError
+        self.ambiguous: dict[tuple[str, str], str] = {}
         self.warnings: list[str] = []  # the warnings printed while loading
         self.generation = 0  # bumped on every change, for caches built from the registry
         self._objects: dict[str, list[str]] = {}  # plugin name -> its names in the pluggy manager
@@ -375,8 +391,8 @@ class Registry:
     def load_entry_points(self) -> None:
         """Load every entry point in group ``zoo``, each on its own.
 
-        Failures become warnings and ``status="failed"``; clashes are collected in
-        ``clashes``. Distributions named in ``ZOO_DISABLE_PLUGINS`` are listed with
+        Failures become warnings and ``status="failed"``; names two plugins share are
+        collected in ``ambiguous``. Distributions named in ``ZOO_DISABLE_PLUGINS`` are listed with
         ``status="disabled"`` and not imported.
         """
         from importlib.metadata import entry_points
@@ -398,16 +414,16 @@ class Registry:
             if info is not None and info.status != "ok":
                 continue  # another entry point of this distribution already failed
             try:
-                plugin = ep.load()
-            except (Exception, SystemExit) as exc:  # a broken plugin must not break zoo
+                with plugin_code():
+                    plugin = ep.load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken plugin must not break zoo, even with sys.exit
                 self._fail(dist, version, f"importing {ep.value!r} raised {type(exc).__name__}: {exc}")
                 continue
             try:
-                self._add(plugin, f"{dist}:{ep.name}", dist, version)
-            except PluginClashError as exc:
-                self.clashes.append(str(exc))
-                self._fail(dist, version, str(exc), warn=False)
-            except PluginError as exc:
+                self._add(plugin, f"{dist}:{ep.name}", dist, version, lenient=True)
+            except (PluginError, PluginClashError) as exc:  # zoo's own names win
                 self._fail(dist, version, str(exc))
 
     def register(self, plugin: object, name: str | None = None, version: str = "") -> PluginInfo:
@@ -438,8 +454,12 @@ class Registry:
         self.plugins.pop(name, None)
         self.generation += 1
 
-    def _add(self, plugin: object, object_name: str, name: str, version: str) -> PluginInfo:
-        """Register ``plugin`` with pluggy as ``object_name``, on behalf of plugin ``name``."""
+    def _add(self, plugin: object, object_name: str, name: str, version: str, lenient: bool = False) -> PluginInfo:
+        """Register ``plugin`` with pluggy as ``object_name``, on behalf of plugin ``name``.
+
+        ``lenient`` (autoloading): a token or option name that another plugin also
+        provides is taken from both and recorded in ``ambiguous`` with a warning, so
+        that only strings using it fail; otherwise any clash raises."""
         if self.pm.is_registered(plugin):
             known = self.pm.get_name(plugin)
             owner = next((p for p, names in self._objects.items() if known in names), known)
@@ -456,11 +476,23 @@ class Registry:
             ) from exc
         try:
             contribution = self._collect(plugin, name)
-            self._check_clashes(contribution, name)
+            shared = self._check_clashes(contribution, name, lenient)
         except BaseException:
             self.pm.unregister(plugin)
             raise
         info = self.plugins.get(name) or PluginInfo(name, version)
+        for what, key, message in shared:  # neither plugin keeps the name
+            table = self.tokens if what == "token" else self.options
+            owner = table.pop(key, None)
+            if owner is not None and owner.plugin in self.plugins:
+                first = self.plugins[owner.plugin]
+                getattr(first, f"{what}s").remove(key)
+                first.reason = "\n".join(filter(None, [first.reason, message]))
+            info.reason = "\n".join(filter(None, [info.reason, message]))
+            self.ambiguous[(what, key)] = message
+            self._warn(message)
+        contribution.tokens = [t for t in contribution.tokens if ("token", t.name) not in self.ambiguous]
+        contribution.options = [o for o in contribution.options if ("option", o.name) not in self.ambiguous]
         for token in contribution.tokens:
             self.tokens[token.name] = token
             info.tokens.append(token.name)
@@ -507,8 +539,11 @@ class Registry:
         result: list = []
         for impl in impls:
             try:
-                returned = impl.function()
-            except Exception as exc:
+                with plugin_code():
+                    returned = impl.function()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # sys.exit and pytest.skip included
                 raise PluginError(f"plugin {name!r}: its hook {hook}() raised {type(exc).__name__}: {exc}") from exc
             if returned is None:
                 continue
@@ -517,10 +552,16 @@ class Registry:
             result.extend(returned)
         return result
 
-    def _check_clashes(self, contribution: _Contribution, name: str) -> None:
+    def _check_clashes(
+        self, contribution: _Contribution, name: str, lenient: bool = False
+    ) -> list[tuple[str, str, str]]:
+        """Raise :class:`PluginClashError` for a name zoo has, a token name that would
+        change how an existing token reads, or (unless ``lenient``) a name another
+        plugin has; returns the names shared with another plugin when ``lenient``."""
         from .options import BUILTIN_OPTIONS
 
         problems = []
+        shared: list[tuple[str, str, str]] = []
         seen: dict[tuple[str, str], str] = {}
         for what, table, items in (
             ("token", self.tokens, contribution.tokens),
@@ -530,23 +571,37 @@ class Registry:
                 if (what, item.name) in seen:
                     raise PluginError(f"plugin {name!r} declares the {what} {item.name!r} twice")
                 seen[(what, item.name)] = name
-                if item.name in table:
-                    problems.append(_clash_message(what, item.name, table[item.name].plugin, name))
-                elif what == "option" and item.name in BUILTIN_OPTIONS:
+                owner = table[item.name].plugin if item.name in table else None
+                if owner == BUILTIN or (what == "option" and item.name in BUILTIN_OPTIONS):
                     problems.append(_clash_message(what, item.name, BUILTIN, name))
+                elif owner is None and (what, item.name) in self.ambiguous:  # a third plugin
+                    message = f"{self.ambiguous[(what, item.name)]}; plugin {name!r} provides it too"
+                    if not lenient:
+                        problems.append(message)
+                    else:
+                        shared.append((what, item.name, message))
+                elif owner is not None and lenient:
+                    shared.append((what, item.name, _clash_message(what, item.name, owner, name)))
+                elif owner is not None:
+                    problems.append(_clash_message(what, item.name, owner, name))
+                elif what == "token":
+                    problems += [_shadow_message(t, item.name, name) for t in table.values()
+                                 if _reads_as(t.name, item.name) or _reads_as(item.name, t.name)]
         if problems:
             raise PluginClashError("\n".join(problems))
+        return shared
 
-    def _fail(self, name: str, version: str, reason: str, warn: bool = True) -> None:
+    def _fail(self, name: str, version: str, reason: str) -> None:
         reason = reason.removeprefix(f"plugin {name!r}: ")  # the name is said once, in front
         self.plugins[name] = PluginInfo(name, version, "failed", reason)
-        if warn:
-            message = (
-                f"zoo: warning: plugin {name!r} failed to load and is skipped: {reason}\n"
-                f"  (fix or uninstall it, or skip it with ZOO_DISABLE_PLUGINS={name})"
-            )
-            self.warnings.append(message)
-            print(message, file=sys.stderr)
+        self._warn(
+            f"plugin {name!r} failed to load and is skipped: {reason}\n"
+            f"  (fix or uninstall it, or skip it with ZOO_DISABLE_PLUGINS={name})"
+        )
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        warn(message)
 
     def check(self) -> None:
         """Raise :class:`PluginClashError` if two plugins claim one name."""
@@ -566,6 +621,36 @@ def _clash_message(what: str, key: str, first: str, second: str) -> str:
         f"precedence: disable one with ZOO_DISABLE_PLUGINS={first} or "
         f"ZOO_DISABLE_PLUGINS={second} (or uninstall it)"
     )
+
+
+def _reads_as(name: str, other: str) -> bool:
+    """True when ``other`` is ``name`` followed by digits: with both registered, a
+    string such as ``r128`` could mean ``r`` with 128 or ``r1`` with 28."""
+    return len(other) > len(name) and other.startswith(name) and other[len(name)] in "0123456789"
+
+
+def _shadow_message(existing: Token, new: str, plugin: str) -> str:
+    owner = "zoo's token" if existing.plugin == BUILTIN else f"the token of plugin {existing.plugin!r}"
+    longer, shorter = (new, existing.name) if len(new) > len(existing.name) else (existing.name, new)
+    example = f"{longer}28"
+    return (
+        f"plugin {plugin!r} provides the token {new!r}, which clashes with {owner} {existing.name!r}: "
+        f"{example!r} would read as {longer!r} with the value 28 instead of {shorter!r} with "
+        f"{example[len(shorter):]}, changing what existing block strings mean. Disable it with "
+        f"ZOO_DISABLE_PLUGINS={plugin} (or uninstall it), and ask its author to rename the token"
+    )
+
+
+_stdout_lock = threading.RLock()  # sys.stdout is global: one swap at a time
+
+
+@contextmanager
+def plugin_code() -> Iterator[None]:
+    """Import a plugin or call its hooks with ``print`` sent to stderr, so that a
+    chatty plugin cannot corrupt ``zoo list --json`` on stdout. (Build functions run
+    as they are: they are called often, from any thread.)"""
+    with _stdout_lock, redirect_stdout(sys.stderr):
+        yield
 
 
 def _check_kind(obj: Any, kind: type, plugin: str, hook: str) -> Any:
@@ -602,8 +687,8 @@ _lock = threading.Lock()
 def get_registry(check: bool = True) -> Registry:
     """The process-wide registry, built (and plugins loaded) on first use.
 
-    Raises :class:`PluginClashError` when two installed plugins claim one name
-    (``check=False`` returns the registry anyway, for ``zoo plugins``).
+    ``check`` raises :class:`PluginClashError` for the clashes recorded in
+    ``clashes`` (autoloading records none: it skips or leaves out the names instead).
 
     >>> "r" in get_registry().tokens
     True

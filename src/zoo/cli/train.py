@@ -102,7 +102,13 @@ def _error(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import OptionError, TrainingError, UnknownDataError, UnknownOptionError
+    from ..errors import (
+        MissingExtraError,
+        OptionError,
+        TrainingError,
+        UnknownDataError,
+        UnknownOptionError,
+    )
 
     specs = []
     for target in args.target:
@@ -127,6 +133,17 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(exc))
     main = distributed.main
     say = _Say(main and not args.json, main and args.json)
+    from ..extras import check_installed
+
+    plots = True
+    try:
+        check_installed("matplotlib", "--plot-every (the block plots)" if args.plot_every else "curves.png")
+    except MissingExtraError as exc:
+        if args.plot_every:
+            raise
+        plots = False
+        say(f"note: {exc.problem}: training without curves.png ({exc.hint})")
+    args.plots = plots
     try:
         try:
             data = load_data(args.data, args.root, size=args.size, seed=args.seed)
@@ -263,7 +280,7 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     remaining = args.epochs - trainer.epoch
     try:
         if remaining > 0:
-            trainer.fit(remaining, period_plot=args.plot_every or args.epochs, states=states)
+            trainer.fit(remaining, period_plot=(args.plot_every or args.epochs) if args.plots else 0, states=states)
         elif distributed.main:
             say(f"{name}: already trained for {trainer.epoch} epochs (--epochs {args.epochs})")
     except Interrupted as exc:

@@ -5,26 +5,25 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import OptionError
-from ..options import ACTIVATIONS
-
-_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "relu6": nn.ReLU6,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "swish": nn.SiLU,
-    "hswish": nn.Hardswish,
-    "hsigmoid": nn.Hardsigmoid,
-}
-assert tuple(_ACTIVATIONS) == ACTIVATIONS  # one list of names, torch-free in options.py
+from ..kinds import ACTIVATIONS
 
 
-def create_activation(name: str) -> nn.Module | None:
-    """``"gelu"`` -> ``nn.GELU()``; ``""`` -> ``None`` (no activation)."""
+def create_activation(name) -> nn.Module | None:
+    """``"gelu"`` -> ``nn.GELU()``; ``""`` -> ``None`` (no activation); an ``nn.Module``
+    class or a function returning a module (``nn.Mish``) -> a new one of it. The names
+    are those of :data:`zoo.kinds.ACTIVATIONS`.
+
+    >>> create_activation(nn.Mish), create_activation("swish")
+    (Mish(), SiLU())
+    """
+    if callable(name) and not isinstance(name, str):
+        module = name()
+        if not isinstance(module, nn.Module):
+            raise OptionError(f"activation {name!r} made {type(module).__name__}, not an nn.Module")
+        return module
     if not name:
         return None
     try:
-        return _ACTIVATIONS[name]()
+        return getattr(nn, ACTIVATIONS[name])()
     except KeyError:
         raise OptionError(f"unknown activation {name!r}; use one of {', '.join(ACTIVATIONS)}") from None

@@ -6,7 +6,7 @@ any third-party one. One file per family; none of them imports torch at import t
 from __future__ import annotations
 
 from ..registry import Token, hookimpl
-from . import activation, conv, dropout, norm, pool, residual
+from . import activation, conv, dropout, norm, pool, residual, shift
 
 __all__ = ["zoo_tokens"]
 
@@ -20,4 +20,5 @@ def zoo_tokens() -> list[Token]:
         *pool.TOKENS,
         *dropout.TOKENS,
         *residual.TOKENS,
+        *shift.TOKENS,
     ]

@@ -227,12 +227,9 @@ def load_data(name: str, root: str | os.PathLike | None = None, *, size: int = 3
 
 
 def _digits(root: Path, seed: int) -> DataSet:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise MissingExtraError("--data digits needs scikit-learn, which is not installed",
-                                hint="pip install 'zoo-cnn[train]' (or pip install scikit-learn)") from None
-    digits = load_digits()
+    from ..extras import require
+
+    digits = require("sklearn.datasets", "--data digits").load_digits()
     images = torch.as_tensor(digits.images * (255.0 / 16.0)).round().to(torch.uint8).unsqueeze(1)  # (N,1,8,8)
     labels = torch.as_tensor(digits.target, dtype=torch.long)
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))  # one split, whatever --seed
