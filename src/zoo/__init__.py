@@ -54,6 +54,8 @@ _LAZY = {
     "inspect": "zoo.inspector",
     "ModelState": "zoo.inspector",
     "Report": "zoo.inspector",
+    # training (zoo train): data, the loop, run folders
+    "Trainer": "zoo.train",
 }
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "ShapeError",
     "Token",
     "TokenValueError",
+    "Trainer",
     "UnknownOptionError",
     "UnknownPresetError",
     "UnknownTokenError",
@@ -108,3 +111,4 @@ if TYPE_CHECKING:
     from .monitor import BlockMonitor
     from .presets import create, get_preset, list_models
     from .timm_bridge import load_timm_weights, register_timm
+    from .train import Trainer

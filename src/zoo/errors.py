@@ -30,6 +30,9 @@ __all__ = [
     "PluginClashError",
     "WeightsError",
     "MissingExtraError",
+    "DataError",
+    "UnknownDataError",
+    "TrainingError",
     "ZooWarning",
     "warn",
     "nearest",
@@ -185,6 +188,23 @@ class MissingExtraError(ZooError, ImportError):
     def __init__(self, problem: str, hint: str = ""):
         self.problem, self.hint = problem, hint
         super().__init__(problem + (f"\n{hint}" if hint else ""))
+
+
+class DataError(ZooError, ValueError):
+    """A data set cannot be used: its files are missing (and cannot be downloaded), a
+    folder has no classes, or the model does not fit its images."""
+
+
+class UnknownDataError(ZooError, LookupError):
+    """No data set has that name (the message lists the nearest names)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class TrainingError(ZooError, ValueError):
+    """Training cannot go on: the loss is not finite, the output folder cannot be
+    written, a run to resume does not match its arguments."""
 
 
 class ZooWarning(UserWarning):
