@@ -92,6 +92,8 @@ def test_a_checkpoint_rebuilds_its_model_from_the_stored_spec(tmp_path):
     x = torch.randn(2, 1, 32, 32)
     model.eval(), rebuilt.eval()
     assert torch.equal(model(x), rebuilt(x)) and rebuilt.cnn.cfg.fun == "gelu"
+    assert torch.equal(model(x), zoo.create(str(path)).eval()(x))  # zoo.create takes every kind of target
+    assert type(zoo.create("cnf8 m r16")).__name__ == "CNN"
     with pytest.raises(zoo.OptionError, match="a checkpoint's weights fix its model"):
         resolve_model(str(path), fun="relu")
     torch.save({"weights": 1}, tmp_path / "other.pt")

@@ -43,7 +43,7 @@ _LAZY = {
     "Residual": "zoo.layers",
     "LayerNormChannels": "zoo.layers",
     # presets: zoo.presets is torch-free, so list_models/get_preset stay instant
-    "create": "zoo.presets",
+    "create": "zoo.target",  # any target: preset, YAML file, block string, checkpoint, timm:...
     "list_models": "zoo.presets",
     "get_preset": "zoo.presets",
     "Classifier": "zoo.classifier",
@@ -109,6 +109,7 @@ if TYPE_CHECKING:
     from .inspector import ModelState, Report, inspect
     from .layers import LayerNormChannels, Residual
     from .monitor import BlockMonitor
-    from .presets import create, get_preset, list_models
+    from .presets import get_preset, list_models
+    from .target import create
     from .timm_bridge import load_timm_weights, register_timm
     from .train import Trainer

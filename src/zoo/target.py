@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ModelSpec",
     "resolve_model",
+    "create",
     "KINDS",
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_SUFFIXES",
@@ -283,6 +284,22 @@ def resolve_model(target: Any, **options: Any) -> ModelSpec:
         return _resolve_blocks(text, options, None)
     options = _preset_options(preset, options)
     return ModelSpec("file" if looks_like_path(text) else "preset", text, options, preset=preset)
+
+
+def create(target: Any, **overrides: Any) -> nn.Module:
+    """Build what ``target`` names (any kind of the module's table) with ``overrides``:
+    ``zoo.create``.
+
+    >>> create("resnet18_cifar", num_classes=100, fun="gelu").head.fc.out_features
+    100
+    >>> type(create("cnf8 m r16")).__name__
+    'CNN'
+
+    A checkpoint that ``zoo train`` wrote comes back with its weights
+    (``zoo.create("runs/r32m/best.pt")``); a preset is a ``Classifier`` with ``.cnn``
+    and ``.head``; a block string a ``CNN``.
+    """
+    return resolve_model(target, **overrides).build()
 
 
 def _preset_options(preset: Preset, options: dict[str, Any]) -> dict[str, Any]:
