@@ -48,8 +48,9 @@ def test_tokens_table_lists_every_token_once_sorted():
     assert out.returncode == 0
     first_words = [line.split()[0] for line in lines(out.stdout)[2:] if line and not line.startswith(" ")]
     assert first_words == sorted(first_words)
-    assert {"a", "b", "c", "cnf", "d", "f", "m", "n", "r", "relu6", "rb", "se"} <= set(first_words)
-    assert re.search(r"^n +kind=norm \(0\|1\|2\|3\) +norm: 1 BatchNorm2d", out.stdout, re.M)  # choices shown
+    assert {"a", "b", "c", "cnf", "d", "f", "m", "n", "r", "relu6", "rb", "se", "mish"} <= set(first_words)
+    assert re.search(r"^d +dim=drop \(1\|2\) +dropout with p=0: 1 Dropout", out.stdout, re.M)  # choices shown
+    assert re.search(r"^n +kind=norm +norm: 1 BatchNorm2d", out.stdout, re.M)  # plugins add kinds: no fixed list
 
 
 def test_tokens_json_by_plugin_normalises_the_distribution_name():
@@ -57,6 +58,7 @@ def test_tokens_json_by_plugin_normalises_the_distribution_name():
     assert out.returncode == 0
     rows = json.loads(out.stdout)
     assert [(r["name"], r["plugin"], r["signature"]) for r in rows] == [
+        ("mish", "zoo-extra", "mish"),  # the token of its activation
         ("rb", "zoo-extra", "rb[channels=C/4]_[kernel=3]_[stride=1]"),
         ("se", "zoo-extra", "se[reduction=16]"),
     ]
@@ -64,13 +66,21 @@ def test_tokens_json_by_plugin_normalises_the_distribution_name():
 
 
 def test_tokens_json_of_a_built_in_with_choices():
-    out = zoo("tokens", "n", "--json")
+    out = zoo("tokens", "d", "n", "--json")
     assert json.loads(out.stdout) == [{
-        "name": "n",
-        "signature": "n[kind=norm (0|1|2|3)]",
-        "values": [{"name": "kind", "type": "int", "default": None, "doc": "norm", "min": None, "max": None,
-                    "choices": [0, 1, 2, 3]}],
-        "help": "norm: 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d, 0 nothing",
+        "name": "d",
+        "signature": "d[dim=drop (1|2)]",
+        "values": [{"name": "dim", "type": "int", "default": None, "doc": "drop", "min": None, "max": None,
+                    "choices": [1, 2]}],
+        "help": "dropout with p=0: 1 Dropout, 2 Dropout2d (set p with Change.dropout)",
+        "plugin": "zoo",
+    }, {
+        "name": "n",  # plugins add norm kinds (zoo_norms): the kind is checked against them all
+        "signature": "n[kind=norm]",
+        "values": [{"name": "kind", "type": "int", "default": None, "doc": "norm", "min": 0, "max": 99,
+                    "choices": None}],
+        "help": "norm: 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d, 0 nothing (and the plugins' kinds: "
+                "zoo options norm)",
         "plugin": "zoo",
     }]
 
@@ -114,7 +124,7 @@ def test_plugins_table_exact_at_80_and_120_columns():
         "      norm_block norm_inside pool scale shift shift_after shift_inside\n"
         "      stride_first\n"
         "zoo-extra  0.1.0    ok\n"
-        "    tokens: rb se\n"
+        "    tokens: mish rb se\n"
         "    presets: resnet50\n"
         "    options: rb_expansion se_gate\n"
     )
@@ -157,12 +167,12 @@ def test_options_lists_every_option_with_its_type_default_and_meaning():
     assert narrow.stdout == (
         "option   type        default    allowed\n"
         + "─" * 74 + "\n"
-        "norm     int         1          0|1|2|3\n"
+        "norm     int         1          0|1|2|3|4\n"
         "    norm kind of `n` and `cnf`: 1 BatchNorm2d, 2 LayerNormChannels, 3\n"
         "      InstanceNorm2d, 0 nothing\n"
         "fun      activation  'relu'     a name, ''\n"
         "    activation of `f` and `cnf` (relu gelu relu6 sigmoid tanh swish hswish\n"
-        "      hsigmoid; '' none)\n"
+        "      hsigmoid mish; '' none)\n"
         "se_gate  str         'sigmoid'  sigmoid|hsigmoid\n"
         "    gate of the `se` token [zoo-extra]\n"
     )
@@ -179,7 +189,7 @@ def test_options_lists_every_option_with_its_type_default_and_meaning():
     from zoo.tokens.options import OPTIONS
 
     assert names == [*(o.name for o in OPTIONS), "rb_expansion", "se_gate"]
-    assert every[names.index("norm")] == {"name": "norm", "type": "int", "default": 1, "choices": [0, 1, 2, 3],
+    assert every[names.index("norm")] == {"name": "norm", "type": "int", "default": 1, "choices": [0, 1, 2, 3, 4],
                                           "minimum": None, "maximum": None, "plugin": "zoo",
                                           "help": every[names.index("norm")]["help"]}
     bad = zoo("options", "nrom")

@@ -114,7 +114,7 @@ EXTRA_ROW = {
     "version": "0.1.0",
     "status": "ok",
     "reason": "",
-    "tokens": ["rb", "se"],
+    "tokens": ["mish", "rb", "se"],
     "presets": ["resnet50"],
     "options": ["rb_expansion", "se_gate"],
 }
@@ -736,9 +736,10 @@ class _Hooks:
          "plugin 'bad': its hook zoo_presets() returned '/no/such/folder', which does not exist"),
         (_Hooks(zoo_token=lambda: []),
          "plugin 'bad' implements zoo_token, which zoo does not have; the hooks are zoo_tokens, "
-         "zoo_presets, zoo_options"),
+         "zoo_presets, zoo_options, zoo_activations, zoo_norms"),
         (object(),
-         "plugin 'bad' implements none of zoo's hooks (zoo_tokens, zoo_presets, zoo_options); mark them "
+         "plugin 'bad' implements none of zoo's hooks (zoo_tokens, zoo_presets, zoo_options, zoo_activations, "
+         "zoo_norms); mark them "
          "with @zoo.hookimpl, and check that the entry point names the right module"),
     ],
 )
@@ -765,7 +766,7 @@ def test_registering_an_installed_plugin_again_names_the_first_registration():
         "'zoo-extra' (zoo.testing.isolated_registry() gives a registry without it)"
     )
     with isolated_registry(), register_plugin(zoo_extra, name="zoo-extra") as info:
-        assert info.tokens == ["se", "rb"]
+        assert info.tokens == ["se", "rb", "mish"]
     with pytest.raises(PluginError) as caught, register_plugin(Arguments(), name="args"):
         pass
     message = str(caught.value)  # the middle is pluggy's wording, on one line
@@ -846,3 +847,49 @@ def test_zoo_extra_uses_the_plugin_api_alone():
     from zoo.layers import residual_from_options
 
     assert plugin.residual_from_options is residual_from_options and plugin.MAX_CHANNELS == 65_536
+
+
+def test_a_plugins_activation_and_norm_kind_work_by_name_everywhere(tmp_path):
+    """zoo-extra adds fun="mish" (and the token mish) and norm kind 4 (GroupNorm, n4)."""
+    import torch
+
+    cnn = zoo.CNN(blocks="cnf16 mish n4 r", fun="mish", norm=4, norm_inside=4)
+    kinds = [type(m).__name__ for m in cnn.modules() if type(m).__name__ in ("Mish", "GroupNorm", "BatchNorm2d")]
+    assert kinds == ["GroupNorm", "Mish", "Mish", "GroupNorm", "GroupNorm", "BatchNorm2d"]  # cnf, mish, n4, r's
+    assert cnn(torch.randn(2, 3, 8, 8)).shape == (2, 16)
+    (tmp_path / "gn.yaml").write_text(
+        "name: gn\ndescription: GroupNorm and Mish\ninput: [3, 16, 16]\nblocks: cnf16 n r32_3_2\n"
+        "options: {norm: 4, fun: mish}\nhead: {num_classes: 5}\n")
+    model = zoo.create(str(tmp_path / "gn.yaml"))
+    assert sum(type(m).__name__ == "GroupNorm" for m in model.modules()) == 2
+    assert model(torch.randn(2, 3, 16, 16)).shape == (2, 5)
+    with pytest.raises(zoo.OptionError, match=r"option norm=5: must be one of 0, 1, 2, 3, 4 \(norm kinds: 1 BatchNorm2d, "
+                       r"2 LayerNormChannels, 3 InstanceNorm2d, 4 GroupNorm, 0 nothing\)"):
+        zoo.CNN(blocks="r", norm=5)
+    with pytest.raises(zoo.OptionError, match=r"not an activation; did you mean 'mish'"):
+        zoo.CNN(blocks="f", fun="mesh")
+    out = subprocess.run([sys.executable, "-m", "zoo", "options", "norm", "fun", "--json"], capture_output=True, text=True)
+    rows = {row["name"]: row for row in json.loads(out.stdout)}
+    assert rows["norm"]["choices"] == [0, 1, 2, 3, 4] and "mish" in rows["fun"]["choices"]
+
+
+def test_a_norm_kind_or_activation_zoo_has_is_refused():
+    from zoo.plugin import Activation, Norm, hookimpl, isolated_registry, register_plugin
+
+    class Copycat:
+        @hookimpl
+        def zoo_norms(self):
+            return [Norm(1, "MyBatchNorm", "torch.nn:BatchNorm2d")]
+
+    class Renamer:
+        @hookimpl
+        def zoo_activations(self):
+            return [Activation("gelu", "torch.nn:Mish")]
+
+    with isolated_registry():
+        with pytest.raises(zoo.PluginClashError, match=r"plugin 'copycat' provides the norm kind '1', which zoo itself has"):
+            with register_plugin(Copycat(), name="copycat"):
+                pass
+        with pytest.raises(zoo.PluginClashError, match=r"plugin 'renamer' provides the token 'gelu', which zoo itself has"):
+            with register_plugin(Renamer(), name="renamer"):
+                pass

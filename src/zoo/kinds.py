@@ -10,11 +10,7 @@ them, so a kind is added in one place. No torch here: ``zoo tokens`` reads them.
 
 from __future__ import annotations
 
-from typing import Any
-
-from .errors import OptionError, did_you_mean
-
-__all__ = ["ACTIVATIONS", "NORMS", "DROPOUTS", "POOLS", "SCALES", "describe", "check_activation"]
+__all__ = ["ACTIVATIONS", "NORMS", "DROPOUTS", "POOLS", "SCALES", "describe"]
 
 # activation name (fun, fun_inside, fun_after, and a token each) -> torch.nn class
 ACTIVATIONS: dict[str, str] = {
@@ -41,20 +37,3 @@ def describe(table: dict[int, str]) -> str:
     """``"1 BatchNorm2d, 2 LayerNormChannels, 0 nothing"``: the kinds first, none last."""
     kinds = sorted(table, key=lambda k: (k == 0, k))
     return ", ".join(f"{k} {table[k]}" for k in kinds)
-
-
-def check_activation(what: str, value: Any) -> Any:
-    """``value`` as an activation: a name of :data:`ACTIVATIONS` (``None`` and ``""``:
-    none), or an ``nn.Module`` class or a function returning a module (``nn.Mish``); an
-    :class:`OptionError` that starts with ``what`` otherwise. Options and preset heads
-    both check with this."""
-    if value is None:
-        value = ""
-    if callable(value) and not isinstance(value, str):  # nn.Mish, or a function returning a module
-        return value
-    if not isinstance(value, str) or (value and value not in ACTIVATIONS):
-        raise OptionError(
-            f"{what}: not an activation{did_you_mean(str(value), ACTIVATIONS)} "
-            f"(use one of {', '.join(ACTIVATIONS)}, \"\" for none, or an nn.Module class such as nn.Mish)"
-        )
-    return value

@@ -10,7 +10,6 @@ from typing import Any
 
 from . import kinds
 from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
-from .kinds import check_activation
 from .specs import MAX_CHANNELS, MAX_SIDE, Param
 
 __all__ = ["Config", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS", "check_activation", "declared_options"]
@@ -27,6 +26,54 @@ def declared_options() -> dict[str, Param]:
     from .registry import get_registry
 
     return get_registry().options
+
+
+def check_activation(what: str, value: Any) -> Any:
+    """``value`` as an activation: a name of zoo's or a plugin's (``None`` and ``""``:
+    none), or an ``nn.Module`` class or a function returning a module (``nn.Mish``); an
+    :class:`OptionError` that starts with ``what`` otherwise. Options and preset heads
+    both check with this."""
+    from .registry import get_registry
+
+    if value is None:
+        value = ""
+    if callable(value) and not isinstance(value, str):  # nn.Mish, or a function returning a module
+        return value
+    names = get_registry().activations
+    if not isinstance(value, str) or (value and value not in names):
+        raise OptionError(
+            f"{what}: not an activation{did_you_mean(str(value), names)} "
+            f"(use one of {', '.join(names)}, \"\" for none, or an nn.Module class such as nn.Mish)"
+        )
+    return value
+
+
+def check_activation_option(value: Any, where: str) -> Any:
+    """The check of ``fun``, ``fun_inside``, ``fun_after`` (``Param.validate``)."""
+    return check_activation(where, value)
+
+
+def check_norm_option(value: Any, where: str) -> int:
+    """The check of ``norm`` and every ``norm_*`` option: 0 (none), a kind of zoo's or of
+    a plugin's (``zoo_norms``)."""
+    from .registry import get_registry
+    from .specs import as_whole
+
+    norms = get_registry().norms
+    kind = as_whole(value)
+    if kind is None or (kind != 0 and kind not in norms):
+        known = {0: "nothing", **{k: n.name for k, n in norms.items()}}
+        whole = "a whole number, " if kind is None else ""
+        raise OptionError(f"{where}: must be {whole}one of {', '.join(str(k) for k in sorted(known))} "
+                          f"(norm kinds: {kinds.describe(known)})")
+    return kind
+
+
+def check_blocks_option(value: Any, where: str) -> str:
+    """The check of ``blocks``: text (parsed when the network is built)."""
+    if not isinstance(value, str):
+        raise OptionError(f"{where}: must be a block string, e.g. \"cnf32 m r64\"")
+    return value
 
 
 # names the document (or its code) uses for what zoo calls otherwise -> what to write

@@ -7,10 +7,14 @@ move its internals without breaking it.
 
 Declarations (torch-free):
 
-- :func:`hookimpl` marks the hooks ``zoo_tokens()``, ``zoo_options()``, ``zoo_presets()``
+- :func:`hookimpl` marks the hooks ``zoo_tokens()``, ``zoo_options()``, ``zoo_presets()``,
+  ``zoo_activations()``, ``zoo_norms()``
 - :class:`Token` (name, values, help, build), :class:`Value` (a token's positional
   value: name, type, default, doc, min, max, choices), :class:`Option` (a network
-  option a plugin adds: name, default, help, choices)
+  option a plugin adds: name, default, help, choices): both make a :class:`Param`
+- :class:`Activation` (``fun="mish"`` and a token ``mish``), :class:`Norm` (a norm
+  kind: ``norm=4`` and the token ``n4``), for the hooks ``zoo_activations()`` and
+  ``zoo_norms()``
 - limits: :data:`MAX_CHANNELS`, :data:`MAX_KERNEL`, :data:`MAX_REPEAT`
 
 Building (torch is imported on first use of these names):
@@ -33,7 +37,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
-from .registry import MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT, Option, Token, Value, hookimpl
+from .specs import (
+    MAX_CHANNELS,
+    MAX_KERNEL,
+    MAX_REPEAT,
+    Activation,
+    Norm,
+    Option,
+    Param,
+    Token,
+    Value,
+    hookimpl,
+)
 from .testing import isolated_registry, register_plugin
 from .tokens.residual import check_odd_kernel
 
@@ -42,6 +57,9 @@ __all__ = [
     "Token",
     "Value",
     "Option",
+    "Param",
+    "Activation",
+    "Norm",
     "MAX_CHANNELS",
     "MAX_KERNEL",
     "MAX_REPEAT",

@@ -49,8 +49,7 @@ from .errors import (
     warn,
 )
 from .format import format_count
-from .kinds import check_activation
-from .options import DOCUMENT_NAMES, Config, declared_options
+from .options import DOCUMENT_NAMES, Config, check_activation, declared_options
 from .registry import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
 from .specs import as_whole
 

@@ -24,6 +24,7 @@ Environment: ``ZOO_DISABLE_PLUGIN_AUTOLOAD=1`` loads the built-in tokens only;
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import threading
@@ -44,6 +45,8 @@ from .specs import (  # re-exported: plugins and older code import them from her
     MAX_SIDE,
     MAX_WIDTH,
     PROJECT,
+    Activation,
+    Norm,
     Option,
     Param,
     Token,
@@ -74,7 +77,7 @@ __all__ = [
 
 DISTRIBUTION = "zoo-cnn"  # zoo's own distribution on PyPI (the import name is zoo)
 BUILTIN = PROJECT  # the plugin name of the built-in tokens and options
-HOOKS = ("zoo_tokens", "zoo_presets", "zoo_options")
+HOOKS = ("zoo_tokens", "zoo_presets", "zoo_options", "zoo_activations", "zoo_norms")
 PRESET_SUFFIXES = (".yaml", ".yml")
 
 
@@ -117,6 +120,14 @@ class ZooSpec:
     def zoo_options(self) -> list[Param]:
         """Return options of ``Config`` that this plugin's tokens read."""
 
+    @hookspec
+    def zoo_activations(self) -> list[Activation]:
+        """Return named activations (``fun="mish"``); each is also a token of its name."""
+
+    @hookspec
+    def zoo_norms(self) -> list[Norm]:
+        """Return norm kinds (``norm=4``, the token ``n4``)."""
+
 
 def normalize_name(name: str) -> str:
     """A distribution name as pip compares them: ``Zoo_Extra`` -> ``zoo-extra``."""
@@ -146,6 +157,8 @@ class _Contribution:
     tokens: list[Token]
     options: list[Param]
     presets: list[Path]
+    activations: list[Activation] = field(default_factory=list)
+    norms: list[Norm] = field(default_factory=list)
 
 
 class Registry:
@@ -170,6 +183,8 @@ class Registry:
         self.plugins: dict[str, PluginInfo] = {}
         self.tokens: dict[str, Token] = {}
         self.options: dict[str, Param] = {}  # zoo's own first, then the plugins'
+        self.activations: dict[str, Activation] = {}  # fun="name": zoo's own, then the plugins'
+        self.norms: dict[int, Norm] = {}  # norm=kind (0, none, is no entry)
         self.preset_paths: list[tuple[str, Path]] = []
         self.clashes: list[str] = []  # kept for callers of check(); autoloading records none
         # names two plugins both provide: ("token" or "option", name) -> the message naming
@@ -247,6 +262,8 @@ class Registry:
                 self.pm.unregister(plugin)
         self.tokens = {k: t for k, t in self.tokens.items() if t.plugin != name}
         self.options = {k: o for k, o in self.options.items() if o.plugin != name}
+        self.activations = {k: a for k, a in self.activations.items() if a.plugin != name}
+        self.norms = {k: n for k, n in self.norms.items() if n.plugin != name}
         self.preset_paths = [(p, path) for p, path in self.preset_paths if p != name]
         self.plugins.pop(name, None)
         self.generation += 1
@@ -296,6 +313,11 @@ class Registry:
         for option in contribution.options:
             self.options[option.name] = option
             info.options.append(option.name)
+        for activation in contribution.activations:
+            if ("token", activation.name) not in self.ambiguous:  # its token went to neither plugin
+                self.activations[activation.name] = activation
+        for norm in contribution.norms:
+            self.norms[norm.kind] = norm
         for path in contribution.presets:
             self.preset_paths.append((name, path))
             info.presets.extend(preset_names(path))
@@ -327,9 +349,13 @@ class Registry:
             if not path.exists():
                 raise PluginError(f"plugin {name!r}: its hook zoo_presets() returned {str(path)!r}, which does not exist")
             presets.append(path)
-        tokens = [dataclasses.replace(t, plugin=name) for t in tokens]
+        activations = [dataclasses.replace(_check_kind(a, Activation, name, "zoo_activations"), plugin=name)
+                       for a in self._call(plugin, name, "zoo_activations")]
+        norms = [dataclasses.replace(_check_kind(n, Norm, name, "zoo_norms"), plugin=name)
+                 for n in self._call(plugin, name, "zoo_norms")]
+        tokens = [dataclasses.replace(t, plugin=name) for t in tokens] + [_activation_token(a) for a in activations]
         options = [dataclasses.replace(o, plugin=name) for o in options]
-        return _Contribution(tokens, options, presets)
+        return _Contribution(tokens, options, presets, activations, norms)
 
     def _call(self, plugin: object, name: str, hook: str) -> list:
         impls = [i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin is plugin]
@@ -382,6 +408,10 @@ class Registry:
                 elif what == "token":
                     problems += [_shadow_message(t, item.name, name) for t in table.values()
                                  if _reads_as(t.name, item.name) or _reads_as(item.name, t.name)]
+        for norm in contribution.norms:  # a kind is a number: no sharing, the first one keeps it
+            if norm.kind in self.norms:
+                owner = self.norms[norm.kind]
+                problems.append(_clash_message("norm kind", str(norm.kind), owner.plugin, name))
         if problems:
             raise PluginClashError("\n".join(problems))
         return shared
@@ -434,6 +464,14 @@ def _shadow_message(existing: Token, new: str, plugin: str) -> str:
         f"{example[len(shorter):]}, changing what existing block strings mean. Disable it with "
         f"ZOO_DISABLE_PLUGINS={plugin} (or uninstall it), and ask its author to rename the token"
     )
+
+
+def _activation_token(activation: Activation) -> Token:
+    """The token of a named activation (``mish`` in a block string), built by zoo."""
+    from .tokens.activation import build_named
+
+    return Token(activation.name, (), f"activation {activation.help or activation.name}",
+                 functools.partial(build_named, activation.name), plugin=activation.plugin)
 
 
 def _check_kind(obj: Any, kind: type, plugin: str, hook: str) -> Any:

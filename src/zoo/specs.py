@@ -40,6 +40,10 @@ __all__ = [
     "Value",
     "Option",
     "Token",
+    "Activation",
+    "Norm",
+    "resolve",
+    "current_registry",
     "plugin_code",
     "as_whole",
     "in_choices",
@@ -117,7 +121,7 @@ class Param:
     choices: tuple | None = None
     help: str = ""
     plugin: str = ""  # set by the registry: the distribution that declares it
-    validate: Callable[[Any, str], Any] | None = field(default=None, compare=False, repr=False)
+    validate: Callable[[Any, str], Any] | str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -169,7 +173,7 @@ class Param:
         """``value`` checked and in its type (a numpy integer becomes an int), or an
         :class:`OptionError` ``"option norm=7: must be one of 0, 1, 2, 3 (...)"``."""
         if self.validate is not None:
-            return self.validate(value, f"{where} {self.name}={value!r}")
+            return resolve(self.validate, f"option {self.name!r}")(value, f"{where} {self.name}={value!r}")
         checked, problem = self.problem(value)
         if problem:
             meaning = f" ({self.help})" if self.help else ""
@@ -192,6 +196,11 @@ class Param:
         checked, problem = self.problem(value)
         if problem:
             raise ValueError(f"{self.name} {problem}, not {raw}")
+        if self.validate is not None:  # e.g. a norm kind: zoo's and the plugins'
+            try:
+                return resolve(self.validate, f"value {self.name!r}")(checked, self.name)
+            except OptionError as exc:
+                raise ValueError(f"{exc}, not {raw}") from None
         return checked
 
     def to_dict(self) -> dict[str, Any]:
@@ -294,14 +303,7 @@ class Token:
         object.__setattr__(self, "values", values)
         if self.build is None:
             raise PluginError(f"token {self.name!r} has no build function")
-        if isinstance(self.build, str):
-            module, _, attr = self.build.partition(":")
-            if not module or not attr:
-                raise PluginError(
-                    f"token {self.name!r}: build={self.build!r} must be 'package.module:function'"
-                )
-        elif not callable(self.build):
-            raise PluginError(f"token {self.name!r}: build must be a function or a 'module:function' string")
+        _check_reference(self.build, f"token {self.name!r}")
 
     def signature(self) -> str:
         """``r[channels=C]_[kernel=3]_[stride=1]``, for listings and error hints."""
@@ -309,27 +311,9 @@ class Token:
 
     def builder(self) -> Callable[..., Any]:
         """The build function, importing it first if it was given as a string."""
-        if callable(self.build):
-            return self.build
-        if self._resolved is not None:
-            return self._resolved
-        module_name, _, attr = str(self.build).partition(":")
-        try:
-            with plugin_code():
-                function = getattr(importlib.import_module(module_name), attr)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # ImportError, the module's own failure, even sys.exit
-            raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'!r}: cannot import its build "
-                f"function {self.build!r} ({type(exc).__name__}: {exc})"
-            ) from exc
-        if not callable(function):
-            raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'!r}: {self.build!r} is not a function"
-            )
-        object.__setattr__(self, "_resolved", function)
-        return function
+        if self._resolved is None:
+            object.__setattr__(self, "_resolved", resolve(self.build, f"token {self.name!r} of plugin {self.plugin or '?'!r}"))
+        return self._resolved
 
     def to_dict(self) -> dict[str, Any]:
         """The token's metadata as plain JSON-able data (``zoo tokens --json``)."""
@@ -340,6 +324,96 @@ class Token:
             "help": self.help,
             "plugin": self.plugin,
         }
+
+
+def resolve(reference: Callable[..., Any] | str, what: str) -> Callable[..., Any]:
+    """A function given as itself or as ``"package.module:function"`` (imported now, with
+    the plugin's prints sent to stderr); a :class:`PluginError` naming ``what`` when it
+    cannot be imported or is no function."""
+    if callable(reference):
+        return reference
+    module_name, _, attr = str(reference).partition(":")
+    try:
+        with plugin_code():
+            function = getattr(importlib.import_module(module_name), attr)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # ImportError, the module's own failure, even sys.exit
+        raise PluginError(
+            f"{what}: cannot import its build function {reference!r} ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not callable(function):
+        raise PluginError(f"{what}: {reference!r} is not a function")
+    return function
+
+
+def _check_reference(build: Any, what: str) -> None:
+    if isinstance(build, str):
+        module, _, attr = build.partition(":")
+        if not module or not attr:
+            raise PluginError(f"{what}: build={build!r} must be 'package.module:function'")
+    elif not callable(build):
+        raise PluginError(f"{what}: build must be a function, a class or a 'module:function' string")
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A named activation, usable as ``fun="mish"`` (and ``fun_inside``, ``fun_after``)
+    and as a token of its own name. ``build`` makes the module: an ``nn.Module`` class,
+    a function, or ``"package.module:function"`` (imported on first use: no torch to
+    declare it).
+
+    >>> Activation("mish", "torch.nn:Mish", "Mish").name
+    'mish'
+    """
+
+    name: str
+    build: Callable[[], Any] | str
+    help: str = ""
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not (self.name[:1].isalpha() and self.name.isalnum() and self.name.isascii()):
+            raise PluginError(f"activation name {self.name!r} is not valid: ASCII letters and digits, a letter first")
+        _check_reference(self.build, f"activation {self.name!r}")
+
+    def module(self) -> Any:
+        """A new module of this activation."""
+        return resolve(self.build, f"activation {self.name!r} of plugin {self.plugin or '?'!r}")()
+
+
+@dataclass(frozen=True)
+class Norm:
+    """A norm kind, usable as ``norm=KIND`` (and every ``norm_*`` option) and ``nKIND``.
+    ``build(channels)`` makes the layer; a ``"package.module:function"`` string is
+    imported on first use.
+
+    >>> Norm(4, "GroupNorm", "zoo_extra.layers:group_norm").kind
+    4
+    """
+
+    kind: int
+    name: str
+    build: Callable[[int], Any] | str
+    help: str = ""
+    plugin: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.kind, bool) or not isinstance(self.kind, int) or not 1 <= self.kind <= 99:
+            raise PluginError(f"norm kind {self.kind!r} is not valid: a whole number from 1 to 99 (0 is none)")
+        _check_reference(self.build, f"norm kind {self.kind}")
+
+    def module(self, channels: int) -> Any:
+        """A new layer of this kind for ``channels`` channels."""
+        return resolve(self.build, f"norm kind {self.kind} ({self.name}) of plugin {self.plugin or '?'!r}")(channels)
+
+
+def current_registry() -> Any:
+    """The process's registry (:func:`zoo.registry.get_registry`), for the layer factories
+    (``create_norm``, ``create_activation``) that build zoo's and the plugins' kinds.
+    Looked up by name at run time: the registry loads the built-in plugin, whose build
+    functions use those factories, so a static import would be a cycle."""
+    return importlib.import_module("zoo.registry").get_registry()
 
 
 _stdout_lock = threading.RLock()  # sys.stdout is global: one swap at a time

@@ -32,21 +32,24 @@ def option_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
     plugin), zoo's own in their order, then the plugins'.
 
     >>> row = option_rows(["norm"])[0]
-    >>> row["default"], row["choices"], row["plugin"]
+    >>> row["default"], row["choices"][:4], row["plugin"]  # plugins may add norm kinds
     (1, [0, 1, 2, 3], 'zoo')
     """
-    from ..kinds import ACTIVATIONS
     from ..options import declared_options
-    from ..tokens.options import check_activation_option, check_blocks_option
+    from ..registry import get_registry
+    from ..tokens.options import ACTIVATION_CHECK, BLOCKS_CHECK, NORM_CHECK
+
+    registry = get_registry()
 
     rows = []
     params = list(declared_options().values())
     ours = [p for p in params if p.plugin == "zoo"]  # in their declared order
     for param in ours + sorted((p for p in params if p.plugin != "zoo"), key=lambda p: p.name):
-        activation = param.validate is check_activation_option
-        choices = ["", *ACTIVATIONS] if activation else (list(param.choices) if param.choices is not None else None)
-        kind = ("activation" if activation else "blocks" if param.validate is check_blocks_option
-                else param.type.__name__)
+        activation = param.validate == ACTIVATION_CHECK
+        choices = (["", *registry.activations] if activation
+                   else [0, *registry.norms] if param.validate == NORM_CHECK
+                   else list(param.choices) if param.choices is not None else None)
+        kind = "activation" if activation else "blocks" if param.validate == BLOCKS_CHECK else param.type.__name__
         rows.append({"name": param.name, "type": kind, "default": param.default, "choices": choices,
                      "minimum": param.min, "maximum": param.max, "help": param.help, "plugin": param.plugin})
     if names:

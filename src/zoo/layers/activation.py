@@ -5,13 +5,13 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import OptionError
-from ..kinds import ACTIVATIONS
+from ..specs import current_registry
 
 
 def create_activation(name) -> nn.Module | None:
     """``"gelu"`` -> ``nn.GELU()``; ``""`` -> ``None`` (no activation); an ``nn.Module``
     class or a function returning a module (``nn.Mish``) -> a new one of it. The names
-    are those of :data:`zoo.kinds.ACTIVATIONS`.
+    are zoo's (:data:`zoo.kinds.ACTIVATIONS`) and the plugins' (``zoo_activations``).
 
     >>> create_activation(nn.Mish), create_activation("swish")
     (Mish(), SiLU())
@@ -23,7 +23,7 @@ def create_activation(name) -> nn.Module | None:
         return module
     if not name:
         return None
-    try:
-        return getattr(nn, ACTIVATIONS[name])()
-    except KeyError:
-        raise OptionError(f"unknown activation {name!r}; use one of {', '.join(ACTIVATIONS)}") from None
+    activations = current_registry().activations  # zoo's (zoo.kinds.ACTIVATIONS) and the plugins'
+    if name not in activations:
+        raise OptionError(f"unknown activation {name!r}; use one of {', '.join(activations)}")
+    return activations[name].module()

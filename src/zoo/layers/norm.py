@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from ..errors import OptionError
-from ..kinds import NORMS, describe
+from ..kinds import describe
+from ..specs import current_registry
 
 
 class LayerNormChannels(nn.Module):
@@ -34,18 +35,23 @@ class LayerNormChannels(nn.Module):
         return f"{self.channels}, eps={self.eps}"
 
 
-_LAYERS = {  # the layer of each kind's name in zoo.kinds.NORMS
-    "BatchNorm2d": nn.BatchNorm2d,
-    "LayerNormChannels": LayerNormChannels,
-    "InstanceNorm2d": lambda channels: nn.InstanceNorm2d(channels, affine=True),  # learnable (the document has none)
-}
+def BatchNorm2d(channels: int) -> nn.Module:  # noqa: N802 - the kind's name in zoo.kinds.NORMS
+    return nn.BatchNorm2d(channels)
+
+
+def InstanceNorm2d(channels: int) -> nn.Module:  # noqa: N802
+    return nn.InstanceNorm2d(channels, affine=True)  # learnable (the document has none)
 
 
 def create_norm(kind: int, channels: int) -> nn.Module | None:
-    """The norm layer of ``kind`` (:data:`zoo.kinds.NORMS`: ``1`` ``BatchNorm2d(C)``,
-    ``2`` ``LayerNormChannels(C)``, ``3`` ``InstanceNorm2d(C, affine=True)``), or ``None``
-    for ``0``."""
-    name = NORMS.get(kind) if isinstance(kind, int) and not isinstance(kind, bool) else None
-    if name is None:
-        raise OptionError(f"norm kind {kind!r}: must be one of {describe(NORMS)}")
-    return _LAYERS[name](channels) if kind else None
+    """The norm layer of ``kind``: zoo's (:data:`zoo.kinds.NORMS`: ``1`` ``BatchNorm2d(C)``,
+    ``2`` ``LayerNormChannels(C)``, ``3`` ``InstanceNorm2d(C, affine=True)``) or a
+    plugin's (``zoo_norms``); ``None`` for ``0``."""
+    if kind == 0 and not isinstance(kind, bool):
+        return None
+    norms = current_registry().norms
+    spec = norms.get(kind) if isinstance(kind, int) and not isinstance(kind, bool) else None
+    if spec is None:
+        known = {0: "nothing", **{k: n.name for k, n in norms.items()}}
+        raise OptionError(f"norm kind {kind!r}: must be one of {describe(known)}")
+    return spec.module(channels)

@@ -5,10 +5,10 @@ any third-party one. One file per family; none of them imports torch at import t
 
 from __future__ import annotations
 
-from ..specs import Param, Token, hookimpl
+from ..specs import Activation, Norm, Param, Token, hookimpl
 from . import activation, conv, dropout, norm, options, pool, residual, shift
 
-__all__ = ["zoo_tokens", "zoo_options"]
+__all__ = ["zoo_tokens", "zoo_options", "zoo_activations", "zoo_norms"]
 
 
 @hookimpl
@@ -27,3 +27,13 @@ def zoo_tokens() -> list[Token]:
 @hookimpl
 def zoo_options() -> list[Param]:
     return list(options.OPTIONS)
+
+
+@hookimpl
+def zoo_activations() -> list[Activation]:
+    return list(activation.ACTIVATION_SPECS)
+
+
+@hookimpl
+def zoo_norms() -> list[Norm]:
+    return list(norm.NORM_SPECS)

@@ -1,11 +1,10 @@
-"""``f`` (the activation of option ``fun``) and one token per activation name."""
+"""``f`` (the activation of option ``fun``), and zoo's named activations (each is a
+token of its name too, made by the registry as for a plugin's)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from ..kinds import ACTIVATIONS
-from ..specs import Token
+from ..specs import Activation, Token
 
 
 def build_fun(ctx):
@@ -20,10 +19,7 @@ def build_named(name, ctx):
     return create_activation(name)
 
 
-TOKENS = [
-    Token("f", (), "the activation of option `fun` (nothing when fun=\"\")", build_fun),
-    *(
-        Token(name, (), f"activation {module}", partial(build_named, name))
-        for name, module in ACTIVATIONS.items()
-    ),
-]
+TOKENS = [Token("f", (), "the activation of option `fun` (nothing when fun=\"\")", build_fun)]
+
+# zoo's activations, declared as any plugin's: each is also a token of its name
+ACTIVATION_SPECS = [Activation(name, f"torch.nn:{module}", module) for name, module in ACTIVATIONS.items()]

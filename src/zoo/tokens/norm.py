@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..kinds import NORMS, describe
-from ..specs import Token, Value
+from ..specs import Norm, Token, Value
 
 
 def build_norm(ctx, kind):
@@ -15,8 +15,11 @@ def build_norm(ctx, kind):
 TOKENS = [
     Token(
         "n",
-        (Value("kind", int, None, doc="norm", choices=tuple(NORMS)),),
-        f"norm: {describe(NORMS)}",
+        (Value("kind", int, None, doc="norm", min=0, max=99, validate="zoo.options:check_norm_option"),),
+        f"norm: {describe(NORMS)} (and the plugins' kinds: zoo options norm)",
         build_norm,
     ),
 ]
+
+# zoo's norm kinds, declared as any plugin's (kind 0, none, is no layer)
+NORM_SPECS = [Norm(kind, name, f"zoo.layers.norm:{name}") for kind, name in NORMS.items() if kind]

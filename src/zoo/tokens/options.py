@@ -3,30 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .. import kinds
-from ..errors import OptionError
-from ..kinds import check_activation
 from ..specs import MAX_CHANNELS, Option, Param
 
-
-def check_activation_option(value: Any, where: str) -> Any:
-    return check_activation(where, value)
-
-
-def check_blocks_option(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise OptionError(f"{where}: must be a block string, e.g. \"cnf32 m r64\"")
-    return value
+# the checks live in zoo.options (they ask the registry, which imports this package):
+# named here as references, resolved when first used
+ACTIVATION_CHECK = "zoo.options:check_activation_option"
+NORM_CHECK = "zoo.options:check_norm_option"
+BLOCKS_CHECK = "zoo.options:check_blocks_option"
 
 
 def _kind(name: str, default: int, table: dict[int, str], help: str) -> Param:
+    if table is kinds.NORMS:  # plugins add norm kinds: checked against the registry
+        return Param(name, int, default, help=help, validate=NORM_CHECK)
     return Option(name, default, help, choices=tuple(table))
 
 
 def _fun(name: str, default: str, help: str) -> Param:
-    return Param(name, str, default, help=help, validate=check_activation_option)
+    return Param(name, str, default, help=help, validate=ACTIVATION_CHECK)
 
 
 def _std(name: str, help: str) -> Param:
@@ -37,7 +31,7 @@ NORMS = kinds.describe(kinds.NORMS)
 
 OPTIONS = [
     Option("input", 3, "channels of the input image", min=1, max=MAX_CHANNELS),
-    Param("blocks", str, "", help="the block string", validate=check_blocks_option),
+    Param("blocks", str, "", help="the block string", validate=BLOCKS_CHECK),
     Option("bias", False, "Conv2d layers get a bias"),
     _kind("norm", 1, kinds.NORMS, f"norm kind of `n` and `cnf`: {NORMS}"),
     _kind("drop", 2, kinds.DROPOUTS, f"dropout kind of `d`: {kinds.describe(kinds.DROPOUTS)}"),

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo.plugin import MAX_CHANNELS, MAX_KERNEL, Option, Token, Value, hookimpl
+from zoo.plugin import MAX_CHANNELS, MAX_KERNEL, Activation, Norm, Option, Token, Value, hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["zoo_tokens", "zoo_options", "zoo_presets"]
+__all__ = ["zoo_tokens", "zoo_options", "zoo_presets", "zoo_activations", "zoo_norms"]
 
 
 @hookimpl
@@ -57,3 +57,15 @@ def zoo_options() -> list[Option]:
 @hookimpl
 def zoo_presets() -> list[Path]:
     return [Path(__file__).parent / "presets"]
+
+
+@hookimpl
+def zoo_activations() -> list[Activation]:
+    # fun="mish" anywhere, and the token `mish` in a block string
+    return [Activation("mish", "torch.nn:Mish", "Mish (x * tanh(softplus(x)))")]
+
+
+@hookimpl
+def zoo_norms() -> list[Norm]:
+    # norm=4 (and every norm_* option), the token n4
+    return [Norm(4, "GroupNorm", "zoo_extra.layers:group_norm", "GroupNorm of min(32, C) groups")]

@@ -15,7 +15,7 @@ from zoo.plugin import (
     residual_from_options,
 )
 
-__all__ = ["SqueezeExcite", "build_se", "build_bottleneck"]
+__all__ = ["SqueezeExcite", "build_se", "build_bottleneck", "group_norm"]
 
 
 class SqueezeExcite(nn.Module):
@@ -94,3 +94,13 @@ def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tup
     block = nn.Sequential(*(layer for layer in layers if layer is not None))
     module = residual_from_options(block, c_in, out, stride, o)
     return module, out
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """Norm kind 4: ``GroupNorm`` of the largest divisor of ``channels`` up to 32 groups.
+
+    >>> group_norm(64).num_groups, group_norm(48).num_groups
+    (32, 24)
+    """
+    groups = max(g for g in range(1, min(32, channels) + 1) if channels % g == 0)
+    return nn.GroupNorm(groups, channels)
