@@ -11,13 +11,17 @@ import argparse
 import json
 import sys
 
-from .common import add_model_arguments, input_size, resolve_model_argument
+from .common import add_model_arguments, model_inputs, resolve_model_argument
 
 EXAMPLES = """examples:
   zoo inspect resnet18_cifar
   zoo inspect "r64 m r128 m r256 m r512 m" --input 3,32,32
   zoo inspect "(cnf64_7_2 m3_2_1) 2r r128_3_2 r" --input 3,224,224 --set fun_after=relu --depth 4
   zoo inspect resnet18 --json
+  zoo inspect timm:efficientnet_b0
+  zoo inspect torchvision:resnet50 --input 3,160,160
+  zoo inspect mypkg.nets:build --set width=64        (a function returning an nn.Module)
+  zoo inspect nets.py:build --input "ids:int64[1,128]; mask:bool[1,128]"
   zoo inspect r32m --set num_classes=100 --set "head={hidden: [256]}"
 """
 
@@ -44,8 +48,11 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(p)
-    p.add_argument("--input", type=input_size, metavar="C,H,W",
-                   help="input size, B,C,H,W for a batch (default: the preset's input; for a block string C,32,32)")
+    p.add_argument("--input", type=model_inputs, action="append", metavar="INPUT",
+                   help="the input: C,H,W (a batch of 1 added for image models), B,C,H,W, [2,10,8] (the "
+                   "whole shape), int64[1,128] (a dtype), ids:int64[1,128] (a keyword input); repeat "
+                   "--input or separate with ';' for several (default: the model's own input size; "
+                   "for a block string C,32,32)")
     p.add_argument("--depth", type=_depth, metavar="N",
                    help="expand the tree down to level N, the model being level 0 (default: the CNN's blocks and their parts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -69,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     try:
-        report = inspect(spec, args.input)
+        inputs = [one for given in args.input for one in given] if args.input else None
+        report = inspect(spec, inputs)
+    except (OptionError, UnknownOptionError) as exc:  # an option the model's function refuses
+        print(f"zoo inspect: error: --set: {exc}", file=sys.stderr)
+        return 2
     except ShapeError as error:
         partial = getattr(error, "report", None)
         if partial is not None:

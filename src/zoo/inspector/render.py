@@ -63,7 +63,7 @@ def title(report: Report) -> Text:
     text = Text()
     text.append(report.name, style="bold")
     if report.input:
-        text.append(f"  {shape_text(report.input)} -> ")
+        text.append(f"  {', '.join(report.inputs) if report.inputs else shape_text(report.input)} -> ")
         if report.error:
             text.append("failed", style=STYLES["failed"])
         else:
@@ -86,7 +86,8 @@ def _signature(rows: list[ModuleRow], i: int, end: int) -> tuple:
     base = rows[i].level
     return tuple(
         (r.level - base, r.name if not r.name.isdigit() else "", r.description, r.token, r.params,
-         r.macs, _freeze(r.input), _freeze(r.output), r.same_as is not None, r.failed)
+         r.macs, _freeze(r.input), _freeze(r.output), r.same_as is not None, r.failed,
+         tuple(r.shared_with.items()))
         for r in rows[i:end]
     )
 
@@ -193,6 +194,8 @@ def tree_table(
             label.append(f"  {row.token}", style=STYLES["token"])
         if row.same_as is not None:
             label.append(f"  (same module as {row.same_as or 'the model'})", style="dim")
+        for key, holder in row.shared_with.items():
+            label.append(f"  ({key} shared with {holder})", style="dim")
         if row.device == "cpu" and row.calls:
             label.append("  [cpu]", style=STYLES["cpu"])
         params = row.params if expanded else row.total_params
@@ -257,10 +260,10 @@ def cost_table(report: Report) -> Table:
     width = report.input[-1] if len(report.input) >= 3 else None
     table.add_row("", Text("input", style="dim"), "", "", str(width or "-"), "1", shape_text(report.input))
     numbered = 0
-    for block in report.blocks:
-        if block.name != "head" or block.path:
+    for block in report.blocks:  # the head and the model's own work (no path) go unnumbered
+        if block.path:
             numbered += 1
-        _add_block(table, block, str(numbered) if block.name != "head" or block.path else "")
+        _add_block(table, block, str(numbered) if block.path else "")
     table.add_section()
     table.add_row("", Text("total", style=STYLES["total"]), Text(_thousands(report.params), style="bold green"),
                   Text(_millions(report.macs), style="bold magenta"), "", "", "")
@@ -305,7 +308,7 @@ def summary(report: Report) -> Text:
     if report.input and not report.error:
         text.append(", ")
         text.append(f"{report.macs:,}", style=STYLES["macs"])
-        text.append(" MACs per image")
+        text.append(" MACs per image" if len(report.input) == 4 else " MACs per sample")
     return text
 
 

@@ -207,6 +207,7 @@ def trace(
     inputs: tuple[torch.Tensor, ...],
     original: nn.Module | None = None,
     names: dict[int, str] | None = None,
+    kwargs: dict[str, Any] | None = None,
 ) -> Trace:
     """Run ``traced`` (on meta) on ``inputs`` and record every module call.
 
@@ -215,6 +216,9 @@ def trace(
     modules that need real values get their ``forward`` replaced in it.
     """
     original = traced if original is None else original
+    kwargs = kwargs or {}
+    inputs, kwargs = _map_tensors((tuple(inputs), kwargs), lambda t: t if t.device.type == "meta" else
+                                  torch.empty_like(t, device="meta"))
     names = names if names is not None else {id(m): n for n, m in reversed(list(traced.named_modules()))}
     parents = _parents(traced)
     on_cpu: set[int] = set()
@@ -233,7 +237,7 @@ def trace(
             _run_on_cpu(module, original.get_submodule(names[key]), recorder)
         try:
             with torch.no_grad(), shape_mode, counter:
-                result.output = shapes_of(traced(*inputs))
+                result.output = shapes_of(traced(*inputs, **kwargs))
         except Exception as error:  # the model's own failure, or one of the meta device
             chain = [(module, call.inputs) for module, _, call in recorder.stack]
             failing = chain[-1][0] if chain else traced
