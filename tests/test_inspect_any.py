@@ -78,6 +78,39 @@ class Encoder(nn.Module):
         return self.head(self.encoder(self.embed(ids), src_key_padding_mask=mask)[:, 0])
 
 
+class Gate(nn.Module):
+    """A data-dependent branch: the big convolution for non-negative activations
+    (what a ReLU before it gives), the small one otherwise (what random noise gives)."""
+
+    def __init__(self, channels: int = 16):
+        super().__init__()
+        self.small = nn.Conv2d(channels, channels, 1)
+        self.big = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.big(x) if x.min() >= 0 else self.small(x)
+
+
+def gated() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), Gate(), nn.Flatten(), nn.Linear(1024, 10))
+
+
+class TopBranch(nn.Module):
+    """The branch in the model's own forward, and a large head after it."""
+
+    def __init__(self, wide: int = 4096):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU())
+        self.big = nn.Conv2d(16, 16, 3, padding=1)
+        self.small = nn.Conv2d(16, 16, 1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(1024, wide), nn.Linear(wide, wide))
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.big(x) if x.sum() > 0 else self.small(x)
+        return self.head(x)
+
+
 def lstm() -> nn.Module:
     return nn.LSTM(8, 16, num_layers=2, batch_first=True)
 
@@ -223,6 +256,44 @@ def test_real_tensors_from_python():
         zoo.inspect(TwoInputs(), input_data=3)
 
 
+# -- 3. data-dependent control flow -----------------------------------------------------------
+
+STEM, BIG, SMALL = 8 * 8 * 27 * 16, 8 * 8 * 16 * 16 * 9, 8 * 8 * 16 * 16
+
+
+def test_a_branch_is_taken_on_the_activations_that_really_reach_it():
+    report = zoo.inspect(gated(), input_size=(3, 8, 8))
+    assert report.macs == STEM + BIG + 1024 * 10  # random noise instead would take the small branch
+    rows = {r.path: r for r in report.tree}
+    assert [r.path for r in report.tree if r.needs_values] == ["2"]
+    assert rows["2.small"].calls == 0 and rows["2.big"].macs == BIG
+    # real values up to the read in Gate's forward; the convolution it then calls and
+    # everything after run on meta, with no weights
+    assert {p: rows[p].device for p in ("0", "1", "2", "2.big", "4")} == {
+        "0": "cpu", "1": "cpu", "2": "cpu", "2.big": "meta", "4": "meta"}
+    assert "Gate  [real values]" in str(report)
+    assert report.notes == ["needed real values: 2 (ran for real on a random input up to the last value read: "
+                            "4 of 8 modules; the rest on meta, without weights)"]
+
+
+def test_a_branch_in_the_models_own_forward_leaves_the_rest_on_meta():
+    with torch.device("meta"):  # as zoo builds models: no weights at all
+        model = TopBranch(wide=50_000)  # a 2.5-billion-parameter head: 10 GB if it ever got weights
+    report = zoo.inspect(model, input_size=(3, 8, 8))
+    assert report.macs == STEM + BIG + 1024 * 50_000 + 50_000 ** 2
+    assert [r.path for r in report.tree if r.device == "cpu"] == ["", "stem", "stem.0", "stem.1"]
+
+
+def test_input_data_decides_the_branch():
+    model = TopBranch(wide=8)
+    model.stem = nn.Identity()  # the branch now reads the input itself
+    model.big, model.small = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(3, 16, 1)
+    positive = zoo.inspect(model, input_data=torch.ones(1, 3, 8, 8))
+    negative = zoo.inspect(model, input_data=-torch.ones(1, 3, 8, 8))
+    assert positive.macs - negative.macs == 8 * 8 * 16 * 3 * 9 - 8 * 8 * 16 * 3
+    assert [r.needs_values for r in positive.tree][:1] == [True]
+
+
 # -- 4. every MAC in a row --------------------------------------------------------------------
 
 
@@ -270,6 +341,8 @@ HAND_WRITTEN = {
     "two inputs": (TwoInputs, [(3, 8, 8), "[1,5]"]),
     "lstm": (lstm, (2, 10, 8)),
     "encoder": (Encoder, "ids:int64[2,16]"),
+    "branch": (gated, (3, 8, 8)),
+    "top branch": (TopBranch, (3, 8, 8)),
 }
 
 

@@ -475,10 +475,14 @@ def test_modules_that_need_real_values_run_on_the_cpu_and_say_so():
     report = zoo.inspect(model, input_size=(3, 8, 8))
     assert report.output == (1, 10)
     rows = {r.path: r for r in report.tree}
-    assert rows["1"].device == "cpu" and rows["0"].device == "meta" and rows["2"].device == "meta"
+    # the activations that reach it are real: the convolution before it runs for real too,
+    # the Linear after it (no value read after the module's) on meta, without weights
+    assert (rows["0"].device, rows["1"].device, rows["2"].device) == ("cpu", "cpu", "meta")
+    assert [r.path for r in report.tree if r.needs_values] == ["1"]
     assert rows["1"].output == (1, 256)
     assert report.macs == 3 * 4 * 9 * 64 + 256 * 10
-    assert report.notes == ["ran on the CPU with a random input (needs real values on meta): 1"]
+    assert report.notes == ["needed real values: 1 (ran for real on a random input up to the last value read: "
+                            "3 of 4 modules; the rest on meta, without weights)"]
     assert "Sequential  (1, 3, 8, 8) -> (1, 10)" in text(report)
     assert snapshot(model)["devices"] == before["devices"] == {"cpu"}
 

@@ -314,7 +314,12 @@ def inspect_target(found: Target) -> Report:
     macs = round(result.macs / batch)
     if result.cpu_paths:
         where = ", ".join(p or type(model).__name__ for p in result.cpu_paths)
-        notes.append(f"ran on the CPU with a random input (needs real values on meta): {where}")
+        source = "input_data" if found.data is not None else "a random input"
+        ran = sum(1 for r in rows if r.device == "cpu")
+        notes.append(f"needed real values: {where} (ran for real on {source} up to the last value "
+                     f"read: {ran} of {len(rows)} modules; the rest on meta, without weights)")
+        for row in rows:
+            row.needs_values = row.path in result.cpu_paths and row.same_as is None
     error = None
     if result.failure is not None:
         failing = [traced_paths.get(id(m), "") for m, _ in result.failure.chain] or [""]

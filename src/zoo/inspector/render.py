@@ -196,8 +196,8 @@ def tree_table(
             label.append(f"  (same module as {row.same_as or 'the model'})", style="dim")
         for key, holder in row.shared_with.items():
             label.append(f"  ({key} shared with {holder})", style="dim")
-        if row.device == "cpu" and row.calls:
-            label.append("  [cpu]", style=STYLES["cpu"])
+        if row.needs_values:
+            label.append("  [real values]", style=STYLES["cpu"])
         params = row.params if expanded else row.total_params
         cells: list[Any] = [
             label,

@@ -41,7 +41,8 @@ class ModuleRow:
     input: Shape = None  # first call, whole batch
     output: Shape = None
     calls: int = 0
-    device: str = "meta"  # "cpu" for modules that needed real values
+    device: str = "meta"  # "cpu" for modules that ran on real values
+    needs_values: bool = False  # its forward needs real values (branches on them): meta cannot run it
     same_as: str | None = None  # the module object already appeared at this path
     shared_with: dict[str, str] = field(default_factory=dict)  # parameter name -> path of its first holder
     failed: bool = False  # open when the pass failed (the last such row is where)
