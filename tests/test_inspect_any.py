@@ -4,12 +4,14 @@ in a row (tied modules, work in a model's own forward, the remainder row)."""
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from rich.console import Console
 from torch import nn
 
 import zoo
@@ -385,3 +387,201 @@ def test_input_specs_from_python():
     assert input_specs({"x": (1, 4)}) == [InputSpec((1, 4), name="x")]
     with pytest.raises(zoo.ShapeError, match="input_size must be a tuple of whole numbers"):
         input_specs([(3, 32, 32), 1.5])
+
+
+# -- 5. 80 columns, and print() that knows the terminal ---------------------------------------
+
+
+def text(renderable, width: int) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None).print(renderable)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+MOBILENET_80 = """\
+mobilenetv3_small_100  3×224×224 -> 1000  2,542,856 params  56.5 M MACs
+
+module                                                params     MACs
+MobileNetV3                                                    56.5 M
+├─ conv_stem: Conv2d(3->16, k:3, s:2, p:1, F)            432    5.4 M
+├─ bn1: BatchNormAct2d(16)                                32
+│  ├─ drop: Identity
+│  └─ act: Hardswish
+├─ blocks: Sequential                                          49.5 M
+│  ├─ Sequential                                         744    1.3 M
+│  ├─ Sequential                                       9,280    9.4 M
+│  ├─ Sequential                                     128,264   13.0 M
+│  ├─ Sequential                                      51,768    6.1 M
+│  ├─ Sequential                                     680,040   17.0 M
+│  └─ Sequential                                      56,448    2.7 M
+├─ global_pool: SelectAdaptivePool2d
+│  ├─ pool: AdaptiveAvgPool2d(1)
+│  └─ flatten: Identity
+├─ conv_head: Conv2d(576->1024, k:1, s:1, p:0, T)    590,848  589.8 k
+├─ norm_head: Identity
+├─ act2: Hardswish
+├─ flatten: Flatten
+└─ classifier: Linear(1024->1000, T)               1,025,000    1.0 M
+
+#   block          pars k   ops M     w    V0/V   output
+───────────────────────────────────────────────────────────────────
+    input                           224       1   (1, 3, 224, 224)
+1   conv_stem         0.4     5.4   112    0.75   (1, 16, 112, 112)
+2   bn1               0.0       -   112    0.75   (1, 16, 112, 112)
+3   blocks          926.5    49.5     7    5.33   (1, 576, 7, 7)
+4   global_pool         -       -     1   261.3   (1, 576, 1, 1)
+5   conv_head       590.8     0.6     1     147   (1, 1024, 1, 1)
+6   norm_head           -       -     1     147   (1, 1024, 1, 1)
+7   act2                -       -     1     147   (1, 1024, 1, 1)
+8   flatten             -       -     -     147   (1, 1024)
+9   classifier    1,025.0     1.0     -   150.5   (1, 1000)
+───────────────────────────────────────────────────────────────────
+    total         2,542.9    56.5
+
+2,542,856 parameters (2,542,856 trainable, 0 frozen), 56,510,400 MACs per image
+"""
+
+MOBILENET_120_TREE = """\
+mobilenetv3_small_100  (1, 3, 224, 224) -> (1, 1000)  2,542,856 params  56.5 M MACs
+
+module                                                params  share     MACs  input -> output
+MobileNetV3                                                           56.5 M  (1, 3, 224, 224)  -> (1, 1000)
+├─ conv_stem: Conv2d(3->16, k:3, s:2, p:1, F)            432           5.4 M  (1, 3, 224, 224)  -> (1, 16, 112, 112)
+├─ bn1: BatchNormAct2d(16)                                32                  (1, 16, 112, 112) -> (1, 16, 112, 112)
+│  ├─ drop: Identity                                                          (1, 16, 112, 112) -> (1, 16, 112, 112)
+│  └─ act: Hardswish                                                          (1, 16, 112, 112) -> (1, 16, 112, 112)
+├─ blocks: Sequential                                                 49.5 M  (1, 16, 112, 112) -> (1, 576, 7, 7)
+│  ├─ Sequential                                         744           1.3 M  (1, 16, 112, 112) -> (1, 16, 56, 56)
+│  ├─ Sequential                                       9,280           9.4 M  (1, 16, 56, 56)   -> (1, 24, 28, 28)
+│  ├─ Sequential                                     128,264  ~  5%   13.0 M  (1, 24, 28, 28)   -> (1, 40, 14, 14)
+│  ├─ Sequential                                      51,768  ~  2%    6.1 M  (1, 40, 14, 14)   -> (1, 48, 14, 14)
+│  ├─ Sequential                                     680,040  ~ 27%   17.0 M  (1, 48, 14, 14)   -> (1, 96, 7, 7)
+│  └─ Sequential                                      56,448  ~  2%    2.7 M  (1, 96, 7, 7)     -> (1, 576, 7, 7)
+├─ global_pool: SelectAdaptivePool2d                                          (1, 576, 7, 7)    -> (1, 576, 1, 1)
+│  ├─ pool: AdaptiveAvgPool2d(1)                                              (1, 576, 7, 7)    -> (1, 576, 1, 1)
+│  └─ flatten: Identity                                                       (1, 576, 1, 1)    -> (1, 576, 1, 1)
+├─ conv_head: Conv2d(576->1024, k:1, s:1, p:0, T)    590,848  ~ 23%  589.8 k  (1, 576, 1, 1)    -> (1, 1024, 1, 1)
+├─ norm_head: Identity                                                        (1, 1024, 1, 1)   -> (1, 1024, 1, 1)
+├─ act2: Hardswish                                                            (1, 1024, 1, 1)   -> (1, 1024, 1, 1)
+├─ flatten: Flatten                                                           (1, 1024, 1, 1)   -> (1, 1024)
+└─ classifier: Linear(1024->1000, T)               1,025,000  ~ 40%    1.0 M  (1, 1024)         -> (1, 1000)
+"""
+
+ENCODER_80 = """\
+Encoder  ids: (2, 16) int64 -> (2, 3)  18,787 params  295.0 k MACs
+
+module                                     params     MACs  output
+Encoder                                            295.0 k  2×3
+├─ embed: Embedding(50, 32)                 1,600           2×16×32
+├─ encoder: TransformerEncoder                     294.9 k  2×16×32
+│  └─ layers: ModuleList                           294.9 k
+│     └─ TransformerEncoderLayer x 2               147.5 k  2×16×32
+│        ├─ self_attn: MultiheadAttention   4,224   81.9 k  2×16×32
+│        ├─ linear1: Linear(32->64, T)      2,112   32.8 k  2×16×64
+│        ├─ dropout: Dropout(0.1)                           2×16×64
+│        ├─ linear2: Linear(64->32, T)      2,080   32.8 k  2×16×32
+│        ├─ norm1: LayerNorm(32)               64           2×16×32
+│        ├─ norm2: LayerNorm(32)               64           2×16×32
+│        ├─ dropout1: Dropout(0.1)                          2×16×32
+│        └─ dropout2: Dropout(0.1)                          2×16×32
+└─ head: Linear(32->3, T)                      99       96  2×3
+x N: N identical modules in a row, numbers per copy
+"""
+
+ENCODER_120 = """\
+Encoder  ids: (2, 16) int64 -> (2, 3)  18,787 params  295.0 k MACs
+
+module                                     params  share     MACs  input -> output
+Encoder                                                   295.0 k  2×16                      -> 2×3
+├─ embed: Embedding(50, 32)                 1,600  ~  9%           2×16                      -> 2×16×32
+├─ encoder: TransformerEncoder                            294.9 k  2×16×32                   -> 2×16×32
+│  └─ layers: ModuleList                                  294.9 k
+│     └─ TransformerEncoderLayer x 2                      147.5 k  2×16×32                   -> 2×16×32
+│        ├─ self_attn: MultiheadAttention   4,224  ~ 22%   81.9 k  2×16×32, 2×16×32, 2×16×32 -> 2×16×32
+│        ├─ linear1: Linear(32->64, T)      2,112  ~ 11%   32.8 k  2×16×32                   -> 2×16×64
+│        ├─ dropout: Dropout(0.1)                                  2×16×64                   -> 2×16×64
+│        ├─ linear2: Linear(64->32, T)      2,080  ~ 11%   32.8 k  2×16×64                   -> 2×16×32
+│        ├─ norm1: LayerNorm(32)               64                  2×16×32                   -> 2×16×32
+│        ├─ norm2: LayerNorm(32)               64                  2×16×32                   -> 2×16×32
+│        ├─ dropout1: Dropout(0.1)                                 2×16×32                   -> 2×16×32
+│        └─ dropout2: Dropout(0.1)                                 2×16×32                   -> 2×16×32
+└─ head: Linear(32->3, T)                      99  ~  1%       96  2×32                      -> 2×3
+x N: N identical modules in a row, numbers per copy
+"""
+
+FAILING_80 = """\
+(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r  3×16×16 -> failed
+11,176,512 params
+
+module                                           params     MACs  output
+CNN                                                        5.1 M  fails
+└─ blocks: ModuleList                                      5.1 M
+   ├─ Sequential  (cnf64_7_2 m3_2_1)              9,536  602.1 k  64×4×4
+   ├─ Residual(p=0) x 2  r                       73,984    1.2 M  64×4×4
+   ├─ Residual  r128_3_2                        230,144  917.5 k  128×2×2
+   ├─ Residual(p=0)  r                          295,424    1.2 M  128×2×2
+   └─ Residual  r256_3_2                                  32.8 k  fails
+      ├─ block: Sequential                      885,760
+      └─ align: Sequential                                32.8 k  fails
+         ├─ Conv2d(128->256, k:1, s:2, p:0, F)   32,768   32.8 k  256×1×1
+         └─ InstanceNorm2d(256)                     512           fails
+x N: N identical modules in a row, numbers per copy
+
+11,176,512 parameters (11,176,512 trainable, 0 frozen)
+"""
+
+FAILING_60 = """\
+(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r
+3×16×16 -> failed  11,176,512 params
+
+module                                       params     MACs
+CNN                                                    5.1 M
+└─ blocks: ModuleList                                  5.1 M
+   ├─ Sequential  (cnf64_7_2 m3_2_1)          9,536  602.1 k
+   ├─ Residual(p=0) x 2  r                   73,984    1.2 M
+   ├─ Residual  r128_3_2                    230,144  917.5 k
+   ├─ Residual(p=0)  r                      295,424    1.2 M
+   └─ Residual  r256_3_2                              32.8 k
+      ├─ block: Sequential                  885,760
+      └─ align: Sequential                            32.8 k
+         ├─ Conv2d(128->256, k:1, s:2, p:…   32,768   32.8 k
+         └─ InstanceNorm2d(256)                 512    fails
+x N: N identical modules in a row, numbers per copy
+
+11,176,512 parameters (11,176,512 trainable, 0 frozen)
+"""
+
+
+
+def test_a_timm_model_at_80_and_120_columns():
+    """At 80 columns the share and the shapes go, never a number; at 120 all of it."""
+    report = zoo.inspect("timm:mobilenetv3_small_100")
+    assert text(report, 80) == MOBILENET_80
+    assert text(report, 120).split("\n#")[0] == MOBILENET_120_TREE
+
+
+def test_a_transformer_at_80_and_120_columns_says_folded_rows_are_per_copy():
+    report = zoo.inspect(Encoder(), input_size="ids:int64[2,16]")
+    assert text(report.render(depth=3), 80).split("\n#")[0] == ENCODER_80
+    assert text(report.render(depth=3), 120).split("\n#")[0] == ENCODER_120
+
+
+def test_a_failure_keeps_its_marker_in_a_narrow_terminal():
+    from zoo.inspector.render import render_report
+
+    with pytest.raises(zoo.ShapeError) as caught:
+        zoo.inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", input_size=(3, 16, 16), norm_align=3)
+    partial = render_report(caught.value.report, costs=False, error=False)
+    assert text(partial, 80) == FAILING_80
+    assert text(partial, 60) == FAILING_60  # labels end in an ellipsis, the numbers and "fails" stay
+
+
+def test_print_draws_at_the_terminals_width(monkeypatch, capsys):
+    report = zoo.inspect("timm:mobilenetv3_small_100")
+    monkeypatch.setenv("COLUMNS", "80")
+    print(report)
+    out = capsys.readouterr().out
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 80
+    assert "\n".join(line.rstrip() for line in out.splitlines()) + "\n" == MOBILENET_80 + "\n"
+    monkeypatch.delenv("COLUMNS")  # a file or a pipe: as wide as the report needs
+    assert "(1, 3, 224, 224)  -> (1, 1000)" in str(report)

@@ -154,7 +154,7 @@ def test_a_narrow_terminal_gets_short_shapes_and_nothing_cut():
     report = zoo.inspect("resnet18_cifar")
     narrow = text(report, width=80)
     assert max(len(line) for line in narrow.splitlines()) <= 80
-    assert "│     ├─ Residual  r128_3_2       230,144  ~  2%   14.7 M  64x16x16 -> 128x8x8\n" in narrow
+    assert "│     ├─ Residual  r128_3_2       230,144  ~  2%   14.7 M  64×16×16 -> 128×8×8\n" in narrow
     assert "(1, 64, 16, 16) -> (1, 128, 8, 8)" in text(report, width=120)
     bundle = report._repr_mimebundle_()
     assert "11,173,962 params" in bundle["text/plain"] and "text/html" in bundle

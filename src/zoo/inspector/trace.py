@@ -163,8 +163,9 @@ class _Recorder:
     def attach(self, module: nn.Module, key: nn.Module) -> None:
         """Record calls of ``module`` under ``key`` (a module of the traced model)."""
 
-        def pre(_module, args):
-            call = Call(shapes_of(args), device="cpu" if _any_real(args) else "meta")
+        def pre(_module, args, kwargs):
+            given = (*args, *kwargs.values()) if kwargs else args  # keyword inputs are inputs too
+            call = Call(shapes_of(given), device="cpu" if _any_real(given) else "meta")
             self.stack.append((key, self.counter.get_total_flops(), call))
 
         def post(_module, args, output):
@@ -173,7 +174,7 @@ class _Recorder:
             call.macs = (self.counter.get_total_flops() - start) // 2
             self.result.calls.setdefault(id(key_), []).append(call)
 
-        self.handles.append(module.register_forward_pre_hook(pre))
+        self.handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
         self.handles.append(module.register_forward_hook(post))
 
     def detach(self) -> None:
