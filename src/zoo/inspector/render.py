@@ -409,15 +409,58 @@ class FittedTree:
         self.report, self.depth, self.times = report, depth, times
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        wide = options.update_width(10_000)
         for layout in LAYOUTS:
             table = tree_table(self.report, self.depth, layout=replace(layout, times=self.times))
-            if console.measure(table, options=wide).maximum <= options.max_width:
-                break
-        yield table
+            if table_width(table) <= options.max_width:
+                yield table_lines(table)  # it fits: each row is one line, drawn directly
+                return
+        yield table  # labels to cut: rich narrows the label column
+
+
+def table_lines(table: Table) -> Group:
+    """A table whose rows all fit, as lines of text: what rich draws for it (bold
+    header, cells padded to their column, two spaces between), at a fraction of the
+    cost (rich measures and wraps every cell of a long tree several times)."""
+    columns = table.columns
+    widths = [max([Text(str(c.header)).cell_len] + [t.cell_len for t in c.cells]) for c in columns]
+    lines = []
+    header = Text(style=table.header_style)
+    for i, (column, width) in enumerate(zip(columns, widths)):
+        cell = Text(str(column.header))
+        header.append_text(_pad(cell, width, column.justify, i == len(columns) - 1))
+    lines.append(header)
+    for row in zip(*(c.cells for c in columns)):
+        line = Text()
+        for i, (cell, column, width) in enumerate(zip(row, columns, widths)):
+            line.append_text(_pad(cell, width, column.justify, i == len(columns) - 1))
+        lines.append(line)
+    return Group(*lines)
+
+
+def _pad(cell: Text, width: int, justify: str, last: bool) -> Text:
+    gap = width - cell.cell_len
+    padded = Text()
+    if justify == "right":
+        padded.append(" " * gap)
+        padded.append_text(cell)
+    else:
+        padded.append_text(cell)
+        padded.append(" " * gap)
+    if not last:
+        padded.append("  ")
+    return padded
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement.get(console, options, tree_table(self.report, self.depth))
+        width = table_width(tree_table(self.report, self.depth))
+        return Measurement(min(width, options.max_width), width)
+
+
+def table_width(table: Table) -> int:
+    """The width a tree table takes unwrapped: its widest cells and the padding between
+    columns (what rich measures, without measuring each cell again)."""
+    widths = [max([Text(str(c.header)).cell_len] + [Text(t).cell_len if isinstance(t, str) else t.cell_len
+                                                      for t in c.cells]) for c in table.columns]
+    return sum(widths) + 2 * (len(widths) - 1)
 
 
 def render_report(
@@ -441,20 +484,25 @@ def render_report(
     return Group(*parts)
 
 
-def terminal_width(renderable: RenderableType) -> int:
+def terminal_width(renderable: RenderableType, report: Report | None = None) -> int:
     """The width ``print(report)`` draws at: the terminal's (``COLUMNS`` where set), or,
     printing to a file or a pipe, as wide as the report needs (never below 80)."""
     console = Console(color_system=None)
     if console.is_terminal or os.environ.get("COLUMNS"):
         return console.width
+    if report is not None:  # the widest line without measuring every cell again
+        lines = [title(report), summary(report), *(Text(f"note: {n}") for n in report.notes)]
+        widest = max(t.cell_len for t in lines)
+        widest = max(widest, table_width(tree_table(report)), table_width(cost_table(report)) + 6)
+        return max(80, widest)
     wide = console.options.update_width(1000)
     return max(80, console.measure(renderable, options=wide).maximum)
 
 
-def to_text(renderable: RenderableType, width: int | None = None) -> str:
+def to_text(renderable: RenderableType, width: int | None = None, report: Report | None = None) -> str:
     """Plain text of a renderable (no colour), e.g. for ``str(report)``; ``width``:
     the terminal's by default (:func:`terminal_width`)."""
-    width = terminal_width(renderable) if width is None else width
+    width = terminal_width(renderable, report) if width is None else width
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False)
     console.print(renderable)

@@ -130,7 +130,7 @@ class Report:
     def __str__(self) -> str:
         from .render import to_text
 
-        return to_text(self.render())
+        return to_text(self.render(), report=self)
 
     def __repr__(self) -> str:
         state = f"failed: {self.error.splitlines()[0]}" if self.error else f"{self.macs:,} MACs"

@@ -211,6 +211,10 @@ def _softmax(x, dim, half_to_float):
     return None if half_to_float else tuple(x.shape)
 
 
+def _safe_softmax(x, dim, dtype=None):  # attention's softmax (its Python decomposition is slow)
+    return None if dtype is not None else tuple(x.shape)
+
+
 def _empty_like(x, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     if (device is not None and torch.device(device).type != "meta") or layout not in (None, torch.strided):
         return None
@@ -287,6 +291,7 @@ RULES: dict[Any, Rule] = {
     aten.constant_pad_nd.default: _pad,
     aten._softmax.default: _softmax,
     aten._log_softmax.default: _softmax,
+    aten._safe_softmax.default: _safe_softmax,
     aten.max_pool2d_with_indices.default: _max_pool2d,
     aten.avg_pool2d.default: _avg_pool2d,
     aten._adaptive_avg_pool2d.default: _adaptive,

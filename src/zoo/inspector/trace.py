@@ -80,8 +80,52 @@ def shapes_of(value: Any) -> Any:
 
 
 def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
-    """A deep copy of ``module`` whose tensors are ``convert(tensor)``; shared
-    parameters stay shared, and the tensors of ``module`` are never read."""
+    """A copy of ``module`` whose tensors are ``convert(tensor)``; shared modules and
+    parameters stay shared, and the tensors of ``module`` are never read.
+
+    Each module is copied as an object of its own class with its own attribute dict
+    (so that what a forward sets on ``self`` stays on the copy) and its own tables of
+    parameters, buffers, children and hooks; other attribute values are shared (a
+    deep copy of every config object costs more than the whole inspection)."""
+    memo: dict[int, Any] = {}
+
+    def tensor(t: torch.Tensor) -> torch.Tensor:
+        if id(t) not in memo:
+            new = convert(t.detach())
+            if isinstance(t, nn.Parameter):
+                new = nn.Parameter(new, requires_grad=t.requires_grad)
+            memo[id(t)] = new
+        return memo[id(t)]
+
+    def copy_one(m: nn.Module) -> nn.Module:
+        if id(m) in memo:
+            return memo[id(m)]
+        clone = object.__new__(type(m))
+        memo[id(m)] = clone
+        state = dict(m.__dict__)
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                state[key] = tensor(value)
+            elif key in ("_parameters", "_buffers"):
+                state[key] = {k: None if t is None else tensor(t) for k, t in value.items()}
+            elif key == "_modules":
+                state[key] = {k: None if c is None else copy_one(c) for k, c in value.items()}
+            elif key.endswith("hooks") and isinstance(value, dict):
+                # the user's own hooks must not see inspection tensors; torch's stay
+                state[key] = type(value)((k, h) for k, h in value.items()
+                                         if getattr(h, "__module__", "").startswith("torch."))
+            elif isinstance(value, (dict, list, set)) and key.startswith("_"):
+                state[key] = copy.copy(value)  # torch's own tables (hook flags, state-dict hooks)
+        clone.__dict__.update(state)
+        return clone
+
+    try:
+        return copy_one(module)
+    except Exception:  # an unusual module (slots, a custom __getattr__): the deep copy decides
+        return _deep_copy_module(module, convert)
+
+
+def _deep_copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
     memo: dict[int, Any] = {}
     for m in module.modules():
         tensors = list(m._parameters.values()) + list(m._buffers.values())
@@ -94,7 +138,7 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
                 new = nn.Parameter(new, requires_grad=t.requires_grad)
             memo[id(t)] = new
     clone = copy.deepcopy(module, memo)
-    for m in clone.modules():  # the user's own hooks must not see inspection tensors
+    for m in clone.modules():
         for hooks in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks):
             for key, hook in list(hooks.items()):
                 if not getattr(hook, "__module__", "").startswith("torch."):
