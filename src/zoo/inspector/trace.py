@@ -19,6 +19,7 @@ returned as :class:`Failure`.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,9 @@ def shapes_of(value: Any) -> Any:
 # -- copies that share no data --------------------------------------------------------
 
 
+_TABLES = {dict, OrderedDict, list, set}
+
+
 def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
     """A copy of ``module`` whose tensors are ``convert(tensor)``; shared modules and
     parameters stay shared, and the tensors of ``module`` are never read.
@@ -102,20 +106,22 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
             return memo[id(m)]
         clone = object.__new__(type(m))
         memo[id(m)] = clone
-        state = dict(m.__dict__)
+        state = m.__dict__.copy()
         for key, value in state.items():
-            if isinstance(value, torch.Tensor):
+            kind = type(value)
+            if kind in _TABLES:
+                if key == "_parameters" or key == "_buffers":
+                    state[key] = kind((k, None if t is None else tensor(t)) for k, t in value.items())
+                elif key == "_modules":
+                    state[key] = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
+                elif value and key.endswith("hooks"):
+                    # the user's own hooks must not see inspection tensors; torch's stay
+                    state[key] = kind((k, h) for k, h in value.items()
+                                      if getattr(h, "__module__", "").startswith("torch."))
+                else:  # torch's other tables, and a cache a forward appends to
+                    state[key] = copy.copy(value)
+            elif isinstance(value, torch.Tensor):
                 state[key] = tensor(value)
-            elif key in ("_parameters", "_buffers"):
-                state[key] = {k: None if t is None else tensor(t) for k, t in value.items()}
-            elif key == "_modules":
-                state[key] = {k: None if c is None else copy_one(c) for k, c in value.items()}
-            elif key.endswith("hooks") and isinstance(value, dict):
-                # the user's own hooks must not see inspection tensors; torch's stay
-                state[key] = type(value)((k, h) for k, h in value.items()
-                                         if getattr(h, "__module__", "").startswith("torch."))
-            elif isinstance(value, (dict, list, set)) and key.startswith("_"):
-                state[key] = copy.copy(value)  # torch's own tables (hook flags, state-dict hooks)
         clone.__dict__.update(state)
         return clone
 
