@@ -105,12 +105,15 @@ def tied_truth() -> tuple[int, int]:
     return vocab * dim + dim * dim + dim, tokens * (dim * dim + dim * vocab)
 
 
-def g(n: float) -> str:
-    return f"{n / 1e9:.2f} G"
+def count(n: float) -> str:
+    """1.25 G, 16.6 M, 2.01 T: three digits and a unit."""
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:g}"
 
 
-def m(n: float) -> str:
-    return f"{n / 1e6:.1f} M"
+g = m = count
 
 
 def main() -> int:
@@ -136,7 +139,7 @@ def main() -> int:
         return f"{found['rss'] / 2**30:.2f} GiB" if "rss" in found else "-"
 
     size = "×".join(str(d) for d in BIG_SIZE)
-    rows.append((f'"{BIG}" on {size} (1.96 B parameters): time', "", seconds(zoo_big), seconds(ti_big)))
+    rows.append((f'zoo.CNN("{BIG}") on {size} (1.96 B parameters): time', "", seconds(zoo_big), seconds(ti_big)))
     rows.append((f'"{BIG}" on {size}: peak memory', "", memory(zoo_big), memory(ti_big)))
     if "macs" in zoo_big:
         rows.append((f'"{BIG}" on {size}: MACs', "", g(zoo_big["macs"]), g(ti_big["macs"]) if "macs" in ti_big else "-"))
@@ -145,7 +148,8 @@ def main() -> int:
     print("|---|---:|---:|---:|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    print(f"\n(one thread; time and memory of the whole process, imports included; python {sys.version.split()[0]})")
+    print(f"\n(one thread; time from after `import torch` to the numbers, memory the process's peak RSS; "
+          f"python {sys.version.split()[0]})")
     return 0
 
 

@@ -1,8 +1,9 @@
 """``zoo inspect MODEL``: module tree, parameters, MACs and the cost per block.
 
 MODEL is any target of :mod:`zoo.target` (a preset, a YAML file, a block string, a
-checkpoint, ``timm:NAME``, ...). zoo's own models are built on the meta device, so
-even a network of billions of parameters costs no memory.
+checkpoint, ``timm:NAME``, ``torchvision:NAME``, ``module:function``). Models are
+built on the meta device, so even a network of billions of parameters costs no
+memory. ``--input`` takes any inputs :mod:`zoo.inputs` reads.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ def add_parser(sub) -> None:
         help="show a model's tree, parameters, MACs and cost per block",
         description="Show the module tree (parameters, share, input -> output shapes, MACs) and the "
         "cost per top-level block (pars in thousands, ops in millions of MACs, output width w, "
-        "input volume / output volume V0/V) of a preset, a YAML preset file or a block string. "
-        "Runs on the meta device: no memory for weights.",
+        "input volume / output volume V0/V) of any model: a preset, a YAML preset file, a block "
+        "string, a checkpoint, timm:NAME, torchvision:NAME or module:function. Runs on the meta "
+        "device: no memory for weights (a module whose forward reads values runs on real ones, "
+        "up to its last read).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

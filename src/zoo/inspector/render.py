@@ -198,7 +198,7 @@ def tree_table(
     layout = layout or Layout(compact=compact)
     document = report.document_style if document is None else document
     depth = report.default_depth if check_depth(depth) is None else depth
-    shown = visible_rows(report.tree, depth, fold)
+    shown = _visible(report, depth, fold)
     if document and shown:  # the model's name heads the first column instead of a row
         shown = shown[1:]
     with_shapes = bool(report.input) and layout.shapes
@@ -275,7 +275,18 @@ def _innermost_failure(report: Report) -> str | None:
 def folded(report: Report, depth: int | None = None) -> bool:
     """Whether the tree shows folded rows (``x N``)."""
     depth = report.default_depth if depth is None else depth
-    return any(copies > 1 for _, copies, _, _ in visible_rows(report.tree, depth))
+    return any(copies > 1 for _, copies, _, _ in _visible(report, depth, True))
+
+
+def _visible(report: Report, depth: int, fold: bool) -> list:
+    """:func:`visible_rows`, once per report, depth and folding (the layouts that are
+    tried and the width measured all draw the same rows; comparing subtrees to fold
+    them is the costly part)."""
+    cache = report.__dict__.setdefault("_visible", {})
+    key = (depth, fold, len(report.tree))
+    if key not in cache:
+        cache[key] = visible_rows(report.tree, depth, fold)
+    return cache[key]
 
 
 FOLD_NOTE = "x N: N identical modules in a row, numbers per copy"
