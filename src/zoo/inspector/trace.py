@@ -94,12 +94,13 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
     memo: dict[int, Any] = {}
 
     def tensor(t: torch.Tensor) -> torch.Tensor:
-        if id(t) not in memo:
-            new = convert(t.detach())
+        new = memo.get(id(t))
+        if new is None:
+            new = convert(t)
             if isinstance(t, nn.Parameter):
                 new = nn.Parameter(new, requires_grad=t.requires_grad)
             memo[id(t)] = new
-        return memo[id(t)]
+        return new
 
     def copy_one(m: nn.Module) -> nn.Module:
         if id(m) in memo:
@@ -110,7 +111,9 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
         for key, value in state.items():
             kind = type(value)
             if kind in _TABLES:
-                if key == "_parameters" or key == "_buffers":
+                if not value:
+                    state[key] = kind()
+                elif key == "_parameters" or key == "_buffers":
                     state[key] = kind((k, None if t is None else tensor(t)) for k, t in value.items())
                 elif key == "_modules":
                     state[key] = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
@@ -119,7 +122,7 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
                     state[key] = kind((k, h) for k, h in value.items()
                                       if getattr(h, "__module__", "").startswith("torch."))
                 else:  # torch's other tables, and a cache a forward appends to
-                    state[key] = copy.copy(value)
+                    state[key] = value.copy()
             elif isinstance(value, torch.Tensor):
                 state[key] = tensor(value)
         clone.__dict__.update(state)
