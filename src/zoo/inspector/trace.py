@@ -349,7 +349,7 @@ def _to_meta(t: torch.Tensor) -> torch.Tensor:
 
 def _real_inputs(value: Any, generator: torch.Generator) -> Any:
     """A real input of each meta input's shape and dtype: normal noise for floats,
-    zeros for integers (valid token ids and indices), True for masks... of ones."""
+    zeros for integers and masks (token id 0 and index 0 are valid; no position masked)."""
     return _map_tensors(value, lambda t: _random_like(t, generator) if t.device.type == "meta" else t)
 
 
