@@ -350,7 +350,8 @@ def _to_meta(t: torch.Tensor) -> torch.Tensor:
 def _real_inputs(value: Any, generator: torch.Generator) -> Any:
     """A real input of each meta input's shape and dtype: normal noise for floats,
     zeros for integers and masks (token id 0 and index 0 are valid; no position masked)."""
-    return _map_tensors(value, lambda t: _random_like(t, generator) if t.device.type == "meta" else t)
+    # real values run on the CPU, where the module weights they get are (input_data on a GPU too)
+    return _map_tensors(value, lambda t: _random_like(t, generator) if t.device.type == "meta" else t.to("cpu"))
 
 
 def trace(
