@@ -296,6 +296,26 @@ def test_input_data_decides_the_branch():
     assert [r.needs_values for r in positive.tree][:1] == [True]
 
 
+class Anchored(nn.Module):
+    """Moves its anchors to the input's device in forward (as torchvision's
+    AnchorGenerator does), then reads a value."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchors = [torch.ones(4)]
+
+    def forward(self, x):
+        self.anchors = [a.to(x.device) for a in self.anchors]
+        return x * self.anchors[0].sum().item()
+
+
+def test_what_a_forward_sets_on_its_module_does_not_reach_the_next_attempt():
+    model = nn.Sequential(nn.Linear(4, 4), Anchored())
+    report = zoo.inspect(model, input_size=(1, 4))  # on meta the anchors became meta: the real pass starts afresh
+    assert report.output == (1, 4) and [r.path for r in report.tree if r.needs_values] == ["1"]
+    assert model[1].anchors[0].device.type == "cpu"  # and the model's own stay as they were
+
+
 # -- 4. every MAC in a row --------------------------------------------------------------------
 
 

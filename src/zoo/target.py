@@ -188,6 +188,8 @@ class ModelSpec:
                 "use timm:<name> (in_chans) or a zoo preset (input=) for other channels"
             )
         extra = {"num_classes": self.num_classes} if self.num_classes else {}
+        if "weights_backbone" in _accepted(models["get_model_builder"](self.name)):
+            extra.setdefault("weights_backbone", None)  # random weights: no download of a backbone's
         try:
             with warnings.catch_warnings():  # inception_v3/googlenet: a note about a future default
                 warnings.filterwarnings("ignore", "The default weight initialization", FutureWarning)

@@ -354,6 +354,9 @@ def _real_inputs(value: Any, generator: torch.Generator) -> Any:
     return _map_tensors(value, lambda t: _random_like(t, generator) if t.device.type == "meta" else t.to("cpu"))
 
 
+ALL = 1 << 62  # value reads: every one sees real values (the pass never goes back to meta)
+
+
 def trace(
     traced: nn.Module,
     inputs: tuple[torch.Tensor, ...],
@@ -377,7 +380,14 @@ def trace(
     names = names if names is not None else {id(m): n for n, m in reversed(list(traced.named_modules()))}
     needs: list[int] = []  # the modules that read values, in the order found
     reads = 0  # how many value reads must see real values
-    for _attempt in range(2 + sum(1 for _ in traced.modules())):
+    # what a forward sets on its module (anchors moved to the device it ran on, a cache)
+    # must not reach the next attempt: each starts from the attributes of the first
+    pristine = [(m, dict(m.__dict__)) for m in traced.modules()]
+    for attempt in range(3 + len(pristine)):
+        if attempt:
+            for module, state in pristine:
+                module.__dict__.clear()
+                module.__dict__.update(state)
         result = Trace()
         counter = MacCounter()
         shape_mode = MetaShapeMode()
@@ -398,8 +408,10 @@ def trace(
             chain = [(module, call.inputs) for module, _, call in recorder.stack]
             failing = chain[-1][0] if chain else traced
             seen = real.seen if real is not None else 0
-            if needs_values(error) and (real is None or not real.live) and seen + 1 > reads:
-                reads = seen + 1  # one more read must see real values
+            if needs_values(error) and (real is None or not real.live) and reads != ALL:
+                # one more read must see real values; where the values are needed without
+                # a read zoo can see (a copy to the CPU, .tolist()), all of the pass runs on them
+                reads = seen + 1 if seen + 1 > reads else ALL
                 if id(failing) not in needs:
                     needs.append(id(failing))
                 recorder.detach()
