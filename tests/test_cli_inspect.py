@@ -87,12 +87,13 @@ def test_a_failing_model_shows_the_tree_up_to_the_block_and_exits_1():
     ]
     tree = lines(out.stdout)
     assert tree[0].endswith("(1, 3, 16, 16) -> failed  11,176,512 params")
-    assert tree[-7:] == [
+    assert tree[-8:] == [
         "   └─ Residual  r256_3_2                                         32.8 k  (1, 128, 2, 2) -> fails",
         "      ├─ block: Sequential                      885,760  ~  8%",
         "      └─ align: Sequential                                       32.8 k  (1, 128, 2, 2) -> fails",
         "         ├─ Conv2d(128->256, k:1, s:2, p:0, F)   32,768          32.8 k  (1, 128, 2, 2) -> (1, 256, 1, 1)",
         "         └─ InstanceNorm2d(256)                     512                  (1, 256, 1, 1) -> fails",
+        "x N: N identical modules in a row, numbers per copy",  # its 2r
         "",
         "11,176,512 parameters (11,176,512 trainable, 0 frozen)",
     ]

@@ -40,6 +40,7 @@ import importlib.util
 import inspect as _inspect
 import os
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     BlockSyntaxError,
+    BuildError,
     OptionError,
     OverrideError,
     PresetError,
@@ -114,6 +116,8 @@ class ModelSpec:
         """``(C, H, W)`` of one image as the model declares it (a preset's ``input``,
         with the channels of ``input=``/:meth:`with_data`), or None where the model
         takes any size (a block string) or declares it only once built (timm)."""
+        if self.kind == "torchvision":
+            return _torchvision_input_size(self.name, self.channels)
         if self.preset is None:
             return None
         channels = self.channels or self.options.get("input") or self.preset.input[0]
@@ -173,7 +177,10 @@ class ModelSpec:
     def _build_timm(self) -> nn.Module:
         timm = _import_extra("timm", "timm", "timm is a dependency of zoo-cnn; pip install timm")
         extra = {k: v for k, v in (("num_classes", self.num_classes), ("in_chans", self.channels)) if v}
-        return timm.create_model(self.name, pretrained=False, **{**self.options, **extra})
+        try:
+            return timm.create_model(self.name, pretrained=False, **{**self.options, **extra})
+        except TypeError as exc:  # an option the model's constructor does not take
+            raise OptionError(f"{self.text}: {exc} (options go to timm.create_model as keyword arguments)") from None
 
     def _build_torchvision(self) -> nn.Module:
         models = _import_extra("torchvision.models", "torchvision", "pip install torchvision").__dict__
@@ -184,7 +191,14 @@ class ModelSpec:
                 "use timm:<name> (in_chans) or a zoo preset (input=) for other channels"
             )
         extra = {"num_classes": self.num_classes} if self.num_classes else {}
-        return get_model(self.name, weights=None, **{**self.options, **extra})
+        if "weights_backbone" in _accepted(models["get_model_builder"](self.name)):
+            extra.setdefault("weights_backbone", None)  # random weights: no download of a backbone's
+        try:
+            with warnings.catch_warnings():  # inception_v3/googlenet: a note about a future default
+                warnings.filterwarnings("ignore", "The default weight initialization", FutureWarning)
+                return get_model(self.name, weights=None, **{**self.options, **extra})
+        except TypeError as exc:
+            raise OptionError(f"{self.text}: {exc} (options go to the model's function as keyword arguments)") from None
 
     def _build_factory(self) -> nn.Module:
         from torch import nn
@@ -200,7 +214,8 @@ class ModelSpec:
         except TypeError as exc:
             raise OptionError(f"{self.text}: {exc} (options go to the function as keyword arguments)") from None
         if not isinstance(model, nn.Module):
-            raise OptionError(f"{self.text} returned {type(model).__name__}, not a torch nn.Module")
+            raise BuildError(f"{self.text} returned {type(model).__name__}, not a torch nn.Module",
+                             hint="a factory returns the model, e.g. return nn.Sequential(...)")
         return model
 
     def _build_checkpoint(self, weights: bool) -> nn.Module:
@@ -359,8 +374,31 @@ def _resolve_library(library: str, name: str, options: dict[str, Any]) -> ModelS
 
 
 def _resolve_factory(text: str, options: dict[str, Any]) -> ModelSpec:
-    _load_factory(text)  # now: a missing module or function is the target's error
+    function = _load_factory(text)  # now: a missing module or function is the target's error
+    accepts = _accepted(function)
+    if accepts and "**" not in accepts:  # a name the function does not take: an option's mistake
+        for name in options:
+            if name not in accepts:
+                raise UnknownOptionError(
+                    f"{text} takes no option {name!r}{did_you_mean(name, accepts)} "
+                    f"(it takes {', '.join(sorted(accepts)) or 'no options'})"
+                )
     return ModelSpec("factory", text, dict(options))
+
+
+def _torchvision_input_size(name: str, channels: int | None) -> tuple[int, int, int] | None:
+    """(C, H, W) of a torchvision classifier: the crop size of its weights' transforms
+    (224 for most, 299 for inception_v3); None for detection, video, flow models."""
+    import torchvision.models as models
+
+    try:
+        weights = next(iter(models.get_model_weights(name)))
+    except (ValueError, StopIteration, KeyError):
+        return None
+    crop = getattr(weights.transforms, "keywords", {}).get("crop_size")
+    if isinstance(crop, int) and getattr(weights.transforms, "func", None).__name__ == "ImageClassification":
+        return (channels or 3, crop, crop)
+    return None
 
 
 def _load_factory(text: str):
@@ -383,6 +421,8 @@ def _load_factory(text: str):
                 del sys.modules[module_name]
                 raise
     else:
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as uvicorn and gunicorn do: nets:build in the working folder
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:

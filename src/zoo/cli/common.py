@@ -52,6 +52,18 @@ def input_size(text: str) -> tuple[int, ...]:
     return size
 
 
+def model_inputs(text: str) -> list:
+    """``--input`` of ``zoo inspect``: one input or several (:mod:`zoo.inputs`): ``C,H,W``,
+    ``B,C,H,W``, ``[2,10,8]`` (the whole shape), ``ids:int64[1,128]``, ``...; mask:bool[1,128]``."""
+    from ..errors import ShapeError
+    from ..inputs import parse_inputs
+
+    try:
+        return parse_inputs(text)
+    except ShapeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _value(text: str) -> Any:
     """The value of ``--set option=value``: bool, int, float, or the text itself."""
     lowered = text.strip().lower()

@@ -1,8 +1,9 @@
 """``zoo inspect MODEL``: module tree, parameters, MACs and the cost per block.
 
 MODEL is any target of :mod:`zoo.target` (a preset, a YAML file, a block string, a
-checkpoint, ``timm:NAME``, ...). zoo's own models are built on the meta device, so
-even a network of billions of parameters costs no memory.
+checkpoint, ``timm:NAME``, ``torchvision:NAME``, ``module:function``). Models are
+built on the meta device, so even a network of billions of parameters costs no
+memory. ``--input`` takes any inputs :mod:`zoo.inputs` reads.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import argparse
 import json
 import sys
 
-from .common import add_model_arguments, input_size, resolve_model_argument
+from .common import add_model_arguments, model_inputs, resolve_model_argument
 
 EXAMPLES = """examples:
   zoo inspect resnet18_cifar
   zoo inspect "r64 m r128 m r256 m r512 m" --input 3,32,32
   zoo inspect "(cnf64_7_2 m3_2_1) 2r r128_3_2 r" --input 3,224,224 --depth 4
   zoo inspect resnet18 --json
+  zoo inspect timm:efficientnet_b0
+  zoo inspect torchvision:resnet50 --input 3,160,160
+  zoo inspect mypkg.nets:build --set width=64    (a function returning a module)
+  zoo inspect nets.py:build --input "ids:int64[1,128]; mask:bool[1,128]"
   zoo inspect r32m --set num_classes=100 --set "head={hidden: [256]}"
 """
 
@@ -38,13 +43,18 @@ def add_parser(sub) -> None:
         help="show a model's tree, parameters, MACs and cost per block",
         description="Show the module tree (parameters, share, input -> output shapes, MACs) and the "
         "cost per top-level block (pars in thousands, ops in millions of MACs, output width w, "
-        "input volume / output volume V0/V) of a preset, a YAML preset file or a block string. "
-        "Runs on the meta device: no memory for weights.",
+        "input volume / output volume V0/V) of any model: a preset, a YAML preset file, a block "
+        "string, a checkpoint, timm:NAME, torchvision:NAME or module:function. Runs on the meta "
+        "device: no memory for weights (a module whose forward reads values runs on real ones, "
+        "up to its last read).",
         epilog=EXAMPLES,
     )
     add_model_arguments(p)
-    p.add_argument("--input", type=input_size, metavar="C,H,W",
-                   help="input size, B,C,H,W for a batch (default: the preset's input; for a block string C,32,32)")
+    p.add_argument("--input", type=model_inputs, action="append", metavar="INPUT",
+                   help="the input: C,H,W (a batch of 1 added for image models), B,C,H,W, [2,10,8] (the "
+                   "whole shape), int64[1,128] (a dtype), ids:int64[1,128] (a keyword input); repeat "
+                   "--input or separate with ';' for several (default: the model's own input size; "
+                   "for a block string C,32,32)")
     p.add_argument("--depth", type=_depth, metavar="N",
                    help="expand the tree down to level N, the model being level 0 (default: the CNN's blocks and their parts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -55,7 +65,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ShapeError
+    from ..errors import OptionError, ShapeError, UnknownOptionError
 
     spec = resolve_model_argument(args.target, args.options)  # a --set mistake: exit 2
 
@@ -67,7 +77,11 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     try:
-        report = inspect(spec, args.input)
+        inputs = [one for given in args.input for one in given] if args.input else None
+        report = inspect(spec, inputs)
+    except (OptionError, UnknownOptionError) as exc:  # an option the model's function refuses
+        print(f"zoo inspect: error: --set: {exc}", file=sys.stderr)
+        return 2
     except ShapeError as error:
         partial = getattr(error, "report", None)
         if partial is not None:

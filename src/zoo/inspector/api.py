@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -15,12 +15,21 @@ from ..errors import (
     ShapeError,
     ZooError,
 )
+from ..inputs import InputSpec, check_names, parse_input, parse_inputs
 from ..options import input_size_problem
 from .describe import describe
-from .report import Report, add_container_macs, build_blocks, build_rows, locate_cnn, mark_failure
+from .report import (
+    Report,
+    add_container_macs,
+    add_forward_rows,
+    build_blocks,
+    build_rows,
+    locate_cnn,
+    mark_failure,
+)
 from .trace import Trace, meta_copy, trace
 
-__all__ = ["inspect", "resolve_target", "Target", "DEFAULT_SIZE"]
+__all__ = ["inspect", "resolve_target", "Target", "DEFAULT_SIZE", "input_specs", "takes_images"]
 
 DEFAULT_SIZE = (32, 32)  # H, W for a block string or CNN without an input size (CIFAR's)
 
@@ -34,19 +43,20 @@ class Target:
     input_size: tuple[int, ...] | None
     owned: bool  # built here on the meta device: no copy needed
     notes: list[str] = field(default_factory=list)
+    data: tuple[tuple, dict[str, Any]] | None = None  # real inputs (args, kwargs), from input_data
 
 
-def resolve_target(target: Any, input_size: Sequence[int] | None = None, **options: Any) -> Target:
+def resolve_target(target: Any, input_size: Any = None, **options: Any) -> Target:
     """Turn ``target`` into a model: an ``nn.Module`` as it is; a preset name or YAML
     path through ``zoo.presets`` (``options``: the overrides of ``zoo.create``);
     anything else as a block string (``options``: ``CNN`` options only). Models zoo
-    builds are built on the meta device."""
+    builds are built on the meta device. ``input_size``: any form :func:`input_specs` takes."""
     if input_size is not None:
-        input_size = _size_argument(input_size)
+        input_size = input_specs(input_size)
     if isinstance(target, nn.Module):
         if options:
             raise _options_error(options)
-        size, declared = (tuple(input_size), True) if input_size is not None else _default_size(target)
+        size, declared = (input_size, True) if input_size is not None else _default_size(target)
         notes = []
         if input_size is None and size is not None:
             notes.append(f"input size {_fmt_chw(size)}: the model's pretrained_cfg" if declared
@@ -57,12 +67,13 @@ def resolve_target(target: Any, input_size: Sequence[int] | None = None, **optio
     from ..target import resolve_model
 
     spec = resolve_model(target, **options)
-    if input_size is not None and len(input_size) in (3, 4) and spec.kind == "blocks" and "input" not in options:
-        spec = spec.with_data(channels=input_size[-3])  # a block string takes the channels given
+    first = input_size[0].shape if input_size else ()
+    if len(first) in (3, 4) and spec.kind == "blocks" and "input" not in options:
+        spec = spec.with_data(channels=first[-3])  # a block string takes the channels given
     with torch.device("meta"):
         model = spec.build(weights=False)
     if input_size is not None:
-        return Target(model, spec.name, tuple(input_size), owned=True)
+        return Target(model, spec.name, input_size, owned=True)
     if spec.input_size is not None:
         return Target(model, spec.name, spec.input_size, owned=True)
     size, declared = _default_size(model)
@@ -94,6 +105,44 @@ def _fmt_chw(size: Sequence[int]) -> str:
     return "x".join(str(d) for d in size)
 
 
+def input_specs(given: Any) -> list[InputSpec]:
+    """The inputs of ``input_size=`` as :class:`~zoo.inputs.InputSpec`: a shape
+    (``(3, 224, 224)``, ``(2, 10, 8)``), an input text (``"ids:int64[1,128]"``, see
+    :mod:`zoo.inputs`), an ``InputSpec``, a list or tuple of these (several positional
+    inputs), or a dict of them (keyword inputs).
+
+    >>> [str(s) for s in input_specs({"ids": "int64[1,16]", "mask": "bool[1,16]"})]
+    ['ids:int64[1,16]', 'mask:bool[1,16]']
+    """
+    if isinstance(given, Mapping):
+        specs = [replace(_one_input(v), name=str(k)) for k, v in given.items()]
+    elif isinstance(given, str):
+        specs = parse_inputs(given)
+    elif _is_shape(given) or isinstance(given, InputSpec):
+        specs = [_one_input(given)]
+    elif isinstance(given, Sequence) and given and not isinstance(given, str):
+        specs = [_one_input(v) for v in given]
+    else:
+        specs = [_one_input(given)]  # its error
+    check_names(specs)
+    return specs
+
+
+def _is_shape(value: Any) -> bool:
+    return isinstance(value, torch.Size) or (
+        isinstance(value, Sequence) and not isinstance(value, str) and bool(value)
+        and all(isinstance(d, int) and not isinstance(d, bool) for d in value)
+    )
+
+
+def _one_input(value: Any) -> InputSpec:
+    if isinstance(value, InputSpec):
+        return value
+    if isinstance(value, str):
+        return parse_input(value)
+    return InputSpec(_size_argument(value))
+
+
 def _size_argument(size: Any) -> tuple[int, ...]:
     """``input_size`` as a tuple of whole numbers >= 1, or a ShapeError saying why not."""
     if isinstance(size, torch.Size):
@@ -110,10 +159,85 @@ def _size_argument(size: Any) -> tuple[int, ...]:
     return tuple(size)
 
 
-def _batched(size: Sequence[int]) -> tuple[int, ...]:
-    """(C, H, W) -> (1, C, H, W); any other length is taken as it is (batch first)."""
-    size = _size_argument(size)
-    return (1, *size) if len(size) == 3 else size
+def _batched(spec: InputSpec, images: bool) -> tuple[int, ...]:
+    """(C, H, W) -> (1, C, H, W) for a model that takes images; any other shape, and a
+    shape written whole (``[2,10,8]``, with a dtype or in brackets), as it is."""
+    return (1, *spec.shape) if images and not spec.exact and len(spec.shape) == 3 else spec.shape
+
+
+_IMAGE_LAYERS = (nn.Conv2d, nn.ConvTranspose2d)
+_OTHER_LAYERS = (nn.Linear, nn.Bilinear, nn.Embedding, nn.EmbeddingBag, nn.RNNBase, nn.MultiheadAttention,
+                 nn.LayerNorm, nn.Conv1d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose3d,
+                 nn.BatchNorm1d, nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
+
+
+def takes_images(model: nn.Module) -> bool:
+    """Whether a 3-number input is one image (C, H, W) for ``model``: it declares an
+    image input (``pretrained_cfg``), is a zoo CNN, or its first layer with weights
+    is a 2-d convolution. An LSTM's (B, T, F) stays as it is.
+
+    >>> takes_images(nn.LSTM(8, 16)), takes_images(nn.Sequential(nn.Conv2d(3, 8, 3)))
+    (False, True)
+    """
+    if _default_size(model)[1] or locate_cnn(model) is not None:
+        return True
+    for module in model.modules():
+        if isinstance(module, _IMAGE_LAYERS):
+            return True
+        if isinstance(module, _OTHER_LAYERS):
+            return False
+    return True
+
+
+def _torch_dtype(name: str, model: nn.Module) -> torch.dtype:
+    return _dtype(model) if name == "float" else getattr(torch, name)
+
+
+def _meta_inputs(specs: list[InputSpec], model: nn.Module) -> tuple[tuple, dict[str, Any]]:
+    images = takes_images(model)
+    args, kwargs = [], {}
+    for spec in specs:
+        x = torch.empty(_batched(spec, images), dtype=_torch_dtype(spec.dtype, model), device="meta")
+        if spec.name:
+            kwargs[spec.name] = x
+        else:
+            args.append(x)
+    return tuple(args), kwargs
+
+
+def _data_inputs(data: Any) -> tuple[tuple, dict[str, Any]]:
+    """``input_data``: a tensor, a tuple or list of positional inputs, or a dict of keyword inputs."""
+    if isinstance(data, torch.Tensor):
+        return (data,), {}
+    if isinstance(data, Mapping):
+        return (), dict(data)
+    if isinstance(data, (tuple, list)) and data:
+        return tuple(data), {}
+    raise ShapeError(
+        f"input_data must be a tensor, a tuple or list of inputs, or a dict of keyword inputs, "
+        f"not {type(data).__name__}"
+    )
+
+
+def _describe_inputs(args: tuple, kwargs: dict[str, Any], model: nn.Module) -> list[str]:
+    """The inputs as the title shows them: a shape, with the name and a dtype that is
+    not the model's own."""
+    own = _dtype(model)
+    texts = []
+    for name, value in [*((None, a) for a in args), *kwargs.items()]:
+        if isinstance(value, torch.Tensor):
+            text = str(tuple(value.shape)) + ("" if value.dtype == own else f" {str(value.dtype).removeprefix('torch.')}")
+        else:
+            text = type(value).__name__
+        texts.append(f"{name}: {text}" if name else text)
+    return texts
+
+
+def _first_shape(args: tuple, kwargs: dict[str, Any]) -> tuple[int, ...]:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor):
+            return tuple(value.shape)
+    return ()
 
 
 def _dtype(model: nn.Module) -> torch.dtype:
@@ -123,7 +247,7 @@ def _dtype(model: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-def inspect(target: Any, input_size: Sequence[int] | None = None, **options: Any) -> Report:
+def inspect(target: Any, input_size: Any = None, *, input_data: Any = None, **options: Any) -> Report:
     """Inspect a model on the meta device: module tree, parameters, MACs, cost table.
 
     ``target``: an ``nn.Module`` (never run, moved or changed: a meta copy runs), a
@@ -131,8 +255,14 @@ def inspect(target: Any, input_size: Sequence[int] | None = None, **options: Any
     (spec §5), and for a preset also what ``zoo.create`` takes (``num_classes``,
     ``input``, ``head``, ``blocks``). ``input_size`` is ``(C, H, W)`` or
     ``(B, C, H, W)``; for a preset it defaults to the preset's input, for a block
-    string to ``(input, 32, 32)``. Shapes are followed in eval mode (on a copy: the
-    model's own training flags stay as they are).
+    string to ``(input, 32, 32)``, for a timm model to its ``pretrained_cfg``. Three
+    numbers are one image (a batch of 1 added) only for a model that takes images
+    (:func:`takes_images`); an LSTM's ``(2, 10, 8)`` is taken as it is. Several
+    inputs, dtypes and keyword inputs: ``input_size=[(3, 32, 32), (3, 32, 32)]``,
+    ``input_size={"ids": "int64[1,128]", "mask": "bool[1,128]"}``, ``"ids:int64[1,128]"``
+    (:func:`input_specs`). ``input_data``: real inputs instead (a tensor, a tuple or
+    dict of them); they also feed the modules that need real values. Shapes are
+    followed in eval mode (on a copy: the model's own training flags stay as they are).
 
     >>> report = inspect("cnf32 m r64_3_2", input_size=(3, 32, 32))
     >>> report.params, report.macs, [b.name for b in report.blocks]
@@ -141,7 +271,12 @@ def inspect(target: Any, input_size: Sequence[int] | None = None, **options: Any
     Raises :class:`zoo.ShapeError` when a block cannot take its input; the error's
     ``report`` holds the tree up to that block.
     """
+    if input_data is not None and input_size is not None:
+        raise ShapeError("give input_size or input_data, not both (input_data's shapes are the input size)")
     found = resolve_target(target, input_size, **options)
+    if input_data is not None:
+        found.input_size, found.notes = None, []
+        found.data = _data_inputs(input_data)
     return inspect_target(found)
 
 
@@ -151,14 +286,19 @@ def inspect_target(found: Target) -> Report:
     n_params = sum(p.numel() for p in params.values())
     trainable = sum(p.numel() for p in params.values() if p.requires_grad)
     notes = list(found.notes)
-    if found.input_size is None:  # no shapes to follow: parameters only
+    if found.input_size is None and found.data is None:  # no shapes to follow: parameters only
         result = Trace()
         rows, _ = build_rows(model, model, result, 1)
         report = Report(found.name, (), None, n_params, trainable, 0, [], rows, notes,
                         default_depth=_default_depth(model))
         report.notes.append("no input size: shapes and MACs need input_size=(C, H, W)")
         return report
-    shape = _batched(found.input_size)
+    if found.data is not None:
+        args, kwargs = found.data
+    else:
+        args, kwargs = _meta_inputs(input_specs(found.input_size), model)
+    shape = _first_shape(args, kwargs)
+    batch = shape[0] if shape else 1
     try:
         traced = model if found.owned else meta_copy(model)
     except Exception as exc:  # an attribute deepcopy cannot copy (a lock, a file, ...)
@@ -172,23 +312,30 @@ def inspect_target(found: Target) -> Report:
     # training-mode BatchNorm would call a 1x1 image of a batch of 1 a failure although
     # the model serves it (the copy's flags only: the model keeps its own)
     traced.eval()
-    x = torch.empty(shape, dtype=_dtype(model), device="meta")
-    result = trace(traced, (x,), original=model)
-    rows, traced_paths = build_rows(model, traced, result, shape[0])
+    result = trace(traced, args, original=model, kwargs=kwargs)
+    rows, traced_paths = build_rows(model, traced, result, batch)
     add_container_macs(rows)
-    macs = round(result.macs / shape[0])
+    macs = round(result.macs / batch)
     if result.cpu_paths:
         where = ", ".join(p or type(model).__name__ for p in result.cpu_paths)
-        notes.append(f"ran on the CPU with a random input (needs real values on meta): {where}")
+        source = "input_data" if found.data is not None else "a random input"
+        ran = sum(1 for r in rows if r.device == "cpu")
+        notes.append(f"needed real values: {where} (ran for real on {source} up to the last value "
+                     f"read: {ran} of {len(rows)} modules; the rest on meta, without weights)")
+        for row in rows:
+            row.needs_values = row.path in result.cpu_paths and row.same_as is None
     error = None
     if result.failure is not None:
         failing = [traced_paths.get(id(m), "") for m, _ in result.failure.chain] or [""]
         inputs = [i for _, i in result.failure.chain] or [shape]
         rows = mark_failure(rows, list(zip(failing, inputs)))
         error = _shape_error(model, result, failing, shape)
+    else:
+        rows = add_forward_rows(rows)
     blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
     report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
-                    error=str(error) if error else None, default_depth=_default_depth(model))
+                    error=str(error) if error else None, default_depth=_default_depth(model),
+                    inputs=_describe_inputs(args, kwargs, model))
     if error is not None:
         error.report = report
         raise error

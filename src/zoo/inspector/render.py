@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich import box
@@ -14,7 +16,7 @@ from rich.text import Text
 from ..format import format_count
 from .report import BlockRow, ModuleRow, Report, check_depth
 
-__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text"]
+__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "Layout", "LAYOUTS", "terminal_width"]
 
 GUIDE = "dim"
 STYLES = {
@@ -41,13 +43,14 @@ def shape_text(shape: Any) -> str:
     return str(shape)
 
 
-def compact_shape(shape: Any) -> str:
-    """(1, 64, 16, 16) -> "64x16x16" (a batch of 1 left out): for narrow terminals."""
+def compact_shape(shape: Any, times: str = "×") -> str:
+    """(1, 64, 16, 16) -> "64×16×16" (a batch of 1 left out): for narrow terminals
+    (and ``zoo inspect --input`` takes it back as it is)."""
     if isinstance(shape, tuple) and shape and all(isinstance(d, int) for d in shape):
         dims = shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
-        return "x".join(str(d) for d in dims)
+        return times.join(str(d) for d in dims)
     if isinstance(shape, list):
-        return ", ".join(compact_shape(s) for s in shape)
+        return ", ".join(compact_shape(s, times) for s in shape)
     return shape_text(shape)
 
 
@@ -58,16 +61,19 @@ def _share(params: int, total: int) -> str:
     return f"~{pct:3.0f}%" if pct >= 0.5 else ""
 
 
-def title(report: Report) -> Text:
-    """``resnet18_cifar  (1, 3, 32, 32) -> (1, 10)  11,173,962 params  140.2 M MACs``."""
+def title(report: Report, compact: bool = False) -> Text:
+    """``resnet18_cifar  (1, 3, 32, 32) -> (1, 10)  11,173,962 params  140.2 M MACs``;
+    ``compact``: ``3×32×32 -> 10``, for narrow terminals."""
+    shape_of = compact_shape if compact else shape_text
     text = Text()
     text.append(report.name, style="bold")
     if report.input:
-        text.append(f"  {shape_text(report.input)} -> ")
+        plain = report.inputs in ([], [shape_text(report.input)])  # one positional input of the model's dtype
+        text.append(f"  {shape_of(report.input) if plain else ', '.join(report.inputs)} -> ")
         if report.error:
             text.append("failed", style=STYLES["failed"])
         else:
-            text.append(shape_text(report.output))
+            text.append(shape_of(report.output))
     text.append("  ")
     text.append(f"{report.params:,}", style=STYLES["params"])
     text.append(" params")
@@ -86,7 +92,8 @@ def _signature(rows: list[ModuleRow], i: int, end: int) -> tuple:
     base = rows[i].level
     return tuple(
         (r.level - base, r.name if not r.name.isdigit() else "", r.description, r.token, r.params,
-         r.macs, _freeze(r.input), _freeze(r.output), r.same_as is not None, r.failed)
+         r.macs, _freeze(r.input), _freeze(r.output), r.same_as is not None, r.failed,
+         tuple(r.shared_with.items()))
         for r in rows[i:end]
     )
 
@@ -148,6 +155,31 @@ def _guides(lasts: list[bool]) -> str:
     return "".join(parts)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """What the tree shows, from everything down to what 80 columns hold. The
+    variants of :data:`LAYOUTS` drop, in this order: the batch and brackets of the
+    shapes (``64×56×56``), the share column, the input shapes, the shapes, and at last
+    the ends of long labels. Never the numbers, never a failure's marker."""
+
+    compact: bool = False  # 64×56×56 for (1, 64, 56, 56)
+    times: str = "×"  # the compact shapes' separator ("x" in the document's ModelState view)
+    share: bool = True
+    inputs: bool = True  # "input -> output"; False: the output alone
+    shapes: bool = True
+    cut_labels: bool = False  # long labels end in an ellipsis
+
+
+LAYOUTS = (
+    Layout(),
+    Layout(compact=True),
+    Layout(compact=True, share=False),
+    Layout(compact=True, share=False, inputs=False),
+    Layout(share=False, shapes=False),
+    Layout(share=False, shapes=False, cut_labels=True),
+)
+
+
 def tree_table(
     report: Report,
     depth: int | None = None,
@@ -155,34 +187,42 @@ def tree_table(
     document: bool | None = None,
     fold: bool = True,
     compact: bool = False,
+    layout: Layout | None = None,
 ) -> Table:
     """The module tree as a table: description, params, share, (MACs,) shapes.
 
     ``document=True`` draws the layout of the document's ``ModelState.layers``: the
     model's name heads the first column, no attribute names, tokens or MACs.
+    ``layout``: what to leave out in a narrow terminal (:class:`Layout`).
     """
+    layout = layout or Layout(compact=compact)
     document = report.document_style if document is None else document
     depth = report.default_depth if check_depth(depth) is None else depth
-    shown = visible_rows(report.tree, depth, fold)
+    shown = _visible(report, depth, fold)
     if document and shown:  # the model's name heads the first column instead of a row
         shown = shown[1:]
-    with_shapes = bool(report.input)
-    shape_of = compact_shape if compact else shape_text
+    with_shapes = bool(report.input) and layout.shapes
+    with_macs = not document and bool(report.input)
+    shape_of = (lambda shape: compact_shape(shape, layout.times)) if layout.compact else shape_text
     in_width = max((len(shape_of(r.input)) for r, *_ in shown if r.calls or r.failed), default=0)
 
     table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="bold",
                   show_header=True)
     root = report.tree[0] if report.tree else None
-    table.add_column(root.description if document and root else "module", no_wrap=True)
+    # cut_labels: the one column rich may narrow, its labels cut with an ellipsis, never wrapped
+    table.add_column(root.description if document and root else "module", no_wrap=not layout.cut_labels,
+                     overflow="ellipsis")
     table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("share" if not document else "", justify="right", no_wrap=True)
-    if not document and with_shapes:
+    if layout.share:
+        table.add_column("share" if not document else "", justify="right", no_wrap=True)
+    if with_macs:
         table.add_column("MACs", justify="right", no_wrap=True)
     if with_shapes:
-        table.add_column("input -> output" + (" shapes" if document else ""), no_wrap=True)
+        header = "input -> output" if layout.inputs else "output"
+        table.add_column(header + (" shapes" if document else ""), no_wrap=True)
 
     for row, copies, expanded, lasts in shown:
-        label = Text()
+        label = Text(no_wrap=True, overflow="ellipsis")
         label.append(_guides(lasts), style=GUIDE)
         if not document and row.name and not row.name.isdigit():
             label.append(f"{row.name}: ", style=STYLES["name"])
@@ -193,33 +233,63 @@ def tree_table(
             label.append(f"  {row.token}", style=STYLES["token"])
         if row.same_as is not None:
             label.append(f"  (same module as {row.same_as or 'the model'})", style="dim")
-        if row.device == "cpu" and row.calls:
-            label.append("  [cpu]", style=STYLES["cpu"])
+        for key, holder in row.shared_with.items():
+            label.append(f"  ({key} shared with {holder})", style="dim")
+        if row.needs_values:
+            label.append("  [real values]", style=STYLES["cpu"])
         params = row.params if expanded else row.total_params
-        cells: list[Any] = [
-            label,
-            Text(f"{params:,}" if params else "", style=STYLES["params"]),
-            Text(_share(params, report.params), style=STYLES["share"]),
-        ]
-        if not document and with_shapes:
-            cells.append(Text(_count(row.macs), style=STYLES["macs"]))
+        cells: list[Any] = [label, Text(f"{params:,}" if params else "", style=STYLES["params"])]
+        if layout.share:
+            cells.append(Text(_share(params, report.params), style=STYLES["share"]))
+        if with_macs:
+            if row.failed and not with_shapes and row.path == _innermost_failure(report):
+                cells.append(Text("fails", style=STYLES["failed"]))  # the marker, where the shapes were
+            else:
+                cells.append(Text(_count(row.macs), style=STYLES["macs"]))
         if with_shapes:
+            start = shape_of(row.input).ljust(in_width) + " -> " if layout.inputs else ""
             if row.calls:
-                shapes = Text(shape_of(row.input).ljust(in_width) + " -> ", style=STYLES["shape"])
+                shapes = Text(start, style=STYLES["shape"])
                 shapes.append(shape_of(row.output), style=STYLES["shape"])
             elif row.failed:
-                shapes = Text(shape_of(row.input).ljust(in_width) + " -> ", style=STYLES["shape"])
+                shapes = Text(start, style=STYLES["shape"])
                 shapes.append("fails", style=STYLES["failed"])
             else:
                 shapes = Text("")
             cells.append(shapes)
         table.add_row(*cells)
-    # in a narrow terminal only the shapes may be cut short, never the tree or the numbers
-    last = len(table.columns) - (1 if with_shapes else 0)
-    for column in table.columns[:last]:
+    # the numbers are never cut: each column but the last (the shapes, or the labels
+    # when they may end in an ellipsis) is as wide as its widest cell
+    keep = table.columns[1:] if layout.cut_labels else table.columns[: len(table.columns) - (1 if with_shapes else 0)]
+    for column in keep:
         cells = [c for c in column.cells if isinstance(c, Text)]
         column.min_width = max([Text(str(column.header)).cell_len] + [c.cell_len for c in cells])
     return table
+
+
+def _innermost_failure(report: Report) -> str | None:
+    failed = [r.path for r in report.tree if r.failed]
+    return failed[-1] if failed else None
+
+
+def folded(report: Report, depth: int | None = None) -> bool:
+    """Whether the tree shows folded rows (``x N``)."""
+    depth = report.default_depth if depth is None else depth
+    return any(copies > 1 for _, copies, _, _ in _visible(report, depth, True))
+
+
+def _visible(report: Report, depth: int, fold: bool) -> list:
+    """:func:`visible_rows`, once per report, depth and folding (the layouts that are
+    tried and the width measured all draw the same rows; comparing subtrees to fold
+    them is the costly part)."""
+    cache = report.__dict__.setdefault("_visible", {})
+    key = (depth, fold, len(report.tree))
+    if key not in cache:
+        cache[key] = visible_rows(report.tree, depth, fold)
+    return cache[key]
+
+
+FOLD_NOTE = "x N: N identical modules in a row, numbers per copy"
 
 
 # -- the cost table ---------------------------------------------------------------------
@@ -257,10 +327,10 @@ def cost_table(report: Report) -> Table:
     width = report.input[-1] if len(report.input) >= 3 else None
     table.add_row("", Text("input", style="dim"), "", "", str(width or "-"), "1", shape_text(report.input))
     numbered = 0
-    for block in report.blocks:
-        if block.name != "head" or block.path:
+    for block in report.blocks:  # the head and the model's own work (no path) go unnumbered
+        if block.path:
             numbered += 1
-        _add_block(table, block, str(numbered) if block.name != "head" or block.path else "")
+        _add_block(table, block, str(numbered) if block.path else "")
     table.add_section()
     table.add_row("", Text("total", style=STYLES["total"]), Text(_thousands(report.params), style="bold green"),
                   Text(_millions(report.macs), style="bold magenta"), "", "", "")
@@ -296,34 +366,112 @@ def _add_block(table: Table, block: BlockRow, number: str) -> None:
 # -- the whole report -------------------------------------------------------------------
 
 
-def summary(report: Report) -> Text:
+def summary(report: Report, short: bool = False) -> Text:
+    """``11,173,962 parameters (11,173,962 trainable, 0 frozen), 140,186,624 MACs per
+    image``; ``short``: ``(all trainable)`` where nothing is frozen, for 80 columns."""
     text = Text()
     text.append(f"{report.params:,}", style=STYLES["params"])
     text.append(" parameters (")
-    text.append(f"{report.trainable:,} trainable, {report.frozen:,} frozen")
+    if short and not report.frozen:
+        text.append("all trainable")
+    else:
+        text.append(f"{report.trainable:,} trainable, {report.frozen:,} frozen")
     text.append(")")
     if report.input and not report.error:
         text.append(", ")
         text.append(f"{report.macs:,}", style=STYLES["macs"])
-        text.append(" MACs per image")
+        text.append(" MACs per image" if len(report.input) == 4 else " MACs per sample")
     return text
 
 
-class FittedTree:
-    """The tree table, with short shapes (``64x16x16``) when the full ones do not fit."""
+class FittedTitle:
+    """The title line, with short shapes where the full ones would wrap."""
 
-    def __init__(self, report: Report, depth: int | None = None):
-        self.report, self.depth = report, depth
+    def __init__(self, report: Report):
+        self.report = report
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        table = tree_table(self.report, self.depth)
-        wide = options.update_width(10_000)
-        if console.measure(table, options=wide).maximum > options.max_width:
-            table = tree_table(self.report, self.depth, compact=True)
-        yield table
+        full = title(self.report)
+        yield full if full.cell_len <= options.max_width else title(self.report, compact=True)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement.get(console, options, tree_table(self.report, self.depth))
+        return Measurement.get(console, options, title(self.report))
+
+
+class FittedSummary:
+    """The summary line, in its short form where the full one would wrap."""
+
+    def __init__(self, report: Report):
+        self.report = report
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        full = summary(self.report)
+        yield full if full.cell_len <= options.max_width else summary(self.report, short=True)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, summary(self.report))
+
+
+class FittedTree:
+    """The tree table in the first of :data:`LAYOUTS` that fits the width: short
+    shapes (``64×16×16``), then fewer columns, when the full table does not fit."""
+
+    def __init__(self, report: Report, depth: int | None = None, times: str = "×"):
+        self.report, self.depth, self.times = report, depth, times
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for layout in LAYOUTS:
+            table = tree_table(self.report, self.depth, layout=replace(layout, times=self.times))
+            if table_width(table) <= options.max_width:
+                yield table_lines(table)  # it fits: each row is one line, drawn directly
+                return
+        yield table  # labels to cut: rich narrows the label column
+
+
+def table_lines(table: Table) -> Group:
+    """A table whose rows all fit, as lines of text: what rich draws for it (bold
+    header, cells padded to their column, two spaces between), at a fraction of the
+    cost (rich measures and wraps every cell of a long tree several times)."""
+    columns = table.columns
+    widths = [max([Text(str(c.header)).cell_len] + [t.cell_len for t in c.cells]) for c in columns]
+    lines = []
+    header = Text(style=table.header_style)
+    for i, (column, width) in enumerate(zip(columns, widths)):
+        cell = Text(str(column.header))
+        header.append_text(_pad(cell, width, column.justify, i == len(columns) - 1))
+    lines.append(header)
+    for row in zip(*(c.cells for c in columns)):
+        line = Text()
+        for i, (cell, column, width) in enumerate(zip(row, columns, widths)):
+            line.append_text(_pad(cell, width, column.justify, i == len(columns) - 1))
+        lines.append(line)
+    return Group(*lines)
+
+
+def _pad(cell: Text, width: int, justify: str, last: bool) -> Text:
+    gap = width - cell.cell_len
+    padded = Text()
+    if justify == "right":
+        padded.append(" " * gap)
+        padded.append_text(cell)
+    else:
+        padded.append_text(cell)
+        padded.append(" " * gap)
+    if not last:
+        padded.append("  ")
+    return padded
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = table_width(tree_table(self.report, self.depth))
+        return Measurement(min(width, options.max_width), width)
+
+
+def table_width(table: Table) -> int:
+    """The width a tree table takes unwrapped: its widest cells and the padding between
+    columns (what rich measures, without measuring each cell again)."""
+    widths = [max([Text(str(c.header)).cell_len] + [Text(t).cell_len if isinstance(t, str) else t.cell_len
+                                                      for t in c.cells]) for c in table.columns]
+    return sum(widths) + 2 * (len(widths) - 1)
 
 
 def render_report(
@@ -331,12 +479,15 @@ def render_report(
 ) -> RenderableType:
     """Title, tree (down to ``depth``), cost table, totals and notes."""
     check_depth(depth)
-    parts: list[RenderableType] = [title(report), Text("")]
+    parts: list[RenderableType] = [FittedTitle(report), Text("")]
     if tree:
-        parts += [FittedTree(report, depth), Text("")]
+        parts.append(FittedTree(report, depth))
+        if folded(report, depth):
+            parts.append(Text(FOLD_NOTE, style="dim"))
+        parts.append(Text(""))
     if costs and report.blocks and report.input:
         parts += [cost_table(report), Text("")]
-    parts.append(summary(report))
+    parts.append(FittedSummary(report))
     for note in report.notes:
         parts.append(Text(f"note: {note}", style="yellow"))
     if report.error and error:
@@ -344,8 +495,25 @@ def render_report(
     return Group(*parts)
 
 
-def to_text(renderable: RenderableType, width: int = 160) -> str:
-    """Plain text of a renderable (no colour), e.g. for ``str(report)``."""
+def terminal_width(renderable: RenderableType, report: Report | None = None) -> int:
+    """The width ``print(report)`` draws at: the terminal's (``COLUMNS`` where set), or,
+    printing to a file or a pipe, as wide as the report needs (never below 80)."""
+    console = Console(color_system=None)
+    if console.is_terminal or os.environ.get("COLUMNS"):
+        return console.width
+    if report is not None:  # the widest line without measuring every cell again
+        lines = [title(report), summary(report), *(Text(f"note: {n}") for n in report.notes)]
+        widest = max(t.cell_len for t in lines)
+        widest = max(widest, table_width(tree_table(report)), table_width(cost_table(report)) + 6)
+        return max(80, widest)
+    wide = console.options.update_width(1000)
+    return max(80, console.measure(renderable, options=wide).maximum)
+
+
+def to_text(renderable: RenderableType, width: int | None = None, report: Report | None = None) -> str:
+    """Plain text of a renderable (no colour), e.g. for ``str(report)``; ``width``:
+    the terminal's by default (:func:`terminal_width`)."""
+    width = terminal_width(renderable, report) if width is None else width
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False)
     console.print(renderable)
@@ -361,7 +529,7 @@ def document_view(report: Report, depth: int) -> RenderableType:
         head.append("failed" if report.error else shape_text(report.output),
                     style=STYLES["failed"] if report.error else None)
     report.document_style = True
-    parts: list[RenderableType] = [head, FittedTree(report, depth)]
+    parts: list[RenderableType] = [head, FittedTree(report, depth, times="x")]  # the document's 1x28x28
     footer = Text(f"params: {report.params:,}")
     if report.frozen:
         footer.append(f" ({report.trainable:,} trainable)")

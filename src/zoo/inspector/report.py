@@ -16,9 +16,13 @@ from ..errors import OptionError
 from .describe import describe
 from .trace import Trace
 
-__all__ = ["ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks", "locate_cnn", "check_depth"]
+__all__ = [
+    "ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks", "locate_cnn", "check_depth",
+    "add_forward_rows", "IN_FORWARD",
+]
 
 Shape = Any  # a tuple of ints, a list of them, or None
+IN_FORWARD = "(in forward)"  # the row of work a module's own forward does between its children
 
 
 @dataclass
@@ -37,8 +41,10 @@ class ModuleRow:
     input: Shape = None  # first call, whole batch
     output: Shape = None
     calls: int = 0
-    device: str = "meta"  # "cpu" for modules that needed real values
+    device: str = "meta"  # "cpu" for modules that ran on real values
+    needs_values: bool = False  # its forward needs real values (branches on them): meta cannot run it
     same_as: str | None = None  # the module object already appeared at this path
+    shared_with: dict[str, str] = field(default_factory=dict)  # parameter name -> path of its first holder
     failed: bool = False  # open when the pass failed (the last such row is where)
     children: int = 0
 
@@ -80,6 +86,7 @@ class Report:
     error: str | None = None  # the ShapeError message when the pass failed
     default_depth: int = 2
     document_style: bool = False  # ModelState.layers: the document's tree layout
+    inputs: list[str] = field(default_factory=list)  # each input as the title shows it
 
     @property
     def frozen(self) -> int:
@@ -94,6 +101,7 @@ class Report:
         return {
             "name": self.name,
             "input": list(self.input),
+            "inputs": list(self.inputs),
             "output": _jsonable(self.output),
             "params": self.params,
             "trainable": self.trainable,
@@ -122,7 +130,7 @@ class Report:
     def __str__(self) -> str:
         from .render import to_text
 
-        return to_text(self.render())
+        return to_text(self.render(), report=self)
 
     def __repr__(self) -> str:
         state = f"failed: {self.error.splitlines()[0]}" if self.error else f"{self.macs:,} MACs"
@@ -165,7 +173,7 @@ def build_rows(
     """The module rows of ``model``, with the calls recorded on ``traced`` (its copy,
     or itself). Returns the rows and ``id(traced module) -> path of its first row``."""
     rows: list[ModuleRow] = []
-    owner: set[int] = set()
+    owner: dict[int, str] = {}  # id(parameter) -> path of the module first holding it
     first_path: dict[int, str] = {}
     occurrence: dict[int, int] = {}
     pairs = list(zip(model.named_modules(remove_duplicate=False), traced.named_modules(remove_duplicate=False)))
@@ -187,10 +195,14 @@ def build_rows(
             row.same_as = first_path[id(module)]
         else:
             first_path[id(module)] = path
-        for p in module._parameters.values():
-            if p is not None and id(p) not in owner:
-                owner.add(id(p))
+        for key, p in module._parameters.items():
+            if p is None:
+                continue
+            if id(p) not in owner:
+                owner[id(p)] = f"{path}.{key}" if path else key
                 row.params += p.numel()
+            elif row.same_as is None:  # a tied parameter (a whole module reached twice says so itself)
+                row.shared_with[key] = owner[id(p)]
         k = occurrence.get(id(module), 0)
         occurrence[id(module)] = k + 1
         calls = result.calls.get(id(twin), [])[k :: occurrences[id(module)]]
@@ -245,6 +257,34 @@ def add_container_macs(rows: list[ModuleRow]) -> None:
             j += 1
         if found:
             row.macs = total
+
+
+def add_forward_rows(rows: list[ModuleRow]) -> list[ModuleRow]:
+    """Give each called module whose MACs exceed its children's an ``(in forward)``
+    child with the difference: the work of its own ``forward`` between its children
+    (ViT's attention products, a functional convolution). So every level of the tree
+    adds up to the level above."""
+    out: list[ModuleRow] = []
+    pending: list[tuple[int, ModuleRow]] = []  # (parent's level, row to add once its subtree ends)
+    for i, row in enumerate(rows):
+        while pending and pending[-1][0] >= row.level:
+            out.append(pending.pop()[1])
+        out.append(row)
+        if not row.calls or row.macs is None or row.same_as is not None:
+            continue
+        inside, j = 0, i + 1
+        while j < len(rows) and rows[j].level > row.level:
+            if rows[j].level == row.level + 1:
+                inside += rows[j].macs or 0
+            j += 1
+        if row.macs > inside and j > i + 1:  # a leaf's MACs are its own
+            extra = ModuleRow(path=f"{row.path}.{IN_FORWARD}" if row.path else IN_FORWARD, name="",
+                              type=IN_FORWARD, description=IN_FORWARD, level=row.level + 1,
+                              macs=row.macs - inside, device=row.device)
+            pending.append((row.level, extra))
+    while pending:
+        out.append(pending.pop()[1])
+    return out
 
 
 def _volume(shape: Shape) -> int | None:
@@ -302,6 +342,13 @@ def build_blocks(model: nn.Module, rows: list[ModuleRow], params: int, macs: int
             blocks.append(_block_row("head", "", head_params, head_macs, output, before, v0))
         return blocks
     for row in rows:
-        if row.level == 1 and row.same_as is None and (row.calls or row.failed):
+        # a module reached under a second name is a block of its own where it is called there
+        if row.level == 1 and row.type != IN_FORWARD and (row.calls or row.failed or row.macs is not None):
             blocks.append(_module_block(row.name, row, v0))
+    if output is not None and not any(b.failed for b in blocks):
+        rest_params = params - sum(b.params for b in blocks)
+        rest_macs = macs - sum(b.macs for b in blocks)
+        if rest_params or rest_macs:  # the model's own parameters and forward, never lost
+            blocks.append(_block_row(IN_FORWARD, "", rest_params, rest_macs, None, None, v0))
     return blocks
+

@@ -211,6 +211,10 @@ def _softmax(x, dim, half_to_float):
     return None if half_to_float else tuple(x.shape)
 
 
+def _safe_softmax(x, dim, dtype=None):  # attention's softmax (its Python decomposition is slow)
+    return None if dtype is not None else tuple(x.shape)
+
+
 def _empty_like(x, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     if (device is not None and torch.device(device).type != "meta") or layout not in (None, torch.strided):
         return None
@@ -287,6 +291,7 @@ RULES: dict[Any, Rule] = {
     aten.constant_pad_nd.default: _pad,
     aten._softmax.default: _softmax,
     aten._log_softmax.default: _softmax,
+    aten._safe_softmax.default: _safe_softmax,
     aten.max_pool2d_with_indices.default: _max_pool2d,
     aten.avg_pool2d.default: _avg_pool2d,
     aten._adaptive_avg_pool2d.default: _adaptive,
@@ -350,9 +355,23 @@ class MetaShapeMode(TorchDispatchMode):
         super().__init__()
         self.answered = 0
         self.passed: dict[str, int] = {}
+        # real values (trace._RealValues): ``to_real`` while they run, a weight read outside
+        # its module's call gets values; ``to_meta`` once they are over, a real tensor left
+        # in a forward joins meta; ``on_read`` hears of each value read
+        self.to_real = False
+        self.to_meta = False
+        self.on_read: Callable[[], None] | None = None
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.to_meta:
+            args, kwargs = _convert_arguments(args, kwargs, _as_meta)
+        elif self.to_real and _mixed(args, kwargs):
+            args, kwargs = _convert_arguments(args, kwargs, _as_real)
+        if func in READS and self.on_read is not None and not _all_meta(args, kwargs):
+            out = func(*args, **kwargs)
+            self.on_read()
+            return out
         rule = RULES.get(func)
         if rule is not None and _all_meta(args, kwargs):
             try:
@@ -383,3 +402,40 @@ def _all_meta(args, kwargs) -> bool:
                 return False
             found = True
     return found
+
+
+# operators whose result Python reads as values (``if t``, ``t.item()``) or whose shape the values decide
+READS = {aten._local_scalar_dense.default, aten.is_nonzero.default, aten.equal.default, aten.nonzero.default,
+         aten.masked_select.default, aten._unique2.default, aten.unique_consecutive.default,
+         aten.unique_dim.default}
+
+
+def _as_meta(t: torch.Tensor) -> torch.Tensor:
+    return torch.empty_like(t, device="meta") if t.device.type != "meta" and t.dim() > 0 else t
+
+
+def _as_real(t: torch.Tensor) -> torch.Tensor:
+    if t.device.type != "meta":
+        return t
+    if t.dtype.is_floating_point:
+        return torch.randn(tuple(t.shape), dtype=t.dtype) / max(1, t[0].numel() if t.dim() > 1 else 1) ** 0.5
+    return torch.zeros(tuple(t.shape), dtype=t.dtype)
+
+
+def _mixed(args, kwargs) -> bool:
+    devices = set()
+    for a in [*args, *kwargs.values(), *(args[0] if args and isinstance(args[0], (list, tuple)) else ())]:
+        if isinstance(a, torch.Tensor):
+            devices.add(a.device.type == "meta")
+    return len(devices) == 2
+
+
+def _convert_arguments(args, kwargs, convert):
+    def each(a):
+        if isinstance(a, torch.Tensor):
+            return convert(a)
+        if isinstance(a, (list, tuple)):
+            return type(a)(each(v) for v in a)
+        return a
+
+    return tuple(each(a) for a in args), {k: each(v) for k, v in kwargs.items()}
