@@ -38,3 +38,64 @@ def test_bad_arguments_exit_with_2():
     out = subprocess.run([sys.executable, "-m", "zoo", "no-such-command"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "invalid choice: 'no-such-command'" in out.stderr
+
+
+def import_graph() -> dict[str, set[str]]:
+    """zoo's modules and the zoo modules each imports, at module level or inside a
+    function alike (an ``if TYPE_CHECKING:`` block imports nothing at run time)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "src"
+    files = {".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in (root / "zoo").rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in files}
+
+    def walk(node, name, package):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING":
+                continue
+            targets = []
+            if isinstance(child, ast.ImportFrom):
+                base = ".".join(package[: len(package) - child.level + 1] + ([child.module] if child.module else [])) \
+                    if child.level else child.module or ""
+                # `from . import kinds` imports the module zoo.kinds; `from .errors import X` zoo.errors
+                modules = [f"{base}.{alias.name}" for alias in child.names if f"{base}.{alias.name}" in files]
+                targets = modules if len(modules) == len(child.names) else [*modules, base]
+            elif isinstance(child, ast.Import):
+                targets = [alias.name for alias in child.names]
+            for target in targets:
+                while target and target not in files:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    graph[name].add(target)
+            walk(child, name, package)
+
+    for name, path in files.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        walk(ast.parse(path.read_text()), name, package)
+    return graph
+
+
+def test_no_import_cycles_between_modules_even_through_function_level_imports():
+    """Data flows one way (text -> tree -> modules -> reports): no module imports,
+    directly or through others, a module that imports it back."""
+    graph = import_graph()
+    assert {"zoo.registry", "zoo.options", "zoo.specs", "zoo.cnn", "zoo.monitor.stats"} <= set(graph)
+    assert "zoo.specs" in graph["zoo.registry"] and "zoo.registry" in graph["zoo.options"]
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(module, path):
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                cycles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []

@@ -156,8 +156,7 @@ class ModelState:
         from rich.console import Console
 
         from ..errors import ShapeError
-        from .render import document_view
-        from .report import check_depth
+        from .render import check_depth, document_view
 
         check_depth(depth)  # argument mistakes raise before anything runs
         console = console or Console()

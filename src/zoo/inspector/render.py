@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -13,8 +13,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from ..errors import OptionError
 from ..format import format_count
-from .report import BlockRow, ModuleRow, Report, check_depth
 
 __all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "Layout", "LAYOUTS", "terminal_width"]
 
@@ -59,6 +59,25 @@ def _share(params: int, total: int) -> str:
         return ""
     pct = 100 * params / total
     return f"~{pct:3.0f}%" if pct >= 0.5 else ""
+
+
+if TYPE_CHECKING:  # the renderer reads reports; report.py imports it on use, so no import back
+    from .report import BlockRow, ModuleRow, Report
+
+
+def check_depth(depth: Any) -> int | None:
+    """``depth`` of a tree view: None (the default) or a whole number >= 0.
+
+    >>> check_depth("x")
+    Traceback (most recent call last):
+    ...
+    zoo.errors.OptionError: depth='x': the depth of the tree must be a whole number >= 0 (the model is level 0)
+    """
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise OptionError(
+            f"depth={depth!r}: the depth of the tree must be a whole number >= 0 (the model is level 0)"
+        )
+    return depth
 
 
 def title(report: Report, compact: bool = False) -> Text:

@@ -12,12 +12,11 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import OptionError
 from .describe import describe
 from .trace import Trace
 
 __all__ = [
-    "ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks", "locate_cnn", "check_depth",
+    "ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks", "locate_cnn",
     "add_forward_rows", "IN_FORWARD",
 ]
 
@@ -135,21 +134,6 @@ class Report:
     def __repr__(self) -> str:
         state = f"failed: {self.error.splitlines()[0]}" if self.error else f"{self.macs:,} MACs"
         return f"<zoo.Report {self.name}: {self.params:,} params, {state}>"
-
-
-def check_depth(depth: Any) -> int | None:
-    """``depth`` of a tree view: None (the default) or a whole number >= 0.
-
-    >>> check_depth("x")
-    Traceback (most recent call last):
-    ...
-    zoo.errors.OptionError: depth='x': the depth of the tree must be a whole number >= 0 (the model is level 0)
-    """
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
-        raise OptionError(
-            f"depth={depth!r}: the depth of the tree must be a whole number >= 0 (the model is level 0)"
-        )
-    return depth
 
 
 def _jsonable(value: Any) -> Any:
