@@ -190,8 +190,6 @@ class Registry:
         # names two plugins both provide: ("token" or "option", name) -> the message naming
         # both; neither plugin gets the name, and using it raises PluginClashError
         self.ambiguous: dict[tuple[str, str], str] = {}
-        self.warnings: list[str] = []  # the warnings printed while loading
-        self.generation = 0  # bumped on every change, for caches built from the registry
         self._objects: dict[str, list[str]] = {}  # plugin name -> its names in the pluggy manager
         self.register(builtin, name=BUILTIN, version=_version(DISTRIBUTION))
         if autoload is None:
@@ -266,7 +264,6 @@ class Registry:
         self.norms = {k: n for k, n in self.norms.items() if n.plugin != name}
         self.preset_paths = [(p, path) for p, path in self.preset_paths if p != name]
         self.plugins.pop(name, None)
-        self.generation += 1
 
     def _add(self, plugin: object, object_name: str, name: str, version: str, lenient: bool = False) -> PluginInfo:
         """Register ``plugin`` with pluggy as ``object_name``, on behalf of plugin ``name``.
@@ -323,7 +320,6 @@ class Registry:
             info.presets.extend(preset_names(path))
         self.plugins[name] = info
         self._objects.setdefault(name, []).append(object_name)
-        self.generation += 1
         return info
 
     def _collect(self, plugin: object, name: str) -> _Contribution:
@@ -425,7 +421,6 @@ class Registry:
         )
 
     def _warn(self, message: str) -> None:
-        self.warnings.append(message)
         warn(message)
 
     def check(self) -> None:

@@ -144,9 +144,7 @@ class ModelState:
 
         size = _size_argument(input_size) if input_size is not None else None
         target = Target(self.model, type(self.model).__name__, size, owned=False)
-        report = inspect_target(target)
-        report.document_style = True
-        return report
+        return inspect_target(target)
 
     def layers(self, depth: int = 2, input_size: Sequence[int] | None = None, console: Any = None) -> None:
         """Print the module tree down to ``depth`` (the model is level 0), with
@@ -166,7 +164,6 @@ class ModelState:
             report = getattr(error, "report", None)
             if report is None:  # input_size itself is wrong: nothing to print
                 raise
-            report.document_style = True
             console.print(document_view(report, depth))
             raise
         console.print(document_view(report, depth))

@@ -203,7 +203,7 @@ def tree_table(
     report: Report,
     depth: int | None = None,
     *,
-    document: bool | None = None,
+    document: bool = False,
     fold: bool = True,
     compact: bool = False,
     layout: Layout | None = None,
@@ -215,7 +215,6 @@ def tree_table(
     ``layout``: what to leave out in a narrow terminal (:class:`Layout`).
     """
     layout = layout or Layout(compact=compact)
-    document = report.document_style if document is None else document
     depth = report.default_depth if check_depth(depth) is None else depth
     shown = _visible(report, depth, fold)
     if document and shown:  # the model's name heads the first column instead of a row
@@ -435,12 +434,13 @@ class FittedTree:
     """The tree table in the first of :data:`LAYOUTS` that fits the width: short
     shapes (``64×16×16``), then fewer columns, when the full table does not fit."""
 
-    def __init__(self, report: Report, depth: int | None = None, times: str = "×"):
-        self.report, self.depth, self.times = report, depth, times
+    def __init__(self, report: Report, depth: int | None = None, times: str = "×", document: bool = False):
+        self.report, self.depth, self.times, self.document = report, depth, times, document
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         for layout in LAYOUTS:
-            table = tree_table(self.report, self.depth, layout=replace(layout, times=self.times))
+            table = tree_table(self.report, self.depth, layout=replace(layout, times=self.times),
+                               document=self.document)
             if table_width(table) <= options.max_width:
                 yield table_lines(table)  # it fits: each row is one line, drawn directly
                 return
@@ -547,8 +547,7 @@ def document_view(report: Report, depth: int) -> RenderableType:
         head.append(f"{shape_text(report.input)} -> ")
         head.append("failed" if report.error else shape_text(report.output),
                     style=STYLES["failed"] if report.error else None)
-    report.document_style = True
-    parts: list[RenderableType] = [head, FittedTree(report, depth, times="x")]  # the document's 1x28x28
+    parts: list[RenderableType] = [head, FittedTree(report, depth, times="x", document=True)]  # the document's 1x28x28
     footer = Text(f"params: {report.params:,}")
     if report.frozen:
         footer.append(f" ({report.trainable:,} trainable)")

@@ -84,7 +84,6 @@ class Report:
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # the ShapeError message when the pass failed
     default_depth: int = 2
-    document_style: bool = False  # ModelState.layers: the document's tree layout
     inputs: list[str] = field(default_factory=list)  # each input as the title shows it
 
     @property

@@ -341,8 +341,6 @@ class MetaShapeMode(TorchDispatchMode):
     >>> with MetaShapeMode():
     ...     conv(x).shape
     torch.Size([1, 8, 16, 16])
-
-    ``answered`` and ``passed`` count the calls answered here and those left to torch.
     """
 
     @classmethod
@@ -353,8 +351,6 @@ class MetaShapeMode(TorchDispatchMode):
 
     def __init__(self) -> None:
         super().__init__()
-        self.answered = 0
-        self.passed: dict[str, int] = {}
         # real values (trace._RealValues): ``to_real`` while they run, a weight read outside
         # its module's call gets values; ``to_meta`` once they are over, a real tensor left
         # in a forward joins meta; ``on_read`` hears of each value read
@@ -379,7 +375,6 @@ class MetaShapeMode(TorchDispatchMode):
             except (TypeError, ValueError, IndexError):  # arguments this rule does not know
                 shape = None
             if shape is not None:
-                self.answered += 1
                 if shape == "self":
                     return args[0]
                 if isinstance(shape, torch.Tensor):
@@ -387,7 +382,6 @@ class MetaShapeMode(TorchDispatchMode):
                 if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
                     return tuple(torch.empty(s, dtype=d, device="meta") for s, d in shape)
                 return torch.empty(shape, dtype=_dtype(func, args), device="meta")
-        self.passed[str(func)] = self.passed.get(str(func), 0) + 1
         return func(*args, **kwargs)
 
 

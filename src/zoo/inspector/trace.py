@@ -59,7 +59,6 @@ class Trace:
     failure: Failure | None = None
     cpu_paths: list[str] = field(default_factory=list)  # modules that needed real values
     real: set[int] = field(default_factory=set)  # ids of the modules that ran on real values
-    torch_ops: dict[str, int] = field(default_factory=dict)  # operators torch's meta kernels answered
 
 
 def shapes_of(value: Any) -> Any:
@@ -361,7 +360,6 @@ def trace(
     traced: nn.Module,
     inputs: tuple[torch.Tensor, ...],
     original: nn.Module | None = None,
-    names: dict[int, str] | None = None,
     kwargs: dict[str, Any] | None = None,
 ) -> Trace:
     """Run ``traced`` (on meta) on ``inputs`` and record every module call.
@@ -377,7 +375,7 @@ def trace(
     given = (tuple(inputs), dict(kwargs or {}))
     meta_inputs = _map_tensors(given, _to_meta)
     real_inputs = None
-    names = names if names is not None else {id(m): n for n, m in reversed(list(traced.named_modules()))}
+    names = {id(m): n for n, m in reversed(list(traced.named_modules()))}
     needs: list[int] = []  # the modules that read values, in the order found
     reads = 0  # how many value reads must see real values
     # what a forward sets on its module (anchors moved to the device it ran on, a cache)
@@ -426,6 +424,5 @@ def trace(
         result.macs = counter.get_total_flops() // 2
         result.cpu_paths = [names.get(key, "") for key in needs]
         result.real = set(real.ran) if real is not None else set()
-        result.torch_ops = dict(shape_mode.passed)
         return result
     raise AssertionError("unreachable: each attempt lets one more value read see real values")  # pragma: no cover
