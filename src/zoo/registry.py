@@ -143,11 +143,18 @@ def autoload_disabled() -> bool:
     return os.environ.get("ZOO_DISABLE_PLUGIN_AUTOLOAD", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def preset_names(path: Path) -> list[str]:
-    """The preset names a path holds: a YAML file's stem, or those of a folder's YAML files."""
+def preset_files(path: Path) -> list[Path]:
+    """The preset files a source holds, the one listing zoo uses: a folder's YAML files
+    (``.yaml``/``.yml``, no dotfiles), sorted, or a file named on its own."""
     if path.is_dir():
-        return sorted(p.stem for p in path.iterdir() if p.suffix in PRESET_SUFFIXES and p.is_file())
-    return [path.stem] if path.suffix in PRESET_SUFFIXES else []
+        return sorted(p for p in path.iterdir()
+                      if p.suffix in PRESET_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    return [path] if path.is_file() else []
+
+
+def preset_names(path: Path) -> list[str]:
+    """The preset names a source holds (its files' stems, as the catalog names them)."""
+    return [p.stem for p in preset_files(path)]
 
 
 @dataclass
