@@ -528,3 +528,15 @@ def test_the_wheel_ships_the_presets(tmp_path):
 def test_head_activation_is_checked_like_the_options():
     with pytest.raises(zoo.PresetError, match=r"head.fun='relux': not an activation; did you mean 'relu'"):
         zoo.create("r32m", head={"fun": "relux"})
+
+
+def test_a_block_string_is_parsed_once_per_create(monkeypatch):
+    """Checked, counted on meta and built: one parse for the three."""
+    from zoo import language
+
+    zoo.create("r32m")  # the catalog is read (each file's blocks are checked) before counting
+    calls = []
+    real = language._Parser.parse
+    monkeypatch.setattr(language._Parser, "parse", lambda self: calls.append(self.text) or real(self))
+    zoo.create("r32m", blocks="cnf16 m r32_3_2 r")
+    assert calls == ["cnf16 m r32_3_2 r"]

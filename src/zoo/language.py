@@ -98,7 +98,20 @@ def parse_blocks(text: str, tokens: Mapping[str, Token] | None = None) -> tuple[
         failed = sorted(name for name, info in registry.plugins.items() if info.status == "failed")
         if failed:  # the token may be one of theirs
             note = f" (plugin{'s' if len(failed) > 1 else ''} {', '.join(failed)} failed to load: 'zoo plugins' says why)"
-    return _Parser(text, tokens, note, ambiguous).parse()
+    # the same string with the same tokens parses to the same (immutable) tree: a preset's
+    # blocks are checked, counted on meta and built, and parsed once for all three
+    key = (text, tuple(tokens.items()), note, tuple(ambiguous.items()))
+    found = _parsed.get(key)
+    if found is None:
+        found = _Parser(text, tokens, note, ambiguous).parse()
+        if len(_parsed) >= _PARSED_MAX:
+            _parsed.pop(next(iter(_parsed)))
+        _parsed[key] = found
+    return found
+
+
+_parsed: dict[tuple, tuple[Node, ...]] = {}  # only successful parses: errors are raised each time
+_PARSED_MAX = 256
 
 
 class _Parser:
