@@ -425,22 +425,20 @@ class Trainer:
         self._check_finite(losses[:steps_done].tolist(), epoch, steps)
         self.step_in_epoch = steps_done
         self._partial = [*sums.tolist(), seconds]
-        path = None
-        if self.out is not None and self.distributed.main:
-            path = self.out / "last.pt"
-            self.save(path)
-        self.distributed.barrier()
-        where = f"; saved {path}: continue with --resume (Trainer.load)" if path else ""
-        raise Interrupted(f"interrupted in epoch {epoch} after step {steps_done} of {steps}{where}", path)
+        self._save_and_stop(f"interrupted in epoch {epoch} after step {steps_done} of {steps}")
 
     def _stop_at_epoch_end(self, end: int) -> None:
+        self._save_and_stop(f"interrupted after epoch {self.epoch} of {end}")
+
+    def _save_and_stop(self, what: str) -> None:
+        """Ctrl-C: keep ``last.pt`` (rank 0), then raise :class:`Interrupted` saying where."""
         path = None
         if self.out is not None and self.distributed.main:
             path = self.out / "last.pt"
             self.save(path)
         self.distributed.barrier()
         where = f"; saved {path}: continue with --resume (Trainer.load)" if path else ""
-        raise Interrupted(f"interrupted after epoch {self.epoch} of {end}{where}", path)
+        raise Interrupted(f"{what}{where}", path)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
