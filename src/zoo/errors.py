@@ -26,6 +26,9 @@ __all__ = [
     "PluginClashError",
     "WeightsError",
     "MissingExtraError",
+    "ExportError",
+    "DeviceError",
+    "OutputPathError",
     "nearest",
     "did_you_mean",
 ]
@@ -154,3 +157,17 @@ class MissingExtraError(ZooError, ImportError):
     def __init__(self, problem: str, hint: str = ""):
         self.problem, self.hint = problem, hint
         super().__init__(problem + (f"\n{hint}" if hint else ""))
+
+
+class ExportError(ZooError, ValueError):
+    """A model cannot be exported (the message names the op and the layer that stop it),
+    or its exported file does not compute what the model computes (the difference)."""
+
+
+class DeviceError(ZooError, ValueError):
+    """A device that this machine or this torch build does not have (``--device cuda``
+    without a GPU)."""
+
+
+class OutputPathError(ZooError, ValueError):
+    """A file cannot be written where asked (no such folder, no permission)."""
