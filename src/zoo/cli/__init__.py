@@ -20,7 +20,7 @@ from ..errors import ZooError
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ("list", "inspect", "tokens", "plugins", "export")  # modules of zoo.cli, in the order `zoo --help` lists them
+COMMANDS = ("list", "inspect", "tokens", "plugins", "bench", "export")  # modules of zoo.cli, in the order `zoo --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
