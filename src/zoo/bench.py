@@ -50,7 +50,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import DeviceError, OptionError
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 __all__ = ["VARIANTS", "BenchResult", "BenchReport", "benchmark", "check_device", "split_variants",
