@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+import torch
 from rich.console import Console
 
 import zoo
@@ -21,7 +22,7 @@ from zoo.target import _load_factory
 FIXTURE = Path(__file__).parent / "fixtures" / "bench_models.py"
 A, B = f"{FIXTURE}:build_a", f"{FIXTURE}:build_b"
 TINY = "cnf8 m r16_3_2"
-QUICK = {"batch": 2, "steps": 1, "warmup": 1, "peak_size": 128}
+QUICK = {"batch": 2, "steps": 1, "warmup": 1, "peak_size": 128, "threads": 1}  # 1: calm on a busy machine
 
 
 def test_models_are_timed_alternately_in_a_rotating_order():
@@ -35,6 +36,7 @@ def test_models_are_timed_alternately_in_a_rotating_order():
 
 
 def test_the_numbers_follow_from_the_timings_and_the_model():
+    threads = torch.get_num_threads()
     report = benchmark([TINY, f"{TINY}@channels_last"], mode="train", repeats=3, input_size=(3, 16, 16),
                        **QUICK)
     first, second = report.results
@@ -52,6 +54,7 @@ def test_the_numbers_follow_from_the_timings_and_the_model():
     assert first.peak_memory >= 3 * 4 * 3912
     data = report.to_dict()
     assert data["mode"] == "train" and data["results"][1]["channels_last"] is True
+    assert report.threads == 1 and torch.get_num_threads() == threads  # set for the run only
     assert data["results"][0]["images_per_s_repeats"] == first.images_per_s
 
 
@@ -86,7 +89,7 @@ def test_the_table_is_readable_at_80_columns():
 
 def test_command_json(capsys):
     code = main(["bench", TINY, "--vs", f"{TINY}@bf16", "--infer", "--batch", "2", "--steps", "1",
-                 "--repeats", "2", "--warmup", "1", "--input", "3,16,16", "--no-peak", "--json"])
+                 "--repeats", "2", "--warmup", "1", "--input", "3,16,16", "--no-peak", "--threads", "1", "--json"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
     data = json.loads(out)
@@ -98,7 +101,7 @@ def test_command_json(capsys):
 
 def test_command_table(capsys):
     code = main(["bench", TINY, "--batch", "2", "--steps", "1", "--repeats", "1", "--warmup", "0",
-                 "--input", "3,16,16"])
+                 "--input", "3,16,16", "--threads", "1"])
     out, err = capsys.readouterr()
     assert (code, err) == (0, "")
     assert out.startswith("training (forward, backward, SGD step), batch 2\n")

@@ -28,7 +28,7 @@ Conventions (the numbers of :class:`BenchResult`):
   (thread pools, kernel caches) lands on the first model.
 
 >>> report = benchmark(["cnf8 m r16_3_2", "cnf8 m r16_3_2@channels_last"], batch=2, steps=1,
-...                    repeats=2, warmup=1, input_size=(3, 16, 16), peak_size=64)
+...                    repeats=2, warmup=1, input_size=(3, 16, 16), peak_size=64, threads=1)
 >>> [r.label for r in report.results], report.results[0].ratio
 (['cnf8 m r16_3_2', 'cnf8 m r16_3_2@channels_last'], 1.0)
 >>> len(report.results[1].images_per_s)
@@ -468,8 +468,22 @@ def benchmark(
     if not targets:
         raise OptionError("give at least one model to time")
     device = check_device(device)
+    threads_before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    try:
+        return _run(targets, mode=mode, batch=batch, input_size=input_size, device=device,
+                    channels_last=channels_last, compile=compile, amp=amp, steps=steps, repeats=repeats,
+                    warmup=warmup, peak=peak, peak_size=peak_size, options=options, seed=seed,
+                    progress=progress)
+    finally:
+        torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
+
+
+def _run(targets, *, mode, batch, input_size, device, channels_last, compile, amp, steps, repeats, warmup,
+         peak, peak_size, options, seed, progress) -> BenchReport:
+    import torch
+
     memory = _Memory(device)
     runners: list[_Runner] = []
     task = progress.add_task("building", total=len(targets) * (warmup + 1)) if progress else None
