@@ -142,3 +142,44 @@ def test_library_checks():
         benchmark([TINY], steps=0)
     with pytest.raises(OptionError, match="mode='fit'"):
         benchmark([TINY], mode="fit")
+
+
+@pytest.mark.parametrize("options", [{}, {"mult": 2, "fun_after": "relu", "norm_inside": 0},
+                                     {"norm_block": 2, "drop_inside": 1}])
+def test_in_place_relu_and_sum_compute_what_the_out_of_place_ones_do(options):
+    """The speed fix of zoo bench's profile (timm's in-place ReLU and residual sum): the
+    same outputs and gradients as fresh tensors everywhere, debug statistics included."""
+    import copy
+
+    from zoo.layers import Residual
+
+    torch.manual_seed(0)
+    model = zoo.CNN(blocks="cnf16 r r32_3_2 r", **options).train()
+    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    residuals = [m for m in model.modules() if isinstance(m, Residual)]
+    assert relus and all(m.inplace for m in relus)
+    assert [r.sum_in_place for r in residuals] == [True, True, True]
+    plain = copy.deepcopy(model)
+    for m in plain.modules():
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+        if isinstance(m, Residual):
+            m.sum_in_place = False
+    model.debug(True)
+    plain.debug(True)
+    x = torch.randn(4, 3, 16, 16, requires_grad=True)
+    x_plain = x.detach().clone().requires_grad_(True)
+    out, out_plain = model(x), plain(x_plain)
+    out.square().sum().backward()
+    out_plain.square().sum().backward()
+    assert torch.equal(out, out_plain) and torch.equal(x.grad, x_plain.grad)
+    for p, q in zip(model.parameters(), plain.parameters()):
+        assert torch.equal(p.grad, q.grad)
+    assert [s["ratio"] for s in model.block_stats()] == [s["ratio"] for s in plain.block_stats()]
+
+
+def test_a_token_never_overwrites_the_input_it_is_given():
+    x = torch.randn(2, 3, 8, 8)
+    before = x.clone()
+    zoo.CNN(blocks="relu cnf8 r relu", norm=0)(x)
+    assert torch.equal(x, before)
