@@ -7,6 +7,7 @@ function): its exit code, stdout and stderr are what a user sees.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,9 @@ def test_pt2_and_torchscript_files_load_back_with_the_model_outputs(tmp_path, fm
     result = export_model(TINY, tmp_path / f"tiny{suffix}", input_size=(3, 16, 16), batch=4)
     assert (result.format, result.dynamic, result.batches, result.ok) == (fmt, False, (4,), True)
     assert list(result.max_diff) == [4] and result.worst < 1e-4
-    loaded = torch.export.load(result.path).module() if fmt == "pt2" else torch.jit.load(str(result.path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load: "deprecated"
+        loaded = torch.export.load(result.path).module() if fmt == "pt2" else torch.jit.load(str(result.path))
     assert loaded(torch.zeros(4, 3, 16, 16)).shape == (4, 16)  # pooled, flattened
 
 

@@ -104,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
         check_device(args.device)
     except DeviceError as exc:
         return bad_argument(exc)
+    import logging
+
+    # inductor's "No CUDA runtime is found" on a CPU machine says nothing about the timing
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     err = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                         TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
