@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from zoo import CNN
 from zoo.cli import main
 from zoo.errors import ExportError, OptionError, OutputPathError
 from zoo.export import export_model, format_from_path
@@ -100,7 +101,14 @@ def test_a_file_that_differs_from_the_model_is_exit_1_with_the_difference(tmp_pa
     assert (code, out) == (1, "")
     assert err.startswith(f"zoo: error: {tmp_path / 'n.pt'}: the exported torchscript file differs from "
                           "the model (max abs difference batch 1: ")
-    assert err.rstrip().endswith("; allowed < 0.0001)")
+    assert err.rstrip().endswith("; allowed < 0.0001); file removed")
+    assert not (tmp_path / "n.pt").exists()
+
+
+def test_a_model_passed_in_keeps_its_training_mode(tmp_path):
+    model = CNN(blocks=TINY).train()
+    result = export_model(model, tmp_path / "m.pt", input_size=(3, 16, 16))
+    assert result.ok and model.training and all(m.training for m in model.modules())
 
 
 def test_bad_arguments_are_exit_2_before_any_export(tmp_path, capsys):

@@ -28,6 +28,7 @@ translation) is an :class:`~zoo.errors.ExportError` naming the op and the layer.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import logging
 import math
@@ -197,7 +198,9 @@ def export_model(
 
     Raises :class:`~zoo.errors.ExportError` when the model cannot be exported (the op
     and the layer) or the file's outputs differ from the model's by ``tolerance`` or
-    more (the error's ``result`` holds the differences).
+    more (the file is removed; the error's ``result`` holds the differences). The
+    export runs on the CPU in float32 (a model elsewhere is copied there); a model
+    passed in keeps its training mode.
     """
     import torch
 
@@ -210,7 +213,22 @@ def export_model(
         _require_onnx()
     model, spec = prepare_model(target, weights=weights, **options)
     size = tuple(input_size[-3:]) if input_size is not None else model_input_size(model, spec)
-    model = model.eval().to("cpu", torch.float32)
+    training = model.training
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in _floating(model)):
+        model = copy.deepcopy(model).to("cpu", torch.float32)  # the export runs on the CPU in float32
+    try:
+        return _export(model.eval(), path, format, size, dynamic, batches, opset, tolerance, seed)
+    finally:
+        model.train(training)  # a caller's model keeps its mode
+
+
+def _floating(model: nn.Module) -> list[torch.Tensor]:
+    return [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+
+
+def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed) -> ExportResult:
+    import torch
+
     result = ExportResult(path, format, size, dynamic, batches, tolerance=tolerance)
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
@@ -232,8 +250,9 @@ def export_model(
     result.seconds = time.perf_counter() - started
     if not result.ok:
         diffs = ", ".join(f"batch {b}: {d:.3g}" for b, d in result.max_diff.items())
+        path.unlink(missing_ok=True)  # a file that computes something else must not be shipped
         error = ExportError(f"{path}: the exported {format} file differs from the model "
-                            f"(max abs difference {diffs}; allowed < {tolerance:g})")
+                            f"(max abs difference {diffs}; allowed < {tolerance:g}); file removed")
         error.result = result
         raise error
     return result
