@@ -16,6 +16,8 @@ Conventions (the numbers of :class:`BenchResult`):
 - images/s: ``batch * steps / seconds`` of one repeat; the median over the repeats,
   and the spread as half the range (max - min) / 2 relative to the median.
 - seconds per 10^6 examples: ``10**6 / images_per_s`` (the document's unit).
+- ratio: for each repeat, the model's images/s over the first model's in the same
+  repeat (timed next to each other, under the same load); the median of these.
 - FLOPs per image: ``2 * MACs`` forward (inference); ``6 * MACs`` for a training step
   (the backward pass costs about twice the forward). MACs are counted by
   :func:`zoo.inspect` on the meta device.
@@ -72,7 +74,7 @@ class BenchResult:
     input_size: tuple[int, int, int]
     images_per_s: list[float] = field(default_factory=list)  # one per repeat
     peak_memory: int | None = None  # bytes (see the module's conventions), None: not measurable
-    ratio: float = 1.0  # median images/s over the first model's
+    ratio: float = 1.0  # median over the repeats of images/s / the first model's in that repeat
     fraction_of_peak: float | None = None  # achieved GFLOP/s / the measured peak
     flops_per_image: int = 0
     channels_last: bool = False
@@ -530,10 +532,12 @@ def _run(targets, *, mode, batch, input_size, device, channels_last, compile, am
         progress.remove_task(timed)
 
     peak_gflops = max(peaks) if peaks else None
-    first = runners[0].result.median
+    first = runners[0].result.images_per_s
     for runner in runners:
         result = runner.result
-        result.ratio = result.median / first
+        # paired: each repeat against the first model's in the same repeat (run next to it,
+        # under the same load), then the median; steadier than a ratio of two medians
+        result.ratio = statistics.median(a / b for a, b in zip(result.images_per_s, first))
         if peak_gflops:
             result.fraction_of_peak = result.gflops / peak_gflops
     return BenchReport(

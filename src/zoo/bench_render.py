@@ -59,7 +59,7 @@ def render_report(report) -> Group:
         f"{'training examples' if report.mode == 'train' else 'images'}. mem: the model's tensors "
         f"+ the rise of the {memory} in a step. "
         f"GMACs: forward, one image. GFLOP/s at {flops} per image; peak: its share of the "
-        "measured peak. ratio: img/s over the first model's.",
+        "measured peak. ratio: img/s over the first model's, repeat by repeat, median.",
         style="dim",
     )
     return Group(Text("\n".join(head)), table, notes)
