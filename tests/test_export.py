@@ -29,9 +29,9 @@ def zoo(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def checkpoint(tmp_path: Path, target: str = "r32m") -> tuple[Path, torch.nn.Module]:
-    """A checkpoint as zoo train writes it, and the model whose weights it holds."""
-    spec = resolve_model(target)
+def checkpoint(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
+    """A checkpoint as zoo train writes it (of TINY), and the model whose weights it holds."""
+    spec = resolve_model(TINY)
     torch.manual_seed(1)
     model = spec.build().eval()
     path = tmp_path / "best.pt"
@@ -42,11 +42,11 @@ def checkpoint(tmp_path: Path, target: str = "r32m") -> tuple[Path, torch.nn.Mod
 def test_onnx_file_from_the_command_runs_in_onnxruntime_like_the_trained_model(tmp_path, capsys):
     ort = pytest.importorskip("onnxruntime")
     weights, model = checkpoint(tmp_path)
-    out_file = tmp_path / "r32m.onnx"
-    code, out, err = zoo(capsys, "r32m", "--weights", str(weights), "--input", "3,16,16", "-o", str(out_file))
+    out_file = tmp_path / "tiny.onnx"
+    code, out, err = zoo(capsys, TINY, "--weights", str(weights), "--input", "3,16,16", "-o", str(out_file))
     assert (code, err) == (0, "")
     first, second = out.splitlines()
-    assert first == f"exported r32m to {out_file} (onnx, opset 20, dynamic batch, input 3×16×16)"
+    assert first == f"exported {TINY} to {out_file} (onnx, opset 20, dynamic batch, input 3×16×16)"
     assert second.startswith("checked with onnxruntime: max abs difference ")
     assert second.endswith("(batch 3) < 0.0001")
     session = ort.InferenceSession(str(out_file), providers=["CPUExecutionProvider"])
@@ -57,7 +57,7 @@ def test_onnx_file_from_the_command_runs_in_onnxruntime_like_the_trained_model(t
         (y,) = session.run(None, {graph_input.name: x.numpy()})
         with torch.no_grad():
             expected = model(x)
-        assert y.shape == (batch, 10)
+        assert y.shape == (batch, 16)
         assert (torch.from_numpy(y) - expected).abs().max().item() < 1e-4
 
 
