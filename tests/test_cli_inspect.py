@@ -112,7 +112,7 @@ def test_set_takes_a_presets_overrides_and_a_block_strings_options():
         (("c8", "--set", "blocks=zz"), "zoo inspect: error: --set: blocks='zz': the block string is the target itself"),
         (("c8", "--set", "num_classes=100"),
          "zoo inspect: error: --set: num_classes is an override of a preset (as is head); "
-         "a block string takes the options of zoo.Config only (spec §5), e.g. fun=gelu"),
+         "a block string takes the options of zoo.Config only, e.g. fun=gelu"),
         (("r32m", "--set", "nrom=1"), "zoo inspect: error: --set: unknown option 'nrom'; did you mean 'norm'"),
         (("r32m", "--set", "num_classes=-1"),
          "zoo inspect: error: --set: create('r32m'): head.num_classes must be a whole number >= 0"),

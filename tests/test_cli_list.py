@@ -25,30 +25,67 @@ def zoo_cmd(*args: str, env: dict | None = None, importtime: bool = False) -> su
     return subprocess.run([sys.executable, *flags, "-m", "zoo", *args], capture_output=True, text=True, env=full_env)
 
 
-def test_list_table_exact():
-    run = zoo_cmd("list", "resnet3*")
-    assert run.returncode == 0, run.stderr
-    assert [line.rstrip() for line in run.stdout.splitlines(keepends=True)] == [line.rstrip() for line in (
-        "zoo presets\n"
-        "┏━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓\n"
-        "┃ name     ┃ input     ┃ parameters ┃   MACs ┃ description                                      ┃\n"
-        "┡━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩\n"
-        "│ resnet34 │ 3×224×224 │ 21,797,672 │ 3.66 G │ ResNet-34, identical to torchvision's and timm's │\n"
-        "└──────────┴───────────┴────────────┴────────┴──────────────────────────────────────────────────┘\n"
-    ).splitlines(keepends=True)]
+def test_list_table_exact_at_120_and_at_80_columns():
+    """One line per preset where it fits; at 80 columns the description goes below."""
+    wide = zoo_cmd("list", "resnet18_cifar_v*")
+    assert wide.returncode == 0, wide.stderr
+    assert wide.stdout == (
+        "zoo presets (2)\n"
+        "name               input    parameters     MACs  description\n"
+        + "─" * 102 + "\n"
+        "resnet18_cifar_v2  3×32×32   6,453,322  121.3 M  resnet18_cifar without its last residual block\n"
+        "resnet18_cifar_v3  3×32×32  11,175,882  140.2 M  resnet18_cifar with a trainable branch scale (mult=2)\n"
+    )
+    narrow = zoo_cmd("list", "resnet18_cifar_v*", env={"COLUMNS": "80"})
+    assert narrow.stdout == (
+        "zoo presets (2)\n"
+        "name               input    parameters     MACs\n"
+        + "─" * 57 + "\n"
+        "resnet18_cifar_v2  3×32×32   6,453,322  121.3 M\n"
+        "    resnet18_cifar without its last residual block\n"
+        "resnet18_cifar_v3  3×32×32  11,175,882  140.2 M\n"
+        "    resnet18_cifar with a trainable branch scale (mult=2)\n"
+    )
+    for width in (80, 100, 120, 200):
+        every = zoo_cmd("list", env={"COLUMNS": str(width)})
+        assert max(len(line) for line in every.stdout.splitlines()) <= width, width
 
 
 def test_list_everything():
     run = zoo_cmd("list")
     assert run.returncode == 0, run.stderr
-    rows = [line for line in run.stdout.splitlines() if line.startswith("│") and line.split("│")[1].strip()]
-    assert [row.split("│")[1].strip() for row in rows] == EXPECTED_NAMES
-    resnet18 = next(row for row in rows if row.startswith("│ resnet18 "))
-    assert [cell.strip() for cell in resnet18.split("│")[1:-1]] == [
+    rows = [line.split("  ") for line in run.stdout.splitlines()[3:]]
+    assert [row[0].strip() for row in rows] == EXPECTED_NAMES
+    resnet18 = next(row for row in rows if row[0].strip() == "resnet18")
+    assert [cell.strip() for cell in resnet18 if cell.strip()] == [
         "resnet18", "3×224×224", "11,689,512", "1.81 G", "ResNet-18, identical to torchvision's and timm's"
     ]
-    cifar = next(row for row in rows if row.startswith("│ resnet18_cifar "))
+    cifar = next(line for line in run.stdout.splitlines() if line.startswith("resnet18_cifar "))
     assert "11,173,962" in cifar and "140.2 M" in cifar
+
+
+def test_user_presets_without_counts_say_how_to_write_them(tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "name: mine\ndescription: my first net\ninput: [1, 28, 28]\nblocks: cnf8 m\nhead: {num_classes: 10}\n")
+    env = {"ZOO_PRESET_PATH": str(tmp_path), "COLUMNS": "80"}
+    before = zoo_cmd("list", "mine", env=env)
+    assert before.stdout == (
+        "zoo presets (1)\n"
+        "name  input    parameters  MACs  from  description\n"
+        + "─" * 51 + "\n"
+        "mine  1×28×28           ?     ?  user  my first net\n"
+        "\n"
+        "? = not written in the preset file; 'zoo inspect mine --write-counts' computes\n"
+        "them and writes them there\n"
+    )
+    wrote = zoo_cmd("inspect", "mine", "--write-counts", env=env)
+    assert wrote.returncode == 0, wrote.stderr
+    assert wrote.stderr == f"wrote params: 178 and macs: 56528 into {tmp_path / 'mine.yaml'}\n"
+    assert (tmp_path / "mine.yaml").read_text().endswith("head: {num_classes: 10}\nparams: 178\nmacs: 56528\n")
+    after = zoo_cmd("list", "mine", env=env)
+    assert after.stdout.splitlines()[3] == "mine  1×28×28         178  56.5 k  user  my first net"
+    refused = zoo_cmd("inspect", "r32m", "--write-counts")
+    assert refused.returncode == 1 and "r32m comes from 'zoo', whose counts are written and tested" in refused.stderr
 
 
 def test_list_json():
@@ -80,17 +117,20 @@ def test_list_shows_user_presets_and_their_source(tmp_path):
     )
     run = zoo_cmd("list", "tiny", env={"ZOO_PRESET_PATH": str(tmp_path)})
     assert run.returncode == 0, run.stderr
-    row = next(line for line in run.stdout.splitlines() if line.startswith("│ tiny"))
-    assert [cell.strip() for cell in row.split("│")[1:-1]] == [
-        "tiny", "1×8×8", "?", "?", "user", "a tiny test network"
-    ]
+    assert run.stdout.splitlines()[3].split() == ["tiny", "1×8×8", "?", "?", "user", "a", "tiny", "test", "network"]
 
 
-def test_a_bad_preset_file_is_exit_1_without_traceback(tmp_path):
+def test_a_bad_preset_file_is_a_warning_and_exit_1_when_asked_for(tmp_path):
     (tmp_path / "tiny.yaml").write_text("name: tiny\ndescription: x\ninput: [1, 8, 8]\nblocks: cnf4 q\nhead: {num_classes: 3}\n")
-    run = zoo_cmd("list", env={"ZOO_PRESET_PATH": str(tmp_path)})
+    run = zoo_cmd("list", env={"ZOO_PRESET_PATH": str(tmp_path)})  # the other presets still list
+    assert run.returncode == 0 and "r32m" in run.stdout and "tiny" not in run.stdout
+    assert run.stderr.startswith(
+        f"zoo: warning: a preset file of ZOO_PRESET_PATH is skipped: {tmp_path / 'tiny.yaml'}, line 4: "
+        "the blocks do not parse"
+    )
+    run = zoo_cmd("inspect", "tiny", env={"ZOO_PRESET_PATH": str(tmp_path)})
     assert run.returncode == 1
-    assert run.stderr.startswith(f"zoo: error: {tmp_path / 'tiny.yaml'}, line 4: the blocks do not parse")
+    assert f"zoo: error: {tmp_path / 'tiny.yaml'}, line 4: the blocks do not parse" in run.stderr
     assert "Traceback" not in run.stderr
 
 

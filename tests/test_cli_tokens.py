@@ -79,7 +79,7 @@ def test_tokens_json_of_a_built_in_with_choices():
     "args, message",
     [
         (("tokens", "sx"), "zoo: error: unknown token 'sx' (column 1)\n    sx\n    ^^\n"
-                           "did you mean 'se'? ('zoo tokens' lists every token)\n"),
+                           "did you mean 's', 'se'? ('zoo tokens' lists every token)\n"),
         (("tokens", "--plugin", "zoo-extar"), "zoo: error: no plugin is named 'zoo-extar'; did you mean "
                                               "'zoo-extra', 'zoo'? ('zoo plugins' lists them)\n"),
     ],
@@ -96,14 +96,44 @@ def test_tokens_json_piped_into_a_closed_reader_is_quiet():
     assert out.stdout == "[\n" and out.stderr == ""
 
 
-def test_plugins_table():
-    out = zoo("plugins", columns=120)
-    assert out.returncode == 0 and out.stderr == ""
-    text = lines(out.stdout)
-    assert text[0].split() == ["plugin", "version", "status", "tokens", "presets", "options"]
-    zoo_extra = next(line for line in text if line.startswith("zoo-extra"))
-    assert zoo_extra.split() == ["zoo-extra", "0.1.0", "ok", "rb", "se", "resnet50", "rb_expansion", "se_gate"]
-    assert text[2].startswith("zoo ") and " ok " in text[2]
+def test_plugins_table_exact_at_80_and_120_columns():
+    """Names wrap between words, never inside one (resnet18_cifar_nopool stays whole);
+    zoo's own options are a plugin's too (declared through the zoo_options hook)."""
+    narrow = zoo("plugins", columns=80)
+    assert narrow.returncode == 0 and narrow.stderr == ""
+    assert narrow.stdout == (
+        "plugin     version  status\n"
+        + "─" * 79 + "\n"
+        "zoo        0.1.0    ok\n"
+        "    tokens: a b c cnf d f gelu hsigmoid hswish m n r relu relu6 s sigmoid swish\n"
+        "      tanh\n"
+        "    presets: mnist_cnn r128m r32m r64m r64m_lite resnet18 resnet18_cifar\n"
+        "      resnet18_cifar_nopool resnet18_cifar_v2 resnet18_cifar_v3 resnet34\n"
+        "    options: bias blocks branch_noise drop drop_after drop_inside flat fun\n"
+        "      fun_after fun_inside input mult norm norm_after norm_align norm_before\n"
+        "      norm_block norm_inside pool scale shift shift_after shift_inside\n"
+        "      stride_first\n"
+        "zoo-extra  0.1.0    ok\n"
+        "    tokens: rb se\n"
+        "    presets: resnet50\n"
+        "    options: rb_expansion se_gate\n"
+    )
+    wide = zoo("plugins", columns=120)
+    assert wide.stdout.splitlines()[3:6] == [
+        "    tokens: a b c cnf d f gelu hsigmoid hswish m n r relu relu6 s sigmoid swish tanh",
+        "    presets: mnist_cnn r128m r32m r64m r64m_lite resnet18 resnet18_cifar resnet18_cifar_nopool resnet18_cifar_v2",
+        "      resnet18_cifar_v3 resnet34",
+    ]
+
+
+def test_every_help_fits_80_columns_without_splitting_a_word():
+    for command in ([], ["list"], ["inspect"], ["tokens"], ["options"], ["plugins"]):
+        out = zoo(*command, "--help", columns=80)
+        assert out.returncode == 0, out.stderr
+        lines_ = out.stdout.splitlines()
+        assert max(len(line) for line in lines_) <= 80, (command, max(lines_, key=len))
+    text = zoo("inspect", "--help", columns=80).stdout
+    assert "Show the module tree (parameters, share, input -> output shapes, MACs) and the\n" in text
 
 
 def test_plugins_json_shows_presets_of_zoo_itself():
@@ -119,3 +149,41 @@ def test_help_lists_both_commands():
     assert "tokens" in out.stdout and "plugins" in out.stdout
     out = zoo("plugins", "--help")
     assert "ZOO_DISABLE_PLUGIN_AUTOLOAD=1, ZOO_DISABLE_PLUGINS=name1,name2" in out.stdout
+
+
+def test_options_lists_every_option_with_its_type_default_and_meaning():
+    narrow = zoo("options", "norm", "fun", "se_gate", columns=80)
+    assert narrow.returncode == 0, narrow.stderr
+    assert narrow.stdout == (
+        "option   type        default    allowed\n"
+        + "─" * 74 + "\n"
+        "norm     int         1          0|1|2|3\n"
+        "    norm kind of `n` and `cnf`: 1 BatchNorm2d, 2 LayerNormChannels, 3\n"
+        "      InstanceNorm2d, 0 nothing\n"
+        "fun      activation  'relu'     a name, ''\n"
+        "    activation of `f` and `cnf` (relu gelu relu6 sigmoid tanh swish hswish\n"
+        "      hsigmoid; '' none)\n"
+        "se_gate  str         'sigmoid'  sigmoid|hsigmoid\n"
+        "    gate of the `se` token [zoo-extra]\n"
+    )
+    wide = zoo("options", "bias", "flat", "se_gate", columns=120)
+    assert wide.stdout == (
+        "option   type  default    allowed           meaning\n"
+        + "─" * 78 + "\n"
+        "bias     bool  False                        Conv2d layers get a bias\n"
+        "flat     bool  True                         Flatten() after the pool\n"
+        "se_gate  str   'sigmoid'  sigmoid|hsigmoid  gate of the `se` token [zoo-extra]\n"
+    )
+    every = json.loads(zoo("options", "--json").stdout)
+    names = [row["name"] for row in every]
+    from zoo.tokens.options import OPTIONS
+
+    assert names == [*(o.name for o in OPTIONS), "rb_expansion", "se_gate"]
+    assert every[names.index("norm")] == {"name": "norm", "type": "int", "default": 1, "choices": [0, 1, 2, 3],
+                                          "minimum": None, "maximum": None, "plugin": "zoo",
+                                          "help": every[names.index("norm")]["help"]}
+    bad = zoo("options", "nrom")
+    assert (bad.returncode, bad.stderr) == (2, "zoo options: error: unknown option 'nrom'; did you mean 'norm', "
+                                               "'drop'? ('zoo options' lists them)\n")
+    timing = subprocess.run([sys.executable, "-X", "importtime", "-m", "zoo", "options"], capture_output=True, text=True)
+    assert timing.returncode == 0 and "torch" not in {line.split("|")[-1].strip() for line in timing.stderr.splitlines()}

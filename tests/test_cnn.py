@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+import zoo
 from zoo import CNN, Change, Config
 from zoo.layers import LayerNormChannels, Residual
 
@@ -208,3 +209,81 @@ def test_a_plugin_option_at_its_default_is_not_a_change():
     # se_gate is an option of the installed example plugin zoo-extra (default "sigmoid")
     assert Config(se_gate="sigmoid").changed() == {}
     assert Config(se_gate="hsigmoid").changed() == {"se_gate": "hsigmoid"}
+
+
+def test_the_documents_own_words_and_merged_configs():
+    """The document writes res=2, scale=1. for the trainable scale: zoo says what to write."""
+    for call in (lambda: CNN(blocks="r", res=2, scale=1.0), lambda: zoo.create("r32m", res=2)):
+        with pytest.raises(zoo.UnknownOptionError, match=r"unknown option 'res': the document's res is zoo's mult "
+                           r"\(res=2 -> mult=2, a trainable scale per channel"):
+            call()
+    cnn = CNN(zoo.Config(fun="gelu", blocks="c8 r"), {"norm": 2, "fun": "relu6"}, input=1)
+    assert (cnn.cfg.fun, cnn.cfg.norm, cnn.cfg.input, cnn.cfg.blocks) == ("relu6", 2, 1, "c8 r")
+    with pytest.raises(zoo.OptionError, match=r"Config\(\.\.\.\) takes Configs or dicts of options, not list"):
+        CNN(zoo.Config(blocks="c8"), ["norm"])
+
+
+def test_change_linear_and_init_reinitialise_convolutions_and_linears():
+    import math
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(CNN(blocks="c64 r64", bias=True), torch.nn.Linear(64, 512))
+    norms = [p.detach().clone() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()]
+    assert Change.linear(model) == 4  # c64, the block's two convolutions, the Linear (identity skip)
+    linear = model[1]
+    assert linear.weight.std().item() == pytest.approx(math.sqrt(2 / 64), rel=0.05)
+    conv = model[0].blocks[0]
+    assert conv.weight.std().item() == pytest.approx(math.sqrt(2 / (3 * 9)), rel=0.1)
+    assert torch.count_nonzero(linear.bias) == 0 and torch.count_nonzero(conv.bias) == 0
+    after = [p for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(norms, after))  # norms untouched
+    Change.init(model, "xavier_uniform")
+    assert linear.weight.abs().max().item() <= math.sqrt(6 / (64 + 512)) + 1e-6
+    Change.init(model, "trunc_normal")
+    assert linear.weight.abs().max().item() <= 0.04 + 1e-6 and linear.weight.std().item() == pytest.approx(0.0176, rel=0.1)
+    with pytest.raises(zoo.OptionError, match="Change.init: unknown kind 'kaiming'; did you mean 'kaiming_normal', 'kaiming_uniform'"):
+        Change.init(model, "kaiming")
+
+
+@pytest.mark.parametrize("blocks", [
+    "cnf32 c32_3_1_1_32 c64_1",          # MobileNet's depthwise-separable pair
+    "c32 c_3_2__4",                       # 4 groups, stride 2
+    "c16 c32_3_1__2_2 cnf_5_1__1_3",      # dilation 2 and 3, padding that keeps the size
+    "c24 c48_3_1_0_3_2",                  # explicit padding 0 with dilation
+])
+def test_grouped_and_dilated_convolutions_and_their_macs(blocks):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    cnn = CNN(blocks=blocks, pool=0, flat=False).eval()
+    x = torch.randn(1, 3, 16, 16)
+    with FlopCounterMode(display=False) as counter:
+        out = cnn(x)
+    report = zoo.inspect(cnn, input_size=(3, 16, 16))
+    assert report.macs == counter.get_total_flops() // 2
+    assert report.output == tuple(out.shape)
+    convs = [m for m in cnn.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert report.params == sum(c.weight.numel() for c in convs) + sum(
+        p.numel() for m in cnn.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+
+
+def test_depthwise_convolution_values_and_mistakes():
+    conv = CNN(blocks="c32 c_3_1_1_32_2", pool=0, flat=False).blocks[1]
+    assert (conv.groups, conv.dilation, conv.padding, conv.weight.shape) == (32, (2, 2), (1, 1), (32, 1, 3, 3))
+    with pytest.raises(zoo.BuildError, match=r"token 'c32_3_1_1_4': 4 groups do not divide the 30 incoming channels"):
+        CNN(blocks="c30 c32_3_1_1_4")
+    with pytest.raises(zoo.BuildError, match=r"3 groups do not divide the 32 outgoing channels"):
+        CNN(blocks="c30 c32_3_1_1_3")
+
+
+def test_any_activation_an_nn_module_class_or_a_function_returning_one():
+    from torch import nn
+
+    cnn = CNN(blocks="cnf8 f r", fun=nn.Mish, fun_inside=lambda: nn.LeakyReLU(0.1), fun_after=nn.Mish)
+    kinds = [type(m).__name__ for m in cnn.modules() if isinstance(m, (nn.Mish, nn.LeakyReLU, nn.ReLU))]
+    assert kinds == ["Mish", "Mish", "LeakyReLU", "Mish"]  # cnf's, f's, the branch's, after the sum
+    assert cnn(torch.randn(2, 3, 8, 8)).shape == (2, 8)
+    assert zoo.inspect(cnn, input_size=(3, 8, 8)).output == (1, 8)
+    with pytest.raises(zoo.OptionError, match=r"option fun=3: not an activation.*or an nn.Module class such as nn.Mish"):
+        CNN(blocks="f", fun=3)
+    with pytest.raises(zoo.OptionError, match=r"activation <function .*<lambda> at .*> made int, not an nn.Module"):
+        CNN(blocks="f", fun=lambda: 3)

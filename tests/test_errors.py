@@ -25,7 +25,7 @@ MALFORMED = [
     ("r 3", zoo.BlockSyntaxError, ["count 3 with nothing to repeat", "column 3"]),
     ("5000r", zoo.BlockSyntaxError, ["beyond the limit of 1000"]),
     ("c64(m)", zoo.BlockSyntaxError, ["only a count may stand right before '('"]),
-    ("c64_3_2_1_5", zoo.TokenValueError, ["too many values for token 'c'", "5 given", "takes 4 values", "c[channels=C]"]),
+    ("c64_3_2_1_1_1_5", zoo.TokenValueError, ["too many values for token 'c'", "7 given", "takes 6 values", "c[channels=C]"]),
     ("relu6_1", zoo.TokenValueError, ["too many values for token 'relu6'", "takes no values"]),
     ("relu7", zoo.TokenValueError, ["too many values for token 'relu'"]),
     ("m3_2_1_1", zoo.TokenValueError, ["too many values for token 'm'", "takes 3 values"]),
@@ -35,7 +35,7 @@ MALFORMED = [
     ("c_0", zoo.TokenValueError, ["kernel must be at least 1"]),
     ("r_3_0", zoo.TokenValueError, ["stride must be at least 1"]),
     ("c64_3_2_-1", zoo.TokenValueError, ["padding must be at least 0"]),
-    ("r100000", zoo.TokenValueError, ["channels must be at most 65536", "r[channels=C]_[kernel=3]_[stride=1]"]),
+    ("r100000", zoo.TokenValueError, ["channels must be at most 65,536", "r[channels=C]_[kernel=3]_[stride=1]"]),
     ("r64_3_64", zoo.TokenValueError, ["stride must be at most 63"]),
     ("n7", zoo.TokenValueError, ["kind must be one of 0, 1, 2, 3, not 7"]),
     ("d3", zoo.TokenValueError, ["dim must be one of 1, 2, not 3"]),
@@ -145,7 +145,8 @@ def test_bad_options(options, error, words):
 
 
 def test_config_rejects_non_mapping():
-    with pytest.raises(zoo.OptionError, match="takes another Config or a dict"):
+    with pytest.raises(zoo.OptionError, match=r"takes Configs or dicts of options, not str \(a block string "
+                       r"goes in blocks=: CNN\(blocks='r64'\)\)"):
         CNN("r64")
 
 

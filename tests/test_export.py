@@ -7,6 +7,7 @@ function): its exit code, stdout and stderr are what a user sees.
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -141,3 +142,11 @@ def test_library_errors_are_zoo_errors(tmp_path):
         export_model(TINY, tmp_path / "no" / "a.onnx")
     with pytest.raises(OptionError, match="batch=0"):
         export_model(TINY, tmp_path / "a.onnx", batch=0)
+
+
+def test_onnx_without_its_packages_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if not installed
+    code, out, err = zoo(capsys, TINY, "-o", str(tmp_path / "t.onnx"))
+    assert (code, out) == (1, "")
+    assert err == ("zoo: error: ONNX export needs onnxruntime, which is not installed\n"
+                   "install zoo's export extra: pip install 'zoo-cnn[export]' (or pip install onnxruntime)\n")

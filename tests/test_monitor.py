@@ -237,7 +237,8 @@ def test_without_debug_there_are_rows_but_no_numbers():
     cnn.update()
     assert cnn.block_stats() == [{
         "name": "r", "path": "blocks.1", "top": 1, "debug": False, "ratio": None, "align": None,
-        "branch": None, "scale": None, "scale_grad": None, "forwards": None, "updates": None, "p": 0.0,
+        "branch": None, "scale": None, "scale_grad": None, "forwards": None, "skipped": None,
+        "updates": None, "p": 0.0,
     }]
 
 
@@ -301,10 +302,20 @@ def test_plot_splits_the_slot_of_a_group_and_leaves_blocks_without_statistics_ba
 def test_plot_without_matplotlib_names_the_extra(monkeypatch):
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.ticker"):
         monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
-    with pytest.raises(zoo.MissingExtraError, match=r"pip install 'zoo\[plot\]'") as info:
+    with pytest.raises(zoo.MissingExtraError, match=r"pip install 'zoo-cnn\[plot\]'") as info:
         CNN(blocks="c8 r").plot()
     assert isinstance(info.value, ImportError)
     assert "needs matplotlib, which is not installed" in str(info.value)
+
+
+def test_a_monitor_that_saves_plots_without_matplotlib_fails_when_created(monkeypatch, tmp_path):
+    """Fail at the start, not at step ``every`` hours into training."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    cnn = CNN(blocks="c8 r")
+    with pytest.raises(zoo.MissingExtraError, match=r"saving block plots \(BlockMonitor\(out='.*plots'\)\) needs "
+                       r"matplotlib, which is not installed\ninstall zoo's plot extra: pip install 'zoo-cnn\[plot\]'"):
+        zoo.BlockMonitor(cnn, every=100, out=tmp_path / "plots")
+    assert zoo.BlockMonitor(cnn, every=100, table=False).out is None  # no plots asked for: fine
 
 
 def test_import_zoo_and_plotting_use_no_pyplot():

@@ -153,8 +153,6 @@ def test_wrong_shape_names_both_keys(resnet18_state):
         "'cnn.blocks.0.0.0.weight' is 64x3x3x3"
     )
     assert same()
-    with pytest.raises(zoo.WeightsError, match="'fc.weight' is 1000x512, the zoo model's 'head.fc.weight' is 10x512"):
-        zoo.load_timm_weights(zoo.create("resnet18", num_classes=10), resnet18_state)
 
 
 def test_missing_and_extra_keys(resnet18_state):
@@ -245,8 +243,8 @@ def test_timm_kwargs():
     assert model.cnn.cfg.fun == "gelu"
     with pytest.raises(zoo.PresetError, match="zoo ships no weights"):
         timm.create_model("zoo_r32m", pretrained=True)
-    with pytest.raises(zoo.UnknownOptionError, match="unknown option 'features_only'"):
-        timm.create_model("zoo_r32m", features_only=True)
+    with pytest.raises(zoo.UnknownOptionError, match="unknown option 'feature_only'"):
+        timm.create_model("zoo_r32m", feature_only=True)
 
 
 def test_import_zoo_does_not_import_timm_or_torch():
@@ -256,3 +254,66 @@ def test_import_zoo_does_not_import_timm_or_torch():
     assert "zoo" in modules
     for heavy in ("timm", "torch", "torchvision", "matplotlib"):
         assert heavy not in modules and not any(m.startswith(heavy + ".") for m in modules), heavy
+
+
+# -- timm's conventions where zoo meets timm -------------------------------------------------
+
+
+def test_a_gray_zoo_model_goes_through_timms_data_helpers():
+    from PIL import Image
+
+    zoo.register_timm()
+    model = timm.create_model("zoo_resnet18_cifar", in_chans=1)
+    cfg = timm.data.resolve_data_config({}, model=model)
+    assert (cfg["input_size"], cfg["mean"], cfg["std"]) == ((1, 32, 32), (0.449,), (0.226,))
+    transform = timm.data.create_transform(**cfg)
+    image = transform(Image.new("L", (40, 40), color=128))
+    assert image.shape == (1, 32, 32)
+    assert model(image[None]).shape == (1, 10)
+    colour = timm.data.resolve_data_config({}, model=timm.create_model("zoo_resnet18_cifar"))
+    assert colour["mean"] == zoo.classifier.IMAGENET_MEAN and colour["std"] == zoo.classifier.IMAGENET_STD
+
+
+def test_features_only_gives_timms_stages():
+    zoo.register_timm()
+    ours = timm.create_model("zoo_resnet18", features_only=True)
+    theirs = timm.create_model("resnet18", features_only=True, out_indices=(1, 2, 3, 4))
+    assert ours.feature_info.channels() == theirs.feature_info.channels() == [64, 128, 256, 512]
+    assert ours.feature_info.reduction() == theirs.feature_info.reduction() == [4, 8, 16, 32]
+    x = torch.randn(1, 3, 64, 64)
+    assert [tuple(f.shape) for f in ours(x)] == [(1, 64, 16, 16), (1, 128, 8, 8), (1, 256, 4, 4), (1, 512, 2, 2)]
+    last_two = timm.create_model("zoo_resnet18_cifar", features_only=True, out_indices=(2, 3))
+    assert last_two.feature_info.channels() == [256, 512] and len(last_two(torch.randn(1, 3, 32, 32))) == 2
+    with pytest.raises(zoo.PresetError, match=r"out_indices=\(7,\): this model has 4 stages \(reductions 4, 8, 16, 32\)"):
+        timm.create_model("zoo_resnet18", features_only=True, out_indices=(7,))
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    model = zoo.create("resnet18_cifar")
+    x = torch.randn(2, 3, 32, 32)
+    model(x).sum().backward()
+    plain = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model.set_grad_checkpointing()
+    assert model.grad_checkpointing
+    torch.manual_seed(0)  # the same dropout masks (p=0 here, but the state stays the same)
+    model(x).sum().backward()
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(plain, model.parameters()))
+
+
+def test_timm_words_in_zoo_create_name_zoos_option():
+    with pytest.raises(zoo.UnknownOptionError, match=r"unknown option 'in_chans': timm's in_chans is input \(input=1"):
+        zoo.create("resnet18_cifar", in_chans=1)
+    with pytest.raises(zoo.UnknownOptionError, match=r"timm's drop_rate is the head's dropout"):
+        zoo.create("resnet18_cifar", drop_rate=0.2)
+
+
+def test_imagenet_weights_into_a_ten_class_model_skip_the_head_with_a_warning(resnet18_state):
+    model = zoo.create("resnet18", num_classes=10)
+    fc = model.head.fc.weight.detach().clone()
+    with pytest.warns(zoo.ZooWarning, match=r"the state dict's classifier is for 1000 classes, the model's for 10: "
+                      r"head.fc keeps its fresh initialisation"):
+        zoo.load_timm_weights(model, resnet18_state)
+    assert torch.equal(model.head.fc.weight, fc)
+    assert torch.equal(model.cnn.blocks[0][0][0].weight, resnet18_state["conv1.weight"])

@@ -9,8 +9,9 @@ torchvision and matplotlib only inside the functions that need them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_attributes
 from .errors import (
     BlockSyntaxError,
     BuildError,
@@ -26,6 +27,7 @@ from .errors import (
     UnknownTokenError,
     WeightsError,
     ZooError,
+    ZooWarning,
 )
 from .language import parse_blocks
 from .options import Config
@@ -52,6 +54,8 @@ _LAZY = {
     "inspect": "zoo.inspector",
     "ModelState": "zoo.inspector",
     "Report": "zoo.inspector",
+    # training (zoo train): data, the loop, run folders
+    "Trainer": "zoo.train",
 }
 
 __all__ = [
@@ -76,12 +80,14 @@ __all__ = [
     "ShapeError",
     "Token",
     "TokenValueError",
+    "Trainer",
     "UnknownOptionError",
     "UnknownPresetError",
     "UnknownTokenError",
     "Value",
     "WeightsError",
     "ZooError",
+    "ZooWarning",
     "create",
     "get_preset",
     "hookimpl",
@@ -93,19 +99,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'zoo' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
 if TYPE_CHECKING:
@@ -117,3 +111,4 @@ if TYPE_CHECKING:
     from .monitor import BlockMonitor
     from .presets import create, get_preset, list_models
     from .timm_bridge import load_timm_weights, register_timm
+    from .train import Trainer

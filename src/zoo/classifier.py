@@ -23,7 +23,7 @@ __all__ = ["Classifier", "Head", "IMAGENET_MEAN", "IMAGENET_STD"]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the document normalises CIFAR with these too
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_POOLS = {"avg": (1, nn.AdaptiveAvgPool2d), "max": (2, nn.AdaptiveMaxPool2d)}
+_POOLS = {"avg": 1, "max": 2}  # timm's global_pool names -> zoo's pool kinds
 
 
 class Head(nn.Module):
@@ -69,6 +69,14 @@ class Head(nn.Module):
         if self.hidden is not None:
             x = self.hidden(x)  # (B, pre_logits_features)
         return x if pre_logits else self.fc(x)  # (B, num_classes)
+
+
+def _per_channel(values: Sequence[float], channels: int) -> tuple[float, ...]:
+    """The ImageNet statistics for ``channels`` inputs: as they are for 3, their mean
+    repeated otherwise (a gray image is the average of its colours)."""
+    if channels == len(values):
+        return tuple(values)
+    return (round(sum(values) / len(values), 4),) * channels
 
 
 class Classifier(nn.Module):
@@ -117,8 +125,9 @@ class Classifier(nn.Module):
             "input_size": tuple(size),
             "crop_pct": 0.875 if min(size[1:]) >= 224 else 1.0,
             "interpolation": "bilinear",
-            "mean": IMAGENET_MEAN,
-            "std": IMAGENET_STD,
+            # one value per input channel, as timm's data helpers expect (in_chans=1: gray)
+            "mean": _per_channel(IMAGENET_MEAN, size[0]),
+            "std": _per_channel(IMAGENET_STD, size[0]),
             "first_conv": first_conv,
             "classifier": "head.fc",
         }
@@ -132,21 +141,22 @@ class Classifier(nn.Module):
     def default_cfg(self, value: dict[str, Any]) -> None:
         self.pretrained_cfg = value
 
-    @property
-    def _body(self) -> int:
-        return len(self.cnn.block_names)  # entries of cnn.blocks before the pool and flatten
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before the global pool: ``(B, C, H', W')``."""
-        for block in self.cnn.blocks[: self._body]:
-            x = block(x)
-        return x
+        return self.cnn.forward_features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global pool (and flatten) of ``forward_features``'s output, then the head."""
-        for layer in self.cnn.blocks[self._body :]:
-            x = layer(x)
-        return self.head(x, pre_logits=pre_logits)
+        return self.head(self.cnn.forward_pool(x), pre_logits=pre_logits)
+
+    @property
+    def grad_checkpointing(self) -> bool:
+        return self.cnn.grad_checkpointing
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """timm's switch: recompute each top-level block in backward instead of keeping
+        its activations (less memory, about a third more compute); training only."""
+        self.cnn.grad_checkpointing = bool(enable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
         return self.forward_head(self.forward_features(x))  # (B, num_classes)
@@ -164,7 +174,7 @@ class Classifier(nn.Module):
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise OptionError(f"num_classes={num_classes!r}: must be a whole number >= 0")
         if global_pool is not None:
-            self._set_pool(global_pool)
+            self.set_global_pool(global_pool)
         ref = next(self.parameters(), None)  # the new layer goes where the model is
         factory = {"device": ref.device, "dtype": ref.dtype} if ref is not None else {}
         width = self.head.pre_logits_features
@@ -172,19 +182,11 @@ class Classifier(nn.Module):
         self.num_classes = num_classes
         self.pretrained_cfg = {**self.pretrained_cfg, "num_classes": num_classes}
 
-    def _set_pool(self, global_pool: str) -> None:
+    def set_global_pool(self, global_pool: str) -> None:
+        """timm's names for the CNN's global pool: ``"avg"`` (pool=1) or ``"max"`` (pool=2)."""
         if global_pool not in _POOLS:
             raise OptionError(
                 f"global_pool={global_pool!r}: zoo models pool with 'avg' or 'max' "
                 "(the option pool=1 or pool=2)"
             )
-        kind, cls = _POOLS[global_pool]
-        body = self._body
-        tail = self.cnn.blocks[body:]
-        if not tail or not isinstance(tail[0], (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-            raise OptionError(
-                f"global_pool={global_pool!r}: this model has no global pool (pool=0); "
-                "create it with pool=1 or pool=2"
-            )
-        self.cnn.blocks[body] = cls(1)
-        self.cnn.cfg = self.cnn.cfg.replace(pool=kind)
+        self.cnn.set_pool(_POOLS[global_pool])

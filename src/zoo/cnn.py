@@ -9,14 +9,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import BuildError, ZooError
+from .errors import BuildError, OptionError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
+from .layers.pool import GLOBAL_POOLS, create_pool
+from .network import find_cnn
 from .options import Config
-from .registry import Token, get_registry
+from .registry import MAX_CHANNELS, Token, get_registry
 
-__all__ = ["CNN", "BuildContext", "build_blocks", "find_cnn"]
+__all__ = ["CNN", "BuildContext", "build_modules", "find_cnn"]
 
-MAX_MODULES = 10_000  # expanded tokens in one network; more is surely a typo
+# Expanded tokens in one network; more is surely a typo. `zoo inspect "2(1000r)"` (the
+# largest network of residual blocks) takes about 5 s on one core; 10,000 took 108 s.
+MAX_MODULES = 2_000
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ def _count(nodes: tuple[Node, ...] | list[Node]) -> int:
     return sum(node.count * (_count(node.items) if isinstance(node, GroupNode) else 1) for node in nodes)
 
 
-def build_blocks(
+def build_modules(
     nodes: tuple[Node, ...], channels: int, options: Config, text: str, tokens: Mapping[str, Token]
 ) -> tuple[list[tuple[nn.Module, str]], int]:
     """Build each node (each copy of a repeated one); returns ``[(module, text)]``
@@ -47,7 +51,7 @@ def build_blocks(
     built = []
     for node in expand(nodes):
         if isinstance(node, GroupNode):
-            inner, channels = build_blocks(node.items, channels, options, text, tokens)
+            inner, channels = build_modules(node.items, channels, options, text, tokens)
             module: nn.Module = nn.Sequential(*(m for m, _ in inner))
         else:
             module, channels = _build_token(node, channels, options, text, tokens[node.name])
@@ -60,25 +64,36 @@ def _build_token(node: TokenNode, channels: int, options: Config, text: str, tok
     ctx = BuildContext(channels, options, node, text)
     values = {value.name: value.default for value in token.values}
     values.update(node.kwargs)
+    builtin = token.plugin in ("zoo", "")
     try:
         result = token.builder()(ctx, **values)
     except ZooError:
         raise
-    except Exception as exc:  # a builder's own failure, likely deep in torch
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a builder's own failure (deep in torch, or even sys.exit)
+        who = "" if builtin else f" (the build function of plugin {token.plugin!r})"
         raise ctx.error(
-            f"could not be built: {type(exc).__name__}: {exc}",
-            hint=f"check its values ({token.signature()}) and the options",
-        ) from exc
-    if isinstance(result, tuple):
-        module, out = result
-    else:
-        module, out = result, channels
+            f"could not be built{who}: {type(exc).__name__}: {exc}",
+            hint=f"check its values ({token.signature()}) and the options"
+            + ("" if builtin else f", or disable the plugin with ZOO_DISABLE_PLUGINS={token.plugin}"),
+        ) from None if isinstance(exc, SystemExit) else exc
+    module, out = (result if isinstance(result, tuple) and len(result) == 2 else (result, channels))
     if module is None:  # e.g. `n0`, or `f` with fun="": adds nothing
         module = nn.Identity()
-    if not isinstance(module, nn.Module) or not isinstance(out, int) or out < 1:
+    if (
+        not isinstance(module, nn.Module)
+        or isinstance(out, bool)
+        or not isinstance(out, int)
+        or not 1 <= out <= MAX_CHANNELS
+    ):
+        shown = repr(result)
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
         raise ctx.error(
-            f"the build function of plugin {token.plugin!r} returned {result!r}; it must return an "
-            "nn.Module, or (nn.Module, out_channels)"
+            f"the build function of plugin {token.plugin!r} returned {shown}; it must return an "
+            f"nn.Module, or (nn.Module, out_channels) with 1 <= out_channels <= {MAX_CHANNELS:,}",
+            hint=f"a bug of the plugin: report it to its author, or disable it with "
+            f"ZOO_DISABLE_PLUGINS={token.plugin}",
         )
     return module, out
 
@@ -90,15 +105,16 @@ class CNN(nn.Module):
     >>> cnn(torch.zeros(1, 1, 28, 28)).shape
     torch.Size([1, 64])
 
-    ``CNN(cfg)``, ``CNN(**options)`` and ``CNN(cfg, **overrides)`` all work (options:
+    ``CNN(cfg)``, ``CNN(**options)``, ``CNN(cfg, **overrides)`` and ``CNN(cfg1, cfg2)``
+    (merged left to right) all work (options:
     spec §5, ``zoo.Config``). ``blocks`` is an ``nn.ModuleList`` with one entry per
     top-level item (each copy of a repeated one; a group is an ``nn.Sequential``),
     then the pool and the flatten; ``block_names[i]`` is the token text of entry i.
     """
 
-    def __init__(self, cfg: Config | Mapping[str, Any] | None = None, /, **overrides: Any):
+    def __init__(self, *cfgs: Config | Mapping[str, Any] | None, **overrides: Any):
         super().__init__()
-        self.cfg = Config(cfg, **overrides)
+        self.cfg = Config(*cfgs, **overrides)  # several configs merge left to right, as the document's
         registry = get_registry()
         text = self.cfg.blocks
         nodes = parse_blocks(text)  # the registry's tokens
@@ -108,21 +124,55 @@ class CNN(nn.Module):
                 f"the blocks expand to {total:,} tokens, beyond the limit of {MAX_MODULES:,}",
                 hint="check the repeat counts",
             )
-        built, channels = build_blocks(nodes, self.cfg.input, self.cfg, text, registry.tokens)
+        built, channels = build_modules(nodes, self.cfg.input, self.cfg, text, registry.tokens)
         self.blocks = nn.ModuleList(module for module, _ in built)
         self.block_names: list[str] = [name for _, name in built]
-        if self.cfg.pool == 1:
-            self.blocks.append(nn.AdaptiveAvgPool2d(1))
-        elif self.cfg.pool == 2:
-            self.blocks.append(nn.AdaptiveMaxPool2d(1))
+        pool = create_pool(self.cfg.pool)
+        if pool is not None:
+            self.blocks.append(pool)
         if self.cfg.flat:
             self.blocks.append(nn.Flatten())
         self.out_channels = channels  # channels leaving the last block (the features)
 
+    grad_checkpointing = False  # recompute each block in backward (timm's set_grad_checkpointing)
+    is_zoo_network = True  # what zoo.network.find_cnn looks for (no import of this module needed)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, input, H, W)
-        for block in self.blocks:
-            x = block(x)
-        return x  # (B, out_channels) with pool and flat
+        return self.forward_pool(self.forward_features(x))  # (B, out_channels) with pool and flat
+
+    @property
+    def body(self) -> int:
+        """How many entries of ``blocks`` are the block string's (the rest: pool, flatten)."""
+        return len(self.block_names)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The blocks of the block string alone: the feature map before the global pool."""
+        checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        for block in self.blocks[: self.body]:
+            if checkpointing:
+                from torch.utils.checkpoint import checkpoint
+
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        return x  # (B, out_channels, H', W')
+
+    def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The global pool and the flatten that follow the blocks (as the options ask)."""
+        for layer in self.blocks[self.body :]:
+            x = layer(x)
+        return x
+
+    def set_pool(self, kind: int) -> None:
+        """Swap the global pool for another kind (1 average, 2 max); the network must have
+        one (``pool`` > 0), since the layers after it expect its output."""
+        tail = self.blocks[self.body :]
+        if not tail or not isinstance(tail[0], GLOBAL_POOLS):
+            raise OptionError(f"pool={kind!r}: this network has no global pool (pool=0); build it with pool=1 or 2")
+        if kind not in (1, 2):
+            raise OptionError(f"pool={kind!r}: a network with a global pool takes pool=1 (average) or 2 (max)")
+        self.blocks[self.body] = create_pool(kind)
+        self.cfg = self.cfg.replace(pool=kind)
 
     # -- debug statistics (zoo.monitor) ---------------------------------------------
     def debug(self, on: bool = True, beta: float | None = None, reset: bool = False) -> CNN:
@@ -156,30 +206,8 @@ class CNN(nn.Module):
         return block_stats(self)
 
     def plot(self, **kwargs: Any):
-        """The block plot as a matplotlib Figure (needs ``zoo[plot]``); save it with
+        """The block plot as a matplotlib Figure (needs ``zoo-cnn[plot]``); save it with
         ``cnn.plot().savefig("blocks.png")``. Options: :func:`zoo.monitor.plot_blocks`."""
         from .monitor import plot_blocks
 
         return plot_blocks(self, **kwargs)
-
-
-def find_cnn(model: nn.Module) -> CNN | None:
-    """The zoo network of ``model``: the model itself when it is a :class:`CNN`, else
-    its ``.cnn`` (``zoo.create``), else the one CNN inside it; None when it holds no
-    CNN, or several and none is its ``.cnn``. The inspector's cost table and the
-    block monitor both show the blocks of this network.
-
-    >>> import zoo
-    >>> model = zoo.create("r32m")
-    >>> find_cnn(model) is model.cnn, find_cnn(nn.Sequential(model.cnn, nn.Linear(256, 10))) is model.cnn
-    (True, True)
-    >>> find_cnn(nn.Sequential(CNN(blocks="c8"), CNN(blocks="c8"))) is None
-    True
-    """
-    if isinstance(model, CNN):
-        return model
-    cnn = getattr(model, "cnn", None)
-    if isinstance(cnn, CNN):
-        return cnn
-    inside = [m for m in model.modules() if isinstance(m, CNN)]
-    return inside[0] if len(inside) == 1 else None

@@ -8,6 +8,10 @@ working for code that does not know zoo, and ``except zoo.ZooError`` catches all
 from __future__ import annotations
 
 import difflib
+import os
+import sys
+import unicodedata
+import warnings
 from collections.abc import Iterable
 
 __all__ = [
@@ -26,6 +30,11 @@ __all__ = [
     "PluginClashError",
     "WeightsError",
     "MissingExtraError",
+    "DataError",
+    "UnknownDataError",
+    "TrainingError",
+    "ZooWarning",
+    "warn",
     "ExportError",
     "DeviceError",
     "OutputPathError",
@@ -55,18 +64,43 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 3) -> str:
 
 
 class _Located:
-    """Mixin: an error at a column of a block string, shown with a caret under it."""
+    """Mixin: an error at a column of a block string, shown with a caret under it.
+
+    A string of several lines (a YAML ``blocks: |`` preset) is reported by line and
+    column, showing only that line; tabs show as one space and wide characters take
+    two caret columns, so that the caret stands under the culprit in a terminal.
+    """
 
     def _locate(self, problem: str, text: str, column: int, width: int, hint: str) -> str:
         self.problem = problem
         self.text = text
-        self.column = column  # 1-based, like Python's SyntaxError.offset
+        self.column = column  # 1-based offset in ``text``, like Python's SyntaxError.offset
         self.hint = hint
-        caret = " " * (column - 1) + "^" * max(width, 1)
-        lines = [f"{problem} (column {column})", f"    {text}", f"    {caret}"]
+        start = text.rfind("\n", 0, max(column - 1, 0)) + 1  # the line holding the column
+        end = text.find("\n", start)
+        line_text = text[start:] if end < 0 else text[start:end]
+        self.line = text.count("\n", 0, start) + 1
+        self.line_column = column - start  # 1-based column within that line
+        before = line_text[: self.line_column - 1]
+        under = line_text[self.line_column - 1 : self.line_column - 1 + max(width, 1)]
+        caret = " " * _display_width(before) + "^" * max(_display_width(under), 1)
+        shown = "".join(" " if c == "\t" else c for c in line_text)
+        where = f"line {self.line}, column {self.line_column}" if "\n" in text else f"column {column}"
+        lines = [f"{problem} ({where})", f"    {shown}", f"    {caret}"]
         if hint:
             lines.append(hint)
         return "\n".join(lines)
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns of ``text``: East Asian wide characters take two, combining
+    marks none (enough to put a caret under the right character)."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
 
 
 class BlockSyntaxError(_Located, ZooError, ValueError):
@@ -159,6 +193,39 @@ class MissingExtraError(ZooError, ImportError):
         super().__init__(problem + (f"\n{hint}" if hint else ""))
 
 
+class DataError(ZooError, ValueError):
+    """A data set cannot be used: its files are missing (and cannot be downloaded), a
+    folder has no classes, or the model does not fit its images."""
+
+
+class UnknownDataError(ZooError, LookupError):
+    """No data set has that name (the message lists the nearest names)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class TrainingError(ZooError, ValueError):
+    """Training cannot go on: the loss is not finite, the output folder cannot be
+    written, a run to resume does not match its arguments."""
+
+
+class ZooWarning(UserWarning):
+    """Something zoo skipped and went on without: a broken preset file, a missing
+    folder in ``ZOO_PRESET_PATH``, a plugin that failed to load or clashes. Filter it
+    with ``warnings.filterwarnings("ignore", category=zoo.ZooWarning)``."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str) -> None:
+    """Issue a :class:`ZooWarning`, attributed to the first caller outside zoo (so that
+    Python's "once per place" filter and the location shown make sense to a user)."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, ZooWarning, stacklevel=level)
 class ExportError(ZooError, ValueError):
     """A model cannot be exported (the message names the op and the layer that stop it),
     or its exported file does not compute what the model computes (the difference)."""

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ExportError, MissingExtraError, OptionError, OutputPathError, WeightsError
+from .errors import ExportError, OptionError, OutputPathError, WeightsError
 
 if TYPE_CHECKING:
     import torch
@@ -66,7 +66,6 @@ _SUFFIXES = {".onnx": "onnx", ".pt2": "pt2", ".pt": "torchscript", ".ts": "torch
 TOLERANCE = 1e-4  # max abs difference allowed between the file's outputs and the model's
 EXAMPLE_BATCH = 2  # the batch torch.export traces with (a batch of 1 would fix the size)
 DYNAMIC_CHECK_BATCHES = (1, 3)  # two sizes, neither the traced one
-EXPORT_EXTRA = "pip install 'zoo-cnn[export]' (onnx, onnxscript, onnxruntime)"
 
 
 @dataclass
@@ -278,14 +277,10 @@ def _check_batch(batch: int | str) -> tuple[bool, tuple[int, ...]]:
 
 
 def _require_onnx():
-    import importlib
+    from .extras import check_installed
 
     for module in ("onnx", "onnxscript", "onnxruntime"):
-        try:
-            importlib.import_module(module)
-        except ImportError:
-            raise MissingExtraError(f"ONNX export needs {module}, which is not installed",
-                                    hint=EXPORT_EXTRA) from None
+        check_installed(module, "ONNX export")
 
 
 def _first_output(output: Any) -> torch.Tensor:

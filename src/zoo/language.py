@@ -16,8 +16,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BlockSyntaxError, TokenValueError, UnknownTokenError, did_you_mean
-from .registry import MAX_REPEAT, Token
+from .errors import (
+    BlockSyntaxError,
+    PluginClashError,
+    TokenValueError,
+    UnknownTokenError,
+    did_you_mean,
+)
+from .registry import MAX_DEPTH, MAX_REPEAT, Token
 
 __all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]
 
@@ -82,24 +88,28 @@ def parse_blocks(text: str, tokens: Mapping[str, Token] | None = None) -> tuple[
             hint='write the blocks as text, e.g. blocks="cnf32 m r64"',
         )
     note = ""
+    ambiguous: dict[str, str] = {}
     if tokens is None:
         from .registry import get_registry
 
         registry = get_registry()
         tokens = registry.tokens
+        ambiguous = {name: message for (what, name), message in registry.ambiguous.items() if what == "token"}
         failed = sorted(name for name, info in registry.plugins.items() if info.status == "failed")
         if failed:  # the token may be one of theirs
             note = f" (plugin{'s' if len(failed) > 1 else ''} {', '.join(failed)} failed to load: 'zoo plugins' says why)"
-    return _Parser(text, tokens, note).parse()
+    return _Parser(text, tokens, note, ambiguous).parse()
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: Mapping[str, Token], note: str = ""):
+    def __init__(self, text: str, tokens: Mapping[str, Token], note: str = "",
+                 ambiguous: Mapping[str, str] | None = None):
         self.text = text
         self.tokens = tokens
         self.note = note  # added to "unknown token" hints
+        self.ambiguous = ambiguous or {}  # names two plugins provide -> the message naming both
         # longest names first, so that `cnf64` is `cnf` and `relu6` is `relu6`
-        self.names = sorted(tokens, key=len, reverse=True)
+        self.names = sorted([*tokens, *self.ambiguous], key=len, reverse=True)
         self.pos = 0
 
     # -- errors ---------------------------------------------------------------------
@@ -166,6 +176,11 @@ class _Parser:
                 )
         if self.text[self.pos] == _OPEN:
             open_at = self.pos
+            if depth >= MAX_DEPTH:
+                raise self._syntax(
+                    f"groups nest deeper than the limit of {MAX_DEPTH} levels", open_at, open_at + 1,
+                    hint="flatten the groups: ((c8 m)) builds the same network as (c8 m)",
+                )
             self.pos += 1
             items = self._items(depth + 1, open_at)
             return GroupNode(tuple(items), column=open_at + 1, count=count)
@@ -186,6 +201,10 @@ class _Parser:
                 hint=f"separate the token from the group: '{word} (...)'",
             )
         name = self._match_name(word)
+        if name in self.ambiguous:
+            raise PluginClashError(
+                f"token {name!r} at column {start + 1} is ambiguous: {self.ambiguous[name]}"
+            )
         if name is None:
             letters = word.rstrip("0123456789_.")
             letters = letters.split("_")[0] or word

@@ -5,144 +5,110 @@ No torch here: options are validated before anything is built.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from .errors import OptionError, UnknownOptionError, did_you_mean
+from . import kinds
+from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
+from .kinds import check_activation
+from .specs import MAX_CHANNELS, MAX_SIDE, Param
 
-__all__ = ["Config", "BUILTIN_OPTIONS", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS"]
+__all__ = ["Config", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS", "check_activation", "declared_options"]
 
-# Activation names accepted by `fun`, `fun_inside`, `fun_after` and as tokens.
-ACTIVATIONS = ("relu", "gelu", "relu6", "sigmoid", "tanh", "swish", "hswish", "hsigmoid")
-NORM_KINDS = (0, 1, 2, 3)  # none, BatchNorm2d, LayerNormChannels, InstanceNorm2d(affine)
-DROP_KINDS = (0, 1, 2)  # none, Dropout, Dropout2d
-POOL_KINDS = (0, 1, 2)  # none, AdaptiveAvgPool2d(1), AdaptiveMaxPool2d(1)
-MULT_KINDS = (0, 1, 2)  # no scale, trainable scalar, trainable (1, C, 1, 1) vector
-
-
-@dataclass(frozen=True)
-class _Spec:
-    default: Any
-    kind: str  # "int", "bool", "float", "str", "choice", "fun", "blocks"
-    help: str
-    choices: tuple = ()
-    low: float | None = None
+# the names and numbers the options take: derived from the one table of each kind
+ACTIVATIONS = tuple(kinds.ACTIVATIONS)
+NORM_KINDS = tuple(kinds.NORMS)
+DROP_KINDS = tuple(kinds.DROPOUTS)
 
 
-def _o(default: Any, kind: str, help: str, choices: tuple = (), low: float | None = None) -> _Spec:
-    return _Spec(default, kind, help, choices, low)
-
-
-BUILTIN_OPTIONS: dict[str, _Spec] = {
-    "input": _o(3, "int", "channels of the input image", low=1),
-    "blocks": _o("", "blocks", "the block string"),
-    "bias": _o(False, "bool", "Conv2d layers get a bias"),
-    "norm": _o(1, "choice", "norm kind of `n` and `cnf`: 0 none, 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d", NORM_KINDS),
-    "drop": _o(2, "choice", "dropout kind of `d`: 1 Dropout, 2 Dropout2d", DROP_KINDS),
-    "fun": _o("relu", "fun", "activation of `f` and `cnf`"),
-    "stride_first": _o(True, "bool", "residual blocks stride in their first Conv2d (else the second)"),
-    "drop_inside": _o(0, "choice", "dropout kind between a residual block's convolutions (0 none)", DROP_KINDS),
-    "fun_inside": _o("relu", "fun", "activation between a residual block's convolutions"),
-    "norm_before": _o(0, "choice", "norm kind before a residual block's branch", NORM_KINDS),
-    "norm_inside": _o(1, "choice", "norm kind between a residual block's convolutions", NORM_KINDS),
-    "norm_block": _o(1, "choice", "norm kind at the end of a residual block's branch", NORM_KINDS),
-    "norm_align": _o(1, "choice", "norm kind after the 1x1 convolution of the skip", NORM_KINDS),
-    "mult": _o(0, "choice", "scale of the branch: 0 none, 1 trainable scalar, 2 trainable vector", MULT_KINDS),
-    "scale": _o(1.0, "float", "initial value of the scale (mult > 0)"),
-    "norm_after": _o(0, "choice", "norm kind after the sum of a residual block", NORM_KINDS),
-    "fun_after": _o("", "fun", "activation after the sum of a residual block (\"\" none)"),
-    "drop_after": _o(2, "choice", "dropout kind after the sum of a residual block (0 none)", DROP_KINDS),
-    "pool": _o(1, "choice", "after the blocks: 0 nothing, 1 AdaptiveAvgPool2d(1), 2 AdaptiveMaxPool2d(1)", POOL_KINDS),
-    "flat": _o(True, "bool", "Flatten() after the pool"),
-}
-
-
-def _plugin_options() -> dict[str, Any]:
+def declared_options() -> dict[str, Param]:
+    """Every option a network takes, name -> :class:`zoo.specs.Param`: zoo's own
+    (declared by the built-in plugin, ``zoo.tokens.options``) first, then the plugins'."""
     from .registry import get_registry
 
     return get_registry().options
 
 
-def check_activation(what: str, value: Any) -> str:
-    """``value`` as an activation name (``None`` and ``""``: none); an :class:`OptionError`
-    that starts with ``what`` otherwise. Options and preset heads both check with this."""
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or (value and value not in ACTIVATIONS):
-        raise OptionError(
-            f"{what}: not an activation{did_you_mean(str(value), ACTIVATIONS)} "
-            f"(use one of {', '.join(ACTIVATIONS)}, or \"\" for none)"
-        )
-    return value
+# names the document (or its code) uses for what zoo calls otherwise -> what to write
+DOCUMENT_NAMES = {
+    "res": "the document's res is zoo's mult (res=2 -> mult=2, a trainable scale per channel; "
+    "mult=1 a trainable scalar), with scale= its initial value",
+}
 
 
-def _check(name: str, spec: _Spec, value: Any) -> Any:
-    kind = spec.kind
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise OptionError(f"option {name}={value!r}: must be True or False")
-    if kind in ("int", "choice"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise OptionError(f"option {name}={value!r}: must be a whole number ({spec.help})")
-        if kind == "choice" and value not in spec.choices:
-            allowed = ", ".join(str(c) for c in spec.choices)
-            raise OptionError(f"option {name}={value!r}: must be one of {allowed} ({spec.help})")
-        if spec.low is not None and value < spec.low:
-            raise OptionError(f"option {name}={value!r}: must be at least {spec.low:g} ({spec.help})")
-        return value
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise OptionError(f"option {name}={value!r}: must be a finite number ({spec.help})")
-        return float(value)
-    if kind == "fun":
-        return check_activation(f"option {name}={value!r}", value)
-    if kind == "blocks":
-        if not isinstance(value, str):
-            raise OptionError(f"option blocks={value!r}: must be a block string, e.g. \"cnf32 m r64\"")
-        return value
-    return value
+def input_size_problem(size: tuple[int, ...]) -> str | None:
+    """What is too big in an input size ``(C, H, W)`` or ``(B, C, H, W)`` of whole
+    numbers, or None: channels up to ``MAX_CHANNELS``, batch, height and width up to
+    ``MAX_SIDE``, so that no shape overflows before anything is built.
+
+    >>> input_size_problem((3, 10**9, 10**9))
+    'a height or width of 1000000000 is beyond the limit of 65,536'
+    """
+    *batch, channels, height, width = size if len(size) >= 3 else (1, 1, 1)
+    if channels > MAX_CHANNELS:
+        return f"{channels} channels are beyond the limit of {MAX_CHANNELS:,}"
+    for side in (height, width):
+        if side > MAX_SIDE:
+            return f"a height or width of {side} is beyond the limit of {MAX_SIDE:,}"
+    if batch and batch[0] > MAX_SIDE:
+        return f"a batch of {batch[0]} is beyond the limit of {MAX_SIDE:,}"
+    return None
+
+
+def _refuse_ambiguous(name: str) -> None:
+    from .registry import get_registry
+
+    message = get_registry().ambiguous.get(("option", name))
+    if message is not None:
+        raise PluginClashError(f"option {name!r} is ambiguous: {message}")
 
 
 class Config(Mapping[str, Any]):
     """Options of a network: ``Config(input=1, fun="gelu", blocks="cnf32 m d cnf64 m d")``.
 
-    Every option has a default (see ``zoo.options.BUILTIN_OPTIONS``; plugins may
-    declare more). Values are checked on creation; an unknown name is an error that
-    suggests the nearest known one. Read options as attributes (``cfg.norm``) or as
-    a mapping; ``cfg.replace(**changes)`` returns a changed copy.
+    Every option has a default (``zoo options`` lists them: zoo's own and the
+    plugins', all declared as :class:`zoo.specs.Param` through the ``zoo_options``
+    hook). Values are checked on creation with each option's own check; an unknown
+    name is an error that suggests the nearest known one. Read options as attributes
+    (``cfg.norm``) or as a mapping (every option, the plugins' included, is in it);
+    ``cfg.replace(**changes)`` returns a changed copy.
+
+    >>> cfg = Config(fun="gelu")
+    >>> cfg.fun, "norm" in cfg, len(cfg) == len(dict(cfg))
+    ('gelu', True, True)
     """
 
     __slots__ = ("_values",)
 
-    def __init__(self, _base: Config | Mapping[str, Any] | None = None, /, **options: Any):
+    def __init__(self, *bases: Config | Mapping[str, Any] | None, **options: Any):
         given: dict[str, Any] = {}
-        if _base is not None:
-            if not isinstance(_base, Mapping):
+        for base in bases:  # merged left to right, then the keywords (the document's CNN(cfg1, cfg2))
+            if base is None:
+                continue
+            if not isinstance(base, Mapping):
+                hint = f" (a block string goes in blocks=: CNN(blocks={base!r}))" if isinstance(base, str) else ""
                 raise OptionError(
-                    f"Config(...) takes another Config or a dict of options, not {type(_base).__name__}"
+                    f"Config(...) takes Configs or dicts of options, not {type(base).__name__}{hint}"
                 )
-            given.update(_base)
+            given.update(base)
         given.update(options)
-        plugin_options = _plugin_options() if any(k not in BUILTIN_OPTIONS for k in given) else {}
-        values = {name: spec.default for name, spec in BUILTIN_OPTIONS.items()}
+        for name in given:
+            if not isinstance(name, str):
+                raise OptionError(
+                    f"option names are text, not {type(name).__name__} {name!r}: write e.g. "
+                    "Config(fun=\"gelu\") or Config({\"fun\": \"gelu\"})"
+                )
+        declared = declared_options()
+        values = {name: param.default for name, param in declared.items()}
         for name, value in given.items():
-            if name in BUILTIN_OPTIONS:
-                values[name] = _check(name, BUILTIN_OPTIONS[name], value)
-            elif name in plugin_options:
-                option = plugin_options[name]
-                if option.choices is not None and value not in option.choices:
-                    allowed = ", ".join(repr(c) for c in option.choices)
-                    raise OptionError(f"option {name}={value!r}: must be one of {allowed} ({option.help})")
-                values[name] = value
+            if name in declared:
+                values[name] = declared[name].check(value)
+            elif name in DOCUMENT_NAMES:
+                raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
             else:
-                known = list(BUILTIN_OPTIONS) + list(_plugin_options())
+                _refuse_ambiguous(name)
                 raise UnknownOptionError(
-                    f"unknown option {name!r}{did_you_mean(name, known)} (known options: {', '.join(known)})"
+                    f"unknown option {name!r}{did_you_mean(name, declared)} (known options: {', '.join(declared)})"
                 )
         object.__setattr__(self, "_values", values)
 
@@ -150,9 +116,6 @@ class Config(Mapping[str, Any]):
         values = object.__getattribute__(self, "_values")
         if name in values:
             return values[name]
-        plugin_options = _plugin_options()
-        if name in plugin_options:  # a plugin option left at its default
-            return plugin_options[name].default
         raise AttributeError(f"Config has no option {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -185,10 +148,8 @@ class Config(Mapping[str, Any]):
 
     def changed(self) -> dict[str, Any]:
         """The options that differ from their defaults (a plugin option's default is its own)."""
-        defaults = {name: spec.default for name, spec in BUILTIN_OPTIONS.items()}
-        if any(k not in defaults for k in self._values):  # only then load the plugins
-            defaults.update({name: option.default for name, option in _plugin_options().items()})
-        return {k: v for k, v in self._values.items() if k not in defaults or defaults[k] != v}
+        declared = declared_options()
+        return {k: v for k, v in self._values.items() if k not in declared or declared[k].default != v}
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self._values)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import sys
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .errors import (
+    BuildError,
     OptionError,
     PluginClashError,
     PresetError,
@@ -45,8 +46,13 @@ from .errors import (
     UnknownPresetError,
     ZooError,
     did_you_mean,
+    warn,
 )
-from .options import BUILTIN_OPTIONS, Config, check_activation
+from .format import format_count
+from .kinds import check_activation
+from .options import DOCUMENT_NAMES, Config, declared_options
+from .registry import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
+from .specs import as_whole
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -62,6 +68,7 @@ __all__ = [
     "load_preset_file",
     "preset_dirs",
     "ENV_PATH",
+    "write_counts",
 ]
 
 ENV_PATH = "ZOO_PRESET_PATH"
@@ -150,8 +157,11 @@ class Preset:
             heads.update(_check_head(head, f"{where}: head", {}))
         if num_classes is not None:
             heads.update(_check_head({"num_classes": num_classes}, where, {}))
-        if input is not None and (isinstance(input, bool) or not isinstance(input, int) or input < 1):
-            raise PresetError(f"{where}: input={input!r} must be a number of channels >= 1")
+        if input is not None:
+            channels = as_whole(input)
+            if channels is None or not 1 <= channels <= MAX_CHANNELS:
+                raise PresetError(f"{where}: input={input!r} must be a number of channels from 1 to {MAX_CHANNELS:,}")
+            input = channels
         if "blocks" in options:
             _check_blocks(options["blocks"], where)
         return self.config(input=input, **options), heads
@@ -173,6 +183,58 @@ class Preset:
 
 
 def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
+    """Build on the meta device first (no memory, no initialisation): refuse a model
+    whose count differs from its file's, and one that cannot fit in memory, before
+    building it for real. Under ``torch.device("meta")`` (``zoo.inspect``) the meta
+    model is the result: any size may be inspected."""
+    import torch
+
+    wanted_meta = torch.empty(()).device.type == "meta"
+    with torch.device("meta"):
+        model = _assemble(preset, cfg, head)
+    params = sum(p.numel() for p in model.parameters())
+    if preset.params is not None and params != preset.params and cfg == preset.config() and head == preset.head:
+        raise PresetError(_count_mismatch(preset, params))
+    if wanted_meta:
+        return model
+    size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    memory = _memory_bytes()
+    if memory is not None and size > memory:
+        raise BuildError(
+            f"preset {preset.name!r}: the model needs about {format_count(size, 'B')} for its "
+            f"{params:,} parameters, more than this machine's {format_count(memory, 'B')} of memory",
+            hint="lower the channels, num_classes or head.hidden ('zoo inspect' shows the "
+            "parameters without allocating them)",
+        )
+    return _assemble(preset, cfg, head)
+
+
+def _memory_bytes() -> int | None:
+    """The machine's physical memory, or None where it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _count_mismatch(preset: Preset, params: int) -> str:
+    from .registry import BUILTIN, get_registry
+
+    plugins = [f"{info.name} {info.version}".strip() for info in get_registry().plugins.values()
+               if info.status == "ok" and info.name != BUILTIN]
+    loaded = ", ".join(plugins) if plugins else "none"
+    line = preset.lines.get("params")
+    return (
+        f"preset {preset.name!r} ({preset.path}{f', line {line}' if line else ''}): built with "
+        f"{params:,} parameters, but its file says {preset.params:,}; the blocks "
+        f"{preset.blocks!r} no longer mean what they meant when the file was written. Plugins "
+        f"loaded: {loaded}. A plugin token may change how a block string reads: try again with "
+        "ZOO_DISABLE_PLUGIN_AUTOLOAD=1, disable plugins with ZOO_DISABLE_PLUGINS=name, or correct "
+        "params: in the file"
+    )
+
+
+def _assemble(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
     from .classifier import Classifier
     from .cnn import CNN
 
@@ -220,16 +282,28 @@ def _meta_features(cnn: Any, size: tuple[int, ...]) -> int:
     return out.flatten(1).shape[1]
 
 
-def _check_overrides(options: dict[str, Any]) -> None:
-    from .registry import get_registry
+TIMM_NAMES = {  # timm's create_model keywords -> what zoo.create takes instead
+    "in_chans": "input (input=1 for gray images)",
+    "drop_rate": "the head's dropout (head={'dropout': 0.2})",
+    "drop_path_rate": "drop-block (Change.drop_block(model, p) after create)",
+    "global_pool": "pool (pool=1 average, pool=2 max)",
+    "pretrained": "not needed: zoo ships no weights (zoo.load_timm_weights maps timm's)",
+}
 
-    unknown = [k for k in options if k not in BUILTIN_OPTIONS]
-    if unknown:
-        plugin_options = get_registry().options
-        unknown = [k for k in unknown if k not in plugin_options]
+
+def _check_overrides(options: dict[str, Any]) -> None:
+    declared = declared_options()
+    unknown = [k for k in options if k not in declared]
     if unknown:
         name = unknown[0]
-        candidates = [*BUILTIN_OPTIONS, *plugin_options, "num_classes", "input", "head"]
+        if name in DOCUMENT_NAMES:
+            raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
+        if name in TIMM_NAMES:  # a timm user's word for something zoo names otherwise
+            raise UnknownOptionError(
+                f"unknown option {name!r}: timm's {name} is {TIMM_NAMES[name]} in zoo.create "
+                "(a preset takes num_classes, input, head and the options of zoo.Config)"
+            )
+        candidates = [*declared, "num_classes", "input", "head"]
         raise UnknownOptionError(
             f"unknown option {name!r}{did_you_mean(name, candidates)} (a preset takes num_classes, "
             "input, head and the options of zoo.Config)"
@@ -239,42 +313,112 @@ def _check_overrides(options: dict[str, Any]) -> None:
 # -- reading and checking one file ------------------------------------------------------
 
 
-def _lines(node: yaml.Node, path: str, out: dict[str, int], where: str) -> None:
-    """Record the 1-based line of every key (``"options.fun"``) and list item."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key, value in node.value:
-            name = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-            line = key.start_mark.line + 1
-            if name in seen:
+# A preset file is a short mapping (the shipped ones are under 1 KB): anything much
+# bigger, deeper or with aliases is a mistake or an attack, refused before it costs.
+MAX_FILE_BYTES = 64 * 1024
+MAX_NESTING = 8  # mapping -> head -> hidden -> item is 3 levels
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp")}
+
+
+def _walk(root: yaml.Node, where: str) -> dict[str, int]:
+    """Check the composed document and record the 1-based line of every key
+    (``"options.fun"``) and list item. Each node is visited once: an alias shows as
+    a node seen before (libyaml composes ``*a`` as the anchored node itself, so a
+    billion-laughs file costs nothing until something expands it, which this
+    prevents), and a self-referencing alias as a cycle."""
+    lines: dict[str, int] = {}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, str, int, int]] = [(root, "", 1, root.start_mark.line + 1)]
+    while stack:
+        node, path, depth, line = stack.pop()
+        if id(node) in seen:
+            raise PresetError(
+                f"{where}, line {line}: {path or 'the document'} is an alias (*name) of a value "
+                "written elsewhere; anchors and aliases are not allowed in a preset: write the "
+                "value out where it is used"
+            )
+        seen.add(id(node))
+        if depth > MAX_NESTING:
+            raise PresetError(
+                f"{where}, line {line}: {path} is nested {depth} levels deep; a preset is a flat "
+                f"mapping (at most {MAX_NESTING} levels, e.g. head: {{hidden: [256]}})"
+            )
+        if node.tag == "tag:yaml.org,2002:merge":
+            raise PresetError(
+                f"{where}, line {node.start_mark.line + 1}: merge keys (<<: *name) are not allowed "
+                "in a preset: write the keys out"
+            )
+        if node.tag not in _PLAIN_TAGS:
+            shown = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise PresetError(
+                f"{where}, line {node.start_mark.line + 1}: the tag {shown} is not allowed: a preset "
+                "file holds plain data only (text, numbers, lists, mappings) and can never build "
+                "objects or run code"
+            )
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag.endswith(":int") and len(node.value) > 40:
                 raise PresetError(
-                    f"{where}, line {line}: the key {name!r} appears twice (lines {seen[name]} and "
-                    f"{line}); keep one"
+                    f"{where}, line {node.start_mark.line + 1}: {path} is a number of "
+                    f"{len(node.value)} digits, far beyond any size zoo takes"
                 )
-            seen[name] = line
-            dotted = f"{path}.{name}" if path else name
-            out[dotted] = line
-            _lines(value, dotted, out, where)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[f"{path}[{i}]"] = item.start_mark.line + 1
-            _lines(item, f"{path}[{i}]", out, where)
+            if node.tag.endswith((":int", ":float")) and ":" in node.value:
+                raise PresetError(
+                    f"{where}, line {node.start_mark.line + 1}: {node.value} is a YAML 1.1 base-60 "
+                    f"number (it would read as {_sexagesimal(node.value)}); write the number itself, "
+                    f"or quote it (\"{node.value}\") if it is text"
+                )
+        elif isinstance(node, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for key, _ in node.value:  # lines first, in document order
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                at = key.start_mark.line + 1
+                if isinstance(key, yaml.ScalarNode) and name in keys:
+                    raise PresetError(
+                        f"{where}, line {at}: the key {name!r} appears twice (lines {keys[name]} and "
+                        f"{at}); keep one"
+                    )
+                keys[name] = at
+                lines.setdefault(f"{path}.{name}" if path else name, at)
+            for key, value in reversed(node.value):  # popped in document order
+                name = key.value if isinstance(key, yaml.ScalarNode) else "?"
+                dotted = f"{path}.{name}" if path else name
+                at = key.start_mark.line + 1
+                stack.append((value, dotted, depth + 1, at))
+                stack.append((key, dotted, depth + 1, at))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines.setdefault(f"{path}[{i}]", item.start_mark.line + 1)
+            for i, item in reversed(list(enumerate(node.value))):
+                # an alias's node carries its anchor's line: say the list's instead
+                at = line if id(item) in seen else item.start_mark.line + 1
+                stack.append((item, f"{path}[{i}]", depth + 1, at))
+    return lines
+
+
+def _sexagesimal(text: str) -> str:
+    sign = -1 if text.startswith("-") else 1
+    value = 0.0 if "." in text else 0
+    for part in text.lstrip("+-").replace("_", "").split(":"):
+        value = value * 60 + (float(part) if "." in part else int(part or 0))
+    return str(sign * value)
 
 
 def _read_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
+    """Parse once (libyaml where available), check the node graph, then build the
+    plain data from it: aliases, deep nesting and tags are refused before any value
+    is built."""
+    loader = _Loader(text)
     try:
-        data = yaml.safe_load(text)  # plain data only: no tags that build objects
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines = _walk(node, where)
+        return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or str(exc)
-        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in problem:
-            tag = re.search(r"'(tag:[^']*)'", problem)
-            shown = tag.group(1).replace("tag:yaml.org,2002:", "!!") if tag else "a tag"
-            raise PresetError(
-                f"{where}, line {line}: the tag {shown} is not allowed: a preset file holds plain "
-                "data only (text, numbers, lists, mappings) and can never build objects or run code"
-            ) from None
         context = f" {exc.context}" if exc.context else ""
         raise PresetError(
             f"{where}, line {line}: this is not valid YAML ({problem}{context}); "
@@ -282,9 +426,17 @@ def _read_yaml(text: str, where: str) -> tuple[Any, dict[str, int]]:
         ) from None
     except yaml.YAMLError as exc:
         raise PresetError(f"{where}: this is not valid YAML ({exc})") from None
-    lines: dict[str, int] = {}
-    _lines(yaml.compose(text, Loader=yaml.SafeLoader), "", lines, where)
-    return data, lines
+    except PresetError:  # _walk's own (a ValueError too)
+        raise
+    except (ValueError, TypeError) as exc:  # a value the constructor cannot build
+        raise PresetError(f"{where}: a value cannot be read ({exc})") from None
+    except RecursionError:  # the pure-Python composer on a very deep document
+        raise PresetError(
+            f"{where}: the YAML is nested too deeply; a preset is a flat mapping (at most "
+            f"{MAX_NESTING} levels)"
+        ) from None
+    finally:
+        loader.dispose()
 
 
 def _type_name(value: Any) -> str:
@@ -329,23 +481,24 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
             )
     out: dict[str, Any] = {}
     if "num_classes" in head:
-        n = head["num_classes"]
-        if not _whole(n) or n < 0:
+        n = as_whole(head["num_classes"])
+        if n is None or not 0 <= n <= MAX_WIDTH:
             raise PresetError(
                 f"{at('num_classes')}: head.num_classes must be a whole number >= 0 "
-                f"(0: no last Linear), not {n!r}"
+                f"(0: no last Linear) and at most {MAX_WIDTH:,}, not {head['num_classes']!r}"
             )
         out["num_classes"] = n
     if "hidden" in head:
         hidden = head["hidden"]
         if hidden is None:
             hidden = []
-        if not isinstance(hidden, list) or not all(_whole(h) and h >= 1 for h in hidden):
+        widths = [as_whole(h) for h in hidden] if isinstance(hidden, (list, tuple)) else [None]
+        if not all(w is not None and 1 <= w <= MAX_WIDTH for w in widths):
             raise PresetError(
                 f"{at('hidden')}: head.hidden must be a list of layer widths >= 1, such as "
-                f"[512, 256], not {hidden!r}"
+                f"[512, 256] (at most {MAX_WIDTH:,} each), not {hidden!r}"
             )
-        out["hidden"] = list(hidden)
+        out["hidden"] = widths
     if "dropout" in head:
         p = head["dropout"]
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
@@ -389,10 +542,14 @@ def _parse(data: Any, lines: dict[str, int], where: str, path: Path, plugin: str
         raise PresetError(f"{at('description')}: description must be a line of text, not {description!r}")
 
     shape = data["input"]
-    if not (isinstance(shape, list) and len(shape) == 3 and all(_whole(v) and v >= 1 for v in shape)):
+    if not (
+        isinstance(shape, list) and len(shape) == 3 and all(_whole(v) and v >= 1 for v in shape)
+        and shape[0] <= MAX_CHANNELS and max(shape[1:]) <= MAX_SIDE
+    ):
         raise PresetError(
             f"{at('input')}: input must be the shape of one image [C, H, W], three whole numbers "
-            f">= 1 such as [3, 32, 32], not {shape!r}"
+            f">= 1 such as [3, 32, 32] (C up to {MAX_CHANNELS:,}, H and W up to {MAX_SIDE:,}), "
+            f"not {shape!r}"
         )
 
     blocks = _check_blocks(data["blocks"], at("blocks"))
@@ -445,12 +602,7 @@ def load_preset_file(path: str | os.PathLike, plugin: str = "") -> Preset:
     """
     path = Path(path)
     where = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PresetError(f"{where}: no such preset file") from None
-    except OSError as exc:
-        raise PresetError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    raw = _read_bounded(path, where)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -458,6 +610,32 @@ def load_preset_file(path: str | os.PathLike, plugin: str = "") -> Preset:
         raise PresetError(f"{where}, line {line}: the file is not UTF-8 text") from None
     data, lines = _read_yaml(text, where)
     return _parse(data, lines, where, path, plugin)
+
+
+def _read_bounded(path: Path, where: str) -> bytes:
+    """The bytes of a regular file of at most ``MAX_FILE_BYTES``: a FIFO, a device (a
+    link to /dev/zero) or a huge file is refused before it is read."""
+    try:
+        # O_NONBLOCK: opening a FIFO for reading does not wait for a writer
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise PresetError(f"{where}: no such preset file") from None
+    except OSError as exc:
+        raise PresetError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(
+                info.st_mode) else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(
+                info.st_mode) else "not a regular file"
+            raise PresetError(f"{where}: this is {kind}, not a preset file; a preset is a YAML text file")
+        raw = file.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise PresetError(
+            f"{where}: the file is over {MAX_FILE_BYTES // 1024} KiB, the size limit of a preset "
+            "file (zoo's own are under 1 KB); is it really a preset?"
+        )
+    return raw
 
 
 # -- where presets come from -------------------------------------------------------------
@@ -501,56 +679,108 @@ def _label(preset: Preset) -> str:
     return f"{ENV_PATH} ({preset.path})"
 
 
-def _fix(preset: Preset) -> str:
-    if preset.plugin and preset.plugin != "zoo":
-        return f"disable the plugin with ZOO_DISABLE_PLUGINS={preset.plugin}"
-    if not preset.plugin:
-        return f"rename the user preset (its name: key) or remove its folder from {ENV_PATH}"
+def _fix(plugin: str) -> str:
+    """How to get rid of a source: disable its plugin, or mend ZOO_PRESET_PATH."""
+    if plugin and plugin != "zoo":
+        return f"disable the plugin with ZOO_DISABLE_PLUGINS={plugin}"
+    if not plugin:
+        return f"fix or remove the file, or remove its folder from {ENV_PATH}"
     return ""
 
 
-_cache: tuple[Any, tuple, dict[str, Preset]] | None = None
+@dataclass
+class _Catalog:
+    """Every usable preset by name, and what was skipped: names two sources define
+    (asking for one raises its clash) and files that could not be read (asking for
+    the file's name raises its error)."""
+
+    presets: dict[str, Preset]
+    ambiguous: dict[str, PluginClashError]
+    broken: dict[str, PresetError]
 
 
-def _catalog() -> dict[str, Preset]:
-    """Every preset by name, read again only when a file or a source changes."""
+_cache: tuple[Any, tuple, _Catalog] | None = None
+
+
+def _sources() -> list[tuple[str, Path]]:
+    """:func:`preset_dirs` without the same folder twice (the first keeps it) and
+    without the folders of ZOO_PRESET_PATH that do not exist (a warning each)."""
+    unique: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
+    for plugin, path in preset_dirs():
+        try:
+            key = path.resolve()
+        except (OSError, RuntimeError):  # a link loop
+            key = path
+        if key in seen:
+            continue
+        seen.add(key)
+        unique.append((plugin, path))
+    return unique
+
+
+def _catalog() -> _Catalog:
+    """Every preset by name, read again only when a file or a source changes.
+
+    One bad source never takes the others down: a folder that does not exist, a
+    file that does not read, or a name two sources define is skipped with one
+    :class:`~zoo.ZooWarning` naming it and the fix. zoo's own presets are
+    authoritative: a plugin's or a user's preset of the same name is skipped."""
     global _cache
     from .registry import get_registry
 
     registry = get_registry()
     found: list[tuple[str, Path]] = []
-    for plugin, path in preset_dirs():
-        if plugin and plugin != "zoo":
-            try:
-                found += [(plugin, f) for f in _files(plugin, path)]
-            except PresetError as exc:  # a broken plugin must not break zoo
-                _warn(plugin, exc)
-        else:
+    problems: list[str] = []
+    for plugin, path in _sources():
+        try:
             found += [(plugin, f) for f in _files(plugin, path)]
+        except PresetError as exc:
+            if plugin == "zoo":
+                raise
+            fix = _fix(plugin) if plugin else f"remove it from {ENV_PATH}, or create the folder"
+            problems.append(f"{exc}; it is skipped ({fix})")
     # files, their times and sizes, and the tokens they were checked against
     stamps = (tuple(registry.tokens), tuple(_stamp(plugin, f) for plugin, f in found))
     if _cache is not None and _cache[0] is registry and _cache[1] == stamps:
         return _cache[2]
-    presets: dict[str, Preset] = {}
+    catalog = _Catalog({}, {}, {})
+    defined: dict[str, list[Preset]] = {}
     for plugin, file in found:
         try:
             preset = _load_named(file, plugin)
         except PresetError as exc:
-            if plugin and plugin != "zoo":
-                _warn(plugin, exc)
-                continue
-            raise
-        other = presets.get(preset.name)
-        if other is not None:
-            fixes = "; ".join(f for f in (_fix(preset), _fix(other)) if f) or "rename one"
-            raise PluginClashError(
-                f"two sources define the preset {preset.name!r}: {_label(other)} and "
-                f"{_label(preset)}. Keep one: {fixes}"
-            )
-        presets[preset.name] = preset
-    presets = dict(sorted(presets.items()))
-    _cache = (registry, stamps, presets)
-    return presets
+            if plugin == "zoo":
+                raise
+            catalog.broken.setdefault(file.stem, exc)
+            who = f"a preset of plugin {plugin!r}" if plugin else f"a preset file of {ENV_PATH}"
+            problems.append(f"{who} is skipped: {exc}\n  ({_fix(plugin)})")
+            continue
+        defined.setdefault(preset.name, []).append(preset)
+    for name, presets in defined.items():
+        ours = [p for p in presets if p.plugin == "zoo"]
+        if ours and len(presets) > 1:  # zoo's own preset wins; the others are skipped
+            for other in presets:
+                if other.plugin != "zoo":
+                    problems.append(
+                        f"{_label(other)} defines the preset {name!r}, which zoo itself has; zoo's is "
+                        "used and this one is skipped ("
+                        + (_fix(other.plugin) + ", or rename it)" if other.plugin else "rename it, or remove it)")
+                    )
+            presets = ours
+        if len(presets) == 1:
+            catalog.presets[name] = presets[0]
+            continue
+        fixes = "; ".join(dict.fromkeys(f for f in (_fix(p.plugin) for p in reversed(presets)) if f))
+        labels = " and ".join(_label(p) for p in presets)
+        message = f"two sources define the preset {name!r}: {labels}. Keep one: {fixes or 'rename one'}"
+        catalog.ambiguous[name] = PluginClashError(message)
+        problems.append(f"{message}. Until then {name!r} is left out")
+    catalog.presets = dict(sorted(catalog.presets.items()))
+    for problem in problems:
+        warn(problem)
+    _cache = (registry, stamps, catalog)
+    return catalog
 
 
 def _load_named(file: Path, plugin: str) -> Preset:
@@ -570,14 +800,6 @@ def _stamp(plugin: str, path: Path) -> tuple[str, str, int, int]:
         return (plugin, str(path), st.st_mtime_ns, st.st_size)
     except OSError:
         return (plugin, str(path), -1, -1)
-
-
-def _warn(plugin: str, exc: Exception) -> None:
-    print(
-        f"zoo: warning: a preset of plugin {plugin!r} is skipped: {exc}\n"
-        f"(disable the plugin with ZOO_DISABLE_PLUGINS={plugin})",
-        file=sys.stderr,
-    )
 
 
 def looks_like_path(text: str) -> bool:
@@ -604,10 +826,14 @@ def get_preset(name_or_path: str | os.PathLike) -> Preset:
     if looks_like_path(name_or_path):
         return load_preset_file(name_or_path)
     catalog = _catalog()
-    preset = catalog.get(name_or_path)
+    preset = catalog.presets.get(name_or_path)
     if preset is None:
+        if name_or_path in catalog.ambiguous:
+            raise catalog.ambiguous[name_or_path]
+        if name_or_path in catalog.broken:
+            raise catalog.broken[name_or_path]
         raise UnknownPresetError(
-            f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, catalog, n=5)} ('zoo list' "
+            f"unknown preset {name_or_path!r}{did_you_mean(name_or_path, catalog.presets, n=5)} ('zoo list' "
             f"shows every preset; a path to a YAML file or a folder in {ENV_PATH} adds your own)"
         )
     return preset
@@ -636,13 +862,13 @@ PRESET_OVERRIDES = ("num_classes", "head")  # taken by a preset, not by a block 
 
 def check_cnn_options(options: Mapping[str, Any]) -> Config:
     """The options of a network built from a block string: those of ``zoo.Config``
-    (spec §5), without ``blocks`` (the block string is the target) and without a
+    (``zoo.Config``), without ``blocks`` (the block string is the target) and without a
     preset's ``num_classes`` and ``head``.
 
     >>> check_cnn_options({"num_classes": 100})
     Traceback (most recent call last):
     ...
-    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only (spec §5), e.g. fun=gelu
+    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only, e.g. fun=gelu
     """
     if "blocks" in options:
         raise OptionError(
@@ -655,15 +881,47 @@ def check_cnn_options(options: Mapping[str, Any]) -> Config:
             others = ", ".join(n for n in PRESET_OVERRIDES if n != name)
             raise UnknownOptionError(
                 f"{name} is an override of a preset (as is {others}); a block string takes the "
-                "options of zoo.Config only (spec §5), e.g. fun=gelu"
+                "options of zoo.Config only, e.g. fun=gelu"
             )
     return Config(**options)
 
 
+def write_counts(preset: Preset, params: int, macs: int) -> Path:
+    """Write ``params`` and ``macs`` into a user's preset file (so ``zoo list`` shows them
+    without torch): the top-level ``params:``/``macs:`` lines are replaced, or added at
+    the end. zoo's and the plugins' presets are refused: their counts are checked by
+    their tests."""
+    if preset.plugin:
+        raise PresetError(
+            f"{preset.name} comes from {preset.plugin!r}, whose counts are written and tested; "
+            "--write-counts writes into your own preset files only"
+        )
+    lines = preset.path.read_text(encoding="utf-8").splitlines()
+    values = {"params": params, "macs": macs}
+    for index, line in enumerate(lines):
+        key = line.split(":", 1)[0]
+        if key in values and ":" in line:
+            lines[index] = f"{key}: {values.pop(key)}"
+    lines += [f"{key}: {value}" for key, value in values.items()]
+    try:
+        preset.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise PresetError(f"{preset.path}: cannot write the counts ({exc.strerror})") from None
+    return preset.path  # the catalog sees the new size and time and reads it again
+
+
 def list_presets(pattern: str | Sequence[str] = "*") -> list[Preset]:
     """The presets whose names match ``pattern`` (shell wildcards), sorted by name."""
-    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    catalog = _catalog()
+    if isinstance(pattern, str):
+        patterns = [pattern]
+    elif isinstance(pattern, Sequence) and all(isinstance(p, str) for p in pattern):
+        patterns = list(pattern)
+    else:
+        raise UnknownPresetError(
+            f"a preset pattern is text such as 'resnet*' (or a list of them), not "
+            f"{type(pattern).__name__} {pattern!r}"
+        )
+    catalog = _catalog().presets
     return [p for name, p in catalog.items() if any(fnmatch.fnmatchcase(name, pat) for pat in patterns)]
 
 

@@ -10,7 +10,9 @@ A plugin is any object (usually a module) with functions marked ``@zoo.hookimpl`
 The built-in tokens are such a plugin (``zoo.tokens``); third-party packages are
 found through entry points in group ``zoo``, each loaded on its own so that one
 broken plugin is reported by its distribution name and the rest of zoo keeps
-working. Two plugins claiming one name is an error, never a silent precedence.
+working. zoo's own names always win; two plugins claiming one name is never a
+silent precedence: neither gets it, and only a string that uses it fails. A plugin
+never changes what an existing block string means (a token ``r1`` beside ``r``).
 
 Nothing here imports torch: a token's metadata is readable without building it,
 and ``build`` may be a ``"module:function"`` string resolved on first use.
@@ -22,20 +24,34 @@ Environment: ``ZOO_DISABLE_PLUGIN_AUTOLOAD=1`` loads the built-in tokens only;
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import math
 import os
 import re
-import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
-from .errors import PluginClashError, PluginError
+from . import tokens as builtin
+from .errors import PluginClashError, PluginError, warn
+from .specs import (  # re-exported: plugins and older code import them from here
+    MAX_CHANNELS,
+    MAX_DEPTH,
+    MAX_KERNEL,
+    MAX_REPEAT,
+    MAX_SIDE,
+    MAX_WIDTH,
+    PROJECT,
+    Option,
+    Param,
+    Token,
+    Value,
+    hookimpl,
+    hookspec,
+    plugin_code,
+)
 
 __all__ = [
     "hookimpl",
@@ -43,228 +59,23 @@ __all__ = [
     "Value",
     "Token",
     "Option",
+    "Param",
     "PluginInfo",
     "Registry",
     "get_registry",
     "reset_registry",
     "MAX_CHANNELS",
+    "MAX_DEPTH",
     "MAX_KERNEL",
     "MAX_REPEAT",
+    "MAX_SIDE",
+    "MAX_WIDTH",
 ]
 
-PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
 DISTRIBUTION = "zoo-cnn"  # zoo's own distribution on PyPI (the import name is zoo)
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
-
-BUILTIN = PROJECT  # the plugin name of the built-in tokens
+BUILTIN = PROJECT  # the plugin name of the built-in tokens and options
 HOOKS = ("zoo_tokens", "zoo_presets", "zoo_options")
 PRESET_SUFFIXES = (".yaml", ".yml")
-
-# Sizes past these are refused before anything is allocated.
-MAX_CHANNELS = 65_536
-MAX_KERNEL = 63
-MAX_REPEAT = 1_000
-
-_ASCII_INT = re.compile(r"-?[0-9]+")
-_TYPE_NAMES = {int: "a whole number", float: "a number", str: "text"}
-
-
-@dataclass(frozen=True)
-class Value:
-    """One positional value a token takes, e.g. ``Value("kernel", int, 3)``.
-
-    ``default=None`` means the builder derives it (from the incoming channels or an
-    option); ``doc`` then says how, for listings (``"C"``, ``"norm"``).
-
-    >>> Value("kernel", int, 3, min=1).convert("5")
-    5
-    """
-
-    name: str
-    type: type = int
-    default: Any = None
-    doc: str = ""  # how a derived default is chosen, shown in `zoo tokens`
-    min: float | None = None
-    max: float | None = None
-    choices: tuple | None = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise PluginError(f"value name {self.name!r} is not valid: it must be a Python identifier")
-        if self.type not in _TYPE_NAMES:
-            raise PluginError(f"value {self.name!r}: type must be int, float or str, not {self.type!r}")
-
-    @property
-    def default_text(self) -> str:
-        return self.doc or ("" if self.default is None else str(self.default))
-
-    def describe(self) -> str:
-        """``kernel=3``, ``channels=C``, ``kind=norm (0|1|2|3)``."""
-        text = f"{self.name}={self.default_text}" if self.default_text else self.name
-        if self.choices:
-            text += " (" + "|".join(str(c) for c in self.choices) + ")"
-        return text
-
-    def convert(self, raw: str) -> Any:
-        """Turn the text of a value into its type; ``ValueError`` says what was expected."""
-        try:
-            if self.type is int:
-                if not _ASCII_INT.fullmatch(raw):  # str.isdigit() would take '²' and '١٢'
-                    raise ValueError
-                value = int(raw)
-            elif self.type is float:
-                if not raw.isascii():
-                    raise ValueError
-                value = float(raw)
-                if not math.isfinite(value):
-                    raise ValueError
-            else:
-                value = raw
-        except ValueError:
-            raise ValueError(f"{self.name} must be {_TYPE_NAMES[self.type]}, not {raw!r}") from None
-        if self.choices is not None and value not in self.choices:
-            allowed = ", ".join(str(c) for c in self.choices)
-            raise ValueError(f"{self.name} must be one of {allowed}, not {raw}")
-        if self.min is not None and value < self.min:
-            raise ValueError(f"{self.name} must be at least {self.min:g}, not {raw}")
-        if self.max is not None and value > self.max:
-            raise ValueError(f"{self.name} must be at most {self.max:g}, not {raw}")
-        return value
-
-    def to_dict(self) -> dict[str, Any]:
-        """The value's metadata as plain JSON-able data (``zoo tokens --json``)."""
-        return {
-            "name": self.name,
-            "type": self.type.__name__,
-            "default": self.default,
-            "doc": self.default_text,
-            "min": self.min,
-            "max": self.max,
-            "choices": list(self.choices) if self.choices is not None else None,
-        }
-
-
-def _as_value(spec: Value | Sequence) -> Value:
-    if isinstance(spec, Value):
-        return spec
-    if isinstance(spec, str):
-        return Value(spec)
-    try:
-        return Value(*spec)
-    except TypeError as exc:
-        raise PluginError(
-            f"value {spec!r}: give a zoo.Value or a tuple (name, type, default) ({exc})"
-        ) from None
-
-
-@dataclass(frozen=True)
-class Token:
-    """A token of the block language, as a plugin declares it.
-
-    ``build(ctx, **values)`` returns the module, or ``(module, out_channels)`` when
-    the token changes the number of channels; ``ctx`` is a
-    :class:`zoo.cnn.BuildContext` (incoming ``channels``, ``options``, the token).
-    ``build`` may be a ``"package.module:function"`` string, imported on first use,
-    so that declaring (and listing) a token never imports torch.
-
-    >>> Token("se", [("reduction", int, 16)], "squeeze-and-excitation",
-    ...       build="zoo_extra.layers:build_se").signature()
-    'se[reduction=16]'
-    """
-
-    name: str
-    values: Sequence[Value | tuple] = ()
-    help: str = ""
-    build: Callable[..., Any] | str | None = None
-    plugin: str = ""  # set by the registry: the distribution that provides it
-    _resolved: Any = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not (
-            self.name[:1].isalpha() and self.name.isalnum() and self.name.isascii()
-        ):
-            raise PluginError(
-                f"token name {self.name!r} is not valid: it must start with a letter and hold "
-                "only ASCII letters and digits"
-            )
-        if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Iterable):
-            raise PluginError(f"token {self.name!r}: values must be a list of zoo.Value")
-        values = tuple(_as_value(v) for v in self.values)
-        names = [v.name for v in values]
-        if len(set(names)) != len(names):
-            raise PluginError(f"token {self.name!r}: two values share a name in {names}")
-        object.__setattr__(self, "values", values)
-        if self.build is None:
-            raise PluginError(f"token {self.name!r} has no build function")
-        if isinstance(self.build, str):
-            module, _, attr = self.build.partition(":")
-            if not module or not attr:
-                raise PluginError(
-                    f"token {self.name!r}: build={self.build!r} must be 'package.module:function'"
-                )
-        elif not callable(self.build):
-            raise PluginError(f"token {self.name!r}: build must be a function or a 'module:function' string")
-
-    def signature(self) -> str:
-        """``r[channels=C]_[kernel=3]_[stride=1]``, for listings and error hints."""
-        return self.name + "_".join(f"[{v.describe()}]" for v in self.values)
-
-    def builder(self) -> Callable[..., Any]:
-        """The build function, importing it first if it was given as a string."""
-        if callable(self.build):
-            return self.build
-        if self._resolved is not None:
-            return self._resolved
-        module_name, _, attr = str(self.build).partition(":")
-        try:
-            function = getattr(importlib.import_module(module_name), attr)
-        except Exception as exc:  # ImportError, AttributeError, or the module's own failure
-            raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'!r}: cannot import its build "
-                f"function {self.build!r} ({type(exc).__name__}: {exc})"
-            ) from exc
-        if not callable(function):
-            raise PluginError(
-                f"token {self.name!r} of plugin {self.plugin or '?'!r}: {self.build!r} is not a function"
-            )
-        object.__setattr__(self, "_resolved", function)
-        return function
-
-    def to_dict(self) -> dict[str, Any]:
-        """The token's metadata as plain JSON-able data (``zoo tokens --json``)."""
-        return {
-            "name": self.name,
-            "signature": self.signature(),
-            "values": [v.to_dict() for v in self.values],
-            "help": self.help,
-            "plugin": self.plugin,
-        }
-
-
-@dataclass(frozen=True)
-class Option:
-    """An option of ``Config`` declared by a plugin (built-ins live in ``zoo.options``).
-
-    >>> Option("se_gate", "sigmoid", "gate of `se`", choices=("sigmoid", "hsigmoid")).default
-    'sigmoid'
-    """
-
-    name: str
-    default: Any
-    help: str = ""
-    choices: tuple | None = None
-    plugin: str = ""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise PluginError(f"option name {self.name!r} is not valid: it must be a Python identifier")
-        if self.choices is not None:
-            object.__setattr__(self, "choices", tuple(self.choices))
-            if self.default not in self.choices:
-                raise PluginError(
-                    f"option {self.name!r}: its default {self.default!r} is not one of its choices"
-                )
 
 
 @dataclass
@@ -303,7 +114,7 @@ class ZooSpec:
         """Return YAML preset files or folders of them."""
 
     @hookspec
-    def zoo_options(self) -> list[Option]:
+    def zoo_options(self) -> list[Param]:
         """Return options of ``Config`` that this plugin's tokens read."""
 
 
@@ -333,7 +144,7 @@ class _Contribution:
     """What one plugin object's hooks returned, checked but not yet added."""
 
     tokens: list[Token]
-    options: list[Option]
+    options: list[Param]
     presets: list[Path]
 
 
@@ -342,10 +153,11 @@ class Registry:
 
     ``Registry()`` registers the built-in tokens and, unless autoload is off, every
     entry point of group ``zoo``. Each entry point is loaded on its own: a plugin that
-    fails to import, or whose hook raises, is reported on stderr by its distribution
-    name (``plugins[name].status == "failed"``) and the others keep working. Two
-    plugins claiming one token or option name are recorded in ``clashes``;
-    :func:`get_registry` then raises :class:`PluginClashError` naming both.
+    fails to import, or whose hook raises (``sys.exit`` included), or that claims one
+    of zoo's names, is reported with a :class:`~zoo.ZooWarning` naming its
+    distribution (``plugins[name].status == "failed"``) and the others keep working.
+    A token or option name two plugins provide goes to neither: it is recorded in
+    ``ambiguous``, and using it raises :class:`PluginClashError` naming both.
 
     >>> reg = Registry(autoload=False)
     >>> reg.tokens["r"].plugin
@@ -357,14 +169,15 @@ class Registry:
         self.pm.add_hookspecs(ZooSpec)
         self.plugins: dict[str, PluginInfo] = {}
         self.tokens: dict[str, Token] = {}
-        self.options: dict[str, Option] = {}
+        self.options: dict[str, Param] = {}  # zoo's own first, then the plugins'
         self.preset_paths: list[tuple[str, Path]] = []
-        self.clashes: list[str] = []  # messages of clashes found while autoloading
+        self.clashes: list[str] = []  # kept for callers of check(); autoloading records none
+        # names two plugins both provide: ("token" or "option", name) -> the message naming
+        # both; neither plugin gets the name, and using it raises PluginClashError
+        self.ambiguous: dict[tuple[str, str], str] = {}
         self.warnings: list[str] = []  # the warnings printed while loading
         self.generation = 0  # bumped on every change, for caches built from the registry
         self._objects: dict[str, list[str]] = {}  # plugin name -> its names in the pluggy manager
-        from . import tokens as builtin
-
         self.register(builtin, name=BUILTIN, version=_version(DISTRIBUTION))
         if autoload is None:
             autoload = not autoload_disabled()
@@ -375,8 +188,8 @@ class Registry:
     def load_entry_points(self) -> None:
         """Load every entry point in group ``zoo``, each on its own.
 
-        Failures become warnings and ``status="failed"``; clashes are collected in
-        ``clashes``. Distributions named in ``ZOO_DISABLE_PLUGINS`` are listed with
+        Failures become warnings and ``status="failed"``; names two plugins share are
+        collected in ``ambiguous``. Distributions named in ``ZOO_DISABLE_PLUGINS`` are listed with
         ``status="disabled"`` and not imported.
         """
         from importlib.metadata import entry_points
@@ -398,16 +211,16 @@ class Registry:
             if info is not None and info.status != "ok":
                 continue  # another entry point of this distribution already failed
             try:
-                plugin = ep.load()
-            except (Exception, SystemExit) as exc:  # a broken plugin must not break zoo
+                with plugin_code():
+                    plugin = ep.load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a broken plugin must not break zoo, even with sys.exit
                 self._fail(dist, version, f"importing {ep.value!r} raised {type(exc).__name__}: {exc}")
                 continue
             try:
-                self._add(plugin, f"{dist}:{ep.name}", dist, version)
-            except PluginClashError as exc:
-                self.clashes.append(str(exc))
-                self._fail(dist, version, str(exc), warn=False)
-            except PluginError as exc:
+                self._add(plugin, f"{dist}:{ep.name}", dist, version, lenient=True)
+            except (PluginError, PluginClashError) as exc:  # zoo's own names win
                 self._fail(dist, version, str(exc))
 
     def register(self, plugin: object, name: str | None = None, version: str = "") -> PluginInfo:
@@ -438,8 +251,12 @@ class Registry:
         self.plugins.pop(name, None)
         self.generation += 1
 
-    def _add(self, plugin: object, object_name: str, name: str, version: str) -> PluginInfo:
-        """Register ``plugin`` with pluggy as ``object_name``, on behalf of plugin ``name``."""
+    def _add(self, plugin: object, object_name: str, name: str, version: str, lenient: bool = False) -> PluginInfo:
+        """Register ``plugin`` with pluggy as ``object_name``, on behalf of plugin ``name``.
+
+        ``lenient`` (autoloading): a token or option name that another plugin also
+        provides is taken from both and recorded in ``ambiguous`` with a warning, so
+        that only strings using it fail; otherwise any clash raises."""
         if self.pm.is_registered(plugin):
             known = self.pm.get_name(plugin)
             owner = next((p for p, names in self._objects.items() if known in names), known)
@@ -456,11 +273,23 @@ class Registry:
             ) from exc
         try:
             contribution = self._collect(plugin, name)
-            self._check_clashes(contribution, name)
+            shared = self._check_clashes(contribution, name, lenient)
         except BaseException:
             self.pm.unregister(plugin)
             raise
         info = self.plugins.get(name) or PluginInfo(name, version)
+        for what, key, message in shared:  # neither plugin keeps the name
+            table = self.tokens if what == "token" else self.options
+            owner = table.pop(key, None)
+            if owner is not None and owner.plugin in self.plugins:
+                first = self.plugins[owner.plugin]
+                getattr(first, f"{what}s").remove(key)
+                first.reason = "\n".join(filter(None, [first.reason, message]))
+            info.reason = "\n".join(filter(None, [info.reason, message]))
+            self.ambiguous[(what, key)] = message
+            self._warn(message)
+        contribution.tokens = [t for t in contribution.tokens if ("token", t.name) not in self.ambiguous]
+        contribution.options = [o for o in contribution.options if ("option", o.name) not in self.ambiguous]
         for token in contribution.tokens:
             self.tokens[token.name] = token
             info.tokens.append(token.name)
@@ -489,7 +318,7 @@ class Registry:
                 "with @zoo.hookimpl, and check that the entry point names the right module"
             )
         tokens = [_check_kind(t, Token, name, "zoo_tokens") for t in self._call(plugin, name, "zoo_tokens")]
-        options = [_check_kind(o, Option, name, "zoo_options") for o in self._call(plugin, name, "zoo_options")]
+        options = [_check_kind(o, Param, name, "zoo_options") for o in self._call(plugin, name, "zoo_options")]
         presets = []
         for item in self._call(plugin, name, "zoo_presets"):
             if not isinstance(item, (str, os.PathLike)):
@@ -507,8 +336,11 @@ class Registry:
         result: list = []
         for impl in impls:
             try:
-                returned = impl.function()
-            except Exception as exc:
+                with plugin_code():
+                    returned = impl.function()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # sys.exit and pytest.skip included
                 raise PluginError(f"plugin {name!r}: its hook {hook}() raised {type(exc).__name__}: {exc}") from exc
             if returned is None:
                 continue
@@ -517,10 +349,14 @@ class Registry:
             result.extend(returned)
         return result
 
-    def _check_clashes(self, contribution: _Contribution, name: str) -> None:
-        from .options import BUILTIN_OPTIONS
-
+    def _check_clashes(
+        self, contribution: _Contribution, name: str, lenient: bool = False
+    ) -> list[tuple[str, str, str]]:
+        """Raise :class:`PluginClashError` for a name zoo has, a token name that would
+        change how an existing token reads, or (unless ``lenient``) a name another
+        plugin has; returns the names shared with another plugin when ``lenient``."""
         problems = []
+        shared: list[tuple[str, str, str]] = []
         seen: dict[tuple[str, str], str] = {}
         for what, table, items in (
             ("token", self.tokens, contribution.tokens),
@@ -530,23 +366,37 @@ class Registry:
                 if (what, item.name) in seen:
                     raise PluginError(f"plugin {name!r} declares the {what} {item.name!r} twice")
                 seen[(what, item.name)] = name
-                if item.name in table:
-                    problems.append(_clash_message(what, item.name, table[item.name].plugin, name))
-                elif what == "option" and item.name in BUILTIN_OPTIONS:
+                owner = table[item.name].plugin if item.name in table else None
+                if owner == BUILTIN:  # zoo's own tokens and options are registered first
                     problems.append(_clash_message(what, item.name, BUILTIN, name))
+                elif owner is None and (what, item.name) in self.ambiguous:  # a third plugin
+                    message = f"{self.ambiguous[(what, item.name)]}; plugin {name!r} provides it too"
+                    if not lenient:
+                        problems.append(message)
+                    else:
+                        shared.append((what, item.name, message))
+                elif owner is not None and lenient:
+                    shared.append((what, item.name, _clash_message(what, item.name, owner, name)))
+                elif owner is not None:
+                    problems.append(_clash_message(what, item.name, owner, name))
+                elif what == "token":
+                    problems += [_shadow_message(t, item.name, name) for t in table.values()
+                                 if _reads_as(t.name, item.name) or _reads_as(item.name, t.name)]
         if problems:
             raise PluginClashError("\n".join(problems))
+        return shared
 
-    def _fail(self, name: str, version: str, reason: str, warn: bool = True) -> None:
+    def _fail(self, name: str, version: str, reason: str) -> None:
         reason = reason.removeprefix(f"plugin {name!r}: ")  # the name is said once, in front
         self.plugins[name] = PluginInfo(name, version, "failed", reason)
-        if warn:
-            message = (
-                f"zoo: warning: plugin {name!r} failed to load and is skipped: {reason}\n"
-                f"  (fix or uninstall it, or skip it with ZOO_DISABLE_PLUGINS={name})"
-            )
-            self.warnings.append(message)
-            print(message, file=sys.stderr)
+        self._warn(
+            f"plugin {name!r} failed to load and is skipped: {reason}\n"
+            f"  (fix or uninstall it, or skip it with ZOO_DISABLE_PLUGINS={name})"
+        )
+
+    def _warn(self, message: str) -> None:
+        self.warnings.append(message)
+        warn(message)
 
     def check(self) -> None:
         """Raise :class:`PluginClashError` if two plugins claim one name."""
@@ -568,10 +418,28 @@ def _clash_message(what: str, key: str, first: str, second: str) -> str:
     )
 
 
+def _reads_as(name: str, other: str) -> bool:
+    """True when ``other`` is ``name`` followed by digits: with both registered, a
+    string such as ``r128`` could mean ``r`` with 128 or ``r1`` with 28."""
+    return len(other) > len(name) and other.startswith(name) and other[len(name)] in "0123456789"
+
+
+def _shadow_message(existing: Token, new: str, plugin: str) -> str:
+    owner = "zoo's token" if existing.plugin == BUILTIN else f"the token of plugin {existing.plugin!r}"
+    longer, shorter = (new, existing.name) if len(new) > len(existing.name) else (existing.name, new)
+    example = f"{longer}28"
+    return (
+        f"plugin {plugin!r} provides the token {new!r}, which clashes with {owner} {existing.name!r}: "
+        f"{example!r} would read as {longer!r} with the value 28 instead of {shorter!r} with "
+        f"{example[len(shorter):]}, changing what existing block strings mean. Disable it with "
+        f"ZOO_DISABLE_PLUGINS={plugin} (or uninstall it), and ask its author to rename the token"
+    )
+
+
 def _check_kind(obj: Any, kind: type, plugin: str, hook: str) -> Any:
     if not isinstance(obj, kind):
         raise PluginError(
-            f"plugin {plugin!r}: its hook {hook}() returned {obj!r}, which is not a zoo.{kind.__name__}"
+            f"plugin {plugin!r}: its hook {hook}() returned {obj!r}, which is not a zoo.{'Option' if hook == 'zoo_options' else kind.__name__}"
         )
     return obj
 
@@ -602,8 +470,8 @@ _lock = threading.Lock()
 def get_registry(check: bool = True) -> Registry:
     """The process-wide registry, built (and plugins loaded) on first use.
 
-    Raises :class:`PluginClashError` when two installed plugins claim one name
-    (``check=False`` returns the registry anyway, for ``zoo plugins``).
+    ``check`` raises :class:`PluginClashError` for the clashes recorded in
+    ``clashes`` (autoloading records none: it skips or leaves out the names instead).
 
     >>> "r" in get_registry().tokens
     True

@@ -138,7 +138,9 @@ class ModelSpec:
         for what, value in (("num_classes", num_classes), ("channels", channels)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise OptionError(f"{what}={value!r}: must be a whole number >= 1")
-        return replace(self, num_classes=num_classes, channels=channels)
+        # None keeps what the spec has: with_data(channels=1) keeps an earlier head
+        return replace(self, num_classes=self.num_classes if num_classes is None else num_classes,
+                       channels=self.channels if channels is None else channels)
 
     def build(self, *, weights: bool = True) -> nn.Module:
         """Build the model (on torch's current default device: ``with torch.device("meta")``

@@ -22,13 +22,17 @@ Nothing here imports torch or pytest.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import base64
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from . import registry as _registry
 from .registry import PluginInfo, Registry, get_registry
 
-__all__ = ["register_plugin", "isolated_registry"]
+__all__ = ["register_plugin", "isolated_registry", "install_distribution"]
 
 
 @contextmanager
@@ -85,3 +89,38 @@ def isolated_registry(autoload: bool = False) -> Iterator[Registry]:
 def _plugin_name(plugin: object) -> str:
     name = getattr(plugin, "__name__", None) or type(plugin).__name__
     return f"test-{name}"
+
+
+def install_distribution(
+    site: str | os.PathLike,
+    dist: str,
+    files: Mapping[str, bytes | str],
+    entry_points: Mapping[str, str],
+    version: str = "1.0.0",
+) -> None:
+    """Lay out distribution ``dist`` in folder ``site`` exactly as pip installs a wheel:
+    ``files`` (path -> content, e.g. ``{"zoo_se.py": "..."}``) plus
+    ``<dist>-<version>.dist-info`` with METADATA, ``entry_points`` in group ``zoo``
+    (name -> module), INSTALLER, WHEEL and RECORD. With ``site`` on ``PYTHONPATH``, a
+    new process sees an installed plugin: the way to test discovery itself.
+    """
+    site = Path(site)
+    data = {path: content.encode() if isinstance(content, str) else content for path, content in files.items()}
+    info = f"{dist.replace('-', '_')}-{version}.dist-info"
+    lines = "".join(f"{name} = {module}\n" for name, module in entry_points.items())
+    data.update({
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\nSummary: zoo test fixture\n".encode(),
+        f"{info}/entry_points.txt": f"[{_registry.PROJECT}]\n{lines}".encode(),
+        f"{info}/INSTALLER": b"pip\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: zoo-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    })
+    record = [_record_line(path, content) for path, content in data.items()] + [f"{info}/RECORD,,"]
+    data[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    for path, content in data.items():
+        (site / path).parent.mkdir(parents=True, exist_ok=True)
+        (site / path).write_bytes(content)
+
+
+def _record_line(path: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}"

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .errors import PresetError, WeightsError
+from .errors import PresetError, WeightsError, warn
+from .network import find_cnn
 
 __all__ = ["load_timm_weights", "timm_key_map", "register_timm"]
 
@@ -41,23 +42,22 @@ def _shape(t: Any) -> str:
 
 def _zoo_parts(model: nn.Module) -> tuple[str, nn.Module, str, nn.Module | None]:
     """(prefix, cnn) and (prefix, head Linear or None) of a zoo model."""
-    from .cnn import CNN
-
-    if isinstance(model, CNN):
-        return "", model, "", None
-    cnn = getattr(model, "cnn", None)
-    if not isinstance(cnn, CNN):
+    cnn = find_cnn(model)
+    if cnn is None:
         raise WeightsError(
             f"load_timm_weights needs a zoo model (zoo.create(...) or a zoo.CNN), not "
             f"{type(model).__name__}"
         )
+    if cnn is model:
+        return "", model, "", None
+    prefix = next(name for name, module in model.named_modules() if module is cnn) + "."
     head = getattr(model, "head", None)
     fc = getattr(head, "fc", None) if head is not None else None
     if fc is None and head is not None:
         linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
         fc = linears[-1] if linears else None
     fc_name = next((n for n, m in model.named_modules() if m is fc), "") if isinstance(fc, nn.Linear) else ""
-    return "cnn.", cnn, fc_name, fc if isinstance(fc, nn.Linear) else None
+    return prefix, cnn, fc_name, fc if isinstance(fc, nn.Linear) else None
 
 
 def _zoo_structure(cnn: nn.Module, prefix: str) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
@@ -218,7 +218,9 @@ def load_timm_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor] |
     >>> ours = zoo.load_timm_weights(zoo.create("resnet18"), theirs.state_dict())
 
     Every key of both sides must be mapped, and every shape must agree: the first
-    difference is a ``WeightsError`` that names both keys. BatchNorm running
+    difference is a ``WeightsError`` that names both keys. A classifier for another
+    number of classes (ImageNet's 1000 into ``num_classes=10``) is left out with a
+    :class:`zoo.ZooWarning`, as timm's ``pretrained=True`` does. BatchNorm running
     statistics are copied too. Returns ``model``.
     """
     if isinstance(state_dict, nn.Module):
@@ -243,7 +245,11 @@ def load_timm_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor] |
     if not len(mapping) == len(state_dict) == len(zoo_state):
         raise WeightsError(f"the key counts differ {counts}")
     new_state: dict[str, torch.Tensor] = {}
+    skipped, note = _other_classes(mapping, state_dict, zoo_state)
     for tkey, zkey in mapping.items():
+        if tkey in skipped:
+            new_state[zkey] = zoo_state[zkey]  # the head keeps its own initialisation
+            continue
         theirs, ours = state_dict[tkey], zoo_state[zkey]
         if not isinstance(theirs, torch.Tensor) or theirs.shape != ours.shape:
             raise WeightsError(
@@ -252,10 +258,104 @@ def load_timm_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor] |
             )
         new_state[zkey] = theirs
     model.load_state_dict(new_state, strict=True)
+    if note:
+        warn(note)
     return model
 
 
+def _other_classes(
+    mapping: dict[str, str], theirs: Mapping[str, Any], ours: Mapping[str, Any]
+) -> tuple[set[str], str]:
+    """The classifier keys to leave out because the state dict was made for another
+    number of classes (1000-class weights into a 10-class model), as timm's
+    ``pretrained=True`` with another ``num_classes`` does, and the warning to give."""
+    weight = mapping.get("fc.weight")
+    if weight is None or "fc.weight" not in theirs:
+        return set(), ""
+    t, z = theirs["fc.weight"], ours[weight]
+    if not (hasattr(t, "shape") and len(t.shape) == 2 and len(z.shape) == 2) or t.shape[0] == z.shape[0]:
+        return set(), ""
+    if t.shape[1] != z.shape[1]:
+        return set(), ""  # other features entering the head: a different network, said below
+    note = (
+        f"the state dict's classifier is for {t.shape[0]} classes, the model's for {z.shape[0]}: "
+        f"{weight.rpartition('.')[0]} keeps its fresh initialisation (train it, or create the model "
+        f"with num_classes={t.shape[0]} to load it too)"
+    )
+    return {key for key in mapping if key.startswith("fc.")}, note
+
+
 # -- zoo presets as timm models ------------------------------------------------------------
+
+
+def feature_levels(model: nn.Module) -> list[dict[str, Any]]:
+    """The stages of a ``Classifier``'s CNN for its ``pretrained_cfg`` input size: for
+    each reduction of the image (4, 8, 16, 32 for a ResNet), the last top-level block
+    that reaches it, as timm's ``feature_info`` entries (``num_chs``, ``reduction``,
+    ``module``, and ``index``: the block's place in ``cnn.blocks``). Followed on meta
+    stand-ins of the weights: nothing is computed or copied."""
+    from torch.func import functional_call
+
+    size = tuple(model.pretrained_cfg["input_size"])
+    x = torch.empty(1, *size, device="meta")
+    levels: dict[int, dict[str, Any]] = {}
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        for index, block in enumerate(model.cnn.blocks[: model.cnn.body]):
+            tensors = {n: torch.empty_like(t, device="meta")
+                       for n, t in (*block.named_parameters(), *block.named_buffers())}
+            x = functional_call(block, tensors, (x,))
+            reduction = size[-1] // x.shape[-1] if x.dim() == 4 and x.shape[-1] else 0
+            if reduction > 1:
+                levels[reduction] = {"num_chs": x.shape[1], "reduction": reduction,
+                                     "module": f"cnn.blocks.{index}", "index": index}
+    finally:
+        for module, training in flags:
+            module.training = training
+    return [levels[r] for r in sorted(levels)]
+
+
+class FeatureMaps(nn.Module):
+    """A zoo model as timm's ``features_only=True`` gives it: ``forward`` returns the
+    feature maps at the end of each stage (:func:`feature_levels`), chosen by
+    ``out_indices`` (default: every stage); ``feature_info`` is timm's, so
+    ``model.feature_info.channels()`` and ``.reduction()`` work. The blocks are the
+    model's own (no copy); the head is dropped."""
+
+    def __init__(self, model: nn.Module, out_indices: Any = None):
+        from timm.models._features import FeatureInfo
+
+        super().__init__()
+        levels = feature_levels(model)
+        if out_indices is None:
+            out_indices = tuple(range(len(levels)))
+        if isinstance(out_indices, int):  # timm: an int n means the last n stages
+            out_indices = tuple(range(len(levels) - out_indices, len(levels)))
+        out_indices = tuple(out_indices)
+        bad = [i for i in out_indices if isinstance(i, bool) or not isinstance(i, int)
+               or not -len(levels) <= i < len(levels)]
+        if bad or not out_indices:
+            raise PresetError(
+                f"out_indices={out_indices!r}: this model has {len(levels)} stages (reductions "
+                f"{', '.join(str(level['reduction']) for level in levels)}), so indices go from 0 to "
+                f"{len(levels) - 1}"
+            )
+        out_indices = tuple(i % len(levels) for i in out_indices)
+        self.blocks = model.cnn.blocks[: levels[max(out_indices)]["index"] + 1]  # shared, not copied
+        self.taps = {levels[i]["index"] for i in out_indices}
+        info = [{key: level[key] for key in ("num_chs", "reduction", "module")} for level in levels]
+        self.feature_info = FeatureInfo(info, out_indices)
+        self.pretrained_cfg = model.pretrained_cfg
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # (B, C, H, W)
+        features = []
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if index in self.taps:
+                features.append(x)  # (B, C_i, H / r_i, W / r_i)
+        return features
+
 
 default_cfgs: dict[str, dict[str, Any]] = {}  # timm reads the module's default_cfgs
 _registered: dict[str, str] = {}  # timm name -> preset file it was registered from
@@ -278,6 +378,8 @@ def _entrypoint(preset_name: str):
             overrides["input"] = kwargs.pop("in_chans")
         if "num_classes" in kwargs:
             overrides["num_classes"] = kwargs.pop("num_classes")
+        features_only = kwargs.pop("features_only", False)
+        out_indices = kwargs.pop("out_indices", None)
         drop_rate = kwargs.pop("drop_rate", None)
         if drop_rate:
             overrides["head"] = {"dropout": drop_rate}
@@ -286,9 +388,11 @@ def _entrypoint(preset_name: str):
         device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
         model = get_preset(preset_name).create(**overrides, **kwargs)
         if global_pool is not None:
-            model._set_pool(global_pool)
+            model.set_global_pool(global_pool)
         if drop_path_rate:
             Change.drop_block(model, drop_path_rate)
+        if features_only:
+            model = FeatureMaps(model, out_indices)
         if device is not None or dtype is not None:
             model.to(device=device, dtype=dtype)
         return model

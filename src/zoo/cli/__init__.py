@@ -4,8 +4,10 @@ Each subcommand lives in its own module of this package, with ``add_parser(sub)`
 (which sets ``run``) and a ``run(args) -> int``. Nothing here imports torch at
 start-up: the listing commands must answer instantly.
 
-Exit codes: 0 done, 1 the model or file is wrong (a message, no traceback),
-2 bad arguments.
+Exit codes: 0 done, 1 the model, a file or the data is wrong (a message, no
+traceback), 2 bad arguments (argparse's, and an ``OptionError``/``UnknownOptionError``
+from the library: the mapping is here, by exception class, for every command), 130
+interrupted.
 """
 
 from __future__ import annotations
@@ -14,18 +16,22 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from .. import __version__
-from ..errors import ZooError
+from ..errors import OptionError, UnknownOptionError, ZooError, ZooWarning
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ("list", "inspect", "tokens", "plugins", "bench", "export")  # modules of zoo.cli, in the order `zoo --help` lists them
+COMMANDS = ("list", "inspect", "train", "runs", "tokens", "options", "plugins", "bench", "export")  # modules of zoo.cli, in the order `zoo --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .common import HelpFormatter
+
     parser = argparse.ArgumentParser(
         prog="zoo",
+        formatter_class=HelpFormatter,
         description="Build, list and inspect convolutional networks written as block strings.",
         epilog="Example: zoo inspect resnet18_cifar",
     )
@@ -33,10 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(sub)
+    for command in sub.choices.values():  # every --help wraps between words at any width
+        command.formatter_class = HelpFormatter
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and not (columns.isdigit() and int(columns) > 0):
+        del os.environ["COLUMNS"]  # rich would print 0 columns: nothing at all
+    with warnings.catch_warnings():
+        warnings.simplefilter("default", ZooWarning)  # each once, even under -W ignore
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A :class:`ZooWarning` as one ``zoo: warning: ...`` line (no source location)."""
+    if issubclass(category, ZooWarning):
+        print(f"zoo: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -47,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except ZooError as exc:
+    except (OptionError, UnknownOptionError) as exc:  # an argument that does not fit: as argparse's
+        print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ZooError as exc:  # the model, a file or the data is wrong
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -55,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `zoo tokens --json | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # rich's way of saying the same
+            return 0
+        raise
 
 
 def entry() -> None:

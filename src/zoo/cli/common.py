@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import textwrap
 from typing import Any
 
 MODEL_HELP = (
@@ -43,6 +44,11 @@ def input_size(text: str) -> tuple[int, ...]:
             f"{text!r} is not an input size: give C,H,W (e.g. 3,32,32 or 3x32x32) or B,C,H,W "
             "with whole numbers >= 1"
         )
+    from ..options import input_size_problem
+
+    problem = input_size_problem(size)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return size
 
 
@@ -81,6 +87,29 @@ def resolve_model_argument(target: str, options: list[tuple[str, Any]]):
     """The :class:`~zoo.target.ModelSpec` of a MODEL argument and its ``--set`` options.
     A mistake in the options is an ``OptionError``/``UnknownOptionError`` (the command
     exits 2), in the target a zoo error of its own (exit 1)."""
+    from ..errors import OptionError, UnknownOptionError
     from ..target import resolve_model
 
-    return resolve_model(target, **dict(options))
+    try:
+        return resolve_model(target, **dict(options))
+    except (OptionError, UnknownOptionError) as exc:  # said of the --set that caused it
+        if not options:
+            raise
+        raise type(exc)(f"--set: {exc}") from None
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` at any width: a description's paragraphs are wrapped between words to
+    the terminal; a paragraph whose lines are indented (examples) is kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if lines and any(line.startswith("  ") for line in lines[1:] or lines):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(textwrap.fill(" ".join(paragraph.split()), width, initial_indent=indent,
+                                                subsequent_indent=indent, break_long_words=False,
+                                                break_on_hyphens=False))
+        return "\n\n".join(paragraphs)

@@ -16,7 +16,7 @@ from .common import add_model_arguments, input_size, resolve_model_argument
 EXAMPLES = """examples:
   zoo inspect resnet18_cifar
   zoo inspect "r64 m r128 m r256 m r512 m" --input 3,32,32
-  zoo inspect "(cnf64_7_2 m3_2_1) 2r r128_3_2 r" --input 3,224,224 --set fun_after=relu --depth 4
+  zoo inspect "(cnf64_7_2 m3_2_1) 2r r128_3_2 r" --input 3,224,224 --depth 4
   zoo inspect resnet18 --json
   zoo inspect r32m --set num_classes=100 --set "head={hidden: [256]}"
 """
@@ -41,7 +41,6 @@ def add_parser(sub) -> None:
         "input volume / output volume V0/V) of a preset, a YAML preset file or a block string. "
         "Runs on the meta device: no memory for weights.",
         epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(p)
     p.add_argument("--input", type=input_size, metavar="C,H,W",
@@ -49,17 +48,16 @@ def add_parser(sub) -> None:
     p.add_argument("--depth", type=_depth, metavar="N",
                    help="expand the tree down to level N, the model being level 0 (default: the CNN's blocks and their parts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--write-counts", action="store_true",
+                   help="write the parameters and MACs into your preset file (params:, macs:), "
+                   "so that zoo list shows them without torch")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import OptionError, ShapeError, UnknownOptionError
+    from ..errors import ShapeError
 
-    try:
-        spec = resolve_model_argument(args.target, args.options)
-    except (OptionError, UnknownOptionError) as exc:  # arguments: a mistake is exit 2
-        print(f"zoo inspect: error: --set: {exc}", file=sys.stderr)
-        return 2
+    spec = resolve_model_argument(args.target, args.options)  # a --set mistake: exit 2
 
     from rich.console import Console
 
@@ -78,11 +76,26 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print(console, render_report(partial, args.depth, costs=False, error=False))
         raise
+    if args.write_counts:
+        _write_counts(spec, args, report)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
     _print(console, render_report(report, args.depth))
     return 0
+
+
+def _write_counts(spec, args: argparse.Namespace, report) -> None:
+    from ..errors import OptionError
+    from ..presets import write_counts
+
+    if spec.preset is None or args.options or args.input:
+        raise OptionError(
+            "--write-counts writes a preset file's own counts: give the preset or its YAML file, "
+            "without --set or --input"
+        )
+    path = write_counts(spec.preset, report.params, report.macs)
+    print(f"wrote params: {report.params} and macs: {report.macs} into {path}", file=sys.stderr)
 
 
 def _import_flop_counter_without_triton() -> None:

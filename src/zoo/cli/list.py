@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 
 from ..format import format_count
+from .layout import columns, terminal_width
 
 
 def add_parser(sub) -> None:
@@ -32,28 +34,25 @@ def run(args: argparse.Namespace) -> int:
     if not presets:
         print(f"no preset matches {args.pattern!r} ('zoo list' shows them all)", file=sys.stderr)
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    show_source = any(p.source != "zoo" for p in presets)
-    table = Table(title="zoo presets", title_justify="left")
-    table.add_column("name", no_wrap=True, style="bold")
-    table.add_column("input", no_wrap=True)
-    table.add_column("parameters", justify="right", no_wrap=True)
-    table.add_column("MACs", justify="right", no_wrap=True)
-    if show_source:
-        table.add_column("from", no_wrap=True)
-    table.add_column("description")
-    for p in presets:
-        row = [
-            p.name,
-            "×".join(str(v) for v in p.input),
-            f"{p.params:,}" if p.params is not None else "?",
-            format_count(p.macs),
-        ]
-        if show_source:
-            row.append(p.source)
-        row.append(p.description)
-        table.add_row(*row)
-    Console().print(table)
+    print(f"zoo presets ({len(presets)})")
+    print("\n".join(preset_lines(presets)))
+    missing = [p.name for p in presets if p.params is None or p.macs is None]
+    if missing:
+        hint = (f"? = not written in the preset file; 'zoo inspect {missing[0]} --write-counts' "
+                "computes them and writes them there")
+        print("\n" + textwrap.fill(hint, width=terminal_width(), break_long_words=False))
     return 0
+
+
+def preset_lines(presets: list, width: int | None = None) -> list[str]:
+    """The table of ``zoo list``: one line of figures per preset, the description after
+    it when the line fits ``width``, else indented below it."""
+    show_source = any(p.source != "zoo" for p in presets)
+    headers = ["name", "input", "parameters", "MACs"] + (["from"] if show_source else [])
+    rows = []
+    for p in presets:
+        row = [p.name, "×".join(str(v) for v in p.input),
+               f"{p.params:,}" if p.params is not None else "?", format_count(p.macs)]
+        rows.append(row + ([p.source] if show_source else []))
+    return columns(headers, rows, aligns="<<>>" + "<" * show_source,
+                   notes=[[p.description] for p in presets], note_header="description", width=width)

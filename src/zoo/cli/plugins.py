@@ -13,6 +13,8 @@ import json
 import sys
 from typing import Any
 
+from .layout import columns
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
@@ -67,21 +69,17 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    for column in ("plugin", "version", "status", "tokens", "presets", "options"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(
-            row["distribution"], row["version"], row["status"],
-            " ".join(row["tokens"]), " ".join(row["presets"]), " ".join(row["options"]),
-        )
-    console = Console(highlight=False)
-    console.print(table)
+    print("\n".join(plugin_lines(rows)))
     for row in rows:
         if row["reason"] and row["status"] != "ok":
-            console.print(f"{row['distribution']}: {row['reason']}", soft_wrap=True)
+            print(f"{row['distribution']}: {row['reason']}")
     return 0
+
+
+def plugin_lines(rows: list[dict[str, Any]], width: int | None = None) -> list[str]:
+    """The table of ``zoo plugins``: a line per plugin, then what it adds, wrapped
+    between names (a name is never broken)."""
+    table = [[row["distribution"], row["version"] or "-", row["status"]] for row in rows]
+    notes = [[f"{kind}: {' '.join(row[kind])}" for kind in ("tokens", "presets", "options") if row[kind]]
+             for row in rows]
+    return columns(["plugin", "version", "status"], table, notes=notes, width=width)

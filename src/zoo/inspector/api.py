@@ -15,6 +15,7 @@ from ..errors import (
     ShapeError,
     ZooError,
 )
+from ..options import input_size_problem
 from .describe import describe
 from .report import Report, add_container_macs, build_blocks, build_rows, locate_cnn, mark_failure
 from .trace import Trace, meta_copy, trace
@@ -103,6 +104,9 @@ def _size_argument(size: Any) -> tuple[int, ...]:
         raise ShapeError(f"input_size must be a tuple of whole numbers, e.g. (3, 32, 32), not {size!r}")
     if any(d < 1 for d in size):
         raise ShapeError(f"input_size {tuple(size)} has a size below 1; give (C, H, W) or (B, C, H, W)")
+    problem = input_size_problem(tuple(size))
+    if problem:
+        raise ShapeError(f"input_size {tuple(size)}: {problem}")
     return tuple(size)
 
 

@@ -268,7 +268,7 @@ def _module_block(name: str, row: ModuleRow, v0: int | None) -> BlockRow:
 
 def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
     """The zoo network of ``model`` (:func:`zoo.cnn.find_cnn`) and its module path."""
-    from ..cnn import find_cnn as find
+    from ..network import find_cnn as find
 
     cnn = find(model)
     if cnn is None:

@@ -3,6 +3,19 @@
 from .activation import create_activation
 from .dropout import create_dropout
 from .norm import LayerNormChannels, create_norm
+from .pool import GLOBAL_POOLS, create_pool
 from .residual import Residual, residual_from_options
+from .shift import ShiftFeatures, create_shift
 
-__all__ = ["create_activation", "create_dropout", "create_norm", "LayerNormChannels", "Residual", "residual_from_options"]
+__all__ = [
+    "create_activation",
+    "create_dropout",
+    "create_norm",
+    "create_pool",
+    "GLOBAL_POOLS",
+    "LayerNormChannels",
+    "Residual",
+    "residual_from_options",
+    "ShiftFeatures",
+    "create_shift",
+]

@@ -1,4 +1,4 @@
-"""Normalisation layers by kind: 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d."""
+"""Normalisation layers by kind (the table :data:`zoo.kinds.NORMS`)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import OptionError
+from ..kinds import NORMS, describe
 
 
 class LayerNormChannels(nn.Module):
@@ -33,18 +34,18 @@ class LayerNormChannels(nn.Module):
         return f"{self.channels}, eps={self.eps}"
 
 
+_LAYERS = {  # the layer of each kind's name in zoo.kinds.NORMS
+    "BatchNorm2d": nn.BatchNorm2d,
+    "LayerNormChannels": LayerNormChannels,
+    "InstanceNorm2d": lambda channels: nn.InstanceNorm2d(channels, affine=True),  # learnable (the document has none)
+}
+
+
 def create_norm(kind: int, channels: int) -> nn.Module | None:
-    """``1`` -> ``BatchNorm2d(C)``, ``2`` -> ``LayerNormChannels(C)``,
-    ``3`` -> ``InstanceNorm2d(C, affine=True)``, ``0`` -> ``None``."""
-    if kind == 0:
-        return None
-    if kind == 1:
-        return nn.BatchNorm2d(channels)
-    if kind == 2:
-        return LayerNormChannels(channels)
-    if kind == 3:
-        return nn.InstanceNorm2d(channels, affine=True)
-    raise OptionError(
-        f"norm kind {kind!r}: must be 0 (none), 1 (BatchNorm2d), 2 (LayerNormChannels) "
-        "or 3 (InstanceNorm2d)"
-    )
+    """The norm layer of ``kind`` (:data:`zoo.kinds.NORMS`: ``1`` ``BatchNorm2d(C)``,
+    ``2`` ``LayerNormChannels(C)``, ``3`` ``InstanceNorm2d(C, affine=True)``), or ``None``
+    for ``0``."""
+    name = NORMS.get(kind) if isinstance(kind, int) and not isinstance(kind, bool) else None
+    if name is None:
+        raise OptionError(f"norm kind {kind!r}: must be one of {describe(NORMS)}")
+    return _LAYERS[name](channels) if kind else None

@@ -9,6 +9,7 @@ from ..errors import OptionError
 from .activation import create_activation
 from .dropout import create_dropout
 from .norm import create_norm
+from .shift import create_shift
 
 
 class Residual(nn.Module):
@@ -40,6 +41,7 @@ class Residual(nn.Module):
         mult: int = 0,
         scale: float = 1.0,
         after: nn.Module | None = None,
+        noise: float = 0.0,
     ):
         super().__init__()
         self.block = block
@@ -60,6 +62,7 @@ class Residual(nn.Module):
         # a layer whose backward does not read its output: a conv, a linear or a norm
         self.sum_in_place = _output_unread(block)
         self.p = 0.0  # drop-block probability, set by Change.drop_block
+        self.noise = float(noise)  # std of the branch's multiplicative noise in training (Change.branch_noise)
         # debug statistics (zoo.monitor.BlockStats) while debug is on, else None: the
         # forward's only debug cost when off is this one check
         self.stats = None
@@ -74,6 +77,9 @@ class Residual(nn.Module):
         branch = self.block(x)  # (B, C, H', W')
         if self.scale is not None:
             branch = branch * self.scale
+        if self.noise > 0.0 and self.training:  # the original's set_block_drops(std=...)
+            factor = torch.randn((branch.shape[0],) + (1,) * (branch.dim() - 1), dtype=branch.dtype, device=branch.device)
+            branch = branch * (1.0 + self.noise * factor)  # (B, 1, 1, 1): one factor per image
         if self.stats is not None and self.training:
             self.stats.observe(skip, branch)
         if self.p > 0.0 and self.training:
@@ -86,7 +92,10 @@ class Residual(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"p={self.p:g}" if self.identity_align else ""
+        parts = [f"p={self.p:g}"] if self.identity_align else []
+        if self.noise:
+            parts.append(f"noise={self.noise:g}")
+        return ", ".join(parts)
 
 
 _UNREAD_OUTPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.InstanceNorm2d)
@@ -126,9 +135,10 @@ def residual_from_options(block: nn.Module, in_channels: int, out_channels: int,
         create_norm(options.norm_after, out_channels),
         create_activation(options.fun_after, inplace=True),  # on the fresh sum (or its norm)
         create_dropout(options.drop_after),
+        create_shift(options.shift_after),
     ]
     after = [layer for layer in after if layer is not None]
     return Residual(
         block, align, channels=out_channels, mult=options.mult, scale=options.scale,
-        after=nn.Sequential(*after) if after else None,
+        after=nn.Sequential(*after) if after else None, noise=options.branch_noise,
     )

@@ -7,12 +7,12 @@
     >>> [(row["name"], row["path"]) for row in cnn.block_stats()]
     [('r', 'blocks.1'), ('r32_3_2', 'blocks.2')]
 
-``cnn.plot()`` draws the statistics with matplotlib (``zoo[plot]``),
+``cnn.plot()`` draws the statistics with matplotlib (``zoo-cnn[plot]``),
 ``block_table(cnn)`` in the terminal with rich, and :class:`BlockMonitor` does both
 every N steps of any training loop.
 """
 
-from .hook import BlockMonitor
+from .block_monitor import BlockMonitor
 from .plot import plot_blocks
 from .stats import BlockStats, block_stats, residual_blocks, set_debug, update_scales
 from .table import BlockTable, block_table

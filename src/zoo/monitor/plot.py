@@ -1,6 +1,6 @@
 """The block plot: dx/x per top-level block as bars, the scale and its gradient as lines.
 
-matplotlib is optional (``pip install 'zoo[plot]'``) and imported only here, inside
+matplotlib is optional (``pip install 'zoo-cnn[plot]'``) and imported only here, inside
 :func:`plot_blocks`. The figure is a bare ``matplotlib.figure.Figure``: no pyplot,
 no global state, no window; the caller saves it (``fig.savefig("blocks.png")``) or
 shows it (a notebook displays a returned Figure).
@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import MissingExtraError
+from ..extras import require
 from .stats import block_stats, top_level
 
 __all__ = ["plot_blocks", "bar_positions"]
@@ -22,15 +22,9 @@ SLOT_WIDTH = 0.75  # the bars of one top-level block share this much of its slot
 
 
 def _matplotlib():
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FormatStrFormatter
-    except ImportError as exc:
-        raise MissingExtraError(
-            "the block plot needs matplotlib, which is not installed",
-            hint="install zoo's plot extra: pip install 'zoo[plot]' (or pip install matplotlib); "
-            "without it, print the statistics in the terminal: zoo.monitor.block_table(cnn)",
-        ) from exc
+    purpose = "the block plot (print it in the terminal instead: zoo.monitor.block_table(cnn))"
+    Figure = require("matplotlib.figure", purpose).Figure
+    FormatStrFormatter = require("matplotlib.ticker", purpose).FormatStrFormatter
     return Figure, FormatStrFormatter
 
 
@@ -62,7 +56,7 @@ def plot_blocks(
     title: str | None = None,
     color: str = "tab:blue",
 ):
-    """The document's block plot as a matplotlib ``Figure`` (needs ``zoo[plot]``).
+    """The document's block plot as a matplotlib ``Figure`` (needs ``zoo-cnn[plot]``).
 
     One slot per top-level block, labelled by its token text; a bar of dx/x
     (``sqrt(ema_branch / ema_align)``) for each residual block (a group holding

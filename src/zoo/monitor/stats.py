@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..cnn import find_cnn  # also imported from here by .hook
 from ..errors import OptionError
 from ..layers import Residual
+from ..network import find_cnn  # also imported from here by .block_monitor
 
 __all__ = [
     "BlockStats",
@@ -50,8 +50,10 @@ class BlockStats:
     branch; ``record_scale(scale)`` (``update()`` after ``backward()``) tracks
     ``scale**2`` and ``scale.grad**2``, each averaged over the scale's elements.
     The first value starts an EMA; later ones are mixed in as
-    ``ema = beta * ema + (1 - beta) * value``. Everything stays on the block's
-    device: no ``.item()``, no host synchronisation until the numbers are read.
+    ``ema = beta * ema + (1 - beta) * value``. A batch whose energies are not finite
+    (a NaN or inf pixel, an overflow) is left out and counted in ``skipped``: one bad
+    batch must not turn every ratio into 0 or NaN for good. Everything stays on the
+    block's device: no ``.item()``, no host synchronisation until the numbers are read.
 
     >>> stats = BlockStats(beta=0.5)
     >>> stats.observe(torch.ones(1, 4, 2, 2), torch.ones(1, 4, 2, 2))
@@ -65,6 +67,7 @@ class BlockStats:
         self.forwards = 0  # training forwards observed
         self.updates = 0  # update() calls that recorded the scale
         self.energy: torch.Tensor | None = None  # (2,): EMA of align energy, branch energy
+        self.kept: torch.Tensor | None = None  # (): batches mixed into `energy` (finite ones)
         self.scale_sq: torch.Tensor | None = None  # (): EMA of mean(scale**2)
         self.grad_sq: torch.Tensor | None = None  # (): EMA of mean(scale.grad**2)
 
@@ -82,7 +85,15 @@ class BlockStats:
             return
         with torch.no_grad():
             value = torch.stack((_channel_energy(skip), _channel_energy(branch)))  # (2,)
-            self.energy = self._mix(self.energy, value)
+            finite = torch.isfinite(value).all()  # on the device: no synchronisation
+            if self.energy is None:
+                self.energy, self.kept = torch.where(finite, value, 0.0), finite.long()
+            else:
+                energy = self.energy.to(value.device)
+                kept = (torch.tensor(self.forwards) if self.kept is None else self.kept).to(value.device)
+                mixed = torch.where(kept > 0, torch.lerp(value, energy, self.beta), value)
+                self.energy = torch.where(finite, mixed, energy)
+                self.kept = kept + finite.long()
         self.forwards += 1
 
     def record_scale(self, scale: torch.Tensor) -> None:
@@ -93,6 +104,12 @@ class BlockStats:
                 self.grad_sq = self._mix(self.grad_sq, scale.grad.detach().float().square().mean())
         self.updates += 1
 
+    def _kept_count(self) -> int:
+        """Batches in the energies (all forwards when set from outside, without ``kept``)."""
+        if self.energy is None:
+            return 0
+        return self.forwards if self.kept is None else int(self.kept.item())
+
     def reset(self) -> None:
         """Forget everything observed so far."""
         self.__init__(self.beta)
@@ -100,7 +117,7 @@ class BlockStats:
     @property
     def ratio(self) -> float | None:
         """``sqrt(ema_branch / ema_align)``: dx/x of the block; None before any batch."""
-        if self.energy is None:
+        if not self._kept_count():
             return None
         align, branch = self.energy.tolist()
         if align > 0:
@@ -110,7 +127,8 @@ class BlockStats:
     def values(self) -> dict[str, Any]:
         """The numbers as Python floats (this reads them from the device)."""
         align = branch = scale = grad = None
-        if self.energy is not None:
+        kept = self._kept_count()
+        if kept:
             align, branch = (math.sqrt(v) for v in self.energy.tolist())
         if self.scale_sq is not None:
             scale = math.sqrt(self.scale_sq.item())
@@ -123,6 +141,7 @@ class BlockStats:
             "scale": scale,  # RMS of the scale
             "scale_grad": grad,  # RMS of the scale's gradient
             "forwards": self.forwards,
+            "skipped": self.forwards - kept,  # forwards left out: not finite
             "updates": self.updates,
         }
 
@@ -249,7 +268,8 @@ def block_stats(model: nn.Module) -> list[dict[str, Any]]:
     Keys: ``name`` (token text), ``path`` (module path), ``top`` (index of its
     top-level block), ``debug`` (statistics on), ``ratio`` (dx/x), ``align`` and
     ``branch`` (their RMS channel norms), ``scale`` and ``scale_grad`` (RMS of the
-    scale and of its gradient), ``forwards``, ``updates``, ``p`` (drop-block
+    scale and of its gradient), ``forwards``, ``skipped`` (forwards left out of the
+    statistics because a value was NaN or infinite), ``updates``, ``p`` (drop-block
     probability). Values not measured, or not applicable, are None.
 
     >>> from zoo import CNN
@@ -263,7 +283,7 @@ def block_stats(model: nn.Module) -> list[dict[str, Any]]:
         block = site.module
         stats = _kept(block)
         values = stats.values() if stats is not None else dict.fromkeys(
-            ("ratio", "align", "branch", "scale", "scale_grad", "forwards", "updates")
+            ("ratio", "align", "branch", "scale", "scale_grad", "forwards", "skipped", "updates")
         )
         rows.append({
             "name": site.name,

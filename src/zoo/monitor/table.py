@@ -82,7 +82,12 @@ class BlockTable:
         numbers = sum(max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers))
         room = options.max_width - numbers - (3 * (len(headers) + 1) + 1)
         width = max(1, min(self.bar_width, room))
-        table = Table(title=self.title, caption=self.caption, box=box.SIMPLE_HEAD)
+        caption = self.caption
+        skipped = max((row.get("skipped") or 0 for row in self.rows), default=0)
+        if skipped:  # the numbers leave those batches out: say so beside them
+            note = f"{skipped} batch{'es' if skipped > 1 else ''} with NaN or inf left out"
+            caption = f"{caption}; {note}" if caption else note
+        table = Table(title=self.title, caption=caption, box=box.SIMPLE_HEAD)
         table.add_column("block", no_wrap=True)
         table.add_column("path", no_wrap=True)
         table.add_column("dx/x", justify="right", no_wrap=True)

@@ -5,10 +5,10 @@ any third-party one. One file per family; none of them imports torch at import t
 
 from __future__ import annotations
 
-from ..registry import Token, hookimpl
-from . import activation, conv, dropout, norm, pool, residual
+from ..specs import Param, Token, hookimpl
+from . import activation, conv, dropout, norm, options, pool, residual, shift
 
-__all__ = ["zoo_tokens"]
+__all__ = ["zoo_tokens", "zoo_options"]
 
 
 @hookimpl
@@ -20,4 +20,10 @@ def zoo_tokens() -> list[Token]:
         *pool.TOKENS,
         *dropout.TOKENS,
         *residual.TOKENS,
+        *shift.TOKENS,
     ]
+
+
+@hookimpl
+def zoo_options() -> list[Param]:
+    return list(options.OPTIONS)

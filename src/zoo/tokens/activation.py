@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from ..options import ACTIVATIONS
-from ..registry import Token
+from ..kinds import ACTIVATIONS
+from ..specs import Token
 
 
 def build_fun(ctx):
@@ -20,12 +20,10 @@ def build_named(name, ctx):
     return create_activation(name)
 
 
-_MODULES = {"swish": "SiLU", "hswish": "Hardswish", "hsigmoid": "Hardsigmoid"}
-
 TOKENS = [
     Token("f", (), "the activation of option `fun` (nothing when fun=\"\")", build_fun),
     *(
-        Token(name, (), f"activation {_MODULES.get(name, name)}", partial(build_named, name))
-        for name in ACTIVATIONS
+        Token(name, (), f"activation {module}", partial(build_named, name))
+        for name, module in ACTIVATIONS.items()
     ),
 ]

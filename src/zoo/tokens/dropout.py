@@ -1,8 +1,10 @@
-"""``d``: Dropout (1) or Dropout2d (2), created with p=0 and set by ``Change.dropout``."""
+"""``d``: a dropout layer of :data:`zoo.kinds.DROPOUTS`, created with p=0 and set by
+``Change.dropout``."""
 
 from __future__ import annotations
 
-from ..registry import Token, Value
+from ..kinds import DROPOUTS, describe
+from ..specs import Token, Value
 
 
 def build_dropout(ctx, dim):
@@ -14,8 +16,8 @@ def build_dropout(ctx, dim):
 TOKENS = [
     Token(
         "d",
-        (Value("dim", int, None, doc="drop", choices=(1, 2)),),
-        "dropout with p=0: 1 Dropout, 2 Dropout2d (set p with Change.dropout)",
+        (Value("dim", int, None, doc="drop", choices=tuple(k for k in DROPOUTS if k)),),
+        f"dropout with p=0: {describe({k: v for k, v in DROPOUTS.items() if k})} (set p with Change.dropout)",
         build_dropout,
     ),
 ]

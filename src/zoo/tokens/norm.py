@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..options import NORM_KINDS
-from ..registry import Token, Value
+from ..kinds import NORMS, describe
+from ..specs import Token, Value
 
 
 def build_norm(ctx, kind):
@@ -15,8 +15,8 @@ def build_norm(ctx, kind):
 TOKENS = [
     Token(
         "n",
-        (Value("kind", int, None, doc="norm", choices=NORM_KINDS),),
-        "norm: 1 BatchNorm2d, 2 LayerNormChannels, 3 InstanceNorm2d, 0 nothing",
+        (Value("kind", int, None, doc="norm", choices=tuple(NORMS)),),
+        f"norm: {describe(NORMS)}",
         build_norm,
     ),
 ]

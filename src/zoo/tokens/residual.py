@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..registry import MAX_CHANNELS, MAX_KERNEL, Token, Value
+from ..specs import MAX_CHANNELS, MAX_KERNEL, Token, Value
 
 RESIDUAL_VALUES = (
     Value("channels", int, None, doc="C", min=1, max=MAX_CHANNELS),
@@ -12,10 +12,10 @@ RESIDUAL_VALUES = (
 
 
 def branch_layers(ctx, channels, kernel, stride):
-    """Conv2d -> norm_inside -> fun_inside -> drop_inside -> Conv2d -> norm_block."""
+    """Conv2d -> norm_inside -> fun_inside -> drop_inside -> shift_inside -> Conv2d -> norm_block."""
     from torch import nn
 
-    from ..layers import create_activation, create_dropout, create_norm
+    from ..layers import create_activation, create_dropout, create_norm, create_shift
 
     o = ctx.options
     out = channels or ctx.channels
@@ -26,6 +26,7 @@ def branch_layers(ctx, channels, kernel, stride):
         create_norm(o.norm_inside, out),
         create_activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
         create_dropout(o.drop_inside),
+        create_shift(o.shift_inside),
         nn.Conv2d(out, out, kernel, s2, pad, bias=o.bias),
         create_norm(o.norm_block, out),
     ]

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo import Option, Token, Value, hookimpl
-from zoo.registry import MAX_CHANNELS, MAX_KERNEL
+from zoo.plugin import MAX_CHANNELS, MAX_KERNEL, Option, Token, Value, hookimpl
 
 __version__ = "0.1.0"
 __all__ = ["zoo_tokens", "zoo_options", "zoo_presets"]

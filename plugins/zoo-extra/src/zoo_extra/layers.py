@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.layers import (
+from zoo.plugin import (
+    MAX_CHANNELS,
     Residual,
+    check_odd_kernel,
     create_activation,
     create_dropout,
     create_norm,
     residual_from_options,
 )
-from zoo.registry import MAX_CHANNELS
-from zoo.tokens.residual import check_odd_kernel
 
 __all__ = ["SqueezeExcite", "build_se", "build_bottleneck"]
 

@@ -9,10 +9,33 @@ from typing import Any
 from torch import nn
 
 from ..errors import OptionError
+from ..extras import check_installed
 from .stats import DEFAULT_BETA, find_cnn, set_debug, update_scales
 from .table import block_table
 
 __all__ = ["BlockMonitor"]
+
+
+def _writable_folder(out: str | os.PathLike[str]) -> Path:
+    """``out`` as a folder the plots can be saved in (created on the first save), or an
+    :class:`OptionError` now, rather than a ``FileNotFoundError`` many steps later."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise OptionError(f"BlockMonitor: out={out!r} must be a folder path")
+    path = Path(out)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise OptionError(
+            f"BlockMonitor: out={str(out)!r} cannot be a folder: {str(existing)!r} is a file; "
+            "give a folder for the block plots"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(
+            f"BlockMonitor: out={str(out)!r}: the folder {str(existing)!r} is not writable; "
+            "give a folder you can write the block plots to"
+        )
+    return path
 
 
 class BlockMonitor:
@@ -22,7 +45,7 @@ class BlockMonitor:
     after ``optimizer.step()`` and before the next ``zero_grad()``: it records the
     scales and their gradients (``cnn.update()``) and every ``every`` steps prints
     the statistics as a table (``table=True``) and, when ``out`` is a folder, saves
-    the block plot there as ``blocks_<step>.png`` (needs ``zoo[plot]``). Leaving a
+    the block plot there as ``blocks_<step>.png`` (needs ``zoo-cnn[plot]``). Leaving a
     ``with`` block (or :meth:`close`) turns debug mode off; the numbers stay.
 
     This is the document's ``trainer.fit(states=[model.cnn], period_plot=10)``
@@ -60,7 +83,9 @@ class BlockMonitor:
             raise OptionError(f"BlockMonitor: every={every!r} must be a whole number of steps >= 1")
         self.model = find_cnn(model) or model  # statistics and plot of this network
         self.every = every
-        self.out = Path(out) if out is not None else None
+        if out is not None:  # now, not at step `every`: a missing extra is said at the start
+            check_installed("matplotlib", f"saving block plots (BlockMonitor(out={os.fspath(out)!r}))")
+        self.out = _writable_folder(out) if out is not None else None
         self.table = table
         self.console = console
         self.prefix = prefix

@@ -1,0 +1,51 @@
+"""``zoo runs [DIR]``: the comparison table of the runs ``zoo train`` left in a folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "runs",
+        help="compare the runs in a folder (zoo train --out)",
+        description="Print the document's comparison table of the runs in DIR (each a folder with the "
+        "summary.json that zoo train writes): best validation accuracy, seconds of training per 10^6 "
+        "examples, parameters, MACs, epochs, blocks.",
+        epilog="example:\n  zoo runs runs/\n  zoo runs runs/ --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", nargs="?", default="runs", metavar="DIR", help="the --out of zoo train (runs/)")
+    p.add_argument("--sort", choices=("time", "acc", "params"), default="time",
+                   help="order: time (oldest first), acc (best first), params (smallest first)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.runs import comparison_table, read_summaries
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        print(f"zoo runs: error: no folder {str(folder)!r} (give the --out of zoo train, runs/ by default)",
+              file=sys.stderr)
+        return 2
+    rows = read_summaries(folder)
+    if args.sort == "acc":
+        rows.sort(key=lambda r: -(r.get("val_acc") or 0.0))
+    elif args.sort == "params":
+        rows.sort(key=lambda r: r.get("params") or 0)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"zoo runs: no runs in {folder} (a run is a folder with summary.json, written by zoo train)",
+              file=sys.stderr)
+        return 1
+    from rich.console import Console
+
+    Console(highlight=False).print(comparison_table(rows, title=f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {folder}"))
+    return 0

@@ -1,0 +1,302 @@
+"""``zoo train MODEL [MODEL ...]``: train and compare, the way the document does.
+
+Each MODEL is trained on the same data with the same seed, one after another, into a
+run folder of ``--out`` (history, checkpoints, curves, block plots, summary); the
+command ends with the document's comparison table. Under ``torchrun`` every process
+runs this same command: rank 0 prints and writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import add_model_arguments, resolve_model_argument
+
+EXAMPLES = """examples:
+  zoo train "cnf32 m r64_3_2 r" --data digits --epochs 10
+  zoo train r32m r64m --data cifar10 --root ~/data --epochs 300 --schedule cosine
+  zoo train "r32 m r r64 m" "r32_3_2 r r64_3_2" --data fake --limit 5000 --epochs 2
+  zoo train r32m --data cifar10 --epochs 300 --resume          # continue runs/r32m/last.pt
+  torchrun --nproc_per_node=4 -m zoo train r64m --data cifar10 --batch 256 --sync-bn
+  zoo runs runs/                                                # the table again
+"""
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("none", "cosine", "onecycle")
+AUGMENTATIONS = ("document", "basic", "none")
+
+
+def _whole(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number > 0, e.g. 1e-3")
+    return value
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train models on a data set and compare them",
+        description="Train each MODEL on the same data with the same seed, one after another, and print "
+        "the document's comparison table: best validation accuracy, seconds of training per 10^6 "
+        "examples, parameters, MACs, blocks. Each run leaves history.json/.csv, last.pt, best.pt, "
+        "curves.png, blocks_<epoch>.png (--plot-every) and summary.json in --out/<run>/.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_model_arguments(p, many=True)
+    p.add_argument("--data", default="digits", metavar="NAME",
+                   help="digits (scikit-learn, no download), fake, cifar10, cifar100, mnist, fashion-mnist, "
+                   "or folder:PATH (PATH/train, PATH/val) (default: digits)")
+    p.add_argument("--root", metavar="DIR", help="where the files of cifar10/cifar100/mnist/fashion-mnist are "
+                   "(default: $ZOO_DATA or ./data); nothing is downloaded")
+    p.add_argument("--size", type=_whole(1), default=32, metavar="PX", help="image size of a folder: data set (32)")
+    p.add_argument("--epochs", type=_whole(1), default=10, metavar="N", help="epochs in all (10)")
+    p.add_argument("--batch", type=_whole(1), default=100, metavar="N",
+                   help="examples per step, over all processes (100)")
+    p.add_argument("--lr", type=_positive, default=1e-3, help="learning rate (1e-3)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="adam (the document's), adamw, sgd")
+    p.add_argument("--schedule", choices=SCHEDULES, default="none", help="learning-rate schedule per step (none)")
+    p.add_argument("--aug", choices=AUGMENTATIONS, help="augmentation on the device: document (the seed's "
+                   "recipe), basic (flip, crop), none (default: document for cifar and folders, else none)")
+    p.add_argument("--limit", type=_whole(1), metavar="N", help="examples per epoch (for quick runs)")
+    p.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:1, mps (default: cuda when there is one)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision")
+    p.add_argument("--seed", type=_whole(0), default=0, help="random seed (0): same data order and weights")
+    p.add_argument("--workers", type=_whole(0), default=2, help="DataLoader workers of a folder: data set (2)")
+    p.add_argument("--out", default="runs", metavar="DIR", help="where run folders go (runs/)")
+    p.add_argument("--resume", action="store_true", help="continue the latest run of each MODEL in --out from "
+                   "its last.pt, up to --epochs")
+    p.add_argument("--plot-every", type=_whole(0), default=0, metavar="K",
+                   help="save the block plot (blocks_<epoch>.png) and curves every K epochs (0: curves at the end)")
+    p.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over all processes")
+    p.add_argument("--json", action="store_true", help="print the results as JSON (no progress)")
+    p.set_defaults(run=run)
+
+
+def _error(message: str) -> int:
+    print(f"zoo train: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import (
+        MissingExtraError,
+        OptionError,
+        TrainingError,
+        UnknownDataError,
+        UnknownOptionError,
+    )
+
+    specs = []
+    for target in args.target:
+        try:
+            specs.append(resolve_model_argument(target, args.options))
+        except (OptionError, UnknownOptionError) as exc:
+            return _error(f"--set: {exc}")
+    out = Path(args.out)
+    try:
+        _check_out(out)
+    except TrainingError as exc:
+        return _error(str(exc))
+
+    import torch
+
+    from ..train.data import load_data
+    from ..train.distributed import from_environment
+
+    try:
+        distributed, device = from_environment(args.device)
+    except OptionError as exc:
+        return _error(str(exc))
+    main = distributed.main
+    say = _Say(main and not args.json, main and args.json)
+    from ..extras import check_installed
+
+    plots = True
+    try:
+        check_installed("matplotlib", "--plot-every (the block plots)" if args.plot_every else "curves.png")
+    except MissingExtraError as exc:
+        if args.plot_every:
+            raise
+        plots = False
+        say(f"note: {exc.problem}: training without curves.png ({exc.hint})")
+    args.plots = plots
+    try:
+        try:
+            data = load_data(args.data, args.root, size=args.size, seed=args.seed)
+        except UnknownDataError as exc:
+            return _error(f"--data: {exc}")
+        say(data.describe())
+        for note in data.notes:
+            say(note)
+        fitted = []
+        from ..train.fitting import fit_to_data
+
+        for spec in specs:
+            try:
+                fitted.append(fit_to_data(spec, data))
+            except OptionError as exc:
+                return _error(str(exc))
+        rows = []
+        for spec, fit in zip(specs, fitted):
+            rows.append(_train_one(args, spec, fit, data, distributed, device, out, say, torch))
+    except OptionError as exc:
+        return _error(str(exc))
+    finally:
+        distributed.close()
+    if not main:
+        return 0
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.console import Console
+
+    from ..train.runs import comparison_table
+
+    epochs = max(row["epochs"] for row in rows)
+    Console(highlight=False).print(
+        comparison_table(rows, title=f"{data.name}, {epochs} epochs, batch {args.batch}, lr {args.lr:g}"))
+    return 0
+
+
+class _Say:
+    """Notes: to stdout normally, to stderr in --json mode, nowhere on other ranks."""
+
+    def __init__(self, out: bool, err: bool):
+        self.out, self.err = out, err
+
+    def __call__(self, text: str) -> None:
+        if self.out:
+            print(text, flush=True)
+        elif self.err:
+            print(text, file=sys.stderr, flush=True)
+
+
+def _check_out(out: Path) -> None:
+    from ..errors import TrainingError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".zoo-write-test-{id(out)}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise TrainingError(f"--out {out}: cannot write there ({exc.strerror or exc}); give a folder you can "
+                            "write to") from None
+
+
+_RESUME_KEYS = ("optimizer", "lr", "schedule", "batch", "limit", "seed", "amp", "data", "aug")
+
+
+def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch) -> dict[str, Any]:
+    from ..errors import OptionError, TrainingError
+    from ..train.augment import BatchAugment
+    from ..train.runs import latest_run_folder, new_run_folder, run_name, summary_row, write_summary
+    from ..train.trainer import Interrupted, Trainer
+
+    name = run_name(fit.name)
+    checkpoint = None
+    if distributed.main:
+        if args.resume:
+            folder = latest_run_folder(out, name)
+            if folder is None:
+                raise TrainingError(f"--resume: no run of {fit.name!r} with a last.pt in {out}/; "
+                                    "train it without --resume first")
+            checkpoint = torch.load(folder / "last.pt", map_location="cpu", weights_only=True)
+        else:
+            folder = new_run_folder(out, name)
+            folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = None
+    folder_name, checkpoint = distributed.broadcast((str(folder) if folder else None, checkpoint))
+    folder = Path(folder_name) if folder_name else None
+    aug = args.aug or data.default_aug
+    config = {"data": data.name, "aug": aug}
+    if checkpoint is not None:
+        stored = checkpoint.get("config") or {}
+        current = {"optimizer": args.optimizer, "lr": args.lr, "schedule": args.schedule, "batch": args.batch,
+                   "limit": args.limit, "seed": args.seed, "amp": args.amp, **config}
+        changed = [f"{k}: {stored.get(k)!r} then, {current[k]!r} now" for k in _RESUME_KEYS
+                   if k in stored and stored.get(k) != current[k]]
+        if changed:
+            raise OptionError(f"--resume {folder}: the run was started with other arguments ({'; '.join(changed)}); "
+                              "resume with the same ones, or train a new run without --resume")
+        planned = checkpoint.get("planned_epochs")
+        if args.schedule != "none" and planned not in (None, args.epochs):
+            raise OptionError(f"--resume {folder}: its {args.schedule} schedule was planned for {planned} epochs; "
+                              f"resume with --epochs {planned} (or use --schedule none)")
+    torch.manual_seed(args.seed)
+    model = fit.build()
+    for note in fit.notes:
+        say(note)
+    monitor = None
+    states = []
+    if args.plot_every:
+        from ..cnn import find_cnn
+
+        cnn = find_cnn(model)
+        if cnn is not None:
+            from ..monitor import BlockMonitor
+
+            monitor = BlockMonitor(model, every=10**9, table=False)  # debug statistics on
+            states.append(cnn)
+    trainer = Trainer(
+        model, data.train, data.val, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
+        batch_size=args.batch, augment=BatchAugment(aug, data.mean, data.std), device=device, amp=args.amp,
+        channels_last=args.channels_last, compile=args.compile, limit=args.limit, seed=args.seed,
+        out=folder if distributed.main else None, spec=fit.spec, name=name,
+        progress="none" if args.json else "auto", distributed=distributed, sync_bn=args.sync_bn,
+        workers=args.workers, extra=config,
+    )
+    if checkpoint is not None:
+        trainer.load(checkpoint)
+        say(f"{name}: resuming {folder} at epoch {trainer.epoch + 1}"
+            + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else ""))
+    elif folder is not None:
+        say(f"{name}: {fit.params:,} parameters, {fit.macs / 1e6:,.1f}M MACs per image -> {folder}")
+    remaining = args.epochs - trainer.epoch
+    try:
+        if remaining > 0:
+            trainer.fit(remaining, period_plot=(args.plot_every or args.epochs) if args.plots else 0, states=states)
+        elif distributed.main:
+            say(f"{name}: already trained for {trainer.epoch} epochs (--epochs {args.epochs})")
+    except Interrupted as exc:
+        if distributed.main:
+            print(f"zoo train: {exc}", file=sys.stderr)
+        raise
+    finally:
+        if monitor is not None:
+            monitor.close()
+    info = {"model": fit.name, "kind": spec.kind, "weights_from": fit.weights, "blocks": fit.blocks, "params": fit.params, "macs": fit.macs,
+            "data": data.name, "batch": args.batch, "lr": args.lr, "optimizer": args.optimizer,
+            "schedule": args.schedule, "aug": aug, "world_size": distributed.world, "device": str(device),
+            "folder": str(folder) if folder else None}
+    if trainer.rank_checksums:
+        info["rank_checksums"] = trainer.rank_checksums
+    row = summary_row(name, trainer.history, info)
+    if distributed.main and folder is not None:
+        write_summary(folder, row)
+    return row

@@ -1,0 +1,80 @@
+"""Everything a token plugin uses, in one import: ``from zoo import plugin``.
+
+A plugin's hook module (imported by ``zoo tokens``, ``zoo list``: no torch) needs the
+declarations; its build functions (imported when a network is built) need the layer
+factories. Both come from here, so a plugin depends on this module alone and zoo may
+move its internals without breaking it.
+
+Declarations (torch-free):
+
+- :func:`hookimpl` marks the hooks ``zoo_tokens()``, ``zoo_options()``, ``zoo_presets()``
+- :class:`Token` (name, values, help, build), :class:`Value` (a token's positional
+  value: name, type, default, doc, min, max, choices), :class:`Option` (a network
+  option a plugin adds: name, default, help, choices)
+- limits: :data:`MAX_CHANNELS`, :data:`MAX_KERNEL`, :data:`MAX_REPEAT`
+
+Building (torch is imported on first use of these names):
+
+- :class:`BuildContext` (``ctx``: ``ctx.channels``, ``ctx.options``, ``ctx.error()``)
+- :func:`create_norm`, :func:`create_activation`, :func:`create_dropout`
+- :class:`Residual`, :func:`residual_from_options` (skip, scale and after-layers as the
+  options ask), :func:`check_odd_kernel` (a residual branch keeps the image size)
+
+Testing: :func:`register_plugin`, :func:`isolated_registry` (see ``zoo.testing``).
+
+>>> from zoo import plugin
+>>> plugin.Token("shuffle", [plugin.Value("groups", int, 2, min=1)], help="channel shuffle",
+...              build="zoo_shuffle.layers:build_shuffle").name
+'shuffle'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_attributes
+from .registry import MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT, Option, Token, Value, hookimpl
+from .testing import isolated_registry, register_plugin
+from .tokens.residual import check_odd_kernel
+
+__all__ = [
+    "hookimpl",
+    "Token",
+    "Value",
+    "Option",
+    "MAX_CHANNELS",
+    "MAX_KERNEL",
+    "MAX_REPEAT",
+    "BuildContext",
+    "create_norm",
+    "create_activation",
+    "create_dropout",
+    "Residual",
+    "residual_from_options",
+    "check_odd_kernel",
+    "register_plugin",
+    "isolated_registry",
+]
+
+_LAZY = {  # torch-backed: imported when a build function first asks
+    "BuildContext": "zoo.cnn",
+    "create_norm": "zoo.layers",
+    "create_activation": "zoo.layers",
+    "create_dropout": "zoo.layers",
+    "Residual": "zoo.layers",
+    "residual_from_options": "zoo.layers",
+}
+
+
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
+
+
+if TYPE_CHECKING:
+    from .cnn import BuildContext
+    from .layers import (
+        Residual,
+        create_activation,
+        create_dropout,
+        create_norm,
+        residual_from_options,
+    )

@@ -1,0 +1,354 @@
+"""What plugins declare: parameters (:class:`Param`), tokens (:class:`Token`), the hook
+markers and the size limits. The lowest layer of zoo besides ``errors`` and ``kinds``:
+no torch, and nothing of zoo that could import this module back.
+
+One parameter type serves everywhere a named, typed, defaulted value is checked: a
+token's positional values (``Value``), the options of a network, zoo's own and the
+plugins' alike (``Option``). :meth:`Param.check` is the one validator.
+
+>>> Param("kernel", int, 3, min=1).convert("5")
+5
+>>> Option("rb_expansion", 4, "output = expansion * channels", choices=(1, 2, 4, 8)).check(4.0)
+Traceback (most recent call last):
+...
+zoo.errors.OptionError: option rb_expansion=4.0: must be a whole number, one of 1, 2, 4, 8 (output = expansion * channels)
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import numbers
+import operator
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from .errors import OptionError, PluginError
+
+__all__ = [
+    "PROJECT",
+    "hookimpl",
+    "hookspec",
+    "Param",
+    "Value",
+    "Option",
+    "Token",
+    "plugin_code",
+    "as_whole",
+    "in_choices",
+    "MAX_CHANNELS",
+    "MAX_KERNEL",
+    "MAX_REPEAT",
+    "MAX_DEPTH",
+    "MAX_SIDE",
+    "MAX_WIDTH",
+]
+
+PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+# Sizes past these are refused before anything is allocated.
+MAX_CHANNELS = 65_536
+MAX_KERNEL = 63
+MAX_REPEAT = 1_000
+MAX_DEPTH = 64  # nested groups: the parser, the build, the inspector and deepcopy all take this
+MAX_SIDE = 65_536  # height or width of an input image
+MAX_WIDTH = 1_048_576  # a head's num_classes or hidden width
+
+_ASCII_INT = re.compile(r"-?[0-9]+")
+_TYPE_NAMES = {int: "a whole number", float: "a finite number", str: "text", bool: "True or False"}
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool) or type(value).__name__ in ("bool_", "bool")  # numpy's too
+
+
+def as_whole(value: Any) -> int | None:
+    """``value`` as a Python int when it is a whole number (an int or a numpy integer,
+    never a bool or a float), else None.
+
+    >>> as_whole(3), as_whole(True), as_whole(3.0)
+    (3, None, None)
+    """
+    if _is_bool(value) or isinstance(value, float):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def in_choices(value: Any, choices: Iterable) -> bool:
+    """``value`` is one of ``choices`` and of the same kind: ``True`` is not ``1`` and
+    ``4.0`` is not ``4``, although Python compares them equal."""
+    return any(type(value) is type(choice) and value == choice for choice in choices)
+
+
+def _show(choice: Any) -> str:
+    return repr(choice) if isinstance(choice, str) else str(choice)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A named, typed, defaulted parameter with its own check: a token's positional
+    value, or an option of a network (zoo's or a plugin's).
+
+    ``type`` is ``int``, ``float``, ``str`` or ``bool``; ``choices``, ``min`` and
+    ``max`` bound it; ``validate(value, where)`` replaces the type check for values
+    that are more than a type (an activation: a name or a module class). For a token
+    value, ``default=None`` means the builder derives it, and ``doc`` says how
+    (``"C"``, ``"norm"``) for listings.
+    """
+
+    name: str
+    type: type = int
+    default: Any = None
+    doc: str = ""  # how a derived default is chosen, shown in `zoo tokens`
+    min: float | None = None
+    max: float | None = None
+    choices: tuple | None = None
+    help: str = ""
+    plugin: str = ""  # set by the registry: the distribution that declares it
+    validate: Callable[[Any, str], Any] | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise PluginError(f"parameter name {self.name!r} is not valid: it must be a Python identifier")
+        if self.type not in _TYPE_NAMES:
+            raise PluginError(f"parameter {self.name!r}: type must be int, float, str or bool, not {self.type!r}")
+        if self.choices is not None:
+            object.__setattr__(self, "choices", tuple(self.choices))
+
+    @property
+    def default_text(self) -> str:
+        return self.doc or ("" if self.default is None else str(self.default))
+
+    def describe(self) -> str:
+        """``kernel=3``, ``channels=C``, ``kind=norm (0|1|2|3)``."""
+        text = f"{self.name}={self.default_text}" if self.default_text else self.name
+        if self.choices:
+            text += " (" + "|".join(str(c) for c in self.choices) + ")"
+        return text
+
+    def problem(self, value: Any) -> tuple[Any, str | None]:
+        """``(value in its type, None)``, or ``(value, what is wrong)``: "must be at
+        least 1". The one check behind options and token values."""
+        one_of = f"must be one of {', '.join(_show(c) for c in self.choices)}" if self.choices is not None else ""
+        if self.type is bool:
+            if _is_bool(value) or as_whole(value) in (0, 1):
+                return bool(value), None
+            return value, "must be True or False"
+        if self.type is int:
+            whole = as_whole(value)
+            if whole is None:
+                return value, f"must be a whole number, {one_of.removeprefix('must be ')}" if one_of else "must be a whole number"
+            value = whole
+        elif self.type is float:
+            if _is_bool(value) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                return value, one_of or "must be a finite number"
+            value = float(value) if self.choices is None else value
+        elif not isinstance(value, str):
+            return value, one_of or "must be text"
+        if self.choices is not None and not in_choices(value, self.choices):
+            return value, one_of
+        if self.min is not None and value < self.min:
+            return value, f"must be at least {self.min:g}"
+        if self.max is not None and value > self.max:
+            return value, f"must be at most {self.max:,g}"
+        return value, None
+
+    def check(self, value: Any, where: str = "option") -> Any:
+        """``value`` checked and in its type (a numpy integer becomes an int), or an
+        :class:`OptionError` ``"option norm=7: must be one of 0, 1, 2, 3 (...)"``."""
+        if self.validate is not None:
+            return self.validate(value, f"{where} {self.name}={value!r}")
+        checked, problem = self.problem(value)
+        if problem:
+            meaning = f" ({self.help})" if self.help else ""
+            raise OptionError(f"{where} {self.name}={value!r}: {problem}{meaning}")
+        return checked
+
+    def convert(self, raw: str) -> Any:
+        """Turn the text of a token's value into its type; ``ValueError`` says what was
+        expected (``"kernel must be at least 1, not 0"``)."""
+        value: Any = raw
+        if self.type is int:
+            value = int(raw) if _ASCII_INT.fullmatch(raw) else None  # str.isdigit() takes '²'
+        elif self.type is float:
+            try:
+                value = float(raw) if raw.isascii() else None
+            except ValueError:
+                value = None
+        if value is None:
+            raise ValueError(f"{self.name} must be {_TYPE_NAMES[self.type]}, not {raw!r}")
+        checked, problem = self.problem(value)
+        if problem:
+            raise ValueError(f"{self.name} {problem}, not {raw}")
+        return checked
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameter's metadata as plain JSON-able data (``zoo tokens --json``)."""
+        return {
+            "name": self.name,
+            "type": self.type.__name__,
+            "default": self.default if not callable(self.default) else repr(self.default),
+            "doc": self.default_text,
+            "min": self.min,
+            "max": self.max,
+            "choices": list(self.choices) if self.choices is not None else None,
+        }
+
+
+Value = Param  # a token's positional value: Value("kernel", int, 3, min=1)
+
+
+def Option(  # noqa: N802 - reads as the class it makes, as zoo.Option always did
+    name: str,
+    default: Any,
+    help: str = "",
+    choices: Sequence | None = None,
+    *,
+    min: float | None = None,
+    max: float | None = None,
+    type: type | None = None,
+    plugin: str = "",
+) -> Param:
+    """An option of a network that a plugin adds (zoo's own are declared the same way):
+    a :class:`Param` whose type is its default's unless given.
+
+    >>> Option("se_gate", "sigmoid", "gate of `se`", choices=("sigmoid", "hsigmoid")).type
+    <class 'str'>
+    """
+    kind = type if type is not None else builtin_type(default)
+    param = Param(name, kind, default, min=min, max=max, choices=choices, help=help, plugin=plugin)
+    if choices is not None and not in_choices(default, param.choices):
+        raise PluginError(f"option {name!r}: its default {default!r} is not one of its choices")
+    return param
+
+
+def builtin_type(value: Any) -> type:
+    """The parameter type of a default: bool before int (``True`` is an int too)."""
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind
+    raise PluginError(f"an option's default must be a bool, int, float or str, not {value!r}")
+
+
+def _as_value(spec: Param | Sequence) -> Param:
+    if isinstance(spec, Param):
+        return spec
+    if isinstance(spec, str):
+        return Param(spec)
+    try:
+        return Param(*spec)
+    except TypeError as exc:
+        raise PluginError(
+            f"value {spec!r}: give a zoo.Value or a tuple (name, type, default) ({exc})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token of the block language, as a plugin declares it.
+
+    ``build(ctx, **values)`` returns the module, or ``(module, out_channels)`` when
+    the token changes the number of channels; ``ctx`` is a
+    :class:`zoo.cnn.BuildContext` (incoming ``channels``, ``options``, the token).
+    ``build`` may be a ``"package.module:function"`` string, imported on first use,
+    so that declaring (and listing) a token never imports torch.
+
+    >>> Token("se", [("reduction", int, 16)], "squeeze-and-excitation",
+    ...       build="zoo_extra.layers:build_se").signature()
+    'se[reduction=16]'
+    """
+
+    name: str
+    values: Sequence[Param | tuple] = ()
+    help: str = ""
+    build: Callable[..., Any] | str | None = None
+    plugin: str = ""  # set by the registry: the distribution that provides it
+    _resolved: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not (
+            self.name[:1].isalpha() and self.name.isalnum() and self.name.isascii()
+        ):
+            raise PluginError(
+                f"token name {self.name!r} is not valid: it must start with a letter and hold "
+                "only ASCII letters and digits"
+            )
+        if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Iterable):
+            raise PluginError(f"token {self.name!r}: values must be a list of zoo.Value")
+        values = tuple(_as_value(v) for v in self.values)
+        names = [v.name for v in values]
+        if len(set(names)) != len(names):
+            raise PluginError(f"token {self.name!r}: two values share a name in {names}")
+        object.__setattr__(self, "values", values)
+        if self.build is None:
+            raise PluginError(f"token {self.name!r} has no build function")
+        if isinstance(self.build, str):
+            module, _, attr = self.build.partition(":")
+            if not module or not attr:
+                raise PluginError(
+                    f"token {self.name!r}: build={self.build!r} must be 'package.module:function'"
+                )
+        elif not callable(self.build):
+            raise PluginError(f"token {self.name!r}: build must be a function or a 'module:function' string")
+
+    def signature(self) -> str:
+        """``r[channels=C]_[kernel=3]_[stride=1]``, for listings and error hints."""
+        return self.name + "_".join(f"[{v.describe()}]" for v in self.values)
+
+    def builder(self) -> Callable[..., Any]:
+        """The build function, importing it first if it was given as a string."""
+        if callable(self.build):
+            return self.build
+        if self._resolved is not None:
+            return self._resolved
+        module_name, _, attr = str(self.build).partition(":")
+        try:
+            with plugin_code():
+                function = getattr(importlib.import_module(module_name), attr)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # ImportError, the module's own failure, even sys.exit
+            raise PluginError(
+                f"token {self.name!r} of plugin {self.plugin or '?'!r}: cannot import its build "
+                f"function {self.build!r} ({type(exc).__name__}: {exc})"
+            ) from exc
+        if not callable(function):
+            raise PluginError(
+                f"token {self.name!r} of plugin {self.plugin or '?'!r}: {self.build!r} is not a function"
+            )
+        object.__setattr__(self, "_resolved", function)
+        return function
+
+    def to_dict(self) -> dict[str, Any]:
+        """The token's metadata as plain JSON-able data (``zoo tokens --json``)."""
+        return {
+            "name": self.name,
+            "signature": self.signature(),
+            "values": [v.to_dict() for v in self.values],
+            "help": self.help,
+            "plugin": self.plugin,
+        }
+
+
+_stdout_lock = threading.RLock()  # sys.stdout is global: one swap at a time
+
+
+@contextmanager
+def plugin_code() -> Iterator[None]:
+    """Import a plugin or call its hooks with ``print`` sent to stderr, so that a
+    chatty plugin cannot corrupt ``zoo list --json`` on stdout. (Build functions run
+    as they are: they are called often, from any thread.)"""
+    with _stdout_lock, redirect_stdout(sys.stderr):
+        yield

@@ -1,0 +1,71 @@
+"""Training: data sets, batch augmentation on the device, :class:`Trainer`, run folders.
+
+``zoo train`` is a thin command over this package::
+
+    >>> from zoo.train import Trainer, load_data, BatchAugment
+    >>> data = load_data("digits")
+    >>> data.shape, data.num_classes
+    ((1, 8, 8), 10)
+
+Importing ``zoo.train`` (or ``zoo.train.runs``, which ``zoo runs`` uses) imports no
+torch: the names below load on first use. scikit-learn (``--data digits``),
+torchvision (``--data cifar10`` ...) and matplotlib (the plots) are imported only
+where they are needed (``pip install 'zoo-cnn[train]'``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "AUGMENTATIONS": "zoo.train.augment",
+    "BatchAugment": "zoo.train.augment",
+    "DATA_SETS": "zoo.train.data",
+    "DataSet": "zoo.train.data",
+    "FolderSplit": "zoo.train.data",
+    "TensorSplit": "zoo.train.data",
+    "load_data": "zoo.train.data",
+    "Distributed": "zoo.train.distributed",
+    "from_environment": "zoo.train.distributed",
+    "Interrupted": "zoo.train.trainer",
+    "Trainer": "zoo.train.trainer",
+    "fit_to_data": "zoo.train.fitting",
+}
+
+__all__ = [
+    "AUGMENTATIONS",
+    "BatchAugment",
+    "DATA_SETS",
+    "DataSet",
+    "Distributed",
+    "FolderSplit",
+    "Interrupted",
+    "TensorSplit",
+    "Trainer",
+    "fit_to_data",
+    "from_environment",
+    "load_data",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'zoo.train' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:
+    from .augment import AUGMENTATIONS, BatchAugment
+    from .data import DATA_SETS, DataSet, FolderSplit, TensorSplit, load_data
+    from .distributed import Distributed, from_environment
+    from .fitting import fit_to_data
+    from .trainer import Interrupted, Trainer

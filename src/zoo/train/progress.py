@@ -1,0 +1,76 @@
+"""How a training run shows itself: a rich bar per epoch on a terminal, one plain line
+per epoch elsewhere, nothing at all (``--json``, other ranks)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+__all__ = ["Progress", "epoch_line"]
+
+
+def epoch_line(row: dict[str, Any], epochs: int) -> str:
+    """One line for an epoch of the history.
+
+    >>> epoch_line({"epoch": 3, "train_loss": 0.51, "train_acc": 0.84, "val_loss": 0.4,
+    ...             "val_acc": 0.88, "seconds": 2.5, "examples": 5000, "lr": 1e-3}, 10)
+    'epoch  3/10  loss 0.5100 acc 0.8400  val loss 0.4000 acc 0.8800  2.5s 2,000 ex/s  lr 1.0e-03'
+    """
+    width = len(str(epochs))
+    text = (f"epoch {row['epoch']:>{width}}/{epochs}  loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}")
+    if row.get("val_acc") is not None:
+        text += f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}"
+    speed = row["examples"] / row["seconds"] if row["seconds"] > 0 else 0.0
+    return text + f"  {row['seconds']:.1f}s {speed:,.0f} ex/s  lr {row['lr']:.1e}"
+
+
+class Progress:
+    """``mode``: ``"bar"`` (a rich bar per epoch, then its line), ``"lines"`` (the line
+    only), ``"none"``; ``"auto"``: a bar on a terminal, lines otherwise."""
+
+    def __init__(self, mode: str = "auto", console: Any = None, name: str = ""):
+        from rich.console import Console
+
+        self.console = console or Console(file=sys.stdout, highlight=False)
+        if mode == "auto":
+            mode = "bar" if self.console.is_terminal else "lines"
+        self.mode = mode
+        self.name = name
+        self._bar = None
+        self._task = None
+
+    def start_epoch(self, epoch: int, epochs: int, examples: int) -> None:
+        if self.mode != "bar":
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
+
+        self._bar = RichProgress(
+            TextColumn(f"{self.name} epoch {epoch}/{epochs}" if self.name else f"epoch {epoch}/{epochs}"),
+            BarColumn(bar_width=20), MofNCompleteColumn(),
+            TextColumn("{task.fields[speed]} ex/s  loss {task.fields[loss]}  acc {task.fields[acc]}"),
+            TimeRemainingColumn(), console=self.console, transient=True,
+        )
+        self._task = self._bar.add_task("train", total=examples, speed="-", loss="-", acc="-")
+        self._bar.start()
+
+    def update(self, examples: int, seconds: float, loss: float, acc: float) -> None:
+        if self._bar is None:
+            return
+        speed = f"{examples / seconds:,.0f}" if seconds > 0 else "-"
+        self._bar.update(self._task, completed=examples, speed=speed, loss=f"{loss:.4f}", acc=f"{acc:.4f}")
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def end_epoch(self, row: dict[str, Any], epochs: int) -> None:
+        self.stop()
+        if self.mode in ("bar", "lines"):
+            prefix = f"{self.name}  " if self.name else ""
+            self.console.print(prefix + epoch_line(row, epochs), highlight=False, soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        if self.mode in ("bar", "lines"):
+            self.console.print(text, highlight=False, soft_wrap=True)

@@ -1,0 +1,286 @@
+"""Run folders: what a run leaves in ``--out/<run>/``, and the comparison of runs.
+
+A run folder holds ``history.json``/``history.csv`` (one row per epoch),
+``last.pt``/``best.pt`` (checkpoints), ``curves.png``, ``blocks_<epoch>.png`` and
+``summary.json``: the run's row of the document's comparison table,
+
+    acc        time      pars      blocks
+    0.9305     295s     1,608k     r32  m r r64  m r r128 m r r256  m
+
+(best validation accuracy, training seconds per 10^6 examples, parameters, block
+string) plus MACs. ``zoo runs DIR`` prints the table of every run in a folder.
+
+>>> history = [{"epoch": 1, "val_acc": 0.5, "val_loss": 1.0, "train_acc": 0.4, "train_loss": 1.2,
+...             "seconds": 2.0, "examples": 1000, "steps": 10},
+...            {"epoch": 2, "val_acc": 0.7, "val_loss": 0.8, "train_acc": 0.6, "train_loss": 0.9,
+...             "seconds": 2.0, "examples": 1000, "steps": 10}]
+>>> stat = history_stat(history)
+>>> stat["val_acc"]["best"], stat["seconds_per_1e6"], stat["seconds_per_1e3_steps"]
+(0.7, 2000.0, 200.0)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import TrainingError
+
+__all__ = [
+    "run_name",
+    "new_run_folder",
+    "latest_run_folder",
+    "write_history",
+    "read_history",
+    "history_stat",
+    "summary_row",
+    "write_summary",
+    "read_summaries",
+    "earlier_runs",
+    "plot_curves",
+    "comparison_table",
+    "stat_table",
+    "HISTORY_KEYS",
+]
+
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "val_seconds",
+                "examples", "steps", "lr")
+
+
+def run_name(text: str) -> str:
+    """A folder name for a model: its text with anything but letters, digits, ``-`` and
+    ``.`` turned into ``_``.
+
+    >>> run_name("(cnf64 m) 2r r128_3_2")
+    'cnf64_m_2r_r128_3_2'
+    """
+    name = re.sub(r"[^A-Za-z0-9.\-]+", "_", Path(text).stem if text.endswith((".yaml", ".yml", ".pt")) else text)
+    return name.strip("_.")[:80] or "run"
+
+
+def _numbered(out: Path, name: str) -> list[tuple[int, Path]]:
+    found = []
+    for path in out.glob(f"{name}*"):
+        rest = path.name[len(name):]
+        if rest == "":
+            found.append((1, path))
+        elif re.fullmatch(r"-\d+", rest):
+            found.append((int(rest[1:]), path))
+    return sorted(found)
+
+
+def new_run_folder(out: Path, name: str) -> Path:
+    """``out/name``, or ``out/name-2``, ``-3``... when it exists: a new run never
+    overwrites an earlier one."""
+    taken = _numbered(out, name)
+    return out / name if not taken else out / f"{name}-{taken[-1][0] + 1}"
+
+
+def latest_run_folder(out: Path, name: str) -> Path | None:
+    """The latest run of ``name`` in ``out`` that has a ``last.pt`` (``--resume``)."""
+    for _, path in reversed(_numbered(out, name)):
+        if (path / "last.pt").is_file():
+            return path
+    return None
+
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_history(folder: Path, history: Sequence[dict[str, Any]]) -> None:
+    """``history.json`` and ``history.csv`` of a run."""
+    try:
+        (folder / "history.json").write_text(json.dumps([{k: _clean(v) for k, v in row.items()} for row in history],
+                                                       indent=1) + "\n")
+        with open(folder / "history.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=HISTORY_KEYS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(history)
+    except OSError as exc:
+        raise TrainingError(f"cannot write the history in {folder}: {exc.strerror or exc}") from None
+
+
+def read_history(folder: Path) -> list[dict[str, Any]]:
+    try:
+        return json.loads((folder / "history.json").read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def history_stat(history: Sequence[dict[str, Any]], smooth: int = 5) -> dict[str, Any]:
+    """Best / smoothed (mean of the last ``smooth`` epochs) / last of each loss and
+    accuracy, and the training time per epoch, per 10^3 steps, per 10^6 examples."""
+    stat: dict[str, Any] = {"epochs": len(history)}
+    for key, best in (("train_loss", min), ("val_loss", min), ("train_acc", max), ("val_acc", max)):
+        values = [row[key] for row in history if row.get(key) is not None]
+        if values:
+            tail = values[-smooth:]
+            stat[key] = {"best": best(values), "smoothed": sum(tail) / len(tail), "last": values[-1]}
+    seconds = sum(row.get("seconds", 0.0) for row in history)
+    examples = sum(row.get("examples", 0) for row in history)
+    steps = sum(row.get("steps", 0) for row in history)
+    stat["seconds"] = seconds
+    stat["examples"] = examples
+    stat["seconds_per_epoch"] = seconds / len(history) if history else None
+    stat["seconds_per_1e3_steps"] = seconds / steps * 1e3 if steps else None
+    stat["seconds_per_1e6"] = seconds / examples * 1e6 if examples else None
+    return stat
+
+
+def summary_row(name: str, history: Sequence[dict[str, Any]], info: dict[str, Any]) -> dict[str, Any]:
+    """The run's row of the comparison table (``summary.json``)."""
+    stat = history_stat(history)
+    val = stat.get("val_acc") or stat.get("train_acc") or {}
+    return {"run": name, "val_acc": val.get("best"), "last_val_acc": val.get("last"),
+            "seconds_per_1e6": stat["seconds_per_1e6"], "epochs": stat["epochs"],
+            "seconds": stat["seconds"], "examples": stat["examples"], **info}
+
+
+def write_summary(folder: Path, row: dict[str, Any]) -> None:
+    try:
+        (folder / "summary.json").write_text(json.dumps(row, indent=1) + "\n")
+    except OSError as exc:
+        raise TrainingError(f"cannot write {folder / 'summary.json'}: {exc.strerror or exc}") from None
+
+
+def read_summaries(out: Path) -> list[dict[str, Any]]:
+    """The summaries of the runs in ``out`` (a run folder itself, or a folder of them),
+    oldest first."""
+    folders = [out] if (out / "summary.json").is_file() else sorted(
+        (p for p in out.iterdir() if (p / "summary.json").is_file()), key=lambda p: (p / "summary.json").stat().st_mtime)
+    rows = []
+    for folder in folders:
+        try:
+            row = json.loads((folder / "summary.json").read_text())
+        except (OSError, ValueError):
+            continue
+        row["folder"] = str(folder)
+        rows.append(row)
+    return rows
+
+
+def earlier_runs(folder: Path | None) -> list[tuple[str, list[dict[str, Any]]]]:
+    """``(name, history)`` of the other runs beside ``folder`` (same ``--out``)."""
+    if folder is None or not folder.parent.is_dir():
+        return []
+    runs = []
+    for other in sorted(folder.parent.iterdir()):
+        if other != folder and (other / "history.json").is_file():
+            history = read_history(other)
+            if history:
+                runs.append((other.name, history))
+    return runs
+
+
+def plot_curves(name: str, history: Sequence[dict[str, Any]],
+                earlier: Sequence[tuple[str, Sequence[dict[str, Any]]]] = ()):
+    """Loss and accuracy per epoch (training dashed, validation solid) as a matplotlib
+    ``Figure``; the ``earlier`` runs drawn semi-transparent."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        from ..errors import MissingExtraError
+
+        raise MissingExtraError("the learning curves need matplotlib", hint="pip install 'zoo-cnn[train]'") from None
+    fig = Figure(figsize=(12, 4), dpi=100)
+    axes = fig.subplots(1, 2)
+    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    runs = [(other, rows, 0.3, colors[(i + 1) % len(colors)]) for i, (other, rows) in enumerate(earlier)]
+    runs.append((name, history, 1.0, colors[0]))
+    for ax, what in zip(axes, ("loss", "acc")):
+        for label, rows, alpha, color in runs:
+            epochs = [row["epoch"] for row in rows]
+            for split, style in (("train", "--"), ("val", "-")):
+                values = [row.get(f"{split}_{what}") for row in rows]
+                if any(v is not None for v in values):
+                    ax.plot(epochs, [v if v is not None else math.nan for v in values], style, color=color,
+                            alpha=alpha, label=f"{label} {split}" if alpha == 1.0 or split == "val" else None)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss" if what == "loss" else "accuracy")
+        ax.grid(ls=":")
+        ax.legend(fontsize=7)
+    if history:
+        best = max((row.get("val_acc") or row.get("train_acc") or 0.0) for row in history)
+        axes[1].set_title(f"{name}: best accuracy {best:.4f}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _thousands(value: int | None) -> str:
+    """Parameters as the document writes them: ``1,608k``; a small count as it is.
+
+    >>> _thousands(1_607_818), _thousands(15_034), _thousands(98)
+    ('1,608k', '15k', '98')
+    """
+    if value is None:
+        return "-"
+    return f"{value / 1e3:,.0f}k" if value >= 1000 else str(value)
+
+
+def _macs(value: int | None) -> str:
+    """MACs per image: ``1.81G``, ``140.2M``, ``48.6k``."""
+    if not value:
+        return "-"
+    if value >= 1e9:
+        return f"{value / 1e9:.2f}G"
+    return f"{value / 1e6:,.1f}M" if value >= 1e5 else f"{value / 1e3:,.1f}k"
+
+
+def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
+    """The document's table (accuracy, seconds of training per 10^6 examples,
+    parameters, blocks) plus MACs and epochs, as a rich ``Table``.
+
+    >>> from rich.console import Console
+    >>> console = Console(width=80, color_system=None)
+    >>> console.print(comparison_table([{"run": "r32m", "val_acc": 0.9305, "seconds_per_1e6": 295.2,
+    ...     "params": 1607818, "macs": 43_000_000, "epochs": 300, "blocks": "r32 m r r64 m r r128 m r r256 m"}]))
+    ┏━━━━━━━━┳━━━━━━┳━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
+    ┃    acc ┃ time ┃   pars ┃  MACs ┃ epochs ┃ blocks                          ┃
+    ┡━━━━━━━━╇━━━━━━╇━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
+    │ 0.9305 │ 295s │ 1,608k │ 43.0M │    300 │ r32 m r r64 m r r128 m r r256 m │
+    └────────┴──────┴────────┴───────┴────────┴─────────────────────────────────┘
+    """
+    from rich.table import Table
+
+    table = Table(title=title, caption="acc: best validation accuracy; time: training s per 10^6 examples",
+                  caption_justify="left") if title else Table()
+    table.add_column("acc", justify="right")
+    table.add_column("time", justify="right")
+    table.add_column("pars", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("blocks", overflow="fold", ratio=1)
+    for row in rows:
+        acc = f"{row['val_acc']:.4f}" if row.get("val_acc") is not None else "-"
+        seconds = f"{row['seconds_per_1e6']:,.0f}s" if row.get("seconds_per_1e6") is not None else "-"
+        blocks = row.get("blocks") or row.get("run", "")
+        if row.get("blocks") and row.get("model") and row["model"] != row["blocks"]:
+            blocks = f"{row['model']}: {row['blocks']}"
+        table.add_row(acc, seconds, _thousands(row.get("params")), _macs(row.get("macs")),
+                      str(row.get("epochs", "-")), blocks)
+    return table
+
+
+def stat_table(stat: dict[str, Any]):
+    """:meth:`zoo.Trainer.stat` as a rich ``Table``."""
+    from rich.table import Table
+
+    table = Table(title=f"{stat['epochs']} epochs")
+    for column in ("", "best", "smoothed", "last"):
+        table.add_column(column, justify="right")
+    for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        if key in stat:
+            table.add_row(key, *(f"{stat[key][k]:.4f}" for k in ("best", "smoothed", "last")))
+    times = [f"{stat[k]:,.2f}s {label}" for k, label in (("seconds_per_epoch", "per epoch"),
+                                                            ("seconds_per_1e3_steps", "per 10^3 steps"),
+                                                            ("seconds_per_1e6", "per 10^6 examples"))
+             if stat.get(k) is not None]
+    table.caption = ", ".join(times)
+    return table
+
