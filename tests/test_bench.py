@@ -116,7 +116,7 @@ def test_command_table(capsys):
     (["--device", "tpu"], "zoo bench: error: unknown device 'tpu': give cpu, cuda, cuda:N or mps"),
     (["--vs", "r32m@compiled"], "zoo bench: error: r32m@compiled: unknown variant 'compiled'; did you mean "
                                 "'compile'?"),
-    (["--set", "nrom=1"], "zoo bench: error: unknown option 'nrom'; did you mean 'norm'"),
+    (["--set", "nrom=1"], "zoo bench: error: --set: unknown option 'nrom'; did you mean 'norm'"),
 ])
 def test_bad_arguments_exit_2(capsys, args, message):
     code = main(["bench", "r32m", *args])

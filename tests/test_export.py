@@ -150,3 +150,9 @@ def test_onnx_without_its_packages_names_the_extra(tmp_path, capsys, monkeypatch
     assert (code, out) == (1, "")
     assert err == ("zoo: error: ONNX export needs onnxruntime, which is not installed\n"
                    "install zoo's export extra: pip install 'zoo-cnn[export]' (or pip install onnxruntime)\n")
+
+
+def test_a_set_mistake_is_exit_2(capsys):
+    code, out, err = zoo(capsys, "r32m", "--set", "nrom=1", "-o", "x.onnx")
+    assert (code, out) == (2, "")
+    assert err.startswith("zoo export: error: --set: unknown option 'nrom'; did you mean 'norm'")

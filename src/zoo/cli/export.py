@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         spec = resolve_model_argument(args.target, args.options)
     except (OptionError, UnknownOptionError) as exc:
-        return bad_argument(f"--set: {exc}")
+        return bad_argument(exc)
     fmt = args.format or (format_from_path(args.output) if args.output else None)
     if fmt is None:
         if args.output:
