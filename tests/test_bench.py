@@ -184,3 +184,11 @@ def test_a_token_never_overwrites_the_input_it_is_given():
     before = x.clone()
     zoo.CNN(blocks="relu cnf8 r relu", norm=0)(x)
     assert torch.equal(x, before)
+
+
+@pytest.mark.slow  # inductor compiles C++ for the CPU: tens of seconds
+def test_a_compiled_variant_is_timed_beside_the_eager_model():
+    report = benchmark([TINY, f"{TINY}@compile"], repeats=2, input_size=(3, 16, 16), **QUICK)
+    eager, compiled = report.results
+    assert (eager.compiled, compiled.compiled) == (False, True)
+    assert len(compiled.images_per_s) == 2 and compiled.macs == eager.macs == 112640
