@@ -35,6 +35,9 @@ __all__ = [
     "TrainingError",
     "ZooWarning",
     "warn",
+    "ExportError",
+    "DeviceError",
+    "OutputPathError",
     "nearest",
     "did_you_mean",
 ]
@@ -223,3 +226,15 @@ def warn(message: str) -> None:
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, ZooWarning, stacklevel=level)
+class ExportError(ZooError, ValueError):
+    """A model cannot be exported (the message names the op and the layer that stop it),
+    or its exported file does not compute what the model computes (the difference)."""
+
+
+class DeviceError(ZooError, ValueError):
+    """A device that this machine or this torch build does not have (``--device cuda``
+    without a GPU)."""
+
+
+class OutputPathError(ZooError, ValueError):
+    """A file cannot be written where asked (no such folder, no permission)."""

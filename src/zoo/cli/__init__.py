@@ -23,7 +23,7 @@ from ..errors import OptionError, UnknownOptionError, ZooError, ZooWarning
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = ("list", "inspect", "train", "runs", "tokens", "options", "plugins")  # modules of zoo.cli, in the order `zoo --help` lists them
+COMMANDS = ("list", "inspect", "train", "runs", "tokens", "options", "plugins", "bench", "export")  # modules of zoo.cli, in the order `zoo --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -58,6 +58,9 @@ class Residual(nn.Module):
                 "vector of one value per output channel)"
             )
         self.after = after
+        # add the skip into the branch's own output (no new tensor) when the branch ends in
+        # a layer whose backward does not read its output: a conv, a linear or a norm
+        self.sum_in_place = _output_unread(block)
         self.p = 0.0  # drop-block probability, set by Change.drop_block
         self.noise = float(noise)  # std of the branch's multiplicative noise in training (Change.branch_noise)
         # debug statistics (zoo.monitor.BlockStats) while debug is on, else None: the
@@ -83,7 +86,7 @@ class Residual(nn.Module):
             keep = torch.empty((branch.shape[0],) + (1,) * (branch.dim() - 1), dtype=branch.dtype, device=branch.device)
             keep.bernoulli_(1.0 - self.p).div_(1.0 - self.p)  # (B, 1, 1, 1): 0 or 1/(1-p)
             branch = branch * keep
-        out = skip + branch
+        out = branch.add_(skip) if self.sum_in_place and branch is not skip else skip + branch
         if self.after is not None:
             out = self.after(out)
         return out
@@ -93,6 +96,20 @@ class Residual(nn.Module):
         if self.noise:
             parts.append(f"noise={self.noise:g}")
         return ", ".join(parts)
+
+
+_UNREAD_OUTPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.InstanceNorm2d)
+
+
+def _output_unread(block: nn.Module) -> bool:
+    """Whether ``block``'s last layer is one whose backward never reads its output (so
+    the output may be overwritten): a convolution, linear layer or norm."""
+    from .norm import LayerNormChannels
+
+    last = block
+    while isinstance(last, nn.Sequential) and len(last):
+        last = last[-1]
+    return isinstance(last, (*_UNREAD_OUTPUT, LayerNormChannels))
 
 
 def residual_from_options(block: nn.Module, in_channels: int, out_channels: int, stride: int, options) -> Residual:
@@ -116,7 +133,7 @@ def residual_from_options(block: nn.Module, in_channels: int, out_channels: int,
         align = nn.Sequential(conv, *([norm] if norm is not None else []))
     after = [
         create_norm(options.norm_after, out_channels),
-        create_activation(options.fun_after),
+        create_activation(options.fun_after, inplace=True),  # on the fresh sum (or its norm)
         create_dropout(options.drop_after),
         create_shift(options.shift_after),
     ]

@@ -34,7 +34,8 @@ def build_cnf(ctx, channels, kernel, stride, padding, groups=1, dilation=1):
     from ..layers import create_activation, create_norm
 
     conv, out = build_conv(ctx, channels, kernel, stride, padding, groups, dilation)
-    layers = [conv, create_norm(ctx.options.norm, out), create_activation(ctx.options.fun)]
+    # in place: the activation's input is the fresh output of the conv or norm just before
+    layers = [conv, create_norm(ctx.options.norm, out), create_activation(ctx.options.fun, inplace=True)]
     return nn.Sequential(*(layer for layer in layers if layer is not None)), out
 
 

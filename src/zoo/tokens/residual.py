@@ -24,7 +24,7 @@ def branch_layers(ctx, channels, kernel, stride):
     layers = [
         nn.Conv2d(ctx.channels, out, kernel, s1, pad, bias=o.bias),
         create_norm(o.norm_inside, out),
-        create_activation(o.fun_inside),
+        create_activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
         create_dropout(o.drop_inside),
         create_shift(o.shift_inside),
         nn.Conv2d(out, out, kernel, s2, pad, bias=o.bias),

@@ -82,11 +82,11 @@ def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tup
         create_norm(o.norm_before, c_in),
         nn.Conv2d(c_in, width, 1, s1, 0, bias=o.bias),
         create_norm(o.norm_inside, width),
-        create_activation(o.fun_inside),
+        create_activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
         create_dropout(o.drop_inside),
         nn.Conv2d(width, width, kernel, s2, pad, bias=o.bias),
         create_norm(o.norm_inside, width),
-        create_activation(o.fun_inside),
+        create_activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
         create_dropout(o.drop_inside),
         nn.Conv2d(width, out, 1, 1, 0, bias=o.bias),
         create_norm(o.norm_block, out),
