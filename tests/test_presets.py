@@ -476,6 +476,7 @@ def test_a_broken_user_preset_breaks_loudly(tmp_path, monkeypatch):
 # -- the wheel -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # builds and installs a wheel (about 12 s)
 def test_the_wheel_ships_the_presets(tmp_path):
     """Build the wheel, install it in a fresh virtual environment and create a preset there."""
     dist, venv = tmp_path / "dist", tmp_path / "venv"

@@ -256,6 +256,7 @@ def test_resume_after_two_epochs_equals_four_epochs_straight(run, tmp_path):
     assert [r["val_acc"] for r in a] == [r["val_acc"] for r in b] and len(b) == 4
 
 
+@pytest.mark.slow  # a real SIGINT to a training subprocess, then a resume (the in-process resume tests stay)
 def test_ctrl_c_saves_last_pt_exits_130_and_resume_continues(tmp_path):
     """A real Ctrl-C (SIGINT) to a real ``zoo train`` process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
