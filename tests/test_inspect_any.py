@@ -17,7 +17,7 @@ from torch import nn
 import zoo
 from zoo.cli import main
 from zoo.inputs import InputSpec, parse_inputs
-from zoo.inspector.api import input_specs, takes_images
+from zoo.inspector.inspection import input_specs, takes_images
 from zoo.inspector.report import IN_FORWARD
 
 # -- small hand-written models -------------------------------------------------------------

@@ -893,3 +893,23 @@ def test_a_norm_kind_or_activation_zoo_has_is_refused():
         with pytest.raises(zoo.PluginClashError, match=r"plugin 'renamer' provides the token 'gelu', which zoo itself has"):
             with register_plugin(Renamer(), name="renamer"):
                 pass
+
+
+def test_a_plugin_option_is_a_param_checked_by_type_and_config_is_one_mapping():
+    """One parameter type (zoo.specs.Param) for zoo's options and plugins' alike."""
+    from zoo.plugin import Option, hookimpl, isolated_registry, register_plugin
+
+    class Wide:
+        @hookimpl
+        def zoo_options(self):
+            return [Option("widen", 2, "width multiplier", min=1, max=8)]
+
+    with isolated_registry(), register_plugin(Wide(), name="zoo-wide"):
+        with pytest.raises(zoo.OptionError, match=r"option widen='banana': must be a whole number \(width multiplier\)"):
+            zoo.Config(widen="banana")
+        with pytest.raises(zoo.OptionError, match=r"option widen=9: must be at most 8"):
+            zoo.Config(widen=9)
+        cfg = zoo.Config(fun="gelu")
+        assert "widen" in cfg and dict(cfg)["widen"] == 2 == cfg.widen == cfg["widen"]
+        assert set(cfg) == set(dict(cfg)) and len(cfg) == len(dict(cfg))
+        assert zoo.Config(widen=4).changed() == {"widen": 4}

@@ -150,7 +150,16 @@ class BuildError(_Located, ZooError, ValueError):
 
 
 class ShapeError(ZooError, ValueError):
-    """A block cannot take the shape that reaches it."""
+    """A block cannot take the shape that reaches it.
+
+    From the inspector it carries, set when it is made: ``block`` (the block's token
+    text), ``input_shape`` (what reached it), ``where`` (its module path) and ``report``
+    (the :class:`zoo.Report` with the tree up to that block)."""
+
+    def __init__(self, message: str, *, block: str | None = None, input_shape: tuple | None = None,
+                 where: str | None = None, report=None):
+        super().__init__(message)
+        self.block, self.input_shape, self.where, self.report = block, input_shape, where, report
 
 
 class PresetError(ZooError, ValueError):

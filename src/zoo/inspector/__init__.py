@@ -8,7 +8,7 @@ computed on the meta device (spec §7).
 ``zoo.ModelState(model).layers(depth, input_size=...)`` prints the document's tree.
 """
 
-from .api import inspect
+from .inspection import inspect
 from .model_state import ModelState
 from .report import BlockRow, ModuleRow, Report
 

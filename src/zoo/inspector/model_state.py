@@ -140,7 +140,7 @@ class ModelState:
 
     def report(self, input_size: Sequence[int] | None = None):
         """The :class:`zoo.Report` behind :meth:`layers` (raises ``ShapeError`` on failure)."""
-        from .api import Target, _size_argument, inspect_target
+        from .inspection import Target, _size_argument, inspect_target
 
         size = _size_argument(input_size) if input_size is not None else None
         target = Target(self.model, type(self.model).__name__, size, owned=False)

@@ -1,4 +1,4 @@
-"""``zoo.inspect``: any model, preset, YAML file or block string -> a :class:`Report`."""
+"""``zoo.inspect``, the inspection: a model, preset, YAML file or block string -> a :class:`Report`."""
 
 from __future__ import annotations
 
@@ -329,16 +329,15 @@ def inspect_target(found: Target) -> Report:
         failing = [traced_paths.get(id(m), "") for m, _ in result.failure.chain] or [""]
         inputs = [i for _, i in result.failure.chain] or [shape]
         rows = mark_failure(rows, list(zip(failing, inputs)))
-        error = _shape_error(model, result, failing, shape)
+        error, fields, cause = _shape_error(model, result, failing, shape)
     else:
         rows = add_forward_rows(rows)
     blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
     report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
-                    error=str(error) if error else None, default_depth=_default_depth(model),
+                    error=error, default_depth=_default_depth(model),
                     inputs=_describe_inputs(args, kwargs, model))
     if error is not None:
-        error.report = report
-        raise error
+        raise ShapeError(error, report=report, **fields) from cause
     return report
 
 
@@ -402,7 +401,10 @@ def _fmt_shape(shape: Any) -> str:
     return str(shape) if shape is not None else "?"
 
 
-def _shape_error(model: nn.Module, result: Trace, failing: list[str], shape: tuple[int, ...]) -> ShapeError:
+def _shape_error(model: nn.Module, result: Trace, failing: list[str],
+                 shape: tuple[int, ...]) -> tuple[str, dict[str, Any], BaseException]:
+    """The failure's message, the :class:`ShapeError` fields (block, input shape, path)
+    and the error torch raised."""
     chain = result.failure.chain
     error = result.failure.error
     found = locate_cnn(model)
@@ -443,9 +445,4 @@ def _shape_error(model: nn.Module, result: Trace, failing: list[str], shape: tup
                 f"{module.in_channels},H,W, or build it with input={inputs[1]} (zoo inspect --set input={inputs[1]})")
     if hint:
         lines.append(hint)
-    shape_error = ShapeError("\n".join(lines))
-    shape_error.block = block_label
-    shape_error.input_shape = block_input
-    shape_error.where = where
-    shape_error.__cause__ = error
-    return shape_error
+    return "\n".join(lines), {"block": block_label, "input_shape": block_input, "where": where}, error
