@@ -239,7 +239,7 @@ def test_se_token_rescales_channels_by_a_gate():
     torch.manual_seed(0)
     cnn = zoo.CNN(input=16, blocks="se4", pool=0, flat=False)
     se = cnn.blocks[0]
-    assert type(se).__name__ == "SqueezeExcite" and se.zoo_token == "se4"
+    assert type(se).__name__ == "SqueezeExcite" and cnn.token_texts["blocks.0"] == "se4"
     assert n_params(cnn) == (16 * 4 + 4) + (4 * 16 + 16)  # fc1 and fc2 with biases
     x = torch.randn(2, 16, 5, 5)
     mean = x.mean(dim=(2, 3))  # (B, C)
@@ -325,8 +325,8 @@ def test_plugin_tokens_build_inside_groups_and_repeats():
     assert cnn.block_names == ["(cnf32 m)", "(rb16 se4)", "(rb16 se4)", "rb32_3_2", "rb", "rb"]
     assert cnn.out_channels == 128
     group = cnn.blocks[1]
-    assert isinstance(group, nn.Sequential) and group.zoo_token == "(rb16 se4)"
-    assert [m.zoo_token for m in group] == ["rb16", "se4"]
+    assert isinstance(group, nn.Sequential) and cnn.token_texts["blocks.1"] == "(rb16 se4)"
+    assert [cnn.token_texts[f"blocks.1.{i}"] for i in range(2)] == ["rb16", "se4"]  # the CNN knows its tokens
     assert cnn.blocks[1][0] is not cnn.blocks[2][0]  # copies never share weights
     assert not cnn.blocks[1][0].identity_align and cnn.blocks[2][0].identity_align
     assert cnn(torch.randn(2, 3, 16, 16)).shape == (2, 128)

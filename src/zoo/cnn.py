@@ -46,18 +46,26 @@ def _count(nodes: tuple[Node, ...] | list[Node]) -> int:
 def build_modules(
     nodes: tuple[Node, ...], channels: int, options: Config, text: str, tokens: Mapping[str, Token]
 ) -> tuple[list[tuple[nn.Module, str]], int]:
-    """Build each node (each copy of a repeated one); returns ``[(module, text)]``
-    and the channels that leave the last one."""
+    """Build each node (each copy of a repeated one); returns ``[(module, text, inner)]``
+    (``inner``: a group's items, alike) and the channels that leave the last one."""
     built = []
     for node in expand(nodes):
         if isinstance(node, GroupNode):
             inner, channels = build_modules(node.items, channels, options, text, tokens)
-            module: nn.Module = nn.Sequential(*(m for m, _ in inner))
+            module: nn.Module = nn.Sequential(*(m for m, _, _ in inner))
         else:
-            module, channels = _build_token(node, channels, options, text, tokens[node.name])
-        module.zoo_token = node.text  # the token text, for reports and plots
-        built.append((module, node.text))
+            module, channels, inner = *_build_token(node, channels, options, text, tokens[node.name]), []
+        built.append((module, node.text, inner))
     return built, channels
+
+
+def _token_texts(built: list, prefix: str) -> dict[str, str]:
+    """Module path -> the token text it was built from (groups' items too)."""
+    texts: dict[str, str] = {}
+    for index, (_, text, inner) in enumerate(built):
+        texts[f"{prefix}{index}"] = text
+        texts.update(_token_texts(inner, f"{prefix}{index}."))
+    return texts
 
 
 def _build_token(node: TokenNode, channels: int, options: Config, text: str, token: Token):
@@ -125,8 +133,11 @@ class CNN(nn.Module):
                 hint="check the repeat counts",
             )
         built, channels = build_modules(nodes, self.cfg.input, self.cfg, text, registry.tokens)
-        self.blocks = nn.ModuleList(module for module, _ in built)
-        self.block_names: list[str] = [name for _, name in built]
+        self.blocks = nn.ModuleList(module for module, _, _ in built)
+        self.block_names: list[str] = [name for _, name, _ in built]
+        # the token text of each module built from one, by its path in this network
+        # ("blocks.1", "blocks.0.1" inside a group): for reports, plots and messages
+        self.token_texts: dict[str, str] = _token_texts(built, "blocks.")
         pool = create_pool(self.cfg.pool)
         if pool is not None:
             self.blocks.append(pool)

@@ -170,6 +170,7 @@ def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[
             f"the state dict has {len(t_blocks)} residual blocks (layerN.M), the zoo model "
             f"{len(residuals)}: is it the matching preset (resnet18 for resnet18, ...)?"
         )
+    tokens = {prefix + path: text for path, text in cnn.token_texts.items()}
     for ((stage, index), inner), (zname, residual) in zip(t_blocks.items(), residuals, strict=True):
         tname = f"layer{stage}.{index}"
         z_bconvs, z_bnorms = _layers(residual.block, f"{zname}.block")
@@ -177,7 +178,7 @@ def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[
         if (len(z_bconvs), len(z_bnorms)) != (len(t_bconvs), len(t_bnorms)):
             raise WeightsError(
                 f"block {tname} has {len(t_bconvs)} Conv2d and {len(t_bnorms)} BatchNorm, its zoo "
-                f"counterpart {zname} ({getattr(residual, 'zoo_token', '?')}) has "
+                f"counterpart {zname} ({tokens.get(zname, '?')}) has "
                 f"{len(z_bconvs)} and {len(z_bnorms)}"
             )
         pairs += [(f"{tname}.{t}", z) for t, z in zip(t_bconvs, z_bconvs, strict=True)]
@@ -189,7 +190,7 @@ def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[
         if len(t_down) != len(z_down):
             raise WeightsError(
                 f"block {tname} has {len(t_down)} downsample layers, its zoo counterpart {zname} "
-                f"({getattr(residual, 'zoo_token', '?')}) has {len(z_down)} in its align"
+                f"({tokens.get(zname, '?')}) has {len(z_down)} in its align"
             )
         pairs += [(f"{tname}.{t}", z) for t, z in zip(t_down, z_down, strict=True)]
 

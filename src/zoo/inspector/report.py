@@ -160,6 +160,7 @@ def build_rows(
     first_path: dict[int, str] = {}
     occurrence: dict[int, int] = {}
     pairs = list(zip(model.named_modules(remove_duplicate=False), traced.named_modules(remove_duplicate=False)))
+    tokens = _token_texts(model)
     occurrences: dict[int, int] = {}
     for (_, module), _ in pairs:
         occurrences[id(module)] = occurrences.get(id(module), 0) + 1
@@ -171,7 +172,7 @@ def build_rows(
             type=type(module).__name__,
             description=describe(module),
             level=level,
-            token=getattr(module, "zoo_token", None),
+            token=tokens.get(path),
             children=sum(1 for _ in module.children()),
         )
         if id(module) in first_path:
@@ -287,6 +288,16 @@ def _block_row(name: str, path: str, params: int, macs: int, output: Shape, inpu
 
 def _module_block(name: str, row: ModuleRow, v0: int | None) -> BlockRow:
     return _block_row(name, row.path, row.total_params, row.macs or 0, row.output, row.input, v0, row.failed)
+
+
+def _token_texts(model: nn.Module) -> dict[str, str]:
+    """Module path in ``model`` -> the token text of the zoo network's modules."""
+    found = locate_cnn(model)
+    if found is None:
+        return {}
+    path, cnn = found
+    prefix = f"{path}." if path else ""
+    return {prefix + inner: text for inner, text in getattr(cnn, "token_texts", {}).items()}
 
 
 def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:

@@ -185,8 +185,9 @@ def top_level(model: nn.Module) -> tuple[nn.Module, list[tuple[str, str, nn.Modu
     else:
         root, children, prefix = model, model.named_children(), ""
     slots = []
+    tokens = getattr(cnn, "token_texts", {}) if cnn is not None else {}
     for name, child in children:
-        label = getattr(child, "zoo_token", None)
+        label = tokens.get(prefix + name)
         if label is None:
             label = _ENDING_LABELS.get(type(child), name if not prefix else type(child).__name__)
         slots.append((label, prefix + name, child))
@@ -201,12 +202,14 @@ def residual_blocks(model: nn.Module) -> list[ResidualSite]:
     tokens, one Residual inside another), in module order."""
     seen: set[int] = set()
     found: list[ResidualSite] = []
+    root = top_level(model)[0]
+    tokens = getattr(root, "token_texts", {})  # a zoo network's: path -> token text
 
     def walk(module: nn.Module, path: str, name: str, top: int) -> None:
         if id(module) in seen:  # a module registered twice is one block
             return
         seen.add(id(module))
-        name = getattr(module, "zoo_token", name)
+        name = tokens.get(path, name)
         if isinstance(module, Residual):
             found.append(ResidualSite(path, name, top, module))
         for child_name, child in module.named_children():
