@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from .common import add_model_arguments, input_size, resolve_model_argument
+from .common import add_model_arguments, input_size, resolve_model_argument, whole_number
 
 EXAMPLES = """examples:
   zoo bench resnet18 --vs timm:resnet18 --infer
@@ -19,26 +19,6 @@ EXAMPLES = """examples:
   zoo bench r32m --vs r64m --batch 64 --steps 3 --repeats 5 --json
   zoo bench "cnf32 m r64_3_2" --input 3,64,64 --device cuda --amp bf16
 """
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 1")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= 0")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -62,17 +42,17 @@ def add_parser(sub) -> None:
     mode.add_argument("--infer", dest="mode", action="store_const", const="infer",
                       help="time inference: forward under torch.inference_mode")
     p.set_defaults(mode="train")
-    p.add_argument("--batch", type=_positive, default=32, metavar="N", help="images per step (default 32)")
+    p.add_argument("--batch", type=whole_number(1), default=32, metavar="N", help="images per step (default 32)")
     p.add_argument("--input", type=input_size, metavar="C,H,W",
                    help="input size for every model (default: each model's own; C,32,32 for a block string)")
     p.add_argument("--device", default="cpu", metavar="cpu|cuda|mps", help="where to run (default cpu)")
     p.add_argument("--channels-last", action="store_true", help="every model and input in channels-last")
     p.add_argument("--compile", action="store_true", help="torch.compile every model (compiled in the warm-up)")
     p.add_argument("--amp", choices=("bf16", "fp16"), help="autocast every model to this dtype")
-    p.add_argument("--threads", type=_positive, metavar="N", help="torch CPU threads (default: torch's)")
-    p.add_argument("--steps", type=_positive, default=5, metavar="N", help="steps per timed repeat (default 5)")
-    p.add_argument("--repeats", type=_positive, default=5, metavar="N", help="timed repeats (default 5)")
-    p.add_argument("--warmup", type=_count, default=2, metavar="N", help="warm-up steps per model (default 2)")
+    p.add_argument("--threads", type=whole_number(1), metavar="N", help="torch CPU threads (default: torch's)")
+    p.add_argument("--steps", type=whole_number(1), default=5, metavar="N", help="steps per timed repeat (default 5)")
+    p.add_argument("--repeats", type=whole_number(1), default=5, metavar="N", help="timed repeats (default 5)")
+    p.add_argument("--warmup", type=whole_number(0), default=2, metavar="N", help="warm-up steps per model (default 2)")
     p.add_argument("--no-peak", dest="peak", action="store_false",
                    help="skip the matrix product that measures the peak")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

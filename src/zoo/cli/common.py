@@ -24,6 +24,26 @@ SET_HELP = (
 _SIZE_SEPARATORS = re.compile(r"\s*[,x×X*]\s*")
 
 
+def whole_number(minimum: int = 0, what: str = ""):
+    """An argparse type: a whole number >= ``minimum`` (``what`` names it in the message).
+
+    >>> whole_number(1)("3"), whole_number(0, "a depth")("0")
+    (3, 0)
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            named = f" is not {what}" if what else ""
+            raise argparse.ArgumentTypeError(f"{text!r}{named}: give a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
 def model_target(text: str) -> str:
     """argparse type of a MODEL: any non-blank text (what it names is decided later)."""
     if not text.strip():

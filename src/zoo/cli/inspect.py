@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from .common import add_model_arguments, model_inputs, resolve_model_argument
+from .common import add_model_arguments, model_inputs, resolve_model_argument, whole_number
 
 EXAMPLES = """examples:
   zoo inspect resnet18_cifar
@@ -25,16 +25,6 @@ EXAMPLES = """examples:
   zoo inspect nets.py:build --input "ids:int64[1,128]; mask:bool[1,128]"
   zoo inspect r32m --set num_classes=100 --set "head={hidden: [256]}"
 """
-
-
-def _depth(text: str) -> int:
-    try:
-        depth = int(text)
-    except ValueError:
-        depth = -1
-    if depth < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a depth: give a whole number >= 0")
-    return depth
 
 
 def add_parser(sub) -> None:
@@ -55,7 +45,7 @@ def add_parser(sub) -> None:
                    "whole shape), int64[1,128] (a dtype), ids:int64[1,128] (a keyword input); repeat "
                    "--input or separate with ';' for several (default: the model's own input size; "
                    "for a block string C,32,32)")
-    p.add_argument("--depth", type=_depth, metavar="N",
+    p.add_argument("--depth", type=whole_number(0, "a depth"), metavar="N",
                    help="expand the tree down to level N, the model being level 0 (default: the CNN's blocks and their parts)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--write-counts", action="store_true",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import add_model_arguments, resolve_model_argument
+from .common import add_model_arguments, resolve_model_argument, whole_number
 
 EXAMPLES = """examples:
   zoo train "cnf32 m r64_3_2 r" --data digits --epochs 10
@@ -28,19 +28,6 @@ EXAMPLES = """examples:
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "onecycle")
 AUGMENTATIONS = ("document", "basic", "none")
-
-
-def _whole(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a whole number >= {minimum}")
-        return value
-
-    return parse
 
 
 def _positive(text: str) -> float:
@@ -70,26 +57,26 @@ def add_parser(sub) -> None:
                    "or folder:PATH (PATH/train, PATH/val) (default: digits)")
     p.add_argument("--root", metavar="DIR", help="where the files of cifar10/cifar100/mnist/fashion-mnist are "
                    "(default: $ZOO_DATA or ./data); nothing is downloaded")
-    p.add_argument("--size", type=_whole(1), default=32, metavar="PX", help="image size of a folder: data set (32)")
-    p.add_argument("--epochs", type=_whole(1), default=10, metavar="N", help="epochs in all (10)")
-    p.add_argument("--batch", type=_whole(1), default=100, metavar="N",
+    p.add_argument("--size", type=whole_number(1), default=32, metavar="PX", help="image size of a folder: data set (32)")
+    p.add_argument("--epochs", type=whole_number(1), default=10, metavar="N", help="epochs in all (10)")
+    p.add_argument("--batch", type=whole_number(1), default=100, metavar="N",
                    help="examples per step, over all processes (100)")
     p.add_argument("--lr", type=_positive, default=1e-3, help="learning rate (1e-3)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="adam (the document's), adamw, sgd")
     p.add_argument("--schedule", choices=SCHEDULES, default="none", help="learning-rate schedule per step (none)")
     p.add_argument("--aug", choices=AUGMENTATIONS, help="augmentation on the device: document (the seed's "
                    "recipe), basic (flip, crop), none (default: document for cifar and folders, else none)")
-    p.add_argument("--limit", type=_whole(1), metavar="N", help="examples per epoch (for quick runs)")
+    p.add_argument("--limit", type=whole_number(1), metavar="N", help="examples per epoch (for quick runs)")
     p.add_argument("--device", metavar="DEV", help="cpu, cuda, cuda:1, mps (default: cuda when there is one)")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision")
-    p.add_argument("--seed", type=_whole(0), default=0, help="random seed (0): same data order and weights")
-    p.add_argument("--workers", type=_whole(0), default=2, help="DataLoader workers of a folder: data set (2)")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="random seed (0): same data order and weights")
+    p.add_argument("--workers", type=whole_number(0), default=2, help="DataLoader workers of a folder: data set (2)")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run folders go (runs/)")
     p.add_argument("--resume", action="store_true", help="continue the latest run of each MODEL in --out from "
                    "its last.pt, up to --epochs")
-    p.add_argument("--plot-every", type=_whole(0), default=0, metavar="K",
+    p.add_argument("--plot-every", type=whole_number(0), default=0, metavar="K",
                    help="save the block plot (blocks_<epoch>.png) and curves every K epochs (0: curves at the end)")
     p.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over all processes")
     p.add_argument("--json", action="store_true", help="print the results as JSON (no progress)")
