@@ -19,9 +19,20 @@ import sys
 import warnings
 
 from .. import __version__
-from ..errors import OptionError, UnknownOptionError, ZooError, ZooWarning
+from ..errors import (
+    DeviceError,
+    OptionError,
+    OutputPathError,
+    UnknownOptionError,
+    ZooError,
+    ZooWarning,
+)
 
 __all__ = ["main", "build_parser"]
+
+# the exceptions that mean "a bad argument" (exit 2, like argparse's); any other ZooError is
+# the model, a file or the data (exit 1): mapped here, by class, for every command
+ARGUMENT_ERRORS = (OptionError, UnknownOptionError, DeviceError, OutputPathError)
 
 COMMANDS = ("list", "inspect", "train", "runs", "tokens", "options", "plugins", "bench", "export")  # modules of zoo.cli, in the order `zoo --help` lists them
 
@@ -73,7 +84,7 @@ def _main(argv: list[str] | None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (OptionError, UnknownOptionError) as exc:  # an argument that does not fit: as argparse's
+    except ARGUMENT_ERRORS as exc:  # an argument that does not fit: as argparse's
         print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ZooError as exc:  # the model, a file or the data is wrong

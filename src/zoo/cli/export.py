@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from .common import add_model_arguments, input_size, resolve_model_argument
 
@@ -70,39 +69,27 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import OptionError, OutputPathError, UnknownOptionError
+    from ..errors import OptionError
     from ..export import FORMATS, check_output_path, format_from_path
 
-    def bad_argument(message) -> int:
-        print(f"zoo export: error: {message}", file=sys.stderr)
-        return 2
-
-    try:
-        spec = resolve_model_argument(args.target, args.options)
-    except (OptionError, UnknownOptionError) as exc:
-        return bad_argument(exc)
+    # argument mistakes (OptionError, OutputPathError, ...) are exit 2 by class (zoo.cli)
+    spec = resolve_model_argument(args.target, args.options)
     fmt = args.format or (format_from_path(args.output) if args.output else None)
     if fmt is None:
         if args.output:
-            return bad_argument(f"{args.output}: say the format (--format onnx, pt2 or torchscript), "
+            raise OptionError(f"{args.output}: say the format (--format onnx, pt2 or torchscript), "
                                 "or end the file name in .onnx, .pt2 or .pt")
         fmt = "onnx"
     if args.opset is not None and fmt != "onnx":
-        return bad_argument(f"--opset applies to ONNX only, not to {fmt}")
+        raise OptionError(f"--opset applies to ONNX only, not to {fmt}")
     output = args.output or f"{_file_name(spec.name)}{FORMATS[fmt]}"
-    try:
-        check_output_path(output)
-    except OutputPathError as exc:
-        return bad_argument(exc)
+    check_output_path(output)
 
     from ..export import export_model
 
     size = args.input[-3:] if args.input else None
-    try:
-        result = export_model(spec, output, fmt, input_size=size, batch=args.batch, opset=args.opset,
-                              weights=args.weights)
-    except (OptionError, UnknownOptionError) as exc:
-        return bad_argument(exc)
+    result = export_model(spec, output, fmt, input_size=size, batch=args.batch, opset=args.opset,
+                          weights=args.weights)
     if args.json:
         print(json.dumps({"model": spec.name, **result.to_dict()}, indent=2))
         return 0
