@@ -56,8 +56,12 @@ def add_parser(sub) -> None:
                    help="digits (scikit-learn, no download), fake, cifar10, cifar100, mnist, fashion-mnist, "
                    "or folder:PATH (PATH/train, PATH/val) (default: digits)")
     p.add_argument("--root", metavar="DIR", help="where the files of cifar10/cifar100/mnist/fashion-mnist are "
-                   "(default: $ZOO_DATA or ./data); nothing is downloaded")
-    p.add_argument("--size", type=whole_number(1), default=32, metavar="PX", help="image size of a folder: data set (32)")
+                   "(default: $ZOO_DATA or ./data)")
+    p.add_argument("--download", action="store_true", help="download cifar10/cifar100/mnist/fashion-mnist into "
+                   "--root when the files are not there (torchvision's download, with its checksums); without "
+                   "it nothing is downloaded")
+    p.add_argument("--size", type=whole_number(1), metavar="PX", help="image size of a folder: data set "
+                   "(default: the images' own size when they all have one, else 32)")
     p.add_argument("--epochs", type=whole_number(1), default=10, metavar="N", help="epochs in all (10)")
     p.add_argument("--batch", type=whole_number(1), default=100, metavar="N",
                    help="examples per step, over all processes (100)")
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     args.plots = plots
     try:
         try:
-            data = load_data(args.data, args.root, size=args.size, seed=args.seed)
+            data = _load_data(args, distributed, load_data)
         except UnknownDataError as exc:
             return _error(f"--data: {exc}")
         say(data.describe())
@@ -167,6 +171,18 @@ def run(args: argparse.Namespace) -> int:
     Console(highlight=False).print(
         comparison_table(rows, title=f"{data.name}, {epochs} epochs, batch {args.batch}, lr {args.lr:g}"))
     return 0
+
+
+def _load_data(args: argparse.Namespace, distributed, load_data):
+    """The data set; with ``--download`` under torchrun the first process downloads
+    while the others wait, then all read the files."""
+    if args.download and distributed.active:
+        try:
+            if distributed.main:
+                load_data(args.data, args.root, size=args.size, seed=args.seed, download=True)
+        finally:
+            distributed.barrier()
+    return load_data(args.data, args.root, size=args.size, seed=args.seed, download=args.download)
 
 
 class _Say:

@@ -44,6 +44,9 @@ __all__ = [
     "load_data",
     "as_split",
     "default_root",
+    "scan_folder",
+    "FolderScan",
+    "ImageFiles",
 ]
 
 DATA_SETS = ("digits", "fake", "cifar10", "cifar100", "mnist", "fashion-mnist", "folder:PATH")
@@ -109,13 +112,14 @@ class FolderSplit:
         self.dataset = dataset
         self.size = size
         self.labels = torch.as_tensor(dataset.targets, dtype=torch.long)
+        self.channels = 1 if getattr(dataset, "mode", "RGB") == "L" else 3
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return (3, self.size, self.size)
+        return (self.channels, self.size, self.size)
 
     def batches(self, indices: Sequence[int] | torch.Tensor, batch: int, *, device: Any = None,
                 workers: int = 2) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -197,11 +201,15 @@ def _from_tensors(name: str, train: TensorSplit, val: TensorSplit, classes: list
     return DataSet(name, train, val, classes, mean, std, aug)
 
 
-def load_data(name: str, root: str | os.PathLike | None = None, *, size: int = 32, seed: int = 0) -> DataSet:
+def load_data(name: str, root: str | os.PathLike | None = None, *, size: int | None = None, seed: int = 0,
+              download: bool = False) -> DataSet:
     """The data set ``name`` (see the module's table). ``root``: where the files of a
-    torchvision data set are (default :func:`default_root`); nothing is downloaded: a
-    missing file is a :class:`zoo.DataError` saying which files to put where.
-    ``size``: the image size of a ``folder:`` tree.
+    torchvision data set are (default :func:`default_root`). Nothing is downloaded
+    unless ``download=True`` (torchvision's own download, with its checksums, into
+    ``root``): a missing file is a :class:`zoo.DataError` saying which files to put
+    where. ``size``: the image size of a ``folder:`` tree (default: the images' own
+    size when they all have one, else 32); its images are checked before anything
+    trains (see :func:`scan_folder`).
 
     >>> load_data("cifar11")
     Traceback (most recent call last):
@@ -212,9 +220,11 @@ def load_data(name: str, root: str | os.PathLike | None = None, *, size: int = 3
         raise UnknownDataError(f"a data set is one of {', '.join(DATA_SETS)}; got {name!r}")
     name = name.strip()
     root = Path(root) if root is not None else default_root()
+    key = name.lower().replace("_", "-")
+    if download and key not in _FILES and (key in _LOADERS or name.startswith("folder:")):
+        raise DataError(f"--download: {name} has nothing to download; only {', '.join(_FILES)} are downloaded")
     if name.startswith("folder:"):
         return _folder(Path(name[len("folder:"):]), size)
-    key = name.lower().replace("_", "-")
     loader = _LOADERS.get(key)
     if loader is None:
         if Path(name).is_dir():
@@ -223,6 +233,8 @@ def load_data(name: str, root: str | os.PathLike | None = None, *, size: int = 3
         raise UnknownDataError(
             f"unknown data set {name!r}{did_you_mean(key, known)} (zoo knows {', '.join(DATA_SETS)})"
         )
+    if key in _FILES:
+        return loader(root, seed, download)
     return loader(root, seed)
 
 
@@ -264,7 +276,7 @@ _FILES = {
 
 
 def _torchvision(key: str):
-    def load(root: Path, seed: int) -> DataSet:
+    def load(root: Path, seed: int, download: bool = False) -> DataSet:
         try:
             import torchvision.datasets as datasets
         except ImportError:
@@ -274,23 +286,17 @@ def _torchvision(key: str):
         cls = getattr(datasets, cls_name)
         where = root / folder
         present = where.is_dir() and all((where / f).exists() for f in files if f != "...")
-        packed = (root / archive).is_file() if archive.endswith(".tar.gz") else (
-            where.is_dir() and all((where / f"{f}.gz").exists() for f in files))
-        if not present and not packed:
-            listing = ", ".join(files)
-            raise DataError(
-                f"{key}: no data under {root.resolve()} (zoo does not download). Put the files there:\n"
-                f"  {where}/: {listing}\n"
-                f"  or {root / archive if archive.endswith('.tar.gz') else where / '*.gz'} ({archive}), from {url}\n"
-                f"then run again (or give the folder that holds them with --root DIR)"
-            )
+        if not present:
+            if download:
+                _download(key, cls, root)
+            else:
+                _unpack(key, cls, root)
         try:
-            # download=True with the archive present only unpacks it: torchvision skips a
-            # download whose file is there with the right checksum
-            train = cls(str(root), train=True, download=not present)
-            val = cls(str(root), train=False, download=not present)
-        except Exception as exc:  # a damaged file, or an archive with the wrong checksum
-            raise DataError(f"{key}: the files under {root} cannot be read ({exc}); put fresh copies there") from None
+            train = cls(str(root), train=True, download=False)
+            val = cls(str(root), train=False, download=False)
+        except Exception as exc:  # a damaged file
+            raise DataError(f"{key}: the files under {root} cannot be read ({exc}); put fresh copies there"
+                            " or delete them and add --download") from None
         splits = []
         for ds in (train, val):
             images = torch.as_tensor(ds.data)
@@ -302,10 +308,187 @@ def _torchvision(key: str):
     return load
 
 
+def _missing(key: str, root: Path) -> DataError:
+    _, folder, files, archive, url = _FILES[key]
+    where = root / folder
+    packed = root / archive if archive.endswith(".tar.gz") else where / "*.gz"
+    return DataError(
+        f"{key}: no data under {root.resolve()} (zoo downloads only with --download). Put the files there:\n"
+        f"  {where}/: {', '.join(files)}\n"
+        f"  or {packed} ({archive}), from {url}\n"
+        f"then run again (or give the folder that holds them with --root DIR), or add --download"
+    )
+
+
+def _archives(cls: Any, root: Path) -> list[tuple[Path, str, Path]]:
+    """``(archive, its MD5, where it unpacks)`` of a torchvision data set class, read
+    from the class itself (its ``filename``/``tgz_md5``, or MNIST's ``resources``)."""
+    if hasattr(cls, "tgz_md5"):  # CIFAR-10, CIFAR-100: one .tar.gz
+        return [(root / cls.filename, cls.tgz_md5, root)]
+    raw = root / cls.__name__ / "raw"  # MNIST and kin: one .gz per file
+    return [(raw / name, md5, raw) for name, md5 in cls.resources]
+
+
+def _unpack(key: str, cls: Any, root: Path) -> None:
+    """Unpack the archives under ``root`` after checking their checksums; nothing is
+    downloaded: a missing archive says where to put it, a damaged one says so (torchvision,
+    asked to ``download``, would replace a damaged archive from the network)."""
+    from torchvision.datasets.utils import check_integrity, extract_archive
+
+    for archive, md5, into in _archives(cls, root):
+        if archive.suffix == ".gz" and archive.with_suffix("").is_file():
+            continue  # already unpacked
+        if not archive.is_file():
+            raise _missing(key, root)
+        if not check_integrity(str(archive), md5):
+            raise DataError(f"{key}: {archive} is damaged (its MD5 is not {md5}, torchvision's); nothing was "
+                            "downloaded. Put a fresh copy there, or delete it and add --download")
+        try:
+            extract_archive(str(archive), str(into))
+        except (OSError, EOFError, ValueError) as exc:
+            raise DataError(f"{key}: cannot unpack {archive} ({exc}); put a fresh copy there") from None
+
+
+def _download(key: str, cls: Any, root: Path) -> None:
+    """torchvision's own download (its mirrors, its checksums) into ``root``; its
+    messages go to stderr, so that ``--json`` keeps stdout for the result."""
+    import contextlib
+    import sys
+    from urllib.error import URLError
+
+    print(f"{key}: downloading into {root} (torchvision's download, its checksums checked)", file=sys.stderr,
+          flush=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with contextlib.redirect_stdout(sys.stderr):
+            cls(str(root), train=True, download=True)
+            cls(str(root), train=False, download=True)
+    except (URLError, RuntimeError, OSError) as exc:
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())[:300]
+        raise DataError(f"{key}: the download into {root} failed ({reason}); check the network, or put the "
+                        "files there by hand (run without --download to see which)") from None
+
+
 _LOADERS = {"digits": _digits, "fake": _fake, **{k: _torchvision(k) for k in _FILES}}
 
 
-def _folder(path: Path, size: int) -> DataSet:
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+GRAY_MODES = ("1", "L", "I", "I;16", "F")
+DEFAULT_SIZE = 32
+MAX_PROBLEMS_SHOWN = 10
+
+
+@dataclass
+class FolderScan:
+    """What :func:`scan_folder` found in one split of an ``ImageFolder`` tree: the
+    classes, ``(path, class index)`` of each image, the ``(width, height)`` and PIL
+    mode of each, what was skipped (not a regular file, a folder seen before through a
+    link) and the images that cannot be opened, each with the reason."""
+
+    classes: list[str]
+    samples: list[tuple[str, int]]
+    sizes: list[tuple[int, int]]
+    modes: list[str]
+    skipped: list[tuple[Path, str]]
+    problems: list[tuple[Path, str]]
+
+
+def scan_folder(folder: Path) -> FolderScan:
+    """Every image of ``folder/<class>/...``, its header opened (no pixels decoded).
+
+    Folders are followed through links once each (a link back up the tree is skipped,
+    not walked forty times); FIFOs, sockets and broken links are skipped (reading a
+    FIFO named ``x.png`` would wait forever); a zero-byte file, a file that is not an
+    image, and an image too large to decode safely (PIL's decompression-bomb limit)
+    are problems, named with their path.
+    """
+    import stat
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+    scan = FolderScan(classes, [], [], [], [], [])
+    seen: set[tuple[int, int]] = set()
+    for index, name in enumerate(classes):
+        for dirpath, dirnames, filenames in os.walk(folder / name, followlinks=True):
+            try:
+                info = os.stat(dirpath)
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) in seen:  # a link to a folder already walked: a loop
+                scan.skipped.append((Path(dirpath), "a folder already read (a link loop)"))
+                dirnames[:] = []
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            dirnames.sort()
+            for filename in sorted(filenames):
+                if not filename.lower().endswith(IMAGE_SUFFIXES):
+                    continue
+                path = Path(dirpath) / filename
+                try:
+                    mode = os.stat(path).st_mode
+                except OSError:
+                    scan.skipped.append((path, "a broken link"))
+                    continue
+                if not stat.S_ISREG(mode):
+                    scan.skipped.append((path, "not a regular file (a FIFO, a socket or a device)"))
+                    continue
+                try:
+                    if os.path.getsize(path) == 0:
+                        raise OSError("an empty file (0 bytes)")
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("error", Image.DecompressionBombWarning)
+                        with Image.open(path) as image:
+                            size, image_mode = image.size, image.mode
+                except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                    reason = str(exc).split(", could be")[0]
+                    scan.problems.append((path, f"too large to decode safely (a decompression bomb?): {reason}"))
+                    continue
+                except UnidentifiedImageError:
+                    scan.problems.append((path, "not an image PIL can read (damaged, or another kind of file)"))
+                    continue
+                except (OSError, ValueError, SyntaxError) as exc:
+                    scan.problems.append((path, str(exc) or type(exc).__name__))
+                    continue
+                scan.samples.append((str(path), index))
+                scan.sizes.append(size)
+                scan.modes.append(image_mode)
+    return scan
+
+
+class ImageFiles:
+    """The images of a :class:`FolderScan` as a torch ``Dataset`` of ``(uint8 tensor,
+    class)``: converted to gray (``channels=1``) or RGB, resized (shorter side) and
+    centre-cropped to ``size``. A file that cannot be decoded is a
+    :class:`zoo.DataError` naming it."""
+
+    def __init__(self, scan: FolderScan, size: int, channels: int):
+        self.samples = scan.samples
+        self.targets = [label for _, label in scan.samples]
+        self.classes = scan.classes
+        self.size = size
+        self.mode = "L" if channels == 1 else "RGB"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+        from torchvision.transforms import functional
+
+        path, label = self.samples[index]
+        try:
+            with Image.open(path) as image:
+                image = image.convert(self.mode)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise DataError(f"{path}: cannot be decoded ({exc}); remove it or put a good copy there") from None
+        if image.size != (self.size, self.size):
+            image = functional.center_crop(functional.resize(image, self.size), self.size)
+        return functional.pil_to_tensor(image), label
+
+
+def _folder(path: Path, size: int | None) -> DataSet:
     if not path.is_dir():
         raise DataError(f"folder:{path}: no such folder; give an ImageFolder tree with train/ and val/ inside")
     missing = [part for part in ("train", "val") if not (path / part).is_dir()]
@@ -315,32 +498,64 @@ def _folder(path: Path, size: int) -> DataSet:
             f"{path}/train/<class>/<image> and {path}/val/<class>/<image>"
         )
     try:
-        from torchvision import datasets, transforms
+        import PIL  # noqa: F401
+        import torchvision  # noqa: F401
     except ImportError:
         raise MissingExtraError("--data folder: needs torchvision", hint="pip install torchvision") from None
-    transform = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
-                                    transforms.PILToTensor()])
-    splits = []
-    for part in ("train", "val"):
-        try:
-            ds = datasets.ImageFolder(str(path / part), transform=transform,
-                                      loader=_open_rgb)
-        except (FileNotFoundError, RuntimeError) as exc:
+    scans = {part: scan_folder(path / part) for part in ("train", "val")}
+    problems = [item for scan in scans.values() for item in scan.problems]
+    if problems:
+        shown = "\n".join(f"  {p}: {why}" for p, why in problems[:MAX_PROBLEMS_SHOWN])
+        more = f"\n  and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
+        raise DataError(f"folder:{path}: {len(problems)} of the files cannot be read as images:\n{shown}{more}\n"
+                        "remove them (or put good copies there), then run again")
+    for part, scan in scans.items():
+        if not scan.samples:
             raise DataError(
-                f"folder:{path}/{part} has no classes with images ({exc}); put the images of each class in "
+                f"folder:{path}/{part} has no classes with images; put the images of each class in "
                 f"a folder of its own: {path}/{part}/<class>/<image>.png"
-            ) from None
-        splits.append(ds)
-    if splits[0].classes != splits[1].classes:
-        raise DataError(f"folder:{path}: train/ has the classes {splits[0].classes}, val/ has {splits[1].classes}; "
+            )
+    train, val = scans["train"], scans["val"]
+    if train.classes != val.classes:
+        raise DataError(f"folder:{path}: train/ has the classes {train.classes}, val/ has {val.classes}; "
                         "they must be the same")
-    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as the document uses
-    return DataSet(f"folder:{path.name}", FolderSplit(splits[0], size), FolderSplit(splits[1], size),
-                   list(splits[0].classes), mean, std, "document")
-
-
-def _open_rgb(path: str):
-    from PIL import Image
-
-    with open(path, "rb") as f:
-        return Image.open(f).convert("RGB")
+    name = f"folder:{path.name}"
+    notes = []
+    skipped = train.skipped + val.skipped
+    if skipped:
+        notes.append(f"{name}: skipped {len(skipped)}: " + "; ".join(f"{p} ({why})" for p, why in skipped[:3])
+                     + (" ..." if len(skipped) > 3 else ""))
+    sizes = set(train.sizes + val.sizes)
+    if size is not None:
+        notes.append(f"{name}: images resized to {size}x{size} (--size {size})")
+    elif len(sizes) == 1:
+        (w, h), = sizes
+        size = min(w, h)
+        crop = "" if w == h else f", the centre {size}x{size} of each {w}x{h}"
+        notes.append(f"{name}: every image is {w}x{h}: size {size}{crop} (--size to change)")
+    else:
+        size = DEFAULT_SIZE
+        small, large = min(sizes, key=lambda s: s[0] * s[1]), max(sizes, key=lambda s: s[0] * s[1])
+        notes.append(f"{name}: images from {small[0]}x{small[1]} to {large[0]}x{large[1]}: resized to "
+                     f"{size}x{size} (--size to change)")
+    modes = train.modes + val.modes
+    gray = sum(mode in GRAY_MODES for mode in modes)
+    channels = 1 if gray == len(modes) else 3
+    if channels == 1:
+        notes.append(f"{name}: every image is gray: 1 channel")
+    elif gray:
+        notes.append(f"{name}: {gray:,} of {len(modes):,} images are gray: converted to RGB, 3 channels")
+    aug = "document" if channels == 3 and size >= 32 else "none"
+    why = "RGB images of 32 px or more" if aug == "document" else (
+        "gray images" if channels == 1 else "images under 32 px")
+    notes.append(f"{name}: augmentation {aug} for {why} (--aug to choose)")
+    datasets = [ImageFiles(scan, size, channels) for scan in (train, val)]
+    if channels == 3:
+        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as the document uses
+    else:
+        sample = [datasets[0][i][0] for i in range(0, len(datasets[0]), max(1, len(datasets[0]) // 256))]
+        mean, std = _stats(torch.stack(sample))
+    data = DataSet(name, FolderSplit(datasets[0], size), FolderSplit(datasets[1], size),
+                   list(train.classes), mean, std, aug)
+    data.notes.extend(notes)
+    return data
