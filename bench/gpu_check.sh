@@ -38,7 +38,7 @@ check() {  # check NAME SECONDS COMMAND...
     else
         local why
         why=$(grep -v '^\s*$' "$WORK/$name.log" 2>/dev/null | tail -n 1 | cut -c1-100)
-        [ "$took" -ge "$limit" ] && why="timed out after ${limit}s; $why"
+        { [ "$rc" -eq 124 ] || [ "$took" -ge "$limit" ]; } && why="timed out ($took s); $why"
         printf 'FAIL  %-10s %4ss  exit %s: %s\n' "$name" "$took" "$rc" "$why"
         failed=$((failed + 1))
     fi

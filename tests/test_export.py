@@ -124,7 +124,7 @@ def test_bad_arguments_are_exit_2_before_any_export(tmp_path, capsys):
         assert (code, out) == (2, "")
         assert err.startswith("zoo export: error: ") and message in err, err
     code, _, err = zoo(capsys, TINY, "--batch", "0")
-    assert code == 2 and "'0': give 'dynamic' or a whole number >= 1" in err
+    assert code == 2 and "'0': give 'dynamic' or a whole number from 1 to 65,536" in err
 
 
 def test_an_unknown_timm_name_suggests_the_nearest(capsys):

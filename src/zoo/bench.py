@@ -40,6 +40,7 @@ Conventions (the numbers of :class:`BenchResult`):
 from __future__ import annotations
 
 import gc
+import math
 import os
 import platform
 import re
@@ -172,8 +173,9 @@ def split_variants(text: str) -> tuple[str, tuple[str, ...]]:
     return target, names
 
 
-def check_device(device: str) -> str:
-    """``device`` if this machine and this torch have it, else a :class:`DeviceError`.
+def check_device(device: str, command: str = "zoo bench") -> str:
+    """``device`` if this machine and this torch have it, else a :class:`DeviceError`
+    (``zoo bench``, ``zoo train`` and :class:`zoo.Trainer` ask before anything is built).
 
     >>> check_device("cpu")
     'cpu'
@@ -182,7 +184,7 @@ def check_device(device: str) -> str:
 
     try:
         parsed = torch.device(device)
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, TypeError):
         raise DeviceError(f"unknown device {device!r}: give cpu, cuda, cuda:N or mps") from None
     if parsed.type == "cpu":
         return "cpu"
@@ -201,10 +203,37 @@ def check_device(device: str) -> str:
             raise DeviceError(f"device {device!r} is not available: no Apple GPU (torch.backends.mps."
                               "is_available() is False); use --device cpu")
         return "mps"
-    raise DeviceError(f"device {device!r}: zoo bench runs on cpu, cuda or mps")
+    raise DeviceError(f"device {device!r}: {command} runs on cpu, cuda or mps")
 
 
 # -- memory ---------------------------------------------------------------------------------
+
+
+def device_memory(device: str) -> int | None:
+    """Bytes of memory of ``device`` (the machine's RAM for the CPU), None when unknown."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+    if device == "cpu":
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
+
+
+def check_input_memory(batch: int, size: Sequence[int], device: str) -> None:
+    """An :class:`OptionError` when the input batch alone (float32) takes more than half
+    the memory of ``device``: said before anything is allocated, not a failed
+    allocation of terabytes from deep inside torch."""
+    need = batch * math.prod(size) * 4
+    total = device_memory(device)
+    if total and need > total // 2:
+        shape = "x".join(str(s) for s in size)
+        raise OptionError(f"a batch of {batch:,} images of {shape} is {need / 2**30:,.1f} GiB of float32, more "
+                          f"than half the {total / 2**30:,.0f} GiB of memory of {device}; give a smaller --batch "
+                          "or --input")
 
 
 def _rss() -> int | None:
@@ -375,6 +404,7 @@ def _make_runner(text: str, *, mode: str, batch: int, device: str, input_size, c
     torch.manual_seed(seed)
     model = spec.build()
     size = size or model_input_size(model, spec)
+    check_input_memory(batch, size, device)
     report = inspect(model, size)  # a meta copy: the model itself is not run or moved
     flops = FLOPS_PER_MAC[mode] * report.macs
     result = BenchResult(text, spec.name, report.params, report.macs, size, flops_per_image=flops,
@@ -470,6 +500,8 @@ def benchmark(
     if not targets:
         raise OptionError("give at least one model to time")
     device = check_device(device)
+    if input_size:
+        check_input_memory(batch, tuple(input_size[-3:]), device)
     threads_before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)

@@ -207,6 +207,8 @@ def export_model(
     dynamic, batches = _check_batch(batch)
     if opset is not None and format != "onnx":
         raise OptionError(f"--opset applies to ONNX only, not to {format}")
+    if opset is not None:
+        check_opset(opset)
     path = check_output_path(path)
     if format == "onnx":
         _require_onnx()
@@ -219,6 +221,24 @@ def export_model(
         return _export(model.eval(), path, format, size, dynamic, batches, opset, tolerance, seed)
     finally:
         model.train(training)  # a caller's model keeps its mode
+
+
+def check_opset(opset: int) -> int:
+    """``opset`` if torch's ONNX exporter writes it, else an :class:`OptionError`
+    (asked for an older one, the exporter silently writes its oldest, 18).
+
+    >>> check_opset(7)
+    Traceback (most recent call last):
+    ...
+    zoo.errors.OptionError: --opset 7: torch's ONNX exporter writes opsets 18 to 23; give one of them (or leave --opset out: torch's default)
+    """
+    from torch.onnx._constants import ONNX_MAX_OPSET
+
+    low = 18  # the torch.export-based exporter's oldest opset
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= ONNX_MAX_OPSET:
+        raise OptionError(f"--opset {opset}: torch's ONNX exporter writes opsets {low} to {ONNX_MAX_OPSET}; "
+                          "give one of them (or leave --opset out: torch's default)")
+    return opset
 
 
 def _floating(model: nn.Module) -> list[torch.Tensor]:
@@ -271,8 +291,10 @@ def _check_format(format: str | None, path: str | os.PathLike) -> str:
 def _check_batch(batch: int | str) -> tuple[bool, tuple[int, ...]]:
     if batch == "dynamic":
         return True, DYNAMIC_CHECK_BATCHES
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise OptionError(f"batch={batch!r}: give 'dynamic' or a whole number >= 1")
+    from .specs import MAX_SIDE
+
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_SIDE:
+        raise OptionError(f"batch={batch!r}: give 'dynamic' or a whole number from 1 to {MAX_SIDE:,}")
     return False, (batch,)
 
 

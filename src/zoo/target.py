@@ -216,6 +216,7 @@ class ModelSpec:
         if not isinstance(model, nn.Module):
             raise BuildError(f"{self.text} returned {type(model).__name__}, not a torch nn.Module",
                              hint="a factory returns the model, e.g. return nn.Sequential(...)")
+        _refuse_lazy(self.text, model)
         return model
 
     def _build_checkpoint(self, weights: bool) -> nn.Module:
@@ -435,6 +436,21 @@ def _load_factory(text: str):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
         raise UnknownPresetError(f"{where} has no function {name!r}{did_you_mean(name, names)}")
     return function
+
+
+def _refuse_lazy(text: str, model: nn.Module) -> None:
+    """A lazy module (``nn.LazyLinear``...) has parameters without a shape until its first
+    forward; zoo counts, moves and checks a model before it runs, so say so up front."""
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    lazy = [f"layer {name!r} ({type(module).__name__})" if name else f"the model ({type(module).__name__})" for name, module in model.named_modules()
+            if isinstance(module, LazyModuleMixin) and module.has_uninitialized_params()]
+    if lazy:
+        more = f" and {len(lazy) - 3} more" if len(lazy) > 3 else ""
+        raise BuildError(f"{text} returned a model with lazy modules, whose parameters have no shape before a "
+                         f"first forward: {', '.join(lazy[:3])}{more}",
+                         hint="give the layers their sizes (nn.Linear(in, out)), or run the model once on a "
+                         "dummy batch in the function before returning it")
 
 
 def _accepted(function) -> set[str]:

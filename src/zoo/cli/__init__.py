@@ -85,9 +85,11 @@ def _main(argv: list[str] | None) -> int:
     try:
         return int(args.run(args) or 0)
     except ARGUMENT_ERRORS as exc:  # an argument that does not fit: as argparse's
+        _after_the_first_rank()
         print(f"zoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ZooError as exc:  # the model, a file or the data is wrong
+        _after_the_first_rank()
         print(f"zoo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -99,6 +101,16 @@ def _main(argv: list[str] | None) -> int:
         if isinstance(exc.__context__, BrokenPipeError):  # rich's way of saying the same
             return 0
         raise
+
+
+def _after_the_first_rank() -> None:
+    """Under torchrun every process meets the same mistake: the others wait a moment, so
+    that the first rank's one line comes first (torchrun ends them once it has failed)."""
+    rank = os.environ.get("RANK", "0")
+    if "WORLD_SIZE" in os.environ and rank.isdigit() and int(rank) > 0:
+        import time
+
+        time.sleep(3.0)
 
 
 def entry() -> None:

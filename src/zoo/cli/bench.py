@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..specs import MAX_SIDE
 from .common import add_model_arguments, input_size, resolve_model_argument, whole_number
 
 EXAMPLES = """examples:
@@ -41,7 +42,7 @@ def add_parser(sub) -> None:
     mode.add_argument("--infer", dest="mode", action="store_const", const="infer",
                       help="time inference: forward under torch.inference_mode")
     p.set_defaults(mode="train")
-    p.add_argument("--batch", type=whole_number(1), default=32, metavar="N", help="images per step (default 32)")
+    p.add_argument("--batch", type=whole_number(1, maximum=MAX_SIDE), default=32, metavar="N", help="images per step (default 32)")
     p.add_argument("--input", type=input_size, metavar="C,H,W",
                    help="input size for every model (default: each model's own; C,32,32 for a block string)")
     p.add_argument("--device", default="cpu", metavar="cpu|cuda|mps", help="where to run (default cpu)")

@@ -24,11 +24,16 @@ SET_HELP = (
 _SIZE_SEPARATORS = re.compile(r"\s*[,x×X*]\s*")
 
 
-def whole_number(minimum: int = 0, what: str = ""):
-    """An argparse type: a whole number >= ``minimum`` (``what`` names it in the message).
+def whole_number(minimum: int = 0, what: str = "", maximum: int | None = None):
+    """An argparse type: a whole number >= ``minimum`` and <= ``maximum`` (``what`` names
+    it in the message).
 
     >>> whole_number(1)("3"), whole_number(0, "a depth")("0")
     (3, 0)
+    >>> whole_number(0, maximum=2**32 - 1)(str(10**20))
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: '100000000000000000000': give a whole number from 0 to 4,294,967,295
     """
 
     def parse(text: str) -> int:
@@ -36,9 +41,10 @@ def whole_number(minimum: int = 0, what: str = ""):
             value = int(text)
         except ValueError:
             value = minimum - 1
-        if value < minimum:
+        if value < minimum or (maximum is not None and value > maximum):
             named = f" is not {what}" if what else ""
-            raise argparse.ArgumentTypeError(f"{text!r}{named}: give a whole number >= {minimum}")
+            limits = f">= {minimum}" if maximum is None else f"from {minimum:,} to {maximum:,}"
+            raise argparse.ArgumentTypeError(f"{text!r}{named}: give a whole number {limits}")
         return value
 
     return parse

@@ -27,8 +27,10 @@ def _batch(text: str) -> int | str:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 'dynamic' or a whole number >= 1")
+    from ..specs import MAX_SIDE
+
+    if not 1 <= value <= MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 'dynamic' or a whole number from 1 to {MAX_SIDE:,}")
     return value
 
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..specs import MAX_SIDE
 from .common import add_model_arguments, resolve_model_argument, whole_number
 
 EXAMPLES = """examples:
@@ -25,6 +26,9 @@ EXAMPLES = """examples:
   zoo runs runs/                                                # the table again
 """
 
+MAX_BATCH = MAX_SIDE  # as zoo inspect --input's batch
+MAX_SEED = 2**32 - 1  # numpy's range, well inside torch's
+MAX_WORKERS = 256
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "cosine", "onecycle")
 AUGMENTATIONS = ("document", "basic", "none")
@@ -60,10 +64,10 @@ def add_parser(sub) -> None:
     p.add_argument("--download", action="store_true", help="download cifar10/cifar100/mnist/fashion-mnist into "
                    "--root when the files are not there (torchvision's download, with its checksums); without "
                    "it nothing is downloaded")
-    p.add_argument("--size", type=whole_number(1), metavar="PX", help="image size of a folder: data set "
+    p.add_argument("--size", type=whole_number(1, maximum=MAX_SIDE), metavar="PX", help="image size of a folder: data set "
                    "(default: the images' own size when they all have one, else 32)")
     p.add_argument("--epochs", type=whole_number(1), default=10, metavar="N", help="epochs in all (10)")
-    p.add_argument("--batch", type=whole_number(1), default=100, metavar="N",
+    p.add_argument("--batch", type=whole_number(1, maximum=MAX_BATCH), default=100, metavar="N",
                    help="examples per step, over all processes (100)")
     p.add_argument("--lr", type=_positive, default=1e-3, help="learning rate (1e-3)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="adam (the document's), adamw, sgd")
@@ -75,8 +79,8 @@ def add_parser(sub) -> None:
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision")
-    p.add_argument("--seed", type=whole_number(0), default=0, help="random seed (0): same data order and weights")
-    p.add_argument("--workers", type=whole_number(0), default=2, help="DataLoader workers of a folder: data set (2)")
+    p.add_argument("--seed", type=whole_number(0, maximum=MAX_SEED), default=0, help="random seed (0): same data order and weights")
+    p.add_argument("--workers", type=whole_number(0, maximum=MAX_WORKERS), default=2, help="DataLoader workers of a folder: data set (2)")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run folders go (runs/)")
     p.add_argument("--resume", action="store_true", help="continue the latest run of each MODEL in --out from "
                    "its last.pt, up to --epochs")
@@ -101,12 +105,19 @@ def run(args: argparse.Namespace) -> int:
         UnknownOptionError,
     )
 
+    if args.size is not None and not args.data.strip().startswith("folder:"):
+        return _error(f"--size {args.size}: only the images of a folder: data set are resized; {args.data}'s "
+                      "have their own size")
     specs = []
     for target in args.target:
         try:
             specs.append(resolve_model_argument(target, args.options))
         except (OptionError, UnknownOptionError) as exc:
             return _error(f"--set: {exc}")
+    if args.device:
+        from ..bench import check_device
+
+        check_device(args.device, "zoo train")  # before anything is made: a DeviceError, exit 2
     out = Path(args.out)
     try:
         _check_out(out)

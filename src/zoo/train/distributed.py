@@ -20,8 +20,6 @@ from datetime import timedelta
 import torch
 from torch import nn
 
-from ..errors import OptionError
-
 __all__ = ["Distributed", "from_environment", "launched_by_torchrun", "GlobalBatchNorm2d", "sync_batchnorm"]
 
 
@@ -100,13 +98,10 @@ def from_environment(device: str | None = None, timeout_s: float = 300.0) -> tup
     process's device: ``cuda:LOCAL_RANK`` where CUDA is there (unless ``device`` says
     ``cpu``), else the CPU. Without torchrun: world size 1 and ``device`` (default:
     CUDA when available)."""
+    from ..bench import check_device
+
     wanted = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        chosen = torch.device(wanted)
-    except RuntimeError:
-        raise OptionError(f"--device {wanted!r} is not a device torch knows (cpu, cuda, cuda:1, mps)") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise OptionError(f"--device {wanted}: CUDA is not available here; use --device cpu")
+    chosen = torch.device(check_device(wanted, "zoo train"))  # mps, xla, meta where unavailable: a DeviceError
     if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) <= 1:
         return Distributed(), chosen
     import torch.distributed as dist
