@@ -219,7 +219,7 @@ def test_model_state_update_params_and_plot():
 
 
 def test_a_torchvision_dataset_channels_last_and_bf16_autocast():
-    """A torch Dataset (torchvision's FakeData) is stacked into memory once; channels-last
+    """A torch Dataset (torchvision's FakeData) is read as it is, by index; channels-last
     and bf16 autocast train on the CPU too."""
     from torchvision.datasets import FakeData
     from torchvision.transforms import PILToTensor
@@ -227,8 +227,8 @@ def test_a_torchvision_dataset_channels_last_and_bf16_autocast():
     data = FakeData(size=48, image_size=(3, 16, 16), num_classes=4, transform=PILToTensor(), random_offset=0)
     torch.manual_seed(0)
     model = resolve_model("cnf8 m r16").with_data(num_classes=4, channels=3).build()
-    trainer = Trainer(model, data, data, batch_size=16, amp="bf16", channels_last=True, progress="none")
-    assert trainer.train_split.images.dtype == torch.uint8 and trainer.train_split.shape == (3, 16, 16)
+    trainer = Trainer(model, data, data, batch_size=16, amp="bf16", channels_last=True, progress="none", workers=0)
+    assert trainer.train_split.dataset is data and trainer.train_split.shape == (3, 16, 16)
     history = trainer.fit(1)
     assert history[0]["examples"] == 48 and math.isfinite(history[0]["train_loss"])
     assert trainer.model.cnn.blocks[0][0].weight.is_contiguous(memory_format=torch.channels_last)

@@ -43,6 +43,8 @@ __all__ = [
     "FolderSplit",
     "load_data",
     "as_split",
+    "DatasetSplit",
+    "LoaderSplit",
     "default_root",
     "scan_folder",
     "FolderScan",
@@ -128,7 +130,7 @@ class FolderSplit:
         cuda = device is not None and torch.device(device).type == "cuda"
         loader = DataLoader(self.dataset, batch_size=batch, sampler=[int(i) for i in indices],
                             num_workers=workers, pin_memory=cuda, persistent_workers=False)
-        for x, y in loader:
+        for x, y in _iterate(loader):
             if device is not None:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             yield x, y
@@ -141,8 +143,8 @@ class DataSet:
     augmentation that suits them when none is asked for."""
 
     name: str
-    train: TensorSplit | FolderSplit
-    val: TensorSplit | FolderSplit
+    train: TensorSplit | FolderSplit | DatasetSplit | LoaderSplit
+    val: TensorSplit | FolderSplit | DatasetSplit | LoaderSplit
     classes: list[str]
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -168,25 +170,157 @@ class DataSet:
                 f"of {c}x{h}x{w}, {self.num_classes} classes")
 
 
-def as_split(data: Any) -> TensorSplit | FolderSplit:
+def _iterate(loader: Any) -> Iterator[Any]:
+    """``iter(loader)`` without the draw from torch's random numbers that a DataLoader
+    makes when it starts (the seed of its workers): a run resumed within an epoch
+    starts a loader where the first run did not, and must draw the same augmentation."""
+    state = torch.get_rng_state()
+    iterator = iter(loader)
+    torch.set_rng_state(state)
+    return iterator
+
+
+class DatasetSplit:
+    """A torch ``Dataset`` of ``(image tensor, label)`` pairs as it is, read by a
+    ``DataLoader`` over the trainer's indices (nothing copied into memory): the order of
+    an epoch is the trainer's, so a run resumes exactly, even within an epoch."""
+
+    resumable = True
+
+    def __init__(self, dataset: Any):
+        self.dataset = dataset
+        try:
+            first = dataset[0]
+            image = torch.as_tensor(first[0])
+            int(first[1])
+        except (TypeError, ValueError, IndexError, KeyError, RuntimeError) as exc:
+            raise DataError(f"a Dataset for zoo.Trainer yields (image tensor, label) pairs: its first item "
+                            f"cannot be read as one ({exc})") from None
+        if image.dim() != 3:
+            raise DataError(f"a Dataset for zoo.Trainer yields images of (C, H, W); its first is "
+                            f"{tuple(image.shape)}")
+        self._shape: tuple[int, int, int] = tuple(image.shape)  # type: ignore[assignment]
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    def batches(self, indices: Sequence[int] | torch.Tensor, batch: int, *, device: Any = None,
+                workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from torch.utils.data import DataLoader
+
+        cuda = device is not None and torch.device(device).type == "cuda"
+        loader = DataLoader(self.dataset, batch_size=batch, sampler=[int(i) for i in indices],
+                            num_workers=workers, pin_memory=cuda)
+        for x, y in _iterate(loader):
+            if device is not None:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            yield x, y
+
+
+class LoaderSplit:
+    """A torch ``DataLoader`` as it is: its batches, workers, sampler and collation. The
+    trainer takes its batch size from it (times the processes under torchrun).
+
+    Resuming within an epoch needs the epoch's order again: a loader whose sampler is
+    sequential, or has ``set_epoch`` (``DistributedSampler``: the trainer calls it each
+    epoch), replays it, and the batches already done are skipped by index (no image is
+    loaded for them). Any other order (a ``RandomSampler``, an ``IterableDataset``) cannot
+    be replayed: ``resumable`` is False, and an interrupted epoch is trained again from
+    its start (:class:`zoo.Trainer` says so).
+    """
+
+    def __init__(self, loader: Any):
+        from torch.utils.data import IterableDataset, SequentialSampler
+
+        self.loader = loader
+        if loader.batch_size is None:
+            raise DataError("a DataLoader for zoo.Trainer has a batch_size (zoo counts examples and steps by it); "
+                            "this one has a batch_sampler")
+        try:
+            self._length = len(loader.dataset)
+            len(loader)
+        except TypeError:
+            raise DataError("a DataLoader for zoo.Trainer has a length (an IterableDataset with __len__): zoo plans "
+                            "the epoch's steps, the schedule and the progress by it") from None
+        self.batch_size = int(loader.batch_size)
+        sampler = loader.sampler
+        self.resumable = not isinstance(loader.dataset, IterableDataset) and (
+            isinstance(sampler, SequentialSampler) or hasattr(sampler, "set_epoch"))
+        self._start: tuple[int, int] | None = None
+        self._shape: tuple[int, int, int] | None = None
+
+    def __len__(self) -> int:
+        return self._length
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        if self._shape is None:
+            x, _ = next(iter(self.loader))
+            self._shape = tuple(x.shape[1:])  # type: ignore[assignment]
+        return self._shape  # type: ignore[return-value]
+
+    def start_epoch(self, epoch: int, step: int) -> None:
+        """The next :meth:`batches` is epoch ``epoch`` (1-based) from step ``step`` (0-based)."""
+        self._start = (epoch, step)
+
+    def _from_step(self, step: int):
+        """The loader again, without the first ``step`` batches (skipped by index)."""
+        import itertools
+
+        from torch.utils.data import DataLoader
+
+        if step == 0:
+            return self.loader
+        loader = self.loader
+        options = {key: getattr(loader, key) for key in ("num_workers", "collate_fn", "pin_memory", "timeout",
+                                                          "worker_init_fn", "generator", "persistent_workers")}
+        if loader.num_workers > 0:
+            options["prefetch_factor"] = loader.prefetch_factor
+            options["multiprocessing_context"] = loader.multiprocessing_context
+        rest = list(itertools.islice(iter(loader.batch_sampler), step, None))
+        return DataLoader(loader.dataset, batch_sampler=rest, **options)
+
+    def batches(self, indices: Sequence[int] | torch.Tensor, batch: int, *, device: Any = None,
+                workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Training (after :meth:`start_epoch`): as many batches as ``indices`` fill, from
+        the step the epoch is at; validation: every batch of the loader."""
+        count, loader = None, self.loader
+        if self._start is not None:
+            epoch, step = self._start
+            self._start = None
+            if hasattr(loader.sampler, "set_epoch"):
+                loader.sampler.set_epoch(epoch)
+            count = -(-len(indices) // batch)
+            loader = self._from_step(step) if self.resumable else loader
+        for i, (x, y) in enumerate(_iterate(loader)):
+            if count is not None and i >= count:
+                break
+            if device is not None:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            yield x, y
+
+
+def as_split(data: Any) -> TensorSplit | FolderSplit | DatasetSplit | LoaderSplit:
     """What :class:`zoo.Trainer` accepts as data: a split, a ``(images, labels)`` pair
-    of tensors, or a torch ``Dataset`` of ``(image tensor, label)`` pairs (stacked into
-    memory once)."""
-    if isinstance(data, (TensorSplit, FolderSplit)):
+    of tensors, a torch ``Dataset`` of ``(image tensor, label)`` pairs or a
+    ``DataLoader`` of such batches (both used as they are, nothing copied)."""
+    from torch.utils.data import DataLoader
+
+    if isinstance(data, (TensorSplit, FolderSplit, DatasetSplit, LoaderSplit)):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         return TensorSplit(data[0], data[1])
+    if isinstance(data, DataLoader):
+        return LoaderSplit(data)
     if hasattr(data, "__getitem__") and hasattr(data, "__len__"):
-        items = [data[i] for i in range(len(data))]
-        try:
-            images = torch.stack([torch.as_tensor(x) for x, _ in items])
-            labels = torch.as_tensor([int(y) for _, y in items])
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise DataError(f"a Dataset for zoo.Trainer yields (image tensor, label) pairs of one shape: {exc}") from None
-        return TensorSplit(images, labels)
+        return DatasetSplit(data)
     raise DataError(
-        f"zoo.Trainer takes data as (images, labels) tensors, a torch Dataset, or zoo.train.load_data(...).train; "
-        f"got {type(data).__name__}"
+        f"zoo.Trainer takes data as (images, labels) tensors, a torch Dataset or DataLoader, or "
+        f"zoo.train.load_data(...).train; got {type(data).__name__}"
     )
 
 

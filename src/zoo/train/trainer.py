@@ -139,6 +139,8 @@ class Trainer:
         self.device = torch.device(device)
         self.train_split = as_split(train_data)
         self.val_split = as_split(val_data) if val_data is not None else None
+        if getattr(self.train_split, "batch_size", None):  # a DataLoader's own, per process
+            batch_size = self.train_split.batch_size * self.distributed.world
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise OptionError(f"batch_size={batch_size!r}: must be a whole number >= 1")
         world = self.distributed.world
@@ -349,6 +351,8 @@ class Trainer:
         seconds_before = self._partial[3]
         t0 = time.perf_counter()
         updating = [s for s in states if hasattr(s, "update")]
+        if hasattr(self.train_split, "start_epoch"):  # a DataLoader: its sampler's epoch, where to start
+            self.train_split.start_epoch(epoch, start_step)
         batches = self.train_split.batches(indices[start_step * self.rank_batch:], self.rank_batch,
                                            device=self.device, workers=self.workers)
         step = start_step
@@ -423,6 +427,9 @@ class Trainer:
               seconds: float) -> None:
         self.progress.stop()
         self._check_finite(losses[:steps_done].tolist(), epoch, steps)
+        if not getattr(self.train_split, "resumable", True):  # a DataLoader whose order cannot be replayed
+            self._save_and_stop(f"interrupted in epoch {epoch} after step {steps_done} of {steps}; this DataLoader's "
+                                f"order cannot be replayed, so a resume trains epoch {epoch} again from its start")
         self.step_in_epoch = steps_done
         self._partial = [*sums.tolist(), seconds]
         self._save_and_stop(f"interrupted in epoch {epoch} after step {steps_done} of {steps}")
