@@ -290,13 +290,52 @@ def test_plot_splits_the_slot_of_a_group_and_leaves_blocks_without_statistics_ba
     cnn.debug(True)
     cnn(torch.randn(2, 3, 8, 8))
     fig = plot_blocks(cnn, title="groups")
-    assert fig.axes[0].get_title() == "groups"
+    assert fig.axes[0].get_title(loc="left") == "groups"
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["c8", "(r r16_3_2)", "m", "r"]
     bars = _bars(fig)
     # flat numbers: pytest >= 9 refuses approx over nested tuples
     assert [v for b in bars for v in (b.get_x(), b.get_width())] == pytest.approx(
         [0.625, 0.375, 1.0, 0.375, 2.625, 0.75])
     assert fig.axes[1].get_lines() == [] and fig.axes[2].get_lines() == []  # mult=0: no scale
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.axes[0].texts]
+
+
+def test_plot_says_why_it_is_empty_instead_of_an_empty_chart():
+    fig = plot_blocks(CNN(blocks="cnf16 m c32 m"))
+    assert _texts(fig) == ["no residual blocks in this network: the block plot shows dx/x and the scale of "
+                           "residual blocks (r tokens) only"]
+    assert _bars(fig) == [] and len(fig.axes) == 1
+    fig = plot_blocks(CNN(blocks="c8 r"))  # the README's loop before it turned debug on
+    assert _texts(fig) == ["no statistics: debug mode is off. Turn it on before training (cnn.debug(True), or "
+                           "zoo.monitor.BlockMonitor(model)), then run forward passes"]
+
+
+def test_plot_has_a_legend_and_readable_labels_that_savefig_keeps(tmp_path):
+    from PIL import Image
+
+    cnn = CNN(blocks="(cnf16 m) r r32_3_2 r", mult=2).debug(True)
+    cnn(torch.randn(4, 3, 16, 16)).sum().backward()
+    cnn.update()
+    for size in ((12, 3), (6, 3)):
+        fig = plot_blocks(cnn, figsize=size, title="epoch 1")
+        (legend,) = fig.legends
+        assert [t.get_text() for t in legend.get_texts()] == ["dx/x (bars)", "scale (solid)",
+                                                             "scale grad (dotted, log)"]
+        assert min(t.get_fontsize() for t in fig.axes[0].get_xticklabels()) >= 9
+        fig.savefig(tmp_path / "blocks.png")
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        width, height = fig.bbox.width, fig.bbox.height
+        # every axis with its tick labels and label, and the legend, inside the saved picture
+        for box in [ax.get_tightbbox(renderer) for ax in fig.axes] + [legend.get_window_extent(renderer)]:
+            assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, (size, box)
+        assert Image.open(tmp_path / "blocks.png").size == (size[0] * 100, size[1] * 100)
 
 
 def test_plot_without_matplotlib_names_the_extra(monkeypatch):

@@ -104,8 +104,34 @@ def test_curves_plot_draws_earlier_runs_semi_transparent(digits):
     figure = trainer.plot(earlier=earlier)
     loss_axis, acc_axis = figure.axes
     alphas = sorted({line.get_alpha() for line in loss_axis.get_lines()})
-    assert alphas == [0.3, 1.0]
-    assert [line.get_ydata()[0] for line in acc_axis.get_lines() if line.get_alpha() == 0.3] == [0.1, 0.2]
+    assert alphas == [0.55, 1.0]
+    assert [line.get_ydata()[0] for line in acc_axis.get_lines() if line.get_alpha() == 0.55] == [0.1, 0.2]
+    (legend,) = figure.legends  # beside the plots: every curve's colour and style named
+    assert [t.get_text() for t in legend.get_texts()] == ["training", "validation", "run (this run)", "older"]
+
+
+def test_curves_have_whole_epochs_a_zoomed_accuracy_and_few_named_runs():
+    from zoo.train.runs import plot_curves
+
+    def history(offset: float, epochs: int = 8):
+        return [{"epoch": e, "train_loss": 2 / (e + offset), "val_loss": 2.2 / (e + offset),
+                 "train_acc": 0.95 - 0.5 / (e + offset), "val_acc": 0.1 if e == 1 else 0.93 - 0.5 / (e + offset)}
+                for e in range(1, epochs + 1)]
+
+    earlier = [(f"run{i}", history(1 + i / 4)) for i in range(9)]
+    figure = plot_curves("r32m", history(1), earlier)
+    loss_axis, acc_axis = figure.axes
+    figure.canvas.draw()
+    assert all(float(t).is_integer() for t in acc_axis.get_xticks())
+    low, high = acc_axis.get_ylim()
+    assert 0.7 < low < 0.76 and high <= 1.0  # the first epoch's 0.1 does not squash the range
+    (legend,) = figure.legends
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "training", "validation", "r32m (this run)", "run8", "run7", "run6", "run5", "5 older runs"]
+    short = plot_curves("r32m", history(1, epochs=3))
+    short.canvas.draw()
+    assert [float(t) for t in short.axes[0].get_xticks() if 1 <= t <= 3] == [1.0, 2.0, 3.0]
+    assert short.axes[1].get_ylim()[0] < 0.1  # a short run keeps every epoch in view
 
 
 def test_a_nan_loss_stops_training_with_the_step(digits):

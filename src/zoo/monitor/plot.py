@@ -79,23 +79,39 @@ def plot_blocks(
 
     fig = Figure(figsize=figsize, dpi=dpi)
     ax = fig.add_subplot()
-    fig.subplots_adjust(left=0.06, right=0.86, bottom=0.14, top=0.9 if title else 0.96)
-    if title:
-        ax.set_title(title, fontsize=10)
+    width, height = fig.get_size_inches()
+    # margins in inches, so that the two outer axes' labels fit at any figsize (savefig cuts nothing)
+    labels = [label for label, _, _ in slots]
+    crowded = max(len(label) for label in labels) * 0.09 * len(labels) > 0.9 * width * 0.7 if labels else False
+    left, right = min(0.3, 0.8 / width), max(0.5, 1 - 1.75 / width)
+    axes_top = max(0.5, 1 - 0.42 / height)
+    fig.subplots_adjust(left=left, right=right, bottom=min(0.45, (1.0 if crowded else 0.55) / height),
+                        top=axes_top)
+    if title:  # at the left of the band above the plot; the legend takes its right
+        ax.set_title(title, fontsize=11, loc="left")
     ax.grid(ls=":")
-    ax.set_xticks(range(len(slots)), [label for label, _, _ in slots])
+    ax.set_xticks(range(len(slots)), labels, fontsize=9 if crowded else 10, rotation=40 if crowded else 0,
+                  ha="right" if crowded else "center", rotation_mode="anchor")
     ax.set_xlim(-0.6, len(slots) - 0.4)
-    ax.set_ylabel("dx/x")
+    ax.set_ylabel("dx/x", fontsize=10)
     ax.yaxis.set_major_formatter(FormatStrFormatter("%0.3f"))
+
+    note = _empty_note(model, rows)
+    if note:  # a clear sentence, not an empty chart
+        ax.set_yticks([])
+        ax.set_ylabel("")
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=11, wrap=True)
+        return fig
 
     bars = [(x, w, row["ratio"]) for (x, w), row in zip(positions, rows) if row["ratio"] is not None]
     finite = [r for _, _, r in bars if math.isfinite(r)]
     top = 1.1 * max(finite) if finite and max(finite) > 0 else 1.0
     ax.set_ylim(0, top)
+    handles = []
     if bars:
         heights = [min(r, top) for _, _, r in bars]  # an infinite ratio fills the axis
-        ax.bar([x for x, _, _ in bars], heights, width=[w for _, w, _ in bars],
-               color=color, edgecolor="grey", alpha=0.5)
+        handles.append(ax.bar([x for x, _, _ in bars], heights, width=[w for _, w, _ in bars],
+                              color=color, edgecolor="grey", alpha=0.5, label="dx/x (bars)"))
 
     # the document's small row of per-block numbers along the bottom: drop-block p
     if any(row["p"] is not None for row in rows):
@@ -105,17 +121,36 @@ def plot_blocks(
                 ax.text(x, top * 0.02, f"{row['p']:.1f}", ha="center", fontsize=6, family="monospace")
 
     scale_ax = ax.twinx()
-    scale_ax.set_ylabel("scale")
+    scale_ax.set_ylabel("scale", fontsize=10)
     scales = [(x, row["scale"]) for (x, _), row in zip(positions, rows) if row["scale"] is not None]
     if scales:
-        scale_ax.plot([x for x, _ in scales], [s for _, s in scales], "-", marker=".", color=color)
+        handles += scale_ax.plot([x for x, _ in scales], [s for _, s in scales], "-", marker=".", color=color,
+                                 label="scale (solid)")
         scale_ax.set_ylim(0, 1.1 * max(s for _, s in scales) or 1.0)
 
     grad_ax = ax.twinx()
     grad_ax.spines["right"].set_position(("outward", 55))
     grad_ax.set_yscale("log")
-    grad_ax.set_ylabel("scale grad")
+    grad_ax.set_ylabel("scale grad", fontsize=10)
     grads = [(x, row["scale_grad"]) for (x, _), row in zip(positions, rows) if row["scale_grad"]]  # log: > 0
     if grads:
-        grad_ax.plot([x for x, _ in grads], [g for _, g in grads], ":", marker=".", color=color)
+        handles += grad_ax.plot([x for x, _ in grads], [g for _, g in grads], ":", marker=".", color=color,
+                                label="scale grad (dotted, log)")
+    if handles:
+        fig.legend(handles=handles, loc="lower right", ncol=len(handles), fontsize=9 if width >= 9 else 7.5,
+                   frameon=False,
+                   bbox_to_anchor=(right if width >= 9 else 0.99, axes_top), bbox_transform=fig.transFigure, borderaxespad=0.1)
     return fig
+
+
+def _empty_note(model: nn.Module, rows: list[dict[str, Any]]) -> str | None:
+    """Why the plot would be empty, or None: no residual blocks, or no statistics."""
+    if not rows:
+        return ("no residual blocks in this network: the block plot shows dx/x and the scale of residual "
+                "blocks (r tokens) only")
+    if all(row["ratio"] is None for row in rows):
+        if not any(row["debug"] for row in rows):
+            return ("no statistics: debug mode is off. Turn it on before training (cnn.debug(True), or "
+                    "zoo.monitor.BlockMonitor(model)), then run forward passes")
+        return "no statistics yet: run a forward pass in debug mode first"
+    return None

@@ -166,49 +166,96 @@ def read_summaries(out: Path) -> list[dict[str, Any]]:
 
 
 def earlier_runs(folder: Path | None) -> list[tuple[str, list[dict[str, Any]]]]:
-    """``(name, history)`` of the other runs beside ``folder`` (same ``--out``)."""
+    """``(name, history)`` of the other runs beside ``folder`` (same ``--out``), oldest
+    first (by the time of their ``history.json``)."""
     if folder is None or not folder.parent.is_dir():
         return []
+    others = []
+    for other in folder.parent.iterdir():
+        path = other / "history.json"
+        if other != folder and path.is_file():
+            others.append((path.stat().st_mtime, other))
     runs = []
-    for other in sorted(folder.parent.iterdir()):
-        if other != folder and (other / "history.json").is_file():
-            history = read_history(other)
-            if history:
-                runs.append((other.name, history))
+    for _, other in sorted(others, key=lambda item: (item[0], item[1].name)):
+        history = read_history(other)
+        if history:
+            runs.append((other.name, history))
     return runs
+
+
+LABELLED_EARLIER = 4  # earlier runs drawn in colour and named; older ones faint grey
+ZOOM_AFTER = 5  # with this many epochs or more, the axes leave the first epoch out of their range
+
+
+def _zoomed(values: list[float], low_floor: float | None = None, high_cap: float | None = None
+            ) -> tuple[float, float] | None:
+    """Limits that show ``values`` with a margin (None without finite values)."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return None
+    low, high = min(finite), max(finite)
+    margin = max((high - low) * 0.08, 1e-3)
+    low, high = low - margin, high + margin
+    if low_floor is not None:
+        low = max(low, low_floor)
+    if high_cap is not None:
+        high = min(high, high_cap)
+    return low, high
 
 
 def plot_curves(name: str, history: Sequence[dict[str, Any]],
                 earlier: Sequence[tuple[str, Sequence[dict[str, Any]]]] = ()):
     """Loss and accuracy per epoch (training dashed, validation solid) as a matplotlib
-    ``Figure``; the ``earlier`` runs drawn semi-transparent."""
+    ``Figure``. The ``earlier`` runs (oldest first) beside it: the latest few in colour
+    and named in the legend, older ones faint grey. The axes show whole epochs and are
+    zoomed to the epochs after the first (when there are five or more), where runs
+    differ; the legend stands beside the plots, never over them."""
     try:
         from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         from ..errors import MissingExtraError
 
         raise MissingExtraError("the learning curves need matplotlib", hint="pip install 'zoo-cnn[train]'") from None
-    fig = Figure(figsize=(12, 4), dpi=100)
+    fig = Figure(figsize=(12, 4.2), dpi=100)
     axes = fig.subplots(1, 2)
-    colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
-    runs = [(other, rows, 0.3, colors[(i + 1) % len(colors)]) for i, (other, rows) in enumerate(earlier)]
-    runs.append((name, history, 1.0, colors[0]))
+    fig.subplots_adjust(left=0.06, right=0.8, bottom=0.13, top=0.9, wspace=0.22)
+    colors = ["tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"]
+    faint = list(earlier[:-LABELLED_EARLIER]) if len(earlier) > LABELLED_EARLIER else []
+    named = list(earlier[len(faint):])
+    runs = [(other, rows, 0.15, "grey", 1.0) for other, rows in faint]
+    runs += [(other, rows, 0.55, colors[i % len(colors)], 1.2) for i, (other, rows) in enumerate(named)]
+    runs.append((name, history, 1.0, "tab:blue", 2.0))
+    handles = [Line2D([], [], color="black", ls="--", label="training"),
+               Line2D([], [], color="black", ls="-", label="validation")]
     for ax, what in zip(axes, ("loss", "acc")):
-        for label, rows, alpha, color in runs:
+        shown: list[float] = []
+        for _, rows, alpha, color, width in runs:
             epochs = [row["epoch"] for row in rows]
             for split, style in (("train", "--"), ("val", "-")):
                 values = [row.get(f"{split}_{what}") for row in rows]
                 if any(v is not None for v in values):
                     ax.plot(epochs, [v if v is not None else math.nan for v in values], style, color=color,
-                            alpha=alpha, label=f"{label} {split}" if alpha == 1.0 or split == "val" else None)
+                            alpha=alpha, lw=width)
+                    later = [v for e, v in zip(epochs, values) if e > 1] if len(rows) >= ZOOM_AFTER else values
+                    shown += [v for v in later if v is not None]
+        limits = _zoomed(shown, 0.0, 1.0 if what == "acc" else None)
+        if limits:
+            ax.set_ylim(*limits)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss" if what == "loss" else "accuracy")
         ax.grid(ls=":")
-        ax.legend(fontsize=7)
+    handles += [Line2D([], [], color="tab:blue", lw=2.0, label=f"{name} (this run)")]
+    handles += [Line2D([], [], color=colors[i % len(colors)], alpha=0.8, lw=1.2, label=other)
+                for i, (other, _) in reversed(list(enumerate(named)))]
+    if faint:
+        handles.append(Line2D([], [], color="grey", alpha=0.4, label=f"{len(faint)} older run{'s' * (len(faint) > 1)}"))
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.81, 0.9), fontsize=9, frameon=False)
     if history:
         best = max((row.get("val_acc") or row.get("train_acc") or 0.0) for row in history)
         axes[1].set_title(f"{name}: best accuracy {best:.4f}", fontsize=10)
-    fig.tight_layout()
     return fig
 
 
