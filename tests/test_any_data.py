@@ -3,6 +3,7 @@ into memory), with the same checkpoints and resume as zoo's own splits."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -129,3 +130,19 @@ def test_data_zoo_cannot_plan_with_is_refused_with_the_reason(digits):
         trainer(digits, build(), DataLoader(Stream(), batch_size=5), None)
     with pytest.raises(DataError, match=r"yields images of \(C, H, W\); its first is \(8, 8\)"):
         trainer(digits, build(), [(torch.zeros(8, 8), 0)] * 3, None)
+
+
+def test_zoo_runs_lists_a_run_stopped_with_ctrl_c(digits, tmp_path, capsys):
+    from zoo.cli import main
+
+    train = DataLoader(Digits(digits.train, 100), batch_size=50)
+    run = trainer(digits, build(), train, Digits(digits.val, 60), out=tmp_path / "runs" / "cnf8_m_r16", name="cnf8")
+    interrupted(run, 3, at=3, match="interrupted in epoch 2 after step 1 of 2")
+    assert not (tmp_path / "runs" / "cnf8_m_r16" / "summary.json").exists()
+    capsys.readouterr()
+    assert main(["runs", str(tmp_path / "runs"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["run"], row["epochs"], row["stopped"]) == ("cnf8_m_r16", 1, True)
+    assert row["val_acc"] == run.history[0]["val_acc"]
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    assert "│    - │    - │ 1 stopped │ cnf8_m_r16 │" in capsys.readouterr().out

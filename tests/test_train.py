@@ -298,11 +298,14 @@ def test_a_terminal_gets_a_bar_per_epoch_then_its_line(digits):
 
     from zoo.train.progress import Progress
 
-    console = Console(force_terminal=True, width=120, record=True, color_system=None)
+    console = Console(force_terminal=True, width=80, record=True, color_system=None)
     progress = Progress("auto", console, "cnf8")
     assert progress.mode == "bar"
     trainer = make_trainer(digits, build("cnf8 m"), limit=200, schedule="none", progress=progress)
     trainer.fit(1)
     text = console.export_text()
-    assert "cnf8  epoch 1/1  loss " in text and " ex/s  lr 1.0e-03" in text
+    *frames, line = text.splitlines()
+    assert line.startswith("epoch 1/1  loss ") and line.endswith("s  lr 1.0e-03") and len(line) <= 80
+    bars = frames[0].split("cnf8 epoch 1/1")[1:]  # the bar's redraws, one after another
+    assert bars and all(len("cnf8 epoch 1/1" + bar) <= 80 for bar in bars)
     assert Progress("auto", Console(file=io.StringIO())).mode == "lines"

@@ -352,3 +352,15 @@ def test_without_matplotlib_training_goes_on_without_curves_and_plot_every_is_re
         "best.pt", "history.csv", "history.json", "last.pt", "summary.json"]
     out = run("train", "cnf8", "--epochs", "1", "--plot-every", "1", "--out", "o", check=1)
     assert "--plot-every (the block plots) needs matplotlib" in out.stderr and "zoo-cnn[plot]" in out.stderr
+
+
+def test_block_plots_every_epoch_by_default_and_a_note_for_a_model_without_residual_blocks(run, tmp_path):
+    out = run("train", "cnf8 m r16", "cnf8 m c16", "--epochs", "2", "--limit", "200", "--out", "o")
+    assert sorted(p.name for p in (tmp_path / "o" / "cnf8_m_r16").glob("*.png")) == [
+        "blocks_001.png", "blocks_002.png", "curves.png"]
+    assert sorted(p.name for p in (tmp_path / "o" / "cnf8_m_c16").glob("*.png")) == ["curves.png"]
+    assert "cnf8_m_c16: no residual blocks, so no block plots (of dx/x and the scale)\n" in out.stdout
+    epochs = [line for line in out.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 4 and max(len(line) for line in epochs) <= 80  # COLUMNS=80: nothing wraps
+    run("train", "cnf8 m r16", "--epochs", "1", "--limit", "100", "--plot-every", "0", "--out", "p")
+    assert sorted(p.name for p in (tmp_path / "p" / "cnf8_m_r16").glob("*.png")) == ["curves.png"]

@@ -13,7 +13,8 @@ def add_parser(sub) -> None:
         "runs",
         help="compare the runs in a folder (zoo train --out)",
         description="Print the document's comparison table of the runs in DIR (each a folder with the "
-        "summary.json that zoo train writes): best validation accuracy, seconds of training per 10^6 "
+        "summary.json that zoo train writes; a run stopped before its end, by Ctrl-C or a crash, from its "
+        "history, marked stopped): best validation accuracy, seconds of training per 10^6 "
         "examples, parameters, MACs, epochs, blocks.",
         epilog="example:\n  zoo runs runs/\n  zoo runs runs/ --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,

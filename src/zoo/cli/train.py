@@ -51,7 +51,7 @@ def add_parser(sub) -> None:
         description="Train each MODEL on the same data with the same seed, one after another, and print "
         "the document's comparison table: best validation accuracy, seconds of training per 10^6 "
         "examples, parameters, MACs, blocks. Each run leaves history.json/.csv, last.pt, best.pt, "
-        "curves.png, blocks_<epoch>.png (--plot-every) and summary.json in --out/<run>/.",
+        "curves.png, blocks_<epoch>.png (every epoch; --plot-every K) and summary.json in --out/<run>/.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -84,8 +84,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs", metavar="DIR", help="where run folders go (runs/)")
     p.add_argument("--resume", action="store_true", help="continue the latest run of each MODEL in --out from "
                    "its last.pt, up to --epochs")
-    p.add_argument("--plot-every", type=whole_number(0), default=0, metavar="K",
-                   help="save the block plot (blocks_<epoch>.png) and curves every K epochs (0: curves at the end)")
+    p.add_argument("--plot-every", type=whole_number(0), metavar="K",
+                   help="save the block plot (blocks_<epoch>.png, debug statistics on) and the curves every K "
+                   "epochs (default 1: every epoch; 0: no block plots, the curves at the end)")
     p.add_argument("--sync-bn", action="store_true", help="under torchrun: BatchNorm statistics over all processes")
     p.add_argument("--json", action="store_true", help="print the results as JSON (no progress)")
     p.set_defaults(run=run)
@@ -144,8 +145,10 @@ def run(args: argparse.Namespace) -> int:
         if args.plot_every:
             raise
         plots = False
-        say(f"note: {exc.problem}: training without curves.png ({exc.hint})")
+        say(f"note: {exc.problem}: training without curves.png and block plots ({exc.hint})")
     args.plots = plots
+    if args.plot_every is None:  # the default: block plots and curves every epoch, where matplotlib is
+        args.plot_every = 1 if plots else 0
     try:
         try:
             data = _load_data(args, distributed, load_data)
@@ -271,8 +274,12 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     if args.plot_every:
         from ..cnn import find_cnn
 
+        from ..monitor.stats import residual_blocks
+
         cnn = find_cnn(model)
-        if cnn is not None:
+        if cnn is not None and not residual_blocks(cnn):
+            say(f"{name}: no residual blocks, so no block plots (of dx/x and the scale)")
+        elif cnn is not None:
             from ..monitor import BlockMonitor
 
             monitor = BlockMonitor(model, every=10**9, table=False)  # debug statistics on

@@ -9,19 +9,30 @@ from typing import Any
 __all__ = ["Progress", "epoch_line"]
 
 
-def epoch_line(row: dict[str, Any], epochs: int) -> str:
-    """One line for an epoch of the history.
+def epoch_line(row: dict[str, Any], epochs: int, width: int = 80) -> str:
+    """One line for an epoch of the history, within ``width`` columns: a longer one
+    (epochs in the hundreds) is broken between its fields, never inside a word.
 
     >>> epoch_line({"epoch": 3, "train_loss": 0.51, "train_acc": 0.84, "val_loss": 0.4,
     ...             "val_acc": 0.88, "seconds": 2.5, "examples": 5000, "lr": 1e-3}, 10)
-    'epoch  3/10  loss 0.5100 acc 0.8400  val loss 0.4000 acc 0.8800  2.5s 2,000 ex/s  lr 1.0e-03'
+    'epoch  3/10  loss 0.510 acc 0.8400  val loss 0.400 acc 0.8800  2.5s  lr 1.0e-03'
+    >>> print(epoch_line({"epoch": 3, "train_loss": 0.51, "train_acc": 0.84, "val_loss": 0.4,
+    ...                   "val_acc": 0.88, "seconds": 2.5, "examples": 5000, "lr": 1e-3}, 10, width=64))
+    epoch  3/10  loss 0.510 acc 0.8400  val loss 0.400 acc 0.8800
+          2.5s  lr 1.0e-03
     """
-    width = len(str(epochs))
-    text = (f"epoch {row['epoch']:>{width}}/{epochs}  loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}")
+    digits = len(str(epochs))
+    fields = [f"epoch {row['epoch']:>{digits}}/{epochs}", f"loss {row['train_loss']:.3f} acc {row['train_acc']:.4f}"]
     if row.get("val_acc") is not None:
-        text += f"  val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f}"
-    speed = row["examples"] / row["seconds"] if row["seconds"] > 0 else 0.0
-    return text + f"  {row['seconds']:.1f}s {speed:,.0f} ex/s  lr {row['lr']:.1e}"
+        fields.append(f"val loss {row['val_loss']:.3f} acc {row['val_acc']:.4f}")
+    fields += [f"{row['seconds']:.1f}s", f"lr {row['lr']:.1e}"]
+    lines = [fields[0]]
+    for field in fields[1:]:
+        if len(lines[-1]) + 2 + len(field) <= width:
+            lines[-1] += "  " + field
+        else:
+            lines.append("      " + field)
+    return "\n".join(lines)
 
 
 class Progress:
@@ -42,13 +53,14 @@ class Progress:
     def start_epoch(self, epoch: int, epochs: int, examples: int) -> None:
         if self.mode != "bar":
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
+        name = self.name if len(self.name) <= 16 else self.name[:15] + "…"  # the bar fits 80 columns
         self._bar = RichProgress(
-            TextColumn(f"{self.name} epoch {epoch}/{epochs}" if self.name else f"epoch {epoch}/{epochs}"),
-            BarColumn(bar_width=20), MofNCompleteColumn(),
-            TextColumn("{task.fields[speed]} ex/s  loss {task.fields[loss]}  acc {task.fields[acc]}"),
+            TextColumn(f"{name} epoch {epoch}/{epochs}" if name else f"epoch {epoch}/{epochs}"),
+            BarColumn(bar_width=16),
+            TextColumn("{task.fields[speed]} ex/s loss {task.fields[loss]} acc {task.fields[acc]}"),
             TimeRemainingColumn(), console=self.console, transient=True,
         )
         self._task = self._bar.add_task("train", total=examples, speed="-", loss="-", acc="-")
@@ -58,7 +70,7 @@ class Progress:
         if self._bar is None:
             return
         speed = f"{examples / seconds:,.0f}" if seconds > 0 else "-"
-        self._bar.update(self._task, completed=examples, speed=speed, loss=f"{loss:.4f}", acc=f"{acc:.4f}")
+        self._bar.update(self._task, completed=examples, speed=speed, loss=f"{loss:.3f}", acc=f"{acc:.4f}")
 
     def stop(self) -> None:
         if self._bar is not None:
@@ -67,9 +79,9 @@ class Progress:
 
     def end_epoch(self, row: dict[str, Any], epochs: int) -> None:
         self.stop()
-        if self.mode in ("bar", "lines"):
-            prefix = f"{self.name}  " if self.name else ""
-            self.console.print(prefix + epoch_line(row, epochs), highlight=False, soft_wrap=True)
+        if self.mode in ("bar", "lines"):  # the run's name heads its epochs (zoo train prints it first)
+            self.console.print(epoch_line(row, epochs, max(60, self.console.width)), highlight=False,
+                               soft_wrap=True)
 
     def note(self, text: str) -> None:
         if self.mode in ("bar", "lines"):

@@ -149,17 +149,31 @@ def write_summary(folder: Path, row: dict[str, Any]) -> None:
         raise TrainingError(f"cannot write {folder / 'summary.json'}: {exc.strerror or exc}") from None
 
 
+def _is_run(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("summary.json", "history.json", "last.pt"))
+
+
+def _changed(folder: Path) -> float:
+    times = [(folder / name).stat().st_mtime for name in ("summary.json", "history.json", "last.pt")
+             if (folder / name).is_file()]
+    return max(times) if times else 0.0
+
+
 def read_summaries(out: Path) -> list[dict[str, Any]]:
     """The summaries of the runs in ``out`` (a run folder itself, or a folder of them),
-    oldest first."""
-    folders = [out] if (out / "summary.json").is_file() else sorted(
-        (p for p in out.iterdir() if (p / "summary.json").is_file()), key=lambda p: (p / "summary.json").stat().st_mtime)
+    oldest first. A run stopped before its end (Ctrl-C, a crash) has no ``summary.json``
+    yet: its row comes from its ``history.json``, marked ``"stopped": True``."""
+    folders = [out] if _is_run(out) else sorted(
+        (p for p in out.iterdir() if p.is_dir() and _is_run(p)), key=lambda p: (_changed(p), p.name))
     rows = []
     for folder in folders:
-        try:
-            row = json.loads((folder / "summary.json").read_text())
-        except (OSError, ValueError):
-            continue
+        if (folder / "summary.json").is_file():
+            try:
+                row = json.loads((folder / "summary.json").read_text())
+            except (OSError, ValueError):
+                continue
+        else:
+            row = {**summary_row(folder.name, read_history(folder), {}), "stopped": True}
         row["folder"] = str(folder)
         rows.append(row)
     return rows
@@ -309,8 +323,8 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
         blocks = row.get("blocks") or row.get("run", "")
         if row.get("blocks") and row.get("model") and row["model"] != row["blocks"]:
             blocks = f"{row['model']}: {row['blocks']}"
-        table.add_row(acc, seconds, _thousands(row.get("params")), _macs(row.get("macs")),
-                      str(row.get("epochs", "-")), blocks)
+        epochs = str(row.get("epochs", "-")) + (" stopped" if row.get("stopped") else "")
+        table.add_row(acc, seconds, _thousands(row.get("params")), _macs(row.get("macs")), epochs, blocks)
     return table
 
 
