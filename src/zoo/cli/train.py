@@ -273,7 +273,6 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     states = []
     if args.plot_every:
         from ..cnn import find_cnn
-
         from ..monitor.stats import residual_blocks
 
         cnn = find_cnn(model)
