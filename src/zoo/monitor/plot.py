@@ -136,6 +136,10 @@ def plot_blocks(
     if grads:
         handles += grad_ax.plot([x for x, _ in grads], [g for _, g in grads], ":", marker=".", color=color,
                                 label="scale grad (dotted, log)")
+    if not scales:  # mult=0: no scale to draw; empty axes would read as zeros
+        scale_ax.set_visible(False)
+    if not grads:
+        grad_ax.set_visible(False)
     if handles:
         fig.legend(handles=handles, loc="lower right", ncol=len(handles), fontsize=9 if width >= 9 else 7.5,
                    frameon=False,
