@@ -191,3 +191,16 @@ def test_mixed_sizes_and_modes_are_resized_and_made_rgb_and_said(tmp_path):
                           "folder:mixed: 1 of 17 images are gray: converted to RGB, 3 channels",
                           "folder:mixed: augmentation document for RGB images of 32 px or more (--aug to choose)"]
     assert load_data(f"folder:{root}", size=16).shape == (3, 16, 16)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_an_image_damaged_after_its_header_is_named_in_one_line_even_from_a_worker(tmp_path, workers):
+    root = _tree(tmp_path / "imgs", size=(32, 32))
+    good = (root / "train" / "c1" / "0.png").read_bytes()
+    (root / "train" / "c1" / "0.png").write_bytes(good[:60])  # the header reads; the pixels do not
+    data = load_data(f"folder:{root}")
+    with pytest.raises(DataError) as bad:
+        list(data.train.batches(range(8), 4, workers=workers))
+    assert str(bad.value).startswith(f"{root}/train/c1/0.png: cannot be decoded (")
+    assert str(bad.value).endswith("); remove it or put a good copy there")
+    assert "Traceback" not in str(bad.value)

@@ -130,10 +130,14 @@ class FolderSplit:
         cuda = device is not None and torch.device(device).type == "cuda"
         loader = DataLoader(self.dataset, batch_size=batch, sampler=[int(i) for i in indices],
                             num_workers=workers, pin_memory=cuda, persistent_workers=False)
-        for x, y in _iterate(loader):
-            if device is not None:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            yield x, y
+        try:
+            for x, y in _iterate(loader):
+                if device is not None:
+                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                yield x, y
+        except DataError as exc:  # from a worker: torch wraps it in the worker's traceback; keep its line
+            last = str(exc).strip().splitlines()[-1]
+            raise DataError(last.removeprefix(f"{DataError.__module__}.{DataError.__name__}: ")) from None
 
 
 @dataclass
