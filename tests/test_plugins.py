@@ -844,9 +844,12 @@ def test_zoo_extra_uses_the_plugin_api_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]  # declarations need no torch
     import zoo.plugin as plugin
-    from zoo.layers import residual_from_options
+    from zoo.cnn import BuildContext
+    from zoo.layers import Residual
 
-    assert plugin.residual_from_options is residual_from_options and plugin.MAX_CHANNELS == 65_536
+    assert plugin.BuildContext is BuildContext and plugin.Residual is Residual and plugin.MAX_CHANNELS == 65_536
+    # the tables travel in the build context: no factory that looks the registry up
+    assert not {"create_norm", "create_activation", "residual_from_options"} & set(plugin.__all__)
 
 
 def test_a_plugins_activation_and_norm_kind_work_by_name_everywhere(tmp_path):

@@ -8,72 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import kinds
 from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
+from .registry import get_registry
 from .specs import MAX_CHANNELS, MAX_SIDE, Param
 
-__all__ = ["Config", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS", "check_activation", "declared_options"]
-
-# the names and numbers the options take: derived from the one table of each kind
-ACTIVATIONS = tuple(kinds.ACTIVATIONS)
-NORM_KINDS = tuple(kinds.NORMS)
-DROP_KINDS = tuple(kinds.DROPOUTS)
+__all__ = ["Config", "declared_options"]
 
 
 def declared_options() -> dict[str, Param]:
     """Every option a network takes, name -> :class:`zoo.specs.Param`: zoo's own
     (declared by the built-in plugin, ``zoo.tokens.options``) first, then the plugins'."""
-    from .registry import get_registry
-
     return get_registry().options
-
-
-def check_activation(what: str, value: Any) -> Any:
-    """``value`` as an activation: a name of zoo's or a plugin's (``None`` and ``""``:
-    none), or an ``nn.Module`` class or a function returning a module (``nn.Mish``); an
-    :class:`OptionError` that starts with ``what`` otherwise. Options and preset heads
-    both check with this."""
-    from .registry import get_registry
-
-    if value is None:
-        value = ""
-    if callable(value) and not isinstance(value, str):  # nn.Mish, or a function returning a module
-        return value
-    names = get_registry().activations
-    if not isinstance(value, str) or (value and value not in names):
-        raise OptionError(
-            f"{what}: not an activation{did_you_mean(str(value), names)} "
-            f"(use one of {', '.join(names)}, \"\" for none, or an nn.Module class such as nn.Mish)"
-        )
-    return value
-
-
-def check_activation_option(value: Any, where: str) -> Any:
-    """The check of ``fun``, ``fun_inside``, ``fun_after`` (``Param.validate``)."""
-    return check_activation(where, value)
-
-
-def check_norm_option(value: Any, where: str) -> int:
-    """The check of ``norm`` and every ``norm_*`` option: 0 (none), a kind of zoo's or of
-    a plugin's (``zoo_norms``)."""
-    from .registry import get_registry
-    from .specs import as_whole
-
-    norms = get_registry().norms
-    kind = as_whole(value)
-    if kind is None or (kind != 0 and kind not in norms):
-        known = {0: "nothing", **{k: n.name for k, n in norms.items()}}
-        whole = "a whole number, " if kind is None else ""
-        raise OptionError(f"{where}: must be {whole}one of {', '.join(str(k) for k in sorted(known))} "
-                          f"(norm kinds: {kinds.describe(known)})")
-    return kind
-
-
-def check_blocks_option(value: Any, where: str) -> str:
-    """The check of ``blocks``: text (parsed when the network is built)."""
-    if not isinstance(value, str):
-        raise OptionError(f"{where}: must be a block string, e.g. \"cnf32 m r64\"")
-    return value
 
 
 # names the document (or its code) uses for what zoo calls otherwise -> what to write
@@ -103,8 +48,6 @@ def input_size_problem(size: tuple[int, ...]) -> str | None:
 
 
 def _refuse_ambiguous(name: str) -> None:
-    from .registry import get_registry
-
     message = get_registry().ambiguous.get(("option", name))
     if message is not None:
         raise PluginClashError(f"option {name!r} is ambiguous: {message}")
@@ -145,11 +88,12 @@ class Config(Mapping[str, Any]):
                     f"option names are text, not {type(name).__name__} {name!r}: write e.g. "
                     "Config(fun=\"gelu\") or Config({\"fun\": \"gelu\"})"
                 )
-        declared = declared_options()
+        registry = get_registry()
+        declared = registry.options
         values = {name: param.default for name, param in declared.items()}
         for name, value in given.items():
             if name in declared:
-                values[name] = declared[name].check(value)
+                values[name] = declared[name].check(value, tables=registry)
             elif name in DOCUMENT_NAMES:
                 raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
             else:

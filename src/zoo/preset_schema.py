@@ -19,9 +19,9 @@ from .errors import (
     ZooError,
     did_you_mean,
 )
-from .options import Config, check_activation
-from .registry import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
-from .specs import as_whole
+from .options import Config
+from .registry import get_registry
+from .specs import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, as_whole, check_activation
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -340,7 +340,7 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
         out["dropout"] = float(p)
     if "fun" in head:
         try:
-            out["fun"] = check_activation(f"head.fun={head['fun']!r}", head["fun"])
+            out["fun"] = check_activation(f"head.fun={head['fun']!r}", head["fun"], get_registry().activations)
         except OptionError as exc:
             raise PresetError(f"{at('fun')}: {exc}") from None
     return out

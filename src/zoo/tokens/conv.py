@@ -31,11 +31,9 @@ def build_conv(ctx, channels, kernel, stride, padding, groups=1, dilation=1):
 def build_cnf(ctx, channels, kernel, stride, padding, groups=1, dilation=1):
     from torch import nn
 
-    from ..layers import create_activation, create_norm
-
     conv, out = build_conv(ctx, channels, kernel, stride, padding, groups, dilation)
     # in place: the activation's input is the fresh output of the conv or norm just before
-    layers = [conv, create_norm(ctx.options.norm, out), create_activation(ctx.options.fun, inplace=True)]
+    layers = [conv, ctx.norm(ctx.options.norm, out), ctx.activation(ctx.options.fun, inplace=True)]
     return nn.Sequential(*(layer for layer in layers if layer is not None)), out
 
 
