@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zoo
+from zoo import Option, Token
 from zoo.errors import (
     BlockSyntaxError,
     BuildError,
@@ -38,7 +39,7 @@ from zoo.errors import (
     ZooWarning,
 )
 from zoo.presets import MAX_FILE_BYTES, load_preset_file
-from zoo.registry import MAX_DEPTH, Option, Token
+from zoo.registry.specs import MAX_DEPTH
 from zoo.testing import install_distribution, register_plugin
 
 HERE = Path(__file__).parent
@@ -389,7 +390,7 @@ def test_plugin_option_choices_refuse_true_and_floats():
 
 
 def test_a_presets_built_count_equals_its_file_with_a_plugin_loaded(tmp_path):
-    assert "zoo-extra" in zoo.registry.get_registry().plugins  # installed: its tokens are loaded
+    assert "zoo-extra" in zoo.registry.registry.get_registry().plugins  # installed: its tokens are loaded
     for name in ("resnet18_cifar", "r32m", "mnist_cnn"):
         model = zoo.create(name)
         assert sum(p.numel() for p in model.parameters()) == zoo.get_preset(name).params

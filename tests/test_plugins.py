@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo import Change
+from zoo import Change, Option, Token
 from zoo.errors import (
     BuildError,
     OptionError,
@@ -29,7 +29,7 @@ from zoo.errors import (
     TokenValueError,
     UnknownTokenError,
 )
-from zoo.registry import Option, Registry, Token, get_registry
+from zoo.registry.registry import Registry, get_registry
 from zoo.testing import install_distribution, isolated_registry, register_plugin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
@@ -899,7 +899,7 @@ def test_a_norm_kind_or_activation_zoo_has_is_refused():
 
 
 def test_a_plugin_option_is_a_param_checked_by_type_and_config_is_one_mapping():
-    """One parameter type (zoo.specs.Param) for zoo's options and plugins' alike."""
+    """One parameter type (zoo.registry.specs.Param) for zoo's options and plugins' alike."""
     from zoo.plugin import Option, hookimpl, isolated_registry, register_plugin
 
     class Wide:

@@ -523,7 +523,7 @@ def test_the_wheel_ships_the_presets(tmp_path):
     collect = subprocess.run([str(python), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                               str(ROOT / "src" / "zoo")], capture_output=True, text=True, env=env, cwd=ROOT)
     assert collect.returncode == 0, collect.stdout + collect.stderr
-    assert "zoo/presets.py::zoo.presets.create" in collect.stdout
+    assert "zoo/presets/__init__.py::zoo.presets.create" in collect.stdout
 
 
 def test_head_activation_is_checked_like_the_options():

@@ -31,7 +31,7 @@ from .errors import (
 )
 from .language import parse_blocks
 from .options import Config
-from .registry import Option, Token, Value, hookimpl
+from .registry.registry import Option, Token, Value, hookimpl
 
 __version__ = "0.1.0"
 

@@ -17,7 +17,7 @@ from torch import nn
 from .cnn import CNN
 from .errors import OptionError
 from .layers import create_activation
-from .registry import get_registry
+from .registry.registry import get_registry
 
 __all__ = ["Classifier", "Head", "IMAGENET_MEAN", "IMAGENET_STD"]
 

@@ -15,8 +15,8 @@ from .layers import create_activation, create_norm, residual_from_options
 from .layers.pool import GLOBAL_POOLS, create_pool
 from .network import find_cnn
 from .options import Config
-from .registry import get_registry
-from .specs import MAX_CHANNELS, Tables
+from .registry.registry import get_registry
+from .registry.specs import MAX_CHANNELS, Tables
 
 __all__ = ["CNN", "BuildContext", "build_modules", "find_cnn"]
 

@@ -23,8 +23,8 @@ from .errors import (
     UnknownTokenError,
     did_you_mean,
 )
-from .registry import Registry, get_registry
-from .specs import MAX_DEPTH, MAX_REPEAT, Token
+from .registry.registry import Registry, get_registry
+from .registry.specs import MAX_DEPTH, MAX_REPEAT, Token
 
 __all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]
 

@@ -9,14 +9,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
-from .registry import get_registry
-from .specs import MAX_CHANNELS, MAX_SIDE, Param
+from .registry.registry import get_registry
+from .registry.specs import MAX_CHANNELS, MAX_SIDE, Param
 
 __all__ = ["Config", "declared_options"]
 
 
 def declared_options() -> dict[str, Param]:
-    """Every option a network takes, name -> :class:`zoo.specs.Param`: zoo's own
+    """Every option a network takes, name -> :class:`zoo.registry.specs.Param`: zoo's own
     (declared by the built-in plugin, ``zoo.tokens.options``) first, then the plugins'."""
     return get_registry().options
 
@@ -57,7 +57,7 @@ class Config(Mapping[str, Any]):
     """Options of a network: ``Config(input=1, fun="gelu", blocks="cnf32 m d cnf64 m d")``.
 
     Every option has a default (``zoo options`` lists them: zoo's own and the
-    plugins', all declared as :class:`zoo.specs.Param` through the ``zoo_options``
+    plugins', all declared as :class:`zoo.registry.specs.Param` through the ``zoo_options``
     hook). Values are checked on creation with each option's own check; an unknown
     name is an error that suggests the nearest known one. Read options as attributes
     (``cfg.norm``) or as a mapping (every option, the plugins' included, is in it);

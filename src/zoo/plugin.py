@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
-from .specs import (
+from .registry.specs import (
     MAX_CHANNELS,
     MAX_KERNEL,
     MAX_REPEAT,

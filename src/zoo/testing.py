@@ -14,7 +14,7 @@ default) and puts the old one back afterwards.
     >>> with register_plugin(Twice(), name="twice-plugin") as info:
     ...     info.tokens
     ['twice']
-    >>> "twice" in zoo.registry.get_registry().tokens
+    >>> "twice" in zoo.registry.registry.get_registry().tokens
     False
 
 Nothing here imports torch or pytest.
@@ -29,8 +29,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import registry as _registry
-from .registry import PluginInfo, Registry, get_registry
+from .registry import registry as _registry
+from .registry.registry import PluginInfo, Registry, get_registry
 
 __all__ = ["register_plugin", "isolated_registry", "install_distribution"]
 

@@ -36,7 +36,7 @@ def option_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
     (1, [0, 1, 2, 3], 'zoo')
     """
     from ..options import declared_options
-    from ..registry import get_registry
+    from ..registry.registry import get_registry
     from ..tokens.options import check_blocks
 
     registry = get_registry()

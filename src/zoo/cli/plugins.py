@@ -37,7 +37,7 @@ def plugin_rows() -> list[dict[str, Any]]:
     >>> plugin_rows()[0]["distribution"], plugin_rows()[0]["status"]
     ('zoo', 'ok')
     """
-    from ..registry import BUILTIN, get_registry
+    from ..registry.registry import BUILTIN, get_registry
 
     registry = get_registry(check=False)
     infos = sorted(registry.plugins.values(), key=lambda i: (i.name != BUILTIN, i.name.lower()))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from torch import nn
 
 from ..errors import OptionError
-from ..specs import Activation
+from ..registry.specs import Activation
 
 # Activations that may overwrite their input: their backward needs only their output.
 _INPLACE = {"relu"}
@@ -24,7 +24,7 @@ def create_activation(name, activations: Mapping[str, Activation], inplace: bool
     nobody else reads: the fresh output of a convolution, a norm or a sum inside a block
     (not a token's input, which may be the user's tensor). Other activations ignore it.
 
-    >>> from zoo.registry import get_registry
+    >>> from zoo.registry.registry import get_registry
     >>> table = get_registry().activations
     >>> create_activation(nn.Mish, table), create_activation("swish", table)
     (Mish(), SiLU())

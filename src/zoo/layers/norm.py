@@ -9,7 +9,7 @@ from torch import nn
 
 from ..errors import OptionError
 from ..kinds import describe
-from ..specs import Norm
+from ..registry.specs import Norm
 
 
 class LayerNormChannels(nn.Module):

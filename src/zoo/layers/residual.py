@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import OptionError
-from ..specs import Tables
+from ..registry.specs import Tables
 from .activation import create_activation
 from .dropout import create_dropout
 from .norm import create_norm
@@ -126,7 +126,7 @@ def residual_from_options(
     kinds looked up in ``tables`` (a token: ``ctx.residual(block, out, stride)``).
 
     >>> from zoo import Config
-    >>> from zoo.registry import get_registry
+    >>> from zoo.registry.registry import get_registry
     >>> r = residual_from_options(nn.Conv2d(8, 16, 3, 2, 1), 8, 16, 2, Config(mult=1), get_registry())
     >>> r(torch.randn(2, 8, 8, 8)).shape
     torch.Size([2, 16, 4, 4])

@@ -4,7 +4,7 @@ token of its name too, made by the registry as for a plugin's)."""
 from __future__ import annotations
 
 from ..kinds import ACTIVATIONS
-from ..specs import Activation, Token
+from ..registry.specs import Activation, Token
 
 
 def build_fun(ctx):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..specs import MAX_CHANNELS, MAX_KERNEL, Token, Value
+from ..registry.specs import MAX_CHANNELS, MAX_KERNEL, Token, Value
 
 CHANNELS = Value("channels", int, None, doc="C", min=1, max=MAX_CHANNELS)
 KERNEL = Value("kernel", int, 3, min=1, max=MAX_KERNEL)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..kinds import NORMS, describe
-from ..specs import Norm, Token, Value
+from ..registry.specs import Norm, Token, Value
 
 
 def build_norm(ctx, kind):

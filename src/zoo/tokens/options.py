@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import kinds
 from ..errors import OptionError
-from ..specs import MAX_CHANNELS, Option, Param
+from ..registry.specs import MAX_CHANNELS, Option, Param
 
 
 def check_blocks(value: Any, where: str) -> str:

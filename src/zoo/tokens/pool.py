@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..specs import MAX_KERNEL, Token, Value
+from ..registry.specs import MAX_KERNEL, Token, Value
 
 POOL_VALUES = (
     Value("kernel", int, 2, min=1, max=MAX_KERNEL),

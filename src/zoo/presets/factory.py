@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ..errors import (
     BuildError,
     OptionError,
     PresetError,
@@ -16,12 +16,12 @@ from .errors import (
     UnknownOptionError,
     did_you_mean,
 )
-from .format import format_count
-from .options import DOCUMENT_NAMES, Config, declared_options
+from ..format import format_count
+from ..options import DOCUMENT_NAMES, Config, declared_options
 
 if TYPE_CHECKING:
-    from .classifier import Classifier
-    from .preset_schema import Preset
+    from ..classifier import Classifier
+    from .schema import Preset
 
 
 def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
@@ -60,7 +60,7 @@ def _memory_bytes() -> int | None:
 
 
 def _count_mismatch(preset: Preset, params: int) -> str:
-    from .registry import BUILTIN, get_registry
+    from ..registry.registry import BUILTIN, get_registry
 
     plugins = [f"{info.name} {info.version}".strip() for info in get_registry().plugins.values()
                if info.status == "ok" and info.name != BUILTIN]
@@ -77,8 +77,8 @@ def _count_mismatch(preset: Preset, params: int) -> str:
 
 
 def _assemble(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
-    from .classifier import Classifier
-    from .cnn import CNN
+    from ..classifier import Classifier
+    from ..cnn import CNN
 
     cnn = CNN(cfg)
     size = (cfg.input, *preset.input[1:])

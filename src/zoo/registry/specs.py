@@ -30,8 +30,8 @@ from typing import Any, Protocol
 
 import pluggy
 
-from . import kinds
-from .errors import OptionError, PluginError, did_you_mean
+from .. import kinds
+from ..errors import OptionError, PluginError, did_you_mean
 
 __all__ = [
     "PROJECT",
@@ -428,7 +428,7 @@ class Norm:
 
 class Tables(Protocol):
     """What a build or a check reads: every token, activation and norm kind by name or
-    number, zoo's and the plugins' (a :class:`zoo.registry.Registry` is one). Passed to
+    number, zoo's and the plugins' (a :class:`zoo.registry.registry.Registry` is one). Passed to
     whatever builds or checks, so that nothing below the registry reaches up to it."""
 
     tokens: Mapping[str, Token]

@@ -29,7 +29,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 # one module each, in the manner of timm's _registry / _factory / _builder:
-from .preset_catalog import (  # where presets come from, by name
+from .catalog import (  # where presets come from, by name
     find_preset,
     get_preset,
     list_models,
@@ -37,8 +37,8 @@ from .preset_catalog import (  # where presets come from, by name
     looks_like_path,
     preset_dirs,
 )
-from .preset_factory import TIMM_NAMES, check_cnn_options  # building one
-from .preset_schema import (  # one file -> one Preset
+from .factory import TIMM_NAMES, check_cnn_options  # building one
+from .schema import (  # one file -> one Preset
     ENV_PATH,
     HEAD_KEYS,
     MAX_FILE_BYTES,
@@ -49,7 +49,7 @@ from .preset_schema import (  # one file -> one Preset
 )
 
 if TYPE_CHECKING:
-    from .classifier import Classifier
+    from ..classifier import Classifier
 
 __all__ = [
     "Preset",

@@ -35,8 +35,8 @@ from typing import Any
 
 import pluggy
 
-from . import tokens as builtin
-from .errors import PluginClashError, PluginError, warn
+from .. import tokens as builtin
+from ..errors import PluginClashError, PluginError, warn
 from .specs import (  # re-exported: plugins and older code import them from here
     MAX_CHANNELS,
     MAX_DEPTH,
@@ -470,7 +470,7 @@ def _shadow_message(existing: Token, new: str, plugin: str) -> str:
 
 def _activation_token(activation: Activation) -> Token:
     """The token of a named activation (``mish`` in a block string), built by zoo."""
-    from .tokens.activation import build_named
+    from ..tokens.activation import build_named
 
     return Token(activation.name, (), f"activation {activation.help or activation.name}",
                  functools.partial(build_named, activation.name), plugin=activation.plugin)

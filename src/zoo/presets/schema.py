@@ -1,6 +1,6 @@
 """Preset files: one YAML file -> one :class:`Preset`, checked key by key with its
 line numbers (the schema), and ``write_counts``. No torch; building is
-:mod:`zoo.preset_factory`'s, finding presets :mod:`zoo.preset_catalog`'s."""
+:mod:`zoo.presets.factory`'s, finding presets :mod:`zoo.presets.catalog`'s."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import (
+from ..errors import (
     OptionError,
     PresetError,
     ZooError,
     did_you_mean,
 )
-from .options import Config
-from .registry import get_registry
-from .specs import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, as_whole, check_activation
+from ..options import Config
+from ..registry.registry import get_registry
+from ..registry.specs import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, as_whole, check_activation
 
 if TYPE_CHECKING:
-    from .classifier import Classifier
+    from ..classifier import Classifier
 
 
 ENV_PATH = "ZOO_PRESET_PATH"
@@ -86,7 +86,7 @@ class Preset:
         >>> get_preset("r32m").create(num_classes=100, fun="gelu").head.fc.out_features
         100
         """
-        from .preset_factory import _build
+        from .factory import _build
 
         cfg, heads = self.resolve(num_classes=num_classes, input=input, head=head, **options)
         return _build(self, cfg, heads)
@@ -108,7 +108,7 @@ class Preset:
         >>> cfg.fun, head
         ('gelu', {'num_classes': 100})
         """
-        from .preset_factory import _check_overrides
+        from .factory import _check_overrides
 
         where = f"create({self.name!r})"
         _check_overrides(options)
@@ -289,7 +289,7 @@ def _check_blocks(blocks: Any, where: str) -> str:
             f"{where}: blocks must be a block string such as \"(cnf64 m) 2r r128_3_2\", "
             f"not {blocks!r}"
         )
-    from .language import parse_blocks
+    from ..language import parse_blocks
 
     try:
         parse_blocks(blocks)
