@@ -12,7 +12,7 @@ from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_m
 from .registry.registry import get_registry
 from .registry.specs import MAX_CHANNELS, MAX_SIDE, Param
 
-__all__ = ["Config", "declared_options"]
+__all__ = ["Config", "declared_options", "check_cnn_options"]
 
 
 def declared_options() -> dict[str, Param]:
@@ -148,3 +148,32 @@ class Config(Mapping[str, Any]):
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.changed().items())
         return f"Config({inner})"
+
+
+PRESET_OVERRIDES = ("num_classes", "head")  # taken by a preset, not by a block string
+
+
+def check_cnn_options(options: Mapping[str, Any]) -> Config:
+    """The options of a network built from a block string: those of ``zoo.Config``
+    (``zoo.Config``), without ``blocks`` (the block string is the target) and without a
+    preset's ``num_classes`` and ``head``.
+
+    >>> check_cnn_options({"num_classes": 100})
+    Traceback (most recent call last):
+    ...
+    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only, e.g. fun=gelu
+    """
+    if "blocks" in options:
+        raise OptionError(
+            f"blocks={options['blocks']!r}: the block string is the target itself; give the "
+            "blocks as the target (zoo.inspect(\"cnf32 m r64\"), zoo inspect \"cnf32 m r64\"), "
+            "not as an option"
+        )
+    for name in PRESET_OVERRIDES:
+        if name in options:
+            others = ", ".join(n for n in PRESET_OVERRIDES if n != name)
+            raise UnknownOptionError(
+                f"{name} is an override of a preset (as is {others}); a block string takes the "
+                "options of zoo.Config only, e.g. fun=gelu"
+            )
+    return Config(**options)

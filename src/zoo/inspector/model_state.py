@@ -140,10 +140,10 @@ class ModelState:
 
     def report(self, input_size: Sequence[int] | None = None):
         """The :class:`zoo.Report` behind :meth:`layers` (raises ``ShapeError`` on failure)."""
-        from .inspection import Target, _size_argument, inspect_target
+        from .inspection import InspectedModel, _size_argument, inspect_target
 
         size = _size_argument(input_size) if input_size is not None else None
-        target = Target(self.model, type(self.model).__name__, size, owned=False)
+        target = InspectedModel(self.model, type(self.model).__name__, size, owned=False)
         return inspect_target(target)
 
     def layers(self, depth: int = 2, input_size: Sequence[int] | None = None, console: Any = None) -> None:

@@ -37,12 +37,12 @@ from .catalog import (  # where presets come from, by name
     looks_like_path,
     preset_dirs,
 )
-from .factory import TIMM_NAMES, check_cnn_options  # building one
 from .schema import (  # one file -> one Preset
     ENV_PATH,
     HEAD_KEYS,
     MAX_FILE_BYTES,
     SUFFIXES,
+    TIMM_NAMES,
     Preset,
     load_preset_file,
     write_counts,
@@ -55,7 +55,6 @@ __all__ = [
     "Preset",
     "get_preset",
     "find_preset",
-    "check_cnn_options",
     "list_models",
     "list_presets",
     "create",
