@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
+import zoo.plugin
 from zoo.presets import get_preset, list_presets, load_preset_file
 from zoo.testing import register_plugin
 
@@ -311,7 +312,7 @@ class PresetPlugin:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    @zoo.hookimpl
+    @zoo.plugin.hookimpl
     def zoo_presets(self):
         return [self.folder]
 

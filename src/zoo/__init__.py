@@ -32,7 +32,6 @@ from .errors import (
 )
 from .language import parse_blocks
 from .options import Config
-from .registry.registry import Option, Token, Value, hookimpl
 
 __version__ = "0.1.0"
 
@@ -71,7 +70,6 @@ __all__ = [
     "LayerNormChannels",
     "MissingExtraError",
     "ModelState",
-    "Option",
     "OptionError",
     "PluginClashError",
     "PluginError",
@@ -79,20 +77,17 @@ __all__ = [
     "Report",
     "Residual",
     "ShapeError",
-    "Token",
     "TokenValueError",
     "Trainer",
     "UnknownModelError",
     "UnknownOptionError",
     "UnknownPresetError",
     "UnknownTokenError",
-    "Value",
     "WeightsError",
     "ZooError",
     "ZooWarning",
     "create",
     "get_preset",
-    "hookimpl",
     "inspect",
     "list_models",
     "load_timm_weights",

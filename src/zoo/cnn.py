@@ -15,8 +15,9 @@ from .layers import create_activation, create_norm, residual_from_options
 from .layers.pool import GLOBAL_POOLS, create_pool
 from .network import find_cnn
 from .options import Config
+from .registry.limits import MAX_CHANNELS
 from .registry.registry import get_registry
-from .registry.specs import MAX_CHANNELS, Tables
+from .registry.specs import Tables
 
 __all__ = ["CNN", "BuildContext", "build_modules", "find_cnn"]
 
@@ -141,7 +142,7 @@ class CNN(nn.Module):
 
     ``CNN(cfg)``, ``CNN(**options)``, ``CNN(cfg, **overrides)`` and ``CNN(cfg1, cfg2)``
     (merged left to right) all work (options:
-    spec §5, ``zoo.Config``). ``blocks`` is an ``nn.ModuleList`` with one entry per
+    ``zoo.Config``). ``blocks`` is an ``nn.ModuleList`` with one entry per
     top-level item (each copy of a repeated one; a group is an ``nn.Sequential``),
     then the pool and the flatten; ``block_names[i]`` is the token text of entry i.
     """

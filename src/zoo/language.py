@@ -23,8 +23,9 @@ from .errors import (
     UnknownTokenError,
     did_you_mean,
 )
+from .registry.limits import MAX_DEPTH, MAX_REPEAT
 from .registry.registry import Registry, get_registry
-from .registry.specs import MAX_DEPTH, MAX_REPEAT, Token
+from .registry.specs import Token
 
 __all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]
 

@@ -9,8 +9,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
+from .registry.limits import MAX_CHANNELS, MAX_SIDE
 from .registry.registry import get_registry
-from .registry.specs import MAX_CHANNELS, MAX_SIDE, Param
+from .registry.specs import Param
 
 __all__ = ["Config", "declared_options", "check_cnn_options"]
 

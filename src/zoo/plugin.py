@@ -38,18 +38,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
-from .registry.specs import (
-    MAX_CHANNELS,
-    MAX_KERNEL,
-    MAX_REPEAT,
-    Activation,
-    Norm,
-    Option,
-    Param,
-    Token,
-    Value,
-    hookimpl,
-)
+from .registry.hooks import hookimpl
+from .registry.limits import MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT
+from .registry.specs import Activation, Norm, Option, Param, Token, Value
 from .testing import isolated_registry, register_plugin
 from .tokens.residual import check_odd_kernel
 

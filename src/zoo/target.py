@@ -57,9 +57,9 @@ from .errors import (
     UnknownPresetError,
     UnknownTokenError,
     WeightsError,
-    ZooError,
     did_you_mean,
 )
+from .extras import require
 
 if TYPE_CHECKING:
     from torch import nn
@@ -80,9 +80,9 @@ KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "facto
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 CHECKPOINT_FORMAT = "zoo-checkpoint/1"  # the "format" key of a checkpoint zoo writes
 _PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
-_TARGETS = (
+MODEL_KINDS = (  # what a MODEL may be: for messages and the commands' help
     "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
-    "(.pt) written by zoo train, timm:<name>, torchvision:<name>, or module:function"
+    "(.pt) from zoo train, timm:NAME, torchvision:NAME, or module:function"
 )
 
 
@@ -176,7 +176,7 @@ class ModelSpec:
         return Classifier(cnn, self.num_classes, name="")
 
     def _build_timm(self) -> nn.Module:
-        timm = _import_extra("timm", "timm", "timm is a dependency of zoo-cnn; pip install timm")
+        timm = require("timm", "this model")
         extra = {k: v for k, v in (("num_classes", self.num_classes), ("in_chans", self.channels)) if v}
         try:
             return timm.create_model(self.name, pretrained=False, **{**self.options, **extra})
@@ -184,7 +184,7 @@ class ModelSpec:
             raise OptionError(f"{self.text}: {exc} (options go to timm.create_model as keyword arguments)") from None
 
     def _build_torchvision(self) -> nn.Module:
-        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision").__dict__
+        models = require("torchvision.models", "this model").__dict__
         get_model = models["get_model"]
         if self.channels not in (None, 3):
             raise OptionError(
@@ -276,7 +276,7 @@ def resolve_model(target: Any, **options: Any) -> ModelSpec:
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if not isinstance(target, str) or not target.strip():
-        raise UnknownModelError(f"a model is named by {_TARGETS}; got {target!r}")
+        raise UnknownModelError(f"a model is named by {MODEL_KINDS}; got {target!r}")
     text = target.strip()
     prefix, colon, rest = text.partition(":")
     if colon and not any(c.isspace() or c in "()" for c in text) and not (len(prefix) == 1 and prefix.isalpha()):
@@ -359,11 +359,11 @@ def _resolve_library(library: str, name: str, options: dict[str, Any]) -> ModelS
     if not name:
         raise UnknownModelError(f"{library}: needs a model name, e.g. {library}:resnet18")
     if library == "timm":
-        timm = _import_extra("timm", "timm", "pip install timm")
+        timm = require("timm", "this model")
         known = timm.list_models()
         found = name in known or timm.is_model(name)
     else:
-        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision")
+        models = require("torchvision.models", "this model")
         known = models.list_models()
         found = name in known
     if not found:
@@ -446,15 +446,6 @@ def _accepted(function) -> set[str]:
     return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in parameters}
 
 
-def _import_extra(module: str, package: str, how: str):
-    from .errors import MissingExtraError
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(f"this model needs {package}, which is not installed", hint=how) from None
-
-
 def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint that zoo wrote (``zoo train``'s ``best.pt`` and
     ``last.pt``) and load its weights: ``(model, checkpoint)``.
@@ -488,9 +479,3 @@ def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[n
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def check_target_error(exc: ZooError) -> int:
-    """The exit code of a command for ``exc``: 2 for an option that does not fit (a bad
-    argument), 1 for anything else (the model or file is wrong)."""
-    return 2 if isinstance(exc, (OptionError, UnknownOptionError)) else 1

@@ -252,7 +252,7 @@ def inspect(target: Any, input_size: Any = None, *, input_data: Any = None, **op
 
     ``target``: an ``nn.Module`` (never run, moved or changed: a meta copy runs), a
     preset name, a YAML preset file, or a block string; ``options`` are CNN options
-    (spec §5), and for a preset also what ``zoo.create`` takes (``num_classes``,
+   , and for a preset also what ``zoo.create`` takes (``num_classes``,
     ``input``, ``head``, ``blocks``). ``input_size`` is ``(C, H, W)`` or
     ``(B, C, H, W)``; for a preset it defaults to the preset's input, for a block
     string to ``(input, 32, 32)``, for a timm model to its ``pretrained_cfg``. Three

@@ -106,12 +106,9 @@ class ModelState:
     def plot(self, figsize: tuple[float, float] = (12, 3.5), title: str | None = None):
         """Parameters per layer (bars) and rms |w| and rms |grad| per layer (lines, log
         axis) as a matplotlib ``Figure`` (needs matplotlib)."""
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            from ..errors import MissingExtraError
+        from ..extras import require
 
-            raise MissingExtraError("ModelState.plot needs matplotlib", hint="pip install 'zoo-cnn[plot]'") from None
+        Figure = require("matplotlib.figure", "ModelState.plot").Figure  # noqa: N806 - the class
         stats = self.stats()
         names = list(stats)
         fig = Figure(figsize=figsize, dpi=100)

@@ -15,7 +15,7 @@ from .shift import create_shift
 
 class Residual(nn.Module):
     """A skip connection around a branch, with optional scale, stochastic depth and
-    after-layers (spec §4).
+    after-layers.
 
     ``block`` is the branch (for token ``r``: norm_before, Conv2d, norm, activation,
     dropout, Conv2d, norm_block); ``align`` maps the input to the branch's shape
@@ -117,7 +117,7 @@ def residual_from_options(
     block: nn.Module, in_channels: int, out_channels: int, stride: int, options, tables: Tables
 ) -> Residual:
     """A :class:`Residual` around ``block`` with the skip, scale and after-layers that
-    the options ask for (spec §4): the one place these are chosen, for ``r`` and for
+    the options ask for: the one place these are chosen, for ``r`` and for
     plugins' residual tokens alike.
 
     The skip is the identity when the shape is kept, else ``Conv2d(1x1, stride)`` and

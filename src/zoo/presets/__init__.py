@@ -41,7 +41,6 @@ from .schema import (  # one file -> one Preset
     ENV_PATH,
     HEAD_KEYS,
     MAX_FILE_BYTES,
-    SUFFIXES,
     TIMM_NAMES,
     Preset,
     load_preset_file,
@@ -64,7 +63,6 @@ __all__ = [
     "ENV_PATH",
     "HEAD_KEYS",
     "MAX_FILE_BYTES",
-    "SUFFIXES",
     "TIMM_NAMES",
     "write_counts",
 ]

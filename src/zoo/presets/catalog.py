@@ -9,7 +9,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import (
     PluginClashError,
@@ -18,12 +18,8 @@ from ..errors import (
     did_you_mean,
     warn,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from ..registry.registry import preset_files
-from .schema import ENV_PATH, SUFFIXES, Preset, load_preset_file
+from ..registry.registry import PRESET_SUFFIXES, preset_files
+from .schema import ENV_PATH, Preset, load_preset_file
 
 # -- where presets come from -------------------------------------------------------------
 
@@ -189,7 +185,7 @@ def _stamp(plugin: str, path: Path) -> tuple[str, str, int, int]:
 
 def looks_like_path(text: str) -> bool:
     """Whether a target is a file path rather than a name: a YAML suffix or a separator."""
-    return text.endswith(SUFFIXES) or os.sep in text or "/" in text
+    return text.endswith(PRESET_SUFFIXES) or os.sep in text or "/" in text
 
 
 def get_preset(name_or_path: str | os.PathLike) -> Preset:

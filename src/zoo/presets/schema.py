@@ -21,15 +21,15 @@ from ..errors import (
     did_you_mean,
 )
 from ..options import DOCUMENT_NAMES, Config, declared_options
+from ..registry.limits import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
 from ..registry.registry import get_registry
-from ..registry.specs import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH, as_whole, check_activation
+from ..registry.specs import as_whole, check_activation
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
 
 
 ENV_PATH = "ZOO_PRESET_PATH"
-SUFFIXES = (".yaml", ".yml")
 KEYS = ("name", "description", "input", "blocks", "options", "head", "params", "macs")
 REQUIRED = ("name", "description", "input", "blocks", "head")
 HEAD_KEYS = ("num_classes", "hidden", "dropout", "fun")

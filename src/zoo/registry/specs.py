@@ -1,6 +1,8 @@
-"""What plugins declare: parameters (:class:`Param`), tokens (:class:`Token`), the hook
-markers and the size limits. The lowest layer of zoo besides ``errors`` and ``kinds``:
-no torch, and nothing of zoo that could import this module back.
+"""What plugins declare: parameters (:class:`Param`), tokens (:class:`Token`),
+activations and norm kinds, and the :class:`Tables` they fill. With
+:mod:`zoo.registry.hooks` and :mod:`zoo.registry.limits` the lowest layer of zoo
+besides ``errors`` and ``kinds``: no torch, and nothing of zoo that could import this
+module back.
 
 One parameter type serves everywhere a named, typed, defaulted value is checked: a
 token's positional values (``Value``), the options of a network, zoo's own and the
@@ -28,15 +30,10 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import pluggy
-
 from .. import kinds
 from ..errors import OptionError, PluginError, did_you_mean
 
 __all__ = [
-    "PROJECT",
-    "hookimpl",
-    "hookspec",
     "Param",
     "Value",
     "Option",
@@ -50,25 +47,8 @@ __all__ = [
     "plugin_code",
     "as_whole",
     "in_choices",
-    "MAX_CHANNELS",
-    "MAX_KERNEL",
-    "MAX_REPEAT",
-    "MAX_DEPTH",
-    "MAX_SIDE",
-    "MAX_WIDTH",
 ]
 
-PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
-
-# Sizes past these are refused before anything is allocated.
-MAX_CHANNELS = 65_536
-MAX_KERNEL = 63
-MAX_REPEAT = 1_000
-MAX_DEPTH = 64  # nested groups: the parser, the build, the inspector and deepcopy all take this
-MAX_SIDE = 65_536  # height or width of an input image
-MAX_WIDTH = 1_048_576  # a head's num_classes or hidden width
 
 _ASCII_INT = re.compile(r"-?[0-9]+")
 _TYPE_NAMES = {int: "a whole number", float: "a finite number", str: "text", bool: "True or False"}
@@ -237,7 +217,7 @@ class Param:
 Value = Param  # a token's positional value: Value("kernel", int, 3, min=1)
 
 
-def Option(  # noqa: N802 - reads as the class it makes, as zoo.Option always did
+def Option(  # noqa: N802 - reads as the class it makes
     name: str,
     default: Any,
     help: str = "",
@@ -278,7 +258,7 @@ def _as_value(spec: Param | Sequence) -> Param:
         return Param(*spec)
     except TypeError as exc:
         raise PluginError(
-            f"value {spec!r}: give a zoo.Value or a tuple (name, type, default) ({exc})"
+            f"value {spec!r}: give a zoo.plugin.Value or a tuple (name, type, default) ({exc})"
         ) from None
 
 
@@ -313,7 +293,7 @@ class Token:
                 "only ASCII letters and digits"
             )
         if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Iterable):
-            raise PluginError(f"token {self.name!r}: values must be a list of zoo.Value")
+            raise PluginError(f"token {self.name!r}: values must be a list of zoo.plugin.Value")
         values = tuple(_as_value(v) for v in self.values)
         names = [v.name for v in values]
         if len(set(names)) != len(names):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..registry.specs import MAX_CHANNELS, MAX_KERNEL, Token, Value
+from ..registry.limits import MAX_CHANNELS, MAX_KERNEL
+from ..registry.specs import Token, Value
 
 CHANNELS = Value("channels", int, None, doc="C", min=1, max=MAX_CHANNELS)
 KERNEL = Value("kernel", int, 3, min=1, max=MAX_KERNEL)

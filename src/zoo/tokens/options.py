@@ -7,7 +7,8 @@ from typing import Any
 
 from .. import kinds
 from ..errors import OptionError
-from ..registry.specs import MAX_CHANNELS, Option, Param
+from ..registry.limits import MAX_CHANNELS
+from ..registry.specs import Option, Param
 
 
 def check_blocks(value: Any, where: str) -> str:

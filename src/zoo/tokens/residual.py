@@ -1,8 +1,9 @@
-"""``r``: the residual block of spec §4; ``b``: its branch alone."""
+"""``r``: the residual block; ``b``: its branch alone."""
 
 from __future__ import annotations
 
-from ..registry.specs import MAX_CHANNELS, MAX_KERNEL, Token, Value
+from ..registry.limits import MAX_CHANNELS, MAX_KERNEL
+from ..registry.specs import Token, Value
 
 RESIDUAL_VALUES = (
     Value("channels", int, None, doc="C", min=1, max=MAX_CHANNELS),
