@@ -291,7 +291,7 @@ def _check_format(format: str | None, path: str | os.PathLike) -> str:
 def _check_batch(batch: int | str) -> tuple[bool, tuple[int, ...]]:
     if batch == "dynamic":
         return True, DYNAMIC_CHECK_BATCHES
-    from .specs import MAX_SIDE
+    from .registry.limits import MAX_SIDE
 
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_SIDE:
         raise OptionError(f"batch={batch!r}: give 'dynamic' or a whole number from 1 to {MAX_SIDE:,}")

@@ -27,7 +27,7 @@ def _batch(text: str) -> int | str:
         value = int(text)
     except ValueError:
         value = 0
-    from ..specs import MAX_SIDE
+    from ..registry.limits import MAX_SIDE
 
     if not 1 <= value <= MAX_SIDE:
         raise argparse.ArgumentTypeError(f"{text!r}: give 'dynamic' or a whole number from 1 to {MAX_SIDE:,}")

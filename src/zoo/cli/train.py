@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..specs import MAX_SIDE
+from ..registry.limits import MAX_SIDE
 from .common import add_model_arguments, resolve_model_argument, whole_number
 
 EXAMPLES = """examples:
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         except (OptionError, UnknownOptionError) as exc:
             return _error(f"--set: {exc}")
     if args.device:
-        from ..bench import check_device
+        from ..benchmark.timing import check_device
 
         check_device(args.device, "zoo train")  # before anything is made: a DeviceError, exit 2
     out = Path(args.out)

@@ -34,7 +34,8 @@ from typing import Any
 
 import torch
 
-from ..errors import DataError, MissingExtraError, UnknownDataError, did_you_mean
+from ..errors import DataError, UnknownDataError, did_you_mean
+from ..extras import require
 
 __all__ = [
     "DATA_SETS",
@@ -415,11 +416,7 @@ _FILES = {
 
 def _torchvision(key: str):
     def load(root: Path, seed: int, download: bool = False) -> DataSet:
-        try:
-            import torchvision.datasets as datasets
-        except ImportError:
-            raise MissingExtraError(f"--data {key} needs torchvision, which is not installed",
-                                    hint="pip install torchvision") from None
+        datasets = require("torchvision.datasets", f"--data {key}")
         cls_name, folder, files, archive, url = _FILES[key]
         cls = getattr(datasets, cls_name)
         where = root / folder
@@ -635,11 +632,7 @@ def _folder(path: Path, size: int | None) -> DataSet:
             f"folder:{path} has no {' or '.join(p + '/' for p in missing)}; an ImageFolder tree is "
             f"{path}/train/<class>/<image> and {path}/val/<class>/<image>"
         )
-    try:
-        import PIL  # noqa: F401
-        import torchvision  # noqa: F401
-    except ImportError:
-        raise MissingExtraError("--data folder: needs torchvision", hint="pip install torchvision") from None
+    require("torchvision.datasets", "--data folder")
     scans = {part: scan_folder(path / part) for part in ("train", "val")}
     problems = [item for scan in scans.values() for item in scan.problems]
     if problems:

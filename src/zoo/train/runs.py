@@ -224,14 +224,11 @@ def plot_curves(name: str, history: Sequence[dict[str, Any]],
     and named in the legend, older ones faint grey. The axes show whole epochs and are
     zoomed to the epochs after the first (when there are five or more), where runs
     differ; the legend stands beside the plots, never over them."""
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.lines import Line2D
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        from ..errors import MissingExtraError
+    from ..extras import require
 
-        raise MissingExtraError("the learning curves need matplotlib", hint="pip install 'zoo-cnn[train]'") from None
+    Figure = require("matplotlib.figure", "the learning-curve plot").Figure  # noqa: N806 - the class
+    Line2D = require("matplotlib.lines", "the learning-curve plot").Line2D  # noqa: N806 - the class
+    MaxNLocator = require("matplotlib.ticker", "the learning-curve plot").MaxNLocator  # noqa: N806 - the class
     fig = Figure(figsize=(12, 4.2), dpi=100)
     axes = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.06, right=0.8, bottom=0.13, top=0.9, wspace=0.22)
