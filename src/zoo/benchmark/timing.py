@@ -50,7 +50,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DeviceError, OptionError
+from ..devices import check_device
+from ..errors import OptionError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -171,39 +172,6 @@ def split_variants(text: str) -> tuple[str, tuple[str, ...]]:
     if "bf16" in names and "fp16" in names:
         raise OptionError(f"{text}: choose one of bf16 and fp16")
     return target, names
-
-
-def check_device(device: str, command: str = "zoo bench") -> str:
-    """``device`` if this machine and this torch have it, else a :class:`DeviceError`
-    (``zoo bench``, ``zoo train`` and :class:`zoo.Trainer` ask before anything is built).
-
-    >>> check_device("cpu")
-    'cpu'
-    """
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError, TypeError):
-        raise DeviceError(f"unknown device {device!r}: give cpu, cuda, cuda:N or mps") from None
-    if parsed.type == "cpu":
-        return "cpu"
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            why = "this torch is a CPU-only build" if torch.version.cuda is None else "no CUDA GPU is visible"
-            raise DeviceError(f"device {device!r} is not available: {why} (torch.cuda.is_available() "
-                              "is False); use --device cpu")
-        count = torch.cuda.device_count()
-        if parsed.index is not None and parsed.index >= count:
-            raise DeviceError(f"device {device!r} is not available: this machine has {count} CUDA "
-                              f"device(s), cuda:0 to cuda:{count - 1}")
-        return str(parsed)
-    if parsed.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise DeviceError(f"device {device!r} is not available: no Apple GPU (torch.backends.mps."
-                              "is_available() is False); use --device cpu")
-        return "mps"
-    raise DeviceError(f"device {device!r}: {command} runs on cpu, cuda or mps")
 
 
 # -- memory ---------------------------------------------------------------------------------

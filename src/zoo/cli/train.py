@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         except (OptionError, UnknownOptionError) as exc:
             return _error(f"--set: {exc}")
     if args.device:
-        from ..benchmark.timing import check_device
+        from ..devices import check_device
 
         check_device(args.device, "zoo train")  # before anything is made: a DeviceError, exit 2
     out = Path(args.out)

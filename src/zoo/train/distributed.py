@@ -98,7 +98,7 @@ def from_environment(device: str | None = None, timeout_s: float = 300.0) -> tup
     process's device: ``cuda:LOCAL_RANK`` where CUDA is there (unless ``device`` says
     ``cpu``), else the CPU. Without torchrun: world size 1 and ``device`` (default:
     CUDA when available)."""
-    from ..benchmark.timing import check_device
+    from ..devices import check_device
 
     wanted = device or ("cuda" if torch.cuda.is_available() else "cpu")
     chosen = torch.device(check_device(wanted, "zoo train"))  # mps, xla, meta where unavailable: a DeviceError
