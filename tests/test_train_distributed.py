@@ -40,7 +40,8 @@ def test_two_processes_with_sync_bn_equal_one_process_at_the_same_global_batch(t
     assert first == second  # both ranks end with the same weights
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == ["cnf8_m_r16"]  # rank 0 alone writes
     assert sorted(p.name for p in (tmp_path / "two" / "cnf8_m_r16").iterdir()) == [
-        "best.pt", "curves.png", "history.csv", "history.json", "last.pt", "summary.json"]
+        "best.pt", "blocks_001.png", "blocks_002.png", "curves.png", "history.csv", "history.json", "last.pt",
+        "summary.json"]  # the block plots every epoch, by default
     one = json.loads(launch(tmp_path, *ARGS, "--out", "one", processes=1).stdout)
     a, b = weights(tmp_path / "one" / "cnf8_m_r16" / "last.pt"), weights(tmp_path / "two" / "cnf8_m_r16" / "last.pt")
     assert a.keys() == b.keys()
