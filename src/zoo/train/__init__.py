@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any
 _LAZY = {
     "AUGMENTATIONS": "zoo.train.augment",
     "BatchAugment": "zoo.train.augment",
+    "Callback": "zoo.train.callbacks",
+    "Step": "zoo.train.callbacks",
+    "Recipe": "zoo.train.recipe",
+    "Progress": "zoo.train.progress",
     "DATA_SETS": "zoo.train.data",
     "DataSet": "zoo.train.data",
     "FolderSplit": "zoo.train.data",
@@ -35,11 +39,15 @@ _LAZY = {
 __all__ = [
     "AUGMENTATIONS",
     "BatchAugment",
+    "Callback",
     "DATA_SETS",
     "DataSet",
     "Distributed",
     "FolderSplit",
     "Interrupted",
+    "Progress",
+    "Recipe",
+    "Step",
     "TensorSplit",
     "Trainer",
     "fit_to_data",
@@ -65,7 +73,10 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .augment import AUGMENTATIONS, BatchAugment
+    from .callbacks import Callback, Step
     from .data import DATA_SETS, DataSet, FolderSplit, TensorSplit, load_data
     from .distributed import Distributed, from_environment
     from .fitting import fit_to_data
+    from .progress import Progress
+    from .recipe import Recipe
     from .trainer import Interrupted, Trainer
