@@ -27,6 +27,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnx": ("export", "onnx"),
     "onnxscript": ("export", "onnxscript"),
     "onnxruntime": ("export", "onnxruntime"),
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "mlflow": ("mlflow", "mlflow"),
 }
 
 

@@ -7,7 +7,7 @@ is not the run it claims to be).
 
 The optimizer and the schedule are timm's, by name (``timm.optim.list_optimizers()``;
 ``create_scheduler_v2``'s ``cosine``, ``tanh``, ``step``, ``multistep``, ``poly``,
-``wsd``, ``rsqrt``, ``constant``, ``plateau``, or ``none``); weight decay leaves
+``wsd``, ``rsqrt``, ``constant``, or ``none``); weight decay leaves
 norms, biases and the residual branch scales alone.
 
 >>> recipe = Recipe(lr=3e-3, wd=0.05, warmup="200steps")
@@ -31,7 +31,8 @@ from ..errors import OptionError, did_you_mean
 
 __all__ = ["Recipe", "SCHEDULES", "AMP", "list_optimizers", "no_decay_names", "make_optimizer", "make_scheduler"]
 
-SCHEDULES = ("none", "cosine", "tanh", "step", "multistep", "poly", "wsd", "rsqrt", "constant", "plateau")
+# timm's create_scheduler_v2 names but "plateau", which timm deprecates (its state is not saved: no exact resume)
+SCHEDULES = ("none", "cosine", "tanh", "step", "multistep", "poly", "wsd", "rsqrt", "constant")
 AMP = ("bf16", "fp16")
 
 
@@ -81,7 +82,8 @@ class Recipe:
         self.lr = float(self.lr)
         if self.clip_grad is not None and _number("clip_grad", self.clip_grad, 0.0, math.inf) <= 0:
             raise OptionError(f"clip_grad={self.clip_grad!r}: must be > 0 (None: no clipping)")
-        if self.ema is not None and not 0.0 < _number("ema", self.ema, 0.0, 1.0) < 1.0:
+        if self.ema is not None and (isinstance(self.ema, bool) or not isinstance(self.ema, (int, float))
+                                     or not 0.0 < self.ema < 1.0):
             raise OptionError(f"ema={self.ema!r}: the decay must be between 0 and 1, e.g. 0.999 (None: no EMA)")
         _choice("schedule", self.schedule, SCHEDULES)
         if self.amp is not None:
@@ -183,7 +185,8 @@ def make_optimizer(model: Any, recipe: Recipe) -> Any:
 def make_scheduler(optimizer: Any, recipe: Recipe, epochs: int, updates_per_epoch: int) -> Any:
     """timm's ``create_scheduler_v2`` over ``epochs``, stepped per optimizer update (the
     warm-up in updates when the recipe gives steps); ``None`` without a schedule or
-    warm-up. ``plateau`` steps per epoch on the validation accuracy."""
+    warm-up. ``step`` decays tenfold every third of the epochs, ``multistep`` at half
+    and three quarters."""
     from timm.scheduler import create_scheduler_v2
 
     name = recipe.schedule
@@ -192,14 +195,13 @@ def make_scheduler(optimizer: Any, recipe: Recipe, epochs: int, updates_per_epoc
         if not warmup:
             return None
         name = "constant"  # warm up, then hold the learning rate
-    per_epoch = name == "plateau"
     scheduler, _ = create_scheduler_v2(
         optimizer, sched=name, num_epochs=epochs, min_lr=recipe.min_lr, warmup_lr=recipe.warmup_lr,
-        warmup_epochs=warmup, step_on_epochs=per_epoch, updates_per_epoch=updates_per_epoch,
+        warmup_epochs=warmup, step_on_epochs=False, updates_per_epoch=updates_per_epoch,
         decay_epochs=None if name not in ("step",) else max(1, epochs // 3), decay_milestones=
         [max(1, epochs * k // 4) for k in (2, 3)] if name == "multistep" else (90, 180, 270),
     )
-    if recipe.warmup_steps and not per_epoch and "warmup_steps" in vars(scheduler):
+    if recipe.warmup_steps and "warmup_steps" in vars(scheduler):
         # the warm-up in whole updates, not epochs x updates with its rounding
         scheduler.warmup_t = recipe.warmup_steps
         scheduler.warmup_steps = [(v - recipe.warmup_lr) / recipe.warmup_steps for v in scheduler.base_values]

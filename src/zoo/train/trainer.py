@@ -360,8 +360,6 @@ class Trainer:
                     self.step_in_epoch = 0
                     self._partial = [0.0, 0.0, 0.0, 0.0]
                     self.improved = self._is_best(row)
-                    if self.scheduler is not None and self.recipe.schedule == "plateau":
-                        self.scheduler.step(self.epoch, _score(row))
                     self._dispatch("on_epoch_end", row)
                     if self.epoch < end and self._stop_requested(interrupt):  # Ctrl-C at the end of an epoch
                         self._stop_at_epoch_end(end)
@@ -618,7 +616,7 @@ class Trainer:
         self.updates = int(checkpoint.get("updates") or self.global_step)
         if self.planned_epochs is not None:
             self.scheduler = self._make_scheduler(self.planned_epochs)
-            _load_scheduler(self.scheduler, checkpoint.get("scheduler"), self.updates)
+            _load_scheduler(self.scheduler, self.updates)
         if self.scaler.is_enabled() and checkpoint.get("scaler") is not None:
             self.scaler.load_state_dict(checkpoint["scaler"])
         if self.ema is not None and checkpoint.get("ema") is not None:
@@ -714,21 +712,13 @@ def _score(row: dict[str, Any]) -> float:
 
 
 def _scheduler_state(scheduler: Any) -> dict[str, Any] | None:
-    """A timm schedule is a function of the update count (rebuilt from the recipe on
-    :meth:`Trainer.load`); ``plateau`` keeps torch's state of its own."""
-    if scheduler is None:
-        return None
-    from timm.scheduler import PlateauLRScheduler
-
-    return {"plateau": scheduler.lr_scheduler.state_dict()} if isinstance(scheduler, PlateauLRScheduler) else {}
+    """A timm schedule is a function of the update count: :meth:`Trainer.load` rebuilds
+    it from the recipe and steps it to the checkpoint's count."""
+    return None if scheduler is None else {}
 
 
-def _load_scheduler(scheduler: Any, state: dict[str, Any] | None, updates: int) -> None:
-    if scheduler is None:
-        return
-    if state and "plateau" in state:
-        scheduler.lr_scheduler.load_state_dict(state["plateau"])
-    elif updates:
+def _load_scheduler(scheduler: Any, updates: int) -> None:
+    if scheduler is not None and updates:
         scheduler.step_update(updates)
 
 
