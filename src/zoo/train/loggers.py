@@ -167,7 +167,7 @@ def _block_stats(model: Any) -> list[dict[str, Any]]:
     cnn = find_cnn(model)
     if cnn is None:
         return []
-    return [row for row in block_stats(cnn) if row.get("updates")]
+    return [row for row in block_stats(cnn) if row.get("ratio") is not None]
 
 
 class MLflowLogger(Callback):
