@@ -21,8 +21,8 @@ EXAMPLES = """examples:
   zoo train r32m r64m --data cifar10 --root ~/data --epochs 300 --schedule cosine
   zoo train "r32 m r r64 m" "r32_3_2 r r64_3_2" --data fake --limit 5000 --epochs 2
   zoo train r32m --data cifar10 --epochs 300 --resume          # continue runs/r32m/last.pt
-  zoo train r32m --data cifar10 --epochs 100 --optimizer adamw --lr 2e-3 --wd 0.05 \
-      --schedule cosine --warmup 5 --label-smoothing 0.1 --ema 0.999 --mixup 0.2 --log tensorboard
+  zoo train r32m --data cifar10 --epochs 100 --optimizer adamw --lr 2e-3 --wd 0.05 \\
+      --schedule cosine --warmup 5 --label-smoothing 0.1 --ema 0.999 --log tensorboard
   torchrun --nproc_per_node=4 -m zoo train r64m --data cifar10 --batch 256 --sync-bn
   zoo runs runs/                                                # the table again
 """
