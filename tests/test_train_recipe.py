@@ -108,6 +108,8 @@ def test_the_ema_follows_its_formula_and_best_pt_takes_the_better_weights(digits
     assert all(torch.equal(best["model"][k], v) for k, v in source.state_dict().items())
     last = torch.load(tmp_path / "last.pt", weights_only=True)
     assert all(torch.equal(last["ema"][k], v) for k, v in trainer.ema.module.state_dict().items())
+    header = (tmp_path / "history.csv").read_text().splitlines()[0]
+    assert header.startswith("epoch,train_loss,train_acc,val_loss,val_acc,val_loss_ema,val_acc_ema,seconds")
 
 
 @pytest.mark.parametrize("warmup, steps", [("4steps", 4), (1, 6)])
