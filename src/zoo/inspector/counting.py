@@ -12,6 +12,7 @@ layout differs, the plain ``FlopCounterMode`` is used: slower start, same counts
 
 from __future__ import annotations
 
+import torch
 from torch.utils import flop_counter
 
 __all__ = ["MacCounter"]
@@ -20,8 +21,6 @@ _Base = getattr(flop_counter, "_FlopCounterMode", None)
 _raw = getattr(getattr(_Base, "__torch_dispatch__", None), "__wrapped__", None)
 
 if _Base is not None and _raw is not None:
-
-    import torch
 
     _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
     _plain: dict = {}  # operator -> True when torch's handler would only run and count it
@@ -61,6 +60,19 @@ else:  # pragma: no cover - another torch layout
     _UnguardedMode = None
 
 
+def _cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """The CPU's fused attention kernel: the same two products as every other path
+    (on meta, attention is decomposed into them), which torch's counter has no
+    formula for (it would count 0: a real-values pass missed T5's attention)."""
+    return flop_counter.sdpa_flop_count(query, key, value)
+
+
+_ATTENTION = {op: _cpu_attention for op in (
+    getattr(torch.ops.aten, name, None)
+    for name in ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_fused_attention_overrideable")
+) if op is not None}
+
+
 class MacCounter(flop_counter.FlopCounterMode):
     """Count the MACs of everything run inside ``with MacCounter() as c:``.
 
@@ -72,7 +84,7 @@ class MacCounter(flop_counter.FlopCounterMode):
     """
 
     def __init__(self) -> None:
-        super().__init__(display=False)
+        super().__init__(display=False, custom_mapping=_ATTENTION)
         self._flops = 0
         self._fast = _UnguardedMode is not None and hasattr(self, "mod_tracker")
 

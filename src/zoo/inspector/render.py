@@ -86,7 +86,7 @@ def title(report: Report, compact: bool = False) -> Text:
     shape_of = compact_shape if compact else shape_text
     text = Text()
     text.append(report.name, style="bold")
-    if report.input:
+    if report.ran:
         plain = report.inputs in ([], [shape_text(report.input)])  # one positional input of the model's dtype
         text.append(f"  {shape_of(report.input) if plain else ', '.join(report.inputs)} -> ")
         if report.error:
@@ -96,7 +96,7 @@ def title(report: Report, compact: bool = False) -> Text:
     text.append("  ")
     text.append(f"{report.params:,}", style=STYLES["params"])
     text.append(" params")
-    if report.input and not report.error:
+    if report.ran and not report.error:
         text.append("  ")
         text.append(_count(report.macs) or "0", style=STYLES["macs"])
         text.append(" MACs")
@@ -219,8 +219,8 @@ def tree_table(
     shown = _visible(report, depth, fold)
     if document and shown:  # the model's name heads the first column instead of a row
         shown = shown[1:]
-    with_shapes = bool(report.input) and layout.shapes
-    with_macs = not document and bool(report.input)
+    with_shapes = report.ran and layout.shapes
+    with_macs = not document and report.ran
     shape_of = (lambda shape: compact_shape(shape, layout.times)) if layout.compact else shape_text
     in_width = max((len(shape_of(r.input)) for r, *_ in shown if r.calls or r.failed), default=0)
 
@@ -395,10 +395,11 @@ def summary(report: Report, short: bool = False) -> Text:
     else:
         text.append(f"{report.trainable:,} trainable, {report.frozen:,} frozen")
     text.append(")")
-    if report.input and not report.error:
+    if report.ran and not report.error:
         text.append(", ")
         text.append(f"{report.macs:,}", style=STYLES["macs"])
-        text.append(" MACs per image" if len(report.input) == 4 else " MACs per sample")
+        text.append(" MACs in all" if report.per == "forward" else
+                    " MACs per image" if len(report.input) == 4 else " MACs per sample")
     return text
 
 
@@ -446,6 +447,13 @@ class FittedTree:
                 return
         yield table  # labels to cut: rich narrows the label column
 
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        # as narrow as the narrowest layout, as wide as the full one: rich then gives
+        # the tree no more than the width there is (a pipe's COLUMNS, a terminal's)
+        widths = [table_width(tree_table(self.report, self.depth, layout=replace(layout, times=self.times),
+                                         document=self.document)) for layout in (LAYOUTS[0], LAYOUTS[-2])]
+        return Measurement(min(widths[1], options.max_width), min(widths[0], options.max_width))
+
 
 def table_lines(table: Table) -> Group:
     """A table whose rows all fit, as lines of text: what rich draws for it (bold
@@ -480,10 +488,6 @@ def _pad(cell: Text, width: int, justify: str, last: bool) -> Text:
         padded.append("  ")
     return padded
 
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        width = table_width(tree_table(self.report, self.depth))
-        return Measurement(min(width, options.max_width), width)
-
 
 def table_width(table: Table) -> int:
     """The width a tree table takes unwrapped: its widest cells and the padding between
@@ -504,7 +508,7 @@ def render_report(
         if folded(report, depth):
             parts.append(Text(FOLD_NOTE, style="dim"))
         parts.append(Text(""))
-    if costs and report.blocks and report.input:
+    if costs and report.blocks and report.ran:
         parts += [cost_table(report), Text("")]
     parts.append(FittedSummary(report))
     for note in report.notes:
@@ -543,7 +547,7 @@ def document_view(report: Report, depth: int) -> RenderableType:
     """``ModelState.layers``: the document's title line and tree."""
     check_depth(depth)
     head = Text(f"{report.tree[0].description}:  " if report.tree else "")
-    if report.input:
+    if report.ran:
         head.append(f"{shape_text(report.input)} -> ")
         head.append("failed" if report.error else shape_text(report.output),
                     style=STYLES["failed"] if report.error else None)
