@@ -20,13 +20,13 @@ from ..options import input_size_problem
 from .describe import describe
 from .report import (
     Report,
-    param_count,
     add_container_macs,
     add_forward_rows,
     build_blocks,
     build_rows,
     locate_cnn,
     mark_failure,
+    param_count,
 )
 from .trace import Trace, meta_copy, shapes_of, trace
 
@@ -394,7 +394,8 @@ def inspect_target(found: Target) -> Report:
     blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
     report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
                     error=error, default_depth=_default_depth(model),
-                    inputs=_describe_inputs(args, kwargs, model), per=per, forward=True)
+                    inputs=_describe_inputs(args, kwargs, model), per=per, forward=True,
+                    passes=result.passes)
     if error is not None:
         raise ShapeError(error, report=report, **fields) from cause
     return report

@@ -89,6 +89,7 @@ class Report:
     # divided by it), or "forward" (no batch known: the whole input's, undivided)
     per: str = "image"
     forward: bool = False  # a forward ran: MACs and shapes are known (whatever the input held)
+    passes: int = 0  # forwards run: 1 on meta, up to 3 where the model reads values
 
     @property
     def frozen(self) -> int:

@@ -19,6 +19,7 @@ returned as :class:`Failure`.
 from __future__ import annotations
 
 import copy
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from .counting import MacCounter
 from .shapes import MetaShapeMode
@@ -136,6 +138,10 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
                     state[key] = value.copy()
             elif isinstance(value, torch.Tensor):
                 state[key] = tensor(value)
+        tables = {id(value): state[key] for key, value in m.__dict__.items() if type(value) in _TABLES}
+        for key, value in state.items():
+            if isinstance(value, RemovableHandle):  # a lazy module's own: must remove from the copy's tables
+                state[key] = _rebound(value, tables)
         clone.__dict__.update(state)
         return clone
 
@@ -143,6 +149,21 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
         return copy_one(module)
     except Exception:  # an unusual module (slots, a custom __getattr__): the deep copy decides
         return _deep_copy_module(module, convert)
+
+
+def _rebound(handle: RemovableHandle, tables: dict[int, Any]) -> RemovableHandle:
+    """``handle`` for the copy: removing it removes the hook from the copy's tables,
+    never from the model's (a lazy module removes its hook once it has materialised)."""
+    new = object.__new__(RemovableHandle)
+    new.id = handle.id
+
+    def ref(r):
+        table = r() if r is not None else None
+        return weakref.ref(tables.get(id(table), table)) if table is not None else r
+
+    new.hooks_dict_ref = ref(handle.hooks_dict_ref)
+    new.extra_dict_ref = tuple(ref(r) for r in getattr(handle, "extra_dict_ref", ()))
+    return new
 
 
 def _uninitialised(t: Any) -> bool:
