@@ -264,6 +264,7 @@ def test_macs_are_totals_where_no_batch_is_known():
     lstm = nn.LSTM(8, 16)  # sequence first: (T, B, F)
     steps = zoo.inspect(lstm, input_size="[10,2,8]")
     assert (steps.macs, steps.per) == (10 * 2 * 4 * 16 * (8 + 16), "forward")  # 2 sequences of 10 steps
+    assert real_macs(lstm, torch.randn(10, 2, 8)) == steps.macs  # the CPU's fused layer counts the same
 
 
 class Pair(nn.Module):

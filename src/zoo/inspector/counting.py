@@ -67,10 +67,23 @@ def _cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
     return flop_counter.sdpa_flop_count(query, key, value)
 
 
-_ATTENTION = {op: _cpu_attention for op in (
-    getattr(torch.ops.aten, name, None)
-    for name in ("_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_fused_attention_overrideable")
-) if op is not None}
+def _cpu_rnn_layer(input, weight0, weight1, *args, out_shape=None, **kwargs) -> int:
+    """The CPU's fused LSTM/GRU layer (oneDNN): each step's input and hidden products,
+    as meta counts them in the decomposed layer."""
+    steps = 1
+    for size in input[:-1]:
+        steps *= size
+    return 2 * steps * (weight0[0] * weight0[1] + weight1[0] * weight1[1])
+
+
+# CPU kernels torch's counter has no formula for: a real-values pass would count 0
+_CPU_FORMULAS = {
+    "_scaled_dot_product_flash_attention_for_cpu": _cpu_attention,
+    "_scaled_dot_product_fused_attention_overrideable": _cpu_attention,
+    "mkldnn_rnn_layer": _cpu_rnn_layer,
+}
+_ATTENTION = {getattr(torch.ops.aten, name): formula for name, formula in _CPU_FORMULAS.items()
+              if hasattr(torch.ops.aten, name)}
 
 
 class MacCounter(flop_counter.FlopCounterMode):

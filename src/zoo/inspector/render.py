@@ -368,6 +368,69 @@ _RULES = box.Box(
 )
 
 
+def cost_lines(report: Report) -> tuple[list[Text], int]:
+    """:func:`cost_table` as lines of text, as rich draws it where it fits (three
+    spaces between columns, a rule under the header and before the totals), and its
+    width: without rich's measuring and wrapping of every cell (once per report)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = ("costs", len(report.blocks))
+    if key not in cache:
+        cache[key] = _cost_lines(report)
+    return cache[key]
+
+
+def _cost_lines(report: Report) -> tuple[list[Text], int]:
+    table = cost_table(report)
+    columns = table.columns
+    cells = [[_cell(t) for t in c.cells] for c in columns]
+    widths = [max([Text(str(c.header)).cell_len] + [t.cell_len for t in column])
+              for c, column in zip(columns, cells)]
+    width = sum(widths) + 3 * (len(widths) - 1)
+
+    def line(cells: list[Text], styles: list[str | None], base: str | None = None) -> Text:
+        out = Text(style=base or "")
+        for i, (cell, column, size, style) in enumerate(zip(cells, columns, widths, styles)):
+            if i:
+                out.append("   ")
+            text = Text(style=style or "")
+            text.append_text(cell)
+            gap = " " * (size - cell.cell_len)
+            if column.justify == "right":
+                out.append(gap)
+                out.append_text(text)
+            else:
+                out.append_text(text)
+                out.append(gap)
+        return out
+
+    rule = Text("─" * width)
+    header = line([Text(str(c.header)) for c in columns], [None] * len(columns), table.header_style)
+    rows = [line([column[i] for column in cells], [c.style for c in columns]) for i in range(len(cells[0]))]
+    return [header, rule, *rows[:-1], rule, rows[-1]], width
+
+
+def _cell(value: Any) -> Text:
+    return value if isinstance(value, Text) else Text(str(value))
+
+
+class FittedCosts:
+    """The cost table: as lines where it fits (the common case, drawn fast), else
+    rich's table."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        self.lines, self.width = cost_lines(report)
+
+    def choose(self, width: int) -> RenderableType:
+        return Group(*self.lines) if self.width <= width else cost_table(self.report)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(self.width, options.max_width), min(self.width, options.max_width))
+
+
 def _add_block(table: Table, block: BlockRow, number: str) -> None:
     style = STYLES["failed"] if block.failed else None
     table.add_row(
@@ -409,9 +472,12 @@ class FittedTitle:
     def __init__(self, report: Report):
         self.report = report
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def choose(self, width: int) -> RenderableType:
         full = title(self.report)
-        yield full if full.cell_len <= options.max_width else title(self.report, compact=True)
+        return full if full.cell_len <= width else title(self.report, compact=True)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, title(self.report))
@@ -423,9 +489,12 @@ class FittedSummary:
     def __init__(self, report: Report):
         self.report = report
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def choose(self, width: int) -> RenderableType:
         full = summary(self.report)
-        yield full if full.cell_len <= options.max_width else summary(self.report, short=True)
+        return full if full.cell_len <= width else summary(self.report, short=True)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, summary(self.report))
@@ -438,21 +507,32 @@ class FittedTree:
     def __init__(self, report: Report, depth: int | None = None, times: str = "×", document: bool = False):
         self.report, self.depth, self.times, self.document = report, depth, times, document
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def choose(self, width: int) -> RenderableType:
         for layout in LAYOUTS:
-            table = tree_table(self.report, self.depth, layout=replace(layout, times=self.times),
-                               document=self.document)
-            if table_width(table) <= options.max_width:
-                yield table_lines(table)  # it fits: each row is one line, drawn directly
-                return
-        yield table  # labels to cut: rich narrows the label column
+            table = _tree_table(self.report, self.depth, replace(layout, times=self.times), self.document)
+            if table_width(table) <= width:
+                return table_lines(table)  # it fits: each row is one line, drawn directly
+        return table  # labels to cut: rich narrows the label column
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         # as narrow as the narrowest layout, as wide as the full one: rich then gives
         # the tree no more than the width there is (a pipe's COLUMNS, a terminal's)
-        widths = [table_width(tree_table(self.report, self.depth, layout=replace(layout, times=self.times),
-                                         document=self.document)) for layout in (LAYOUTS[0], LAYOUTS[-2])]
+        widths = [table_width(_tree_table(self.report, self.depth, replace(layout, times=self.times), self.document))
+                  for layout in (LAYOUTS[0], LAYOUTS[-2])]
         return Measurement(min(widths[1], options.max_width), min(widths[0], options.max_width))
+
+
+def _tree_table(report: Report, depth: int | None, layout: Layout, document: bool) -> Table:
+    """:func:`tree_table`, once per report and view (choosing a layout and measuring
+    the width draw the same tables)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = (depth, layout, document, len(report.tree))
+    if key not in cache:
+        cache[key] = tree_table(report, depth, layout=layout, document=document)
+    return cache[key]
 
 
 def table_lines(table: Table) -> Group:
@@ -509,7 +589,7 @@ def render_report(
             parts.append(Text(FOLD_NOTE, style="dim"))
         parts.append(Text(""))
     if costs and report.blocks and report.ran:
-        parts += [cost_table(report), Text("")]
+        parts += [FittedCosts(report), Text("")]
     parts.append(FittedSummary(report))
     for note in report.notes:
         parts.append(Text(f"note: {note}", style="yellow"))
@@ -527,7 +607,7 @@ def terminal_width(renderable: RenderableType, report: Report | None = None) -> 
     if report is not None:  # the widest line without measuring every cell again
         lines = [title(report), summary(report), *(Text(f"note: {n}") for n in report.notes)]
         widest = max(t.cell_len for t in lines)
-        widest = max(widest, table_width(tree_table(report)), table_width(cost_table(report)) + 6)
+        widest = max(widest, table_width(_tree_table(report, None, LAYOUTS[0], False)), cost_lines(report)[1])
         return max(80, widest)
     wide = console.options.update_width(1000)
     return max(80, console.measure(renderable, options=wide).maximum)
@@ -539,8 +619,32 @@ def to_text(renderable: RenderableType, width: int | None = None, report: Report
     width = terminal_width(renderable, report) if width is None else width
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False)
-    console.print(renderable)
+    parts = renderable.renderables if isinstance(renderable, Group) else [renderable]
+    for part in parts:
+        lines = _plain_lines(part, width)
+        if lines is None:  # what only rich can draw (a line to wrap, labels to cut)
+            console.print(part)
+        else:  # what rich would print, without its measuring and wrapping of each line
+            buffer.write("".join(line + "\n" for line in lines))
     return buffer.getvalue()
+
+
+def _plain_lines(renderable: RenderableType, width: int) -> list[str] | None:
+    """The lines of a renderable made of one-line texts that fit ``width``, else None."""
+    if isinstance(renderable, (FittedTitle, FittedSummary, FittedTree, FittedCosts)):
+        renderable = renderable.choose(width)
+    if isinstance(renderable, Text):
+        plain = renderable.plain
+        return [plain] if "\n" not in plain and "\t" not in plain and renderable.cell_len <= width else None
+    if isinstance(renderable, Group):
+        lines: list[str] = []
+        for part in renderable.renderables:
+            found = _plain_lines(part, width)
+            if found is None:
+                return None
+            lines += found
+        return lines
+    return None
 
 
 def document_view(report: Report, depth: int) -> RenderableType:
