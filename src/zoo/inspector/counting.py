@@ -86,6 +86,15 @@ _ATTENTION = {getattr(torch.ops.aten, name): formula for name, formula in _CPU_F
               if hasattr(torch.ops.aten, name)}
 
 
+def _shapes(value):
+    """What torch's formulas take: each tensor as its shape (in lists and tuples too)."""
+    if isinstance(value, torch.Tensor):
+        return value.shape
+    if isinstance(value, (list, tuple)):
+        return type(value)(_shapes(v) for v in value) if not hasattr(value, "_fields") else value
+    return value
+
+
 class MacCounter(flop_counter.FlopCounterMode):
     """Count the MACs of everything run inside ``with MacCounter() as c:``.
 
@@ -115,7 +124,12 @@ class MacCounter(flop_counter.FlopCounterMode):
             return super()._count_flops(func_packet, out, args, kwargs)
         formula = self.flop_registry.get(func_packet)
         if formula is not None:
-            self._flops += formula(*args, **kwargs, out_val=out)
+            raw = getattr(formula, "__wrapped__", None)  # torch's formula on shapes, without its pytree walk
+            if raw is not None and getattr(formula, "__name__", "") == getattr(raw, "__name__", None):
+                self._flops += raw(*_shapes(args), out_shape=_shapes(out),
+                                   **{k: _shapes(v) for k, v in kwargs.items()})
+            else:
+                self._flops += formula(*args, **kwargs, out_val=out)
         return out
 
     def __enter__(self):

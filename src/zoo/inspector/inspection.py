@@ -27,6 +27,7 @@ from .report import (
     locate_cnn,
     mark_failure,
     param_count,
+    remembering_networks,
 )
 from .trace import Trace, meta_copy, shapes_of, trace
 
@@ -315,14 +316,21 @@ def inspect(target: Any, input_size: Any = None, *, input_data: Any = None, **op
     """
     if input_data is not None and input_size is not None:
         raise ShapeError("give input_size or input_data, not both (input_data's shapes are the input size)")
-    found = resolve_target(target, input_size, **options)
-    if input_data is not None:
-        found.input_size, found.notes = None, []
-        found.data = _data_inputs(input_data)
-    return inspect_target(found)
+    with remembering_networks():
+        found = resolve_target(target, input_size, **options)
+        if input_data is not None:
+            found.input_size, found.notes = None, []
+            found.data = _data_inputs(input_data)
+        return inspect_target(found)
 
 
 def inspect_target(found: Target) -> Report:
+    """The report of a resolved :class:`Target` (``zoo.inspect`` and ``ModelState``)."""
+    with remembering_networks():
+        return _inspect_target(found)
+
+
+def _inspect_target(found: Target) -> Report:
     model = found.model
     params = {id(p): p for p in model.parameters()}
     lazy = [p for p in params.values() if isinstance(p, nn.parameter.UninitializedTensorMixin)]

@@ -316,8 +316,37 @@ def _token_texts(model: nn.Module) -> dict[str, str]:
     return {prefix + inner: text for inner, text in getattr(cnn, "token_texts", {}).items()}
 
 
+_FOUND: dict[int, tuple[nn.Module, tuple[str, nn.Module] | None]] | None = None  # see remembering_networks
+
+
+class remembering_networks:
+    """Within one inspection, :func:`locate_cnn` walks each model once (the title,
+    the input's batch, the rows, the blocks and the depth all ask)."""
+
+    def __enter__(self):
+        global _FOUND
+        self.outer, _FOUND = _FOUND, {} if _FOUND is None else _FOUND
+        return self
+
+    def __exit__(self, *exc):
+        global _FOUND
+        _FOUND = self.outer
+        return False
+
+
 def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
     """The zoo network of ``model`` (:func:`zoo.cnn.find_cnn`) and its module path."""
+    if _FOUND is not None:
+        known = _FOUND.get(id(model))
+        if known is not None and known[0] is model:
+            return known[1]
+        found = _locate_cnn(model)
+        _FOUND[id(model)] = (model, found)
+        return found
+    return _locate_cnn(model)
+
+
+def _locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
     from ..network import find_cnn as find
 
     cnn = find(model)
