@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
@@ -419,10 +420,10 @@ class FittedCosts:
 
     def __init__(self, report: Report):
         self.report = report
-        self.lines, self.width = cost_lines(report)
+        self.width = len(_cost_plain(report)[1])
 
     def choose(self, width: int) -> RenderableType:
-        return Group(*self.lines) if self.width <= width else cost_table(self.report)
+        return Group(*cost_lines(self.report)[0]) if self.width <= width else cost_table(self.report)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self.choose(options.max_width)
@@ -507,12 +508,18 @@ class FittedTree:
     def __init__(self, report: Report, depth: int | None = None, times: str = "×", document: bool = False):
         self.report, self.depth, self.times, self.document = report, depth, times, document
 
-    def choose(self, width: int) -> RenderableType:
+    def pick(self, width: int) -> tuple[Table, bool]:
+        """The table of the first layout that fits, and whether one does."""
         for layout in LAYOUTS:
             table = _tree_table(self.report, self.depth, replace(layout, times=self.times), self.document)
             if table_width(table) <= width:
-                return table_lines(table)  # it fits: each row is one line, drawn directly
-        return table  # labels to cut: rich narrows the label column
+                return table, True
+        return table, False
+
+    def choose(self, width: int) -> RenderableType:
+        table, fits = self.pick(width)
+        # it fits: each row is one line, drawn directly; else rich narrows the label column
+        return table_lines(table) if fits else table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         yield self.choose(options.max_width)
@@ -607,7 +614,7 @@ def terminal_width(renderable: RenderableType, report: Report | None = None) -> 
     if report is not None:  # the widest line without measuring every cell again
         lines = [title(report), summary(report), *(Text(f"note: {n}") for n in report.notes)]
         widest = max(t.cell_len for t in lines)
-        widest = max(widest, table_width(_tree_table(report, None, LAYOUTS[0], False)), cost_lines(report)[1])
+        widest = max(widest, table_width(_tree_table(report, None, LAYOUTS[0], False)), len(_cost_plain(report)[1]))
         return max(80, widest)
     wide = console.options.update_width(1000)
     return max(80, console.measure(renderable, options=wide).maximum)
@@ -629,9 +636,42 @@ def to_text(renderable: RenderableType, width: int | None = None, report: Report
     return buffer.getvalue()
 
 
+def _cost_plain(report: Report) -> list[str]:
+    """:func:`cost_lines` as plain strings (once per report)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = ("plain costs", len(report.blocks))
+    if key not in cache:
+        lines = _plain_columns(cost_table(report), "   ")
+        rule = "─" * cell_len(lines[0])
+        cache[key] = [lines[0], rule, *lines[1:-1], rule, lines[-1]]
+    return cache[key]
+
+
+def _plain_columns(table: Table, gap: str) -> list[str]:
+    """A table's header and rows as plain lines, each cell padded to its column (the
+    last one too), ``gap`` between columns: what :func:`table_lines` and
+    :func:`cost_lines` draw, as strings."""
+    columns = [[str(c.header)] + [t.plain if isinstance(t, Text) else str(t) for t in c.cells] for c in table.columns]
+    widths = [max(cell_len(t) for t in column) for column in columns]
+    right = [c.justify == "right" for c in table.columns]
+    lines = []
+    for row in zip(*columns):
+        parts = []
+        for text, size, to_right in zip(row, widths, right):
+            fill = " " * (size - cell_len(text))
+            parts.append(fill + text if to_right else text + fill)
+        lines.append(gap.join(parts))
+    return lines
+
+
 def _plain_lines(renderable: RenderableType, width: int) -> list[str] | None:
     """The lines of a renderable made of one-line texts that fit ``width``, else None."""
-    if isinstance(renderable, (FittedTitle, FittedSummary, FittedTree, FittedCosts)):
+    if isinstance(renderable, FittedTree):
+        table, fits = renderable.pick(width)
+        return _plain_columns(table, "  ") if fits else None
+    if isinstance(renderable, FittedCosts):
+        return _cost_plain(renderable.report) if renderable.width <= width else None
+    if isinstance(renderable, (FittedTitle, FittedSummary)):
         renderable = renderable.choose(width)
     if isinstance(renderable, Text):
         plain = renderable.plain
