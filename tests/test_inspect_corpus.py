@@ -11,7 +11,6 @@ compared after (weights, gradients, flags, devices, classes, hooks).
 
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -384,9 +383,7 @@ def test_faster_rcnn_in_at_most_three_passes():
     torch.manual_seed(0)
     model = torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).eval()
     images = [torch.rand(3, 320, 320)]
-    start = time.perf_counter()
-    report = zoo.inspect(model, input_data=(images,))
-    assert time.perf_counter() - start < 300
+    report = zoo.inspect(model, input_data=(images,))  # its time against torchinfo: bench/bench_inspect.py
     assert report.passes <= 3 and report.params == sum(p.numel() for p in model.parameters())
     rows = rows_of(report)
     assert rows["backbone"].macs > 1e9 and rows["rpn"].needs_values
