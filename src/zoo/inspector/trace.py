@@ -11,9 +11,15 @@ makes a data-dependent shape, uses an operator without a meta kernel) fails on m
 The pass then starts again on real values, from the input (``input_data``, or random
 numbers of the input's shape) to the end of that module's call, and on meta after it
 (:class:`_RealValues`): the module sees the activations that really reach it, so it
-takes the branch the model takes, and no module after it gets weights. Every other
-failure is the model's own (the image shrank below 1x1, channels do not fit) and is
-returned as :class:`Failure`.
+takes the branch the model takes, and no module after it gets weights. A model that
+reads again after that gets a third pass, on real values to the end: never more than
+three. Every other failure is the model's own (the image shrank below 1x1, channels
+do not fit) and is returned as :class:`Failure`.
+
+Each call is recorded under the name it was reached through (:class:`_Recorder`), so
+a module registered under several names, or called past its container, is booked
+where it ran. A TorchScript module is one leaf running a private copy
+(:class:`Scripted`); a lazy parameter is materialised by its module on the copy.
 """
 
 from __future__ import annotations
@@ -180,7 +186,6 @@ class Scripted(nn.Module):
     def __init__(self, scripted: nn.Module):
         super().__init__()
         object.__setattr__(self, "inner", copy.deepcopy(scripted))  # not a child: no rows inside it
-        self.original_type = getattr(scripted, "original_name", type(scripted).__name__)
 
     def train(self, mode: bool = True) -> Scripted:
         super().train(mode)
