@@ -266,6 +266,26 @@ def test_macs_are_totals_where_no_batch_is_known():
     assert real_macs(lstm, torch.randn(10, 2, 8)) == steps.macs  # the CPU's fused layer counts the same
 
 
+def shapes(value):
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else [shapes(v) for v in value]
+
+
+@pytest.mark.parametrize("make, size, macs", [
+    (lambda: nn.LSTM(8, 16, 2), (10, 2, 8), 20 * 4 * 16 * (8 + 16 + 16 + 16)),
+    (lambda: nn.LSTM(8, 16, 2, batch_first=True, bidirectional=True), (2, 10, 8),
+     20 * 2 * 4 * 16 * (8 + 16 + 32 + 16)),
+    (lambda: nn.LSTM(8, 16, proj_size=4), (5, 3, 8), 15 * (4 * 16 * (8 + 4) + 16 * 4)),
+    (lambda: nn.GRU(8, 16), (10, 8), 10 * 3 * 16 * (8 + 16)),
+    (lambda: nn.RNN(8, 16, 3, bidirectional=True), (4, 2, 8), 8 * 2 * 16 * (8 + 16 + 2 * (32 + 16))),
+])
+def test_a_recurrent_layer_on_meta_has_the_shapes_and_macs_of_a_real_forward(make, size, macs):
+    model = make()
+    report = zoo.inspect(model, input_size=f"[{','.join(map(str, size))}]")
+    with torch.no_grad():
+        real = model(torch.randn(size))
+    assert report.output == shapes(real) and report.macs == macs
+
+
 class Pair(nn.Module):
     def __init__(self):
         super().__init__()

@@ -111,6 +111,15 @@ class MacCounter(flop_counter.FlopCounterMode):
         self._fast = _UnguardedMode is not None and hasattr(self, "mod_tracker")
 
     @property
+    def fast(self) -> bool:
+        """Whether MACs can be added by hand (:meth:`add_macs`)."""
+        return self._fast
+
+    def add_macs(self, macs: int) -> None:
+        """Count ``macs`` worked out without running the operators."""
+        self._flops += 2 * macs
+
+    @property
     def macs(self) -> int:
         return self.get_total_flops() // 2
 

@@ -478,6 +478,37 @@ def _real_inputs(value: Any, generator: torch.Generator) -> Any:
     return _map_tensors(value, lambda t: _random_like(t, generator) if t.device.type == "meta" else t.to("cpu"))
 
 
+class _WholeRecurrent:
+    """An LSTM, GRU or RNN given meta tensors: its outputs at once, and its MACs (each
+    step's products with every weight matrix), instead of torch's composite kernel
+    running each step's operators through the counting modes (50 ms for a small LSTM).
+    Anything else (real values, a packed sequence) runs the layer's own forward."""
+
+    def __init__(self, module: nn.RNNBase, counter: MacCounter):
+        self.module, self.counter = module, counter
+        self.own = type(module).forward.__get__(module)
+
+    def __call__(self, input: Any, hx: Any = None) -> Any:
+        m = self.module
+        states = [] if hx is None else list(hx) if isinstance(hx, (list, tuple)) else [hx]
+        tensors = [input, *states]
+        if not all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors) or input.dim() not in (2, 3):
+            return self.own(input, hx)
+        batched = input.dim() == 3
+        steps = input.shape[0] * (input.shape[1] if batched else 1)
+        directions = 2 if m.bidirectional else 1
+        out_size = m.proj_size if getattr(m, "proj_size", 0) else m.hidden_size
+        batch = (input.shape[0 if m.batch_first else 1],) if batched else ()
+        layers = m.num_layers * directions
+        weights = sum(w.numel() for name, w in m.named_parameters() if name.startswith("weight_"))
+        self.counter.add_macs(steps * weights)
+        output = torch.empty((*input.shape[:-1], directions * out_size), dtype=input.dtype, device="meta")
+        h = torch.empty((layers, *batch, out_size), dtype=input.dtype, device="meta")
+        if isinstance(m, nn.LSTM):
+            return output, (h, torch.empty((layers, *batch, m.hidden_size), dtype=input.dtype, device="meta"))
+        return output, h
+
+
 ALL = 1 << 62  # value reads: every one sees real values (the pass never goes back to meta)
 
 
@@ -520,6 +551,8 @@ def trace(
         recorder = _Recorder(counter, result, traced)
         for module in traced.modules():
             recorder.attach(module)
+            if isinstance(module, nn.RNNBase) and counter.fast:
+                module.forward = _WholeRecurrent(module, counter)
         real = None
         args, kw = meta_inputs
         if reads:
