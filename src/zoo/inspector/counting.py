@@ -12,6 +12,8 @@ layout differs, the plain ``FlopCounterMode`` is used: slower start, same counts
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import torch
 from torch.utils import flop_counter
 
@@ -105,8 +107,17 @@ class MacCounter(flop_counter.FlopCounterMode):
     2048
     """
 
+    _shared: dict | None = None  # the formula table (and tracker) of the first counter
+
     def __init__(self) -> None:
-        super().__init__(display=False, custom_mapping=_ATTENTION)
+        shared = MacCounter._shared
+        if shared is None or _UnguardedMode is None:
+            super().__init__(display=False, custom_mapping=_ATTENTION)
+            MacCounter._shared = {"flop_registry": self.flop_registry, "mod_tracker": self.mod_tracker}
+        else:  # torch's __init__ builds its table of formulas again each time: a tenth of a small inspection
+            self.flop_counts = defaultdict(lambda: defaultdict(int))
+            self.depth, self.display, self.mode = 2, False, None
+            self.flop_registry, self.mod_tracker = shared["flop_registry"], shared["mod_tracker"]
         self._flops = 0
         self._fast = _UnguardedMode is not None and hasattr(self, "mod_tracker")
 

@@ -625,11 +625,14 @@ def to_text(renderable: RenderableType, width: int | None = None, report: Report
     the terminal's by default (:func:`terminal_width`)."""
     width = terminal_width(renderable, report) if width is None else width
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False)
+    console = None
     parts = renderable.renderables if isinstance(renderable, Group) else [renderable]
     for part in parts:
         lines = _plain_lines(part, width)
         if lines is None:  # what only rich can draw (a line to wrap, labels to cut)
+            if console is None:
+                console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
+                                  legacy_windows=False)
             console.print(part)
         else:  # what rich would print, without its measuring and wrapping of each line
             buffer.write("".join(line + "\n" for line in lines))
