@@ -541,6 +541,10 @@ def _tree_table(report: Report, depth: int | None, layout: Layout, document: boo
         cache[key] = tree_table(report, depth, layout=layout, document=document)
     return cache[key]
 
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = table_width(tree_table(self.report, self.depth))
+        return Measurement(min(width, options.max_width), width)
+
 
 def table_lines(table: Table) -> Group:
     """A table whose rows all fit, as lines of text: what rich draws for it (bold
