@@ -18,7 +18,8 @@ from zoo import CNN
 from zoo.cli import main
 from zoo.errors import ExportError, OptionError, OutputPathError
 from zoo.export import export_model, format_from_path
-from zoo.target import CHECKPOINT_FORMAT, resolve_model
+from zoo.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from zoo.target import resolve_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "untraceable.py"
 TINY = "cnf8 m r16_3_2"  # a block string that exports in about a second

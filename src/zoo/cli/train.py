@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     specs = []
     for target in args.target:
         try:
-            specs.append(resolve_model_argument(target, args.options))
+            specs.append(resolve_model_argument(target, args.options, trust_code=args.trust_code))
         except (OptionError, UnknownOptionError) as exc:
             return _error(f"--set: {exc}")
     out = Path(args.out)
@@ -108,8 +108,6 @@ def run(args: argparse.Namespace) -> int:
         _check_out(out)
     except TrainingError as exc:
         return _error(str(exc))
-
-    import torch
 
     from ..train.data import load_data
     from ..train.distributed import from_environment
@@ -147,9 +145,11 @@ def run(args: argparse.Namespace) -> int:
                 fitted.append(fit_to_data(spec, data))
             except OptionError as exc:
                 return _error(str(exc))
+        from ..train.session import train_run
+
         rows = []
         for spec, fit in zip(specs, fitted):
-            rows.append(_train_one(args, spec, fit, data, distributed, device, out, say, torch))
+            rows.append(train_run(args, spec, fit, data, distributed, device, out, say))
     except OptionError as exc:
         return _error(str(exc))
     finally:
@@ -193,97 +193,3 @@ def _check_out(out: Path) -> None:
     except OSError as exc:
         raise TrainingError(f"--out {out}: cannot write there ({exc.strerror or exc}); give a folder you can "
                             "write to") from None
-
-
-_RESUME_KEYS = ("optimizer", "lr", "schedule", "batch", "limit", "seed", "amp", "data", "aug")
-
-
-def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch) -> dict[str, Any]:
-    from ..errors import OptionError, TrainingError
-    from ..train.augment import BatchAugment
-    from ..train.runs import latest_run_folder, new_run_folder, run_name, summary_row, write_summary
-    from ..train.trainer import Interrupted, Trainer
-
-    name = run_name(fit.name)
-    checkpoint = None
-    if distributed.main:
-        if args.resume:
-            folder = latest_run_folder(out, name)
-            if folder is None:
-                raise TrainingError(f"--resume: no run of {fit.name!r} with a last.pt in {out}/; "
-                                    "train it without --resume first")
-            checkpoint = torch.load(folder / "last.pt", map_location="cpu", weights_only=True)
-        else:
-            folder = new_run_folder(out, name)
-            folder.mkdir(parents=True, exist_ok=True)
-    else:
-        folder = None
-    folder_name, checkpoint = distributed.broadcast((str(folder) if folder else None, checkpoint))
-    folder = Path(folder_name) if folder_name else None
-    aug = args.aug or data.default_aug
-    config = {"data": data.name, "aug": aug}
-    if checkpoint is not None:
-        stored = checkpoint.get("config") or {}
-        current = {"optimizer": args.optimizer, "lr": args.lr, "schedule": args.schedule, "batch": args.batch,
-                   "limit": args.limit, "seed": args.seed, "amp": args.amp, **config}
-        changed = [f"{k}: {stored.get(k)!r} then, {current[k]!r} now" for k in _RESUME_KEYS
-                   if k in stored and stored.get(k) != current[k]]
-        if changed:
-            raise OptionError(f"--resume {folder}: the run was started with other arguments ({'; '.join(changed)}); "
-                              "resume with the same ones, or train a new run without --resume")
-        planned = checkpoint.get("planned_epochs")
-        if args.schedule != "none" and planned not in (None, args.epochs):
-            raise OptionError(f"--resume {folder}: its {args.schedule} schedule was planned for {planned} epochs; "
-                              f"resume with --epochs {planned} (or use --schedule none)")
-    torch.manual_seed(args.seed)
-    model = fit.build()
-    for note in fit.notes:
-        say(note)
-    monitor = None
-    states = []
-    if args.plot_every:
-        from ..cnn import find_cnn
-
-        cnn = find_cnn(model)
-        if cnn is not None:
-            from ..monitor import BlockMonitor
-
-            monitor = BlockMonitor(model, every=10**9, table=False)  # debug statistics on
-            states.append(cnn)
-    trainer = Trainer(
-        model, data.train, data.val, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-        batch_size=args.batch, augment=BatchAugment(aug, data.mean, data.std), device=device, amp=args.amp,
-        channels_last=args.channels_last, compile=args.compile, limit=args.limit, seed=args.seed,
-        out=folder if distributed.main else None, spec=fit.spec, name=name,
-        progress="none" if args.json else "auto", distributed=distributed, sync_bn=args.sync_bn,
-        workers=args.workers, extra=config,
-    )
-    if checkpoint is not None:
-        trainer.load(checkpoint)
-        say(f"{name}: resuming {folder} at epoch {trainer.epoch + 1}"
-            + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else ""))
-    elif folder is not None:
-        say(f"{name}: {fit.params:,} parameters, {fit.macs / 1e6:,.1f}M MACs per image -> {folder}")
-    remaining = args.epochs - trainer.epoch
-    try:
-        if remaining > 0:
-            trainer.fit(remaining, period_plot=(args.plot_every or args.epochs) if args.plots else 0, states=states)
-        elif distributed.main:
-            say(f"{name}: already trained for {trainer.epoch} epochs (--epochs {args.epochs})")
-    except Interrupted as exc:
-        if distributed.main:
-            print(f"zoo train: {exc}", file=sys.stderr)
-        raise
-    finally:
-        if monitor is not None:
-            monitor.close()
-    info = {"model": fit.name, "kind": spec.kind, "weights_from": fit.weights, "blocks": fit.blocks, "params": fit.params, "macs": fit.macs,
-            "data": data.name, "batch": args.batch, "lr": args.lr, "optimizer": args.optimizer,
-            "schedule": args.schedule, "aug": aug, "world_size": distributed.world, "device": str(device),
-            "folder": str(folder) if folder else None}
-    if trainer.rank_checksums:
-        info["rank_checksums"] = trainer.rank_checksums
-    row = summary_row(name, trainer.history, info)
-    if distributed.main and folder is not None:
-        write_summary(folder, row)
-    return row

@@ -47,16 +47,20 @@ def _choice(what: str, value: str, choices: Sequence[str]) -> str:
 
 
 class _Interrupt:
-    """Ctrl-C during :meth:`Trainer.fit`: the first one asks the loop to stop after the
-    current step (and save), a second one stops at once."""
+    """Ctrl-C (or SIGTERM: a scheduler's or ``kill``'s stop) during :meth:`Trainer.fit`:
+    the first one asks the loop to stop after the current step (and save), a second one
+    stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -65,8 +69,8 @@ class _Interrupt:
         self.requested = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -88,7 +92,8 @@ class Trainer:
     a callable ``(batch, train) -> batch`` run on the device, e.g.
     :class:`zoo.train.BatchAugment`. ``out``: the run folder (history, checkpoints,
     plots); ``spec``: the :class:`zoo.target.ModelSpec` stored in checkpoints so that
-    ``zoo.create(out / "best.pt")`` rebuilds the model. ``distributed``: this
+    ``zoo.create(out / "best.pt")`` rebuilds the model; ``preprocessing``: the
+    :class:`zoo.checkpoint.Preprocessing` stored with it (``zoo predict`` uses it). ``distributed``: this
     process's place under torchrun (:func:`zoo.train.distributed.from_environment`).
 
     >>> import torch, zoo, zoo.target
@@ -132,6 +137,7 @@ class Trainer:
         sync_bn: bool = False,
         workers: int = 2,
         extra: dict[str, Any] | None = None,
+        preprocessing: Any = None,
     ):
         self.distributed = distributed or Distributed()
         if device is None:
@@ -159,6 +165,7 @@ class Trainer:
         self.seed = seed
         self.workers = workers
         self.spec = spec
+        self.preprocessing = preprocessing  # zoo.checkpoint.Preprocessing: stored in checkpoints
         self.name = name
         self.extra = dict(extra or {})
         self.augment = augment or BatchAugment("none")
@@ -465,48 +472,47 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint: what :meth:`load` needs to continue exactly (``torch.load(...,
-        weights_only=True)`` reads it)."""
-        from ..target import CHECKPOINT_FORMAT
+        weights_only=True)`` reads it; :mod:`zoo.checkpoint` says what it holds)."""
+        from ..checkpoint import checkpoint_dict
 
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "spec": self.spec.to_dict() if self.spec is not None else None,
-            "model": _plain_state(self.model),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "partial": list(self._partial),
-            "planned_epochs": self.planned_epochs,
-            "rng": self._rng_state(),
-            "history": self.history,
-            "best": self.best,
-            "config": {"optimizer": self.optimizer_name, "lr": self.lr, "schedule": self.schedule_name,
-                       "batch": self.batch_size, "limit": self.limit, "seed": self.seed, "amp": self.amp,
-                       **self.extra},
-        }
+        return checkpoint_dict(
+            _plain_state(self.model), spec=self.spec, preprocessing=self.preprocessing, name=self.name or None,
+            optimizer= self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+            scaler=self.scaler.state_dict() if self.scaler is not None else None,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            global_step=self.global_step,
+            partial=list(self._partial),
+            planned_epochs=self.planned_epochs,
+            rng=self._rng_state(),
+            history=self.history,
+            best=self.best,
+            config={"optimizer": self.optimizer_name, "lr": self.lr, "schedule": self.schedule_name,
+                    "batch": self.batch_size, "limit": self.limit, "seed": self.seed, "amp": self.amp,
+                    **self.extra},
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the checkpoint to ``path`` (whole or not at all: a temporary file renamed)."""
+        """Write the checkpoint to ``path`` (whole or not at all: :func:`zoo.files.atomic_write`;
+        a full disk is a :class:`zoo.errors.DiskFullError`, the checkpoint before it kept)."""
+        from ..checkpoint import write_checkpoint
+
         path = Path(path)
-        temporary = path.with_name(path.name + ".tmp")
         try:
-            torch.save(self.state_dict(), temporary)
-            os.replace(temporary, path)
-        except (OSError, RuntimeError) as exc:  # torch's writer says RuntimeError for a full disk
-            temporary.unlink(missing_ok=True)
-            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-            raise TrainingError(f"cannot write {path}: {reason}; free some space or give another --out "
+            return write_checkpoint(path, data=self.state_dict())
+        except OSError as exc:
+            raise TrainingError(f"cannot write {path}: {exc.strerror or exc}; give another --out "
                                 "(the checkpoint before it is kept)") from None
-        return path
 
     def load(self, checkpoint: str | os.PathLike | dict[str, Any]) -> Trainer:
         """Continue from a checkpoint of :meth:`save` (a path or the dict): weights,
-        optimizer, schedule, random states, epoch and step, history."""
+        optimizer, schedule, random states, epoch and step, history. A path is read
+        by :func:`zoo.checkpoint.read_checkpoint` (checked; nothing in it is run)."""
         if not isinstance(checkpoint, dict):
-            checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            from ..checkpoint import read_checkpoint
+
+            checkpoint = read_checkpoint(checkpoint).data
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.planned_epochs = checkpoint.get("planned_epochs")
@@ -531,11 +537,13 @@ class Trainer:
     def _write_epoch(self, row: dict[str, Any], improved: bool, period_checkpoint: int, end: int) -> None:
         from .runs import write_history
 
-        write_history(self.out, self.history)
-        if self.epoch % period_checkpoint == 0 or self.epoch == end:
-            self.save(self.out / "last.pt")
+        # best.pt first: a crash between the writes leaves it newer than what last.pt and
+        # the history report, never older (resuming from last.pt redoes that epoch)
         if improved:
             self.save(self.out / "best.pt")
+        if self.epoch % period_checkpoint == 0 or self.epoch == end:
+            self.save(self.out / "last.pt")
+        write_history(self.out, self.history)
 
     def _plot(self, states: list[Any]) -> None:
         figures = {"curves": self.plot()}
@@ -549,9 +557,12 @@ class Trainer:
                     figures[f"{kind}_{self.epoch:03d}"] = state.plot()
         self.figures.update(figures)
         if self.out is not None and self.distributed.main:
+            from ..files import atomic_write
+
             for name, figure in figures.items():
                 try:
-                    figure.savefig(self.out / f"{name}.png")
+                    with atomic_write(self.out / f"{name}.png") as temporary:
+                        figure.savefig(temporary, format="png")
                 except OSError as exc:
                     raise TrainingError(f"cannot write {self.out / (name + '.png')}: {exc.strerror or exc}") from None
 
