@@ -56,6 +56,8 @@ _LAZY = {
     "Report": "zoo.inspector",
     # training (zoo train): data, the loop, run folders
     "Trainer": "zoo.train",
+    # using a trained model: zoo.predict(checkpoint, images) -> [Prediction]
+    "predict": "zoo.prediction",
 }
 
 __all__ = [
@@ -92,6 +94,7 @@ __all__ = [
     "get_preset",
     "hookimpl",
     "inspect",
+    "predict",
     "list_models",
     "load_timm_weights",
     "parse_blocks",
@@ -110,6 +113,7 @@ if TYPE_CHECKING:
     from .layers import LayerNormChannels, Residual
     from .monitor import BlockMonitor
     from .presets import get_preset, list_models
+    from .prediction import predict
     from .target import create
     from .timm_bridge import load_timm_weights, register_timm
     from .train import Trainer

@@ -78,6 +78,8 @@ def atomic_write(path: str | os.PathLike, suffix: str | None = None) -> Iterator
         else:
             with open(temporary, "rb+") as f:
                 os.fsync(f.fileno())
+            # mkstemp makes the file private (0600): give it the mode a plain open() would
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask())
             os.replace(temporary, path)
             _sync_folder(path.parent)
     except BaseException as exc:
@@ -99,6 +101,12 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`)."""
     write_bytes(path, text.encode("utf-8"))
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _sync_folder(folder: Path) -> None:
