@@ -312,7 +312,7 @@ def _read_spec(stored: Any, where: str, trust_code: bool) -> ModelSpec:
 
             parse_blocks(text)
     except ZooError as exc:
-        raise CheckpointError(f"{where}: its model spec is broken: {_first_line(exc)}") from None
+        raise CheckpointError(f"{where}: its model spec is broken: {exc}") from None
     return spec
 
 
