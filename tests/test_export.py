@@ -103,7 +103,7 @@ def test_a_file_that_differs_from_the_model_is_exit_1_with_the_difference(tmp_pa
     assert (code, out) == (1, "")
     assert err.startswith(f"zoo: error: {tmp_path / 'n.pt'}: the exported torchscript file differs from "
                           "the model (max abs difference batch 1: ")
-    assert err.rstrip().endswith("; allowed < 0.0001); file removed")
+    assert err.rstrip().endswith("; allowed < 0.0001); nothing written")
     assert not (tmp_path / "n.pt").exists()
 
 
