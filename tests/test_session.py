@@ -150,3 +150,14 @@ def test_a_malformed_history_does_not_break_later_curves(tmp_path):
     assert earlier == [("good", [{"epoch": 1, "val_acc": 0.5, "val_loss": 1.0}])]
     figure = plot_curves("new", [{"epoch": 1, "val_acc": 0.6, "val_loss": 0.9}], earlier)
     assert [t.get_text() for t in figure.axes[1].get_legend().get_texts()][:1] == ["good val"]
+
+
+def test_zoo_list_prints_a_preset_description_as_text(run, tmp_path, monkeypatch):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "mine.yaml").write_text(
+        'name: mine\ndescription: "mine \\e]8;;http://evil.example\\a[b]x[/b]\\e[2J"\ninput: [3, 8, 8]\n'
+        "blocks: cnf8\nhead: {num_classes: 2}\n")
+    monkeypatch.setenv("ZOO_PRESET_PATH", str(tmp_path / "presets"))
+    out = run("list", "mine")
+    assert "\x1b" not in out.out and "\x07" not in out.out
+    assert "mine \\x1b]8;;http://evil.example\\x07[b]x[/b]\\x1b[2J" in out.out

@@ -230,6 +230,9 @@ def read_checkpoint(path: str | os.PathLike, *, trust_code: bool = False) -> Che
     name = data.get("name")
     if not isinstance(name, str) or not name:
         name = path.parent.name if path.stem in ("best", "last") and path.parent.name else path.stem
+    from .format import plain
+
+    name = plain(name)  # it names exports and heads reports: no terminal codes from a file
     return Checkpoint(path, spec, state, preprocessing, name, data)
 
 
