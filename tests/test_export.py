@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from zoo import CNN
+from zoo.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from zoo.cli import main
 from zoo.errors import ExportError, OptionError, OutputPathError
 from zoo.export import export_model, format_from_path
-from zoo.checkpoint import FORMAT as CHECKPOINT_FORMAT
 from zoo.target import resolve_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "untraceable.py"

@@ -112,8 +112,8 @@ if TYPE_CHECKING:
     from .inspector import ModelState, Report, inspect
     from .layers import LayerNormChannels, Residual
     from .monitor import BlockMonitor
-    from .presets import get_preset, list_models
     from .prediction import predict
+    from .presets import get_preset, list_models
     from .target import create
     from .timm_bridge import load_timm_weights, register_timm
     from .train import Trainer

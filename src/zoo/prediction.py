@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from .checkpoint import Checkpoint, Preprocessing
+    from .checkpoint import Preprocessing
 
 __all__ = ["Prediction", "predict", "image_paths", "IMAGE_SUFFIXES"]
 

@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from .common import add_model_arguments, resolve_model_argument, whole_number
 
