@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import zoo
+import zoo.bench
 from zoo.checkpoint import FORMAT, Preprocessing, checkpoint_dict, read_checkpoint, write_checkpoint
 from zoo.cli import main
 from zoo.errors import CheckpointError, UntrustedCodeError
@@ -54,20 +55,17 @@ def crafted(tmp_path, monkeypatch):
         folder.mkdir()
         paths.append(_crafted(folder, text, options))
     markers = [shell, tmp_path / "cwd-imported", tmp_path / "file-imported"]
-    modules_before = set(sys.modules)
-    yield paths, markers
+    yield paths, markers, set(sys.modules)
+
+
+def _nothing_ran(markers: list[Path], modules_before: set[str]) -> None:
+    assert [m.exists() for m in markers] == [False, False, False]  # no command, no import
     new = {m for m in set(sys.modules) - modules_before if "nets" in m or m.startswith("_zoo_factory")}
-    assert not new, f"imported: {new}"
-
-
-def _nothing_ran(markers: list[Path]) -> None:
-    assert [m.exists() for m in markers] == [False, False, False]
-    assert "nets_cwd" not in sys.modules
-    assert not any(name.startswith("_zoo_factory") for name in sys.modules)
+    assert not new
 
 
 def test_a_crafted_checkpoint_runs_nothing_in_any_function(crafted):
-    paths, markers = crafted
+    paths, markers, modules_before = crafted
     for path in paths:
         for call in (read_checkpoint, zoo.create, lambda p: resolve_model(str(p)), lambda p: zoo.inspect(str(p)),
                      lambda p: zoo.predict(p, torch.zeros(1, 3, 8, 8))):
@@ -75,7 +73,7 @@ def test_a_crafted_checkpoint_runs_nothing_in_any_function(crafted):
                 call(path)
             assert str(info.value).startswith(f"{path}: its model is built by Python code (")
             assert "--trust-code (trust_code=True in Python)" in str(info.value)
-    _nothing_ran(markers)
+    _nothing_ran(markers, modules_before)
 
 
 @pytest.mark.parametrize("command", [
@@ -87,23 +85,23 @@ def test_a_crafted_checkpoint_runs_nothing_in_any_function(crafted):
     ("predict", "{path}", "x.png"),
 ])
 def test_a_crafted_checkpoint_runs_nothing_in_any_command(crafted, capsys, command):
-    paths, markers = crafted
+    paths, markers, modules_before = crafted
     for path in paths:
         code = main([part.format(path=path) for part in command])
         out, err = capsys.readouterr()
         assert code == 1, out + err
         assert err.startswith(f"zoo: error: {path}: its model is built by Python code"), err
         assert "--trust-code" in err and "Traceback" not in err
-    _nothing_ran(markers)
+    _nothing_ran(markers, modules_before)
     assert not Path("o").exists() and not Path("m.pt").exists()
 
 
 def test_trust_code_opens_it(crafted, capsys):
-    paths, markers = crafted
+    paths, markers, modules_before = crafted
     assert main(["inspect", str(paths[2]), "--trust-code", "--input", "3,8,8"]) == 0
     assert markers[2].read_text() == "imported"  # the flag runs the file's code: only for trusted files
     assert capsys.readouterr().out.startswith("evil  (1, 3, 8, 8) -> (1, 10)  162 params")
-    for name in [m for m in sys.modules if m.startswith("_zoo_factory")]:
+    for name in [m for m in set(sys.modules) - modules_before if m.startswith("_zoo_factory")]:
         del sys.modules[name]
 
 
@@ -204,6 +202,8 @@ def test_a_checkpoint_carries_its_preprocessing_and_commands_use_its_size(tmp_pa
     assert (checkpoint.name, resolve_model(str(folder / "best.pt")).input_size) == ("digits_run", (1, 8, 8))
     report = zoo.inspect(str(folder / "best.pt"))  # at the size it was trained on, not 3x32x32
     assert (report.inputs, tuple(report.output), report.notes) == (["(1, 1, 8, 8)"], (1, 10), [])
+    timed = zoo.bench.benchmark([str(folder / "best.pt")], steps=1, repeats=1, warmup=0, peak=False, batch=2)
+    assert tuple(timed.results[0].input_size) == (1, 8, 8)
     assert main(["export", str(folder / "best.pt"), "--format", "torchscript"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("exported digits_run to digits_run.pt (torchscript, dynamic batch, input 1×8×8)")
