@@ -213,7 +213,7 @@ def test_a_checkpoint_carries_its_preprocessing_and_commands_use_its_size(tmp_pa
     assert "input 1×8×8" in capsys.readouterr().out
     loaded = torch.jit.load("blocks.pt")
     x = torch.randn(3, 1, 8, 8)
-    assert torch.equal(loaded(x), checkpoint.build().eval()(x))
+    assert torch.equal(loaded(x), zoo.create(folder / "best.pt").eval()(x))
 
 
 def test_a_block_string_is_a_model_like_a_preset():

@@ -27,8 +27,9 @@ of the wrong type, a bare state dict, a checkpoint written without a spec) is a
 **Writing one is atomic** (:func:`zoo.files.atomic_write`): a crash leaves the old
 file or the new one.
 
-The API: :func:`read_checkpoint` (``-> Checkpoint``: ``.spec``, ``.state``,
-``.preprocessing``, ``.name``, ``.input_size``, ``.data``, ``.build()``),
+The API: :func:`read_checkpoint` (``-> Checkpoint``: ``.spec``, the checked spec as
+data, ``.state``, ``.preprocessing``, ``.name``, ``.input_size``, ``.data``; the model
+itself comes from ``zoo.create(path)`` or :func:`zoo.target.checkpoint_spec`),
 :func:`write_checkpoint`, :func:`checkpoint_dict` (the dict it writes) and
 :class:`Preprocessing`, whose fields are ``input_size`` ``(C, H, W)``, ``mean`` and
 ``std`` (per channel, of images scaled to 0..1), ``class_names`` and ``dataset``
@@ -42,9 +43,10 @@ goes into other files as well (safetensors metadata).
 >>> pre = Preprocessing((1, 8, 8), mean=(0.3,), std=(0.4,), class_names=tuple("0123456789"), dataset="digits")
 >>> _ = write_checkpoint(path, spec.build(), spec=spec, preprocessing=pre, name="digits")
 >>> checkpoint = read_checkpoint(path)
->>> checkpoint.name, checkpoint.input_size, checkpoint.preprocessing.class_names[:3]
-('digits', (1, 8, 8), ('0', '1', '2'))
->>> checkpoint.build()(torch.zeros(2, 1, 8, 8)).shape
+>>> checkpoint.name, checkpoint.input_size, checkpoint.preprocessing.class_names[:3], checkpoint.spec["kind"]
+('digits', (1, 8, 8), ('0', '1', '2'), 'blocks')
+>>> import zoo
+>>> zoo.create(path)(torch.zeros(2, 1, 8, 8)).shape
 torch.Size([2, 10])
 """
 
@@ -58,13 +60,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError, UnknownPresetError, UntrustedCodeError, WeightsError, ZooError
+from .errors import CheckpointError, UnknownPresetError, UntrustedCodeError, ZooError
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-    from .target import ModelSpec
 
 __all__ = [
     "FORMAT",
@@ -81,7 +81,7 @@ FORMAT = "zoo-checkpoint/2"
 FORMATS = ("zoo-checkpoint/1", FORMAT)  # what read_checkpoint accepts
 SUFFIXES = (".pt", ".pth")
 DATA_KINDS = ("preset", "file", "blocks", "timm", "torchvision")  # specs that are data, not code
-CODE_KINDS = ("factory",)
+CODE_KINDS = ("factory",)  # zoo.target.KINDS, less "checkpoint", is the two together
 
 
 @dataclass(frozen=True)
@@ -160,12 +160,13 @@ class Preprocessing:
 
 @dataclass
 class Checkpoint:
-    """A checked checkpoint (:func:`read_checkpoint`): the model's ``spec``, its weights
-    (``state``), its ``preprocessing`` (None for a checkpoint of zoo 0.1), the run's
-    ``name``, and the whole dict (``data``: a Trainer's state for resuming)."""
+    """A checked checkpoint (:func:`read_checkpoint`): the model's ``spec`` (data:
+    :meth:`zoo.target.ModelSpec.to_dict`'s), its weights (``state``), its
+    ``preprocessing`` (None for a checkpoint of zoo 0.1), the run's ``name``, and the
+    whole dict (``data``: a Trainer's state for resuming)."""
 
     path: Path
-    spec: ModelSpec
+    spec: dict[str, Any]
     state: dict[str, Any]
     preprocessing: Preprocessing | None
     name: str
@@ -176,17 +177,10 @@ class Checkpoint:
         """``(C, H, W)`` the model was trained on (else what its spec declares)."""
         if self.preprocessing is not None:
             return self.preprocessing.input_size
-        return self.spec.input_size
-
-    def build(self, weights: bool = True) -> nn.Module:
-        """The model, with its weights (``weights=False``: freshly initialised)."""
-        model = self.spec.build()
-        if weights:
-            try:
-                model.load_state_dict(self.state)
-            except (RuntimeError, KeyError, TypeError) as exc:
-                raise WeightsError(f"{self.path}: the weights do not fit {self.spec.text!r}: {_first_line(exc)}") from None
-        return model
+        preset = self.spec.get("preset")
+        if preset:  # a checkpoint of zoo 0.1: its preset's size, with the channels it was made for
+            return (self.spec.get("channels") or preset["input"][0], *preset["input"][1:])
+        return None
 
 
 def read_checkpoint(path: str | os.PathLike, *, trust_code: bool = False) -> Checkpoint:
@@ -236,16 +230,17 @@ def read_checkpoint(path: str | os.PathLike, *, trust_code: bool = False) -> Che
     return Checkpoint(path, spec, state, preprocessing, name, data)
 
 
-def checkpoint_dict(model: nn.Module | Mapping[str, Any], *, spec: ModelSpec | None = None,
+def checkpoint_dict(model: nn.Module | Mapping[str, Any], *, spec: Any = None,
                     preprocessing: Preprocessing | None = None, name: str | None = None,
                     **extra: Any) -> dict[str, Any]:
-    """The dict a checkpoint holds (``extra``: a Trainer's state, kept as given)."""
+    """The dict a checkpoint holds: ``spec`` a :class:`zoo.target.ModelSpec` (or its
+    ``to_dict()``); ``extra``: a Trainer's state, kept as given."""
     from torch import nn
 
     state = model.state_dict() if isinstance(model, nn.Module) else model
     return {
         "format": FORMAT,
-        "spec": spec.to_dict() if spec is not None else None,
+        "spec": spec.to_dict() if hasattr(spec, "to_dict") else spec,
         "model": {k: v.detach().cpu().clone() for k, v in state.items()},
         "preprocessing": preprocessing.to_dict() if preprocessing is not None else None,
         "name": name,
@@ -276,9 +271,7 @@ def write_checkpoint(path: str | os.PathLike, model: nn.Module | Mapping[str, An
 # -- checks ---------------------------------------------------------------------------------------
 
 
-def _read_spec(stored: Any, where: str, trust_code: bool) -> ModelSpec:
-    from .target import KINDS, ModelSpec
-
+def _read_spec(stored: Any, where: str, trust_code: bool) -> dict[str, Any]:
     if stored is None:
         raise CheckpointError(f"{where}: has no model spec (a zoo.Trainer without spec= wrote it), so zoo cannot "
                               "tell which model its weights are for; build the model yourself and load "
@@ -296,7 +289,7 @@ def _read_spec(stored: Any, where: str, trust_code: bool) -> ModelSpec:
                 "--trust-code (trust_code=True in Python)")
     elif kind not in DATA_KINDS:
         raise CheckpointError(f"{where}: the spec's kind {_short(kind)} is not a model kind "
-                              f"({', '.join(k for k in KINDS if k != 'checkpoint')})")
+                              f"({', '.join(DATA_KINDS + CODE_KINDS)})")
     if kind in ("timm", "torchvision") and not (text.startswith(f"{kind}:") and text.split(":", 1)[1].isidentifier()):
         raise CheckpointError(f"{where}: a {kind} spec names {kind}:<model name>, not {_short(text)}")
     options = stored.get("options") or {}
@@ -309,14 +302,25 @@ def _read_spec(stored: Any, where: str, trust_code: bool) -> ModelSpec:
     if kind in ("preset", "file") and not isinstance(stored.get("preset"), dict):
         raise CheckpointError(f"{where}: a {kind} spec must hold the preset's definition ('preset' mapping)")
     try:
-        spec = ModelSpec.from_dict(stored)
         if kind == "blocks":
             from .language import parse_blocks
 
             parse_blocks(text)
+        if stored.get("preset") is not None:
+            _check_preset(stored["preset"])
     except ZooError as exc:
         raise CheckpointError(f"{where}: its model spec is broken: {exc}") from None
-    return spec
+    return stored
+
+
+def _check_preset(stored: Any) -> None:
+    """A stored preset definition, checked as a preset file is (a PresetError if not)."""
+    from .errors import PresetError
+    from .preset_schema import KEYS, _parse
+
+    if not isinstance(stored, Mapping):
+        raise PresetError(f"the stored preset must be a mapping, not {type(stored).__name__}")
+    _parse({k: v for k, v in stored.items() if k in KEYS}, {}, "the stored preset", Path("."), "")
 
 
 def _is_tensor(value: Any) -> bool:

@@ -169,8 +169,8 @@ def prepare_model(target: Any, *, weights: str | os.PathLike | None = None, trus
         spec = resolve_model(target, trust_code=trust_code, **options)
         if checkpoint is not None and spec.kind in ("preset", "file", "blocks"):
             stored = checkpoint.spec
-            spec = spec.with_data(num_classes=spec.num_classes or stored.num_classes,
-                                  channels=spec.channels or stored.channels)
+            spec = spec.with_data(num_classes=spec.num_classes or stored.get("num_classes"),
+                                  channels=spec.channels or stored.get("channels"))
             if checkpoint.input_size is not None:
                 from dataclasses import replace
 

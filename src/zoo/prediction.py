@@ -14,8 +14,9 @@ the stored mean and std, and the model's softmax gives the top classes.
 >>> _ = torch.manual_seed(0)
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.pt"
 >>> _ = write_checkpoint(path, spec.build(), spec=spec, preprocessing=Preprocessing((1, 8, 8), (0.5,), (0.25,), ("a", "b", "c")))
->>> [p.label for p in zoo.predict(path, torch.zeros(2, 1, 8, 8, dtype=torch.uint8))]
-['b', 'b']
+>>> predictions = zoo.predict(path, torch.zeros(2, 1, 8, 8, dtype=torch.uint8), top_k=3)
+>>> [p.source for p in predictions], sorted(c for c, _ in predictions[0].top), round(sum(q for _, q in predictions[0].top), 4)
+(['0', '1'], ['a', 'b', 'c'], 1.0)
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def _model(model: Any, preprocessing: Preprocessing | None, trust_code: bool) ->
     from torch import nn
 
     from .checkpoint import Checkpoint, read_checkpoint
+    from .target import checkpoint_spec
 
     if isinstance(model, nn.Module):
         return model, preprocessing
@@ -149,7 +151,7 @@ def _model(model: Any, preprocessing: Preprocessing | None, trust_code: bool) ->
     if not isinstance(model, Checkpoint):
         raise OptionError(f"predict takes a checkpoint (a path) or an nn.Module, not {type(model).__name__}")
     # a checkpoint of zoo 0.1 stored no preprocessing: its images then go in as they are
-    return model.build(), preprocessing or model.preprocessing
+    return checkpoint_spec(model).build(), preprocessing or model.preprocessing
 
 
 def _read_image(path: Path, preprocessing: Preprocessing | None) -> tuple[torch.Tensor, list[str]]:

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     BlockSyntaxError,
     BuildError,
+    CheckpointError,
     OptionError,
     OverrideError,
     PresetError,
@@ -72,6 +73,7 @@ __all__ = [
     "KINDS",
     "CHECKPOINT_SUFFIXES",
     "load_checkpoint",
+    "checkpoint_spec",
 ]
 
 KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "factory")
@@ -96,6 +98,7 @@ class ModelSpec:
     channels: int | None = None  # input channels (None: the model's own)
     preset: Preset | None = field(default=None, repr=False, compare=False)
     checkpoint: Any = field(default=None, repr=False, compare=False)  # a zoo.checkpoint.Checkpoint, read
+    stored: ModelSpec | None = field(default=None, repr=False, compare=False)  # the model a checkpoint holds
 
 
     @property
@@ -119,7 +122,7 @@ class ModelSpec:
         if self.kind == "torchvision":
             return _torchvision_input_size(self.name, self.channels)
         if self.checkpoint is not None:
-            return self.checkpoint.input_size
+            return self.checkpoint.input_size or (self.stored.input_size if self.stored is not None else None)
         if self.preset is None:
             return None
         channels = self.channels or self.options.get("input") or self.preset.input[0]
@@ -134,9 +137,9 @@ class ModelSpec:
             return self.options["input"]
         if self.preset is not None:
             return self.preset.input[0]
-        if self.checkpoint is not None:
+        if self.stored is not None:
             size = self.checkpoint.input_size
-            return size[0] if size is not None else self.checkpoint.spec.default_channels
+            return size[0] if size is not None else self.stored.default_channels
         if self.kind == "blocks":
             return 3  # zoo.Config's default
         return None
@@ -224,12 +227,18 @@ class ModelSpec:
         return model
 
     def _build_checkpoint(self, weights: bool) -> nn.Module:
-        checkpoint = self.checkpoint
-        if checkpoint is None:
+        if self.stored is None:  # a ModelSpec("checkpoint", path) made by hand: read (and check) it now
             from .checkpoint import read_checkpoint
 
-            checkpoint = read_checkpoint(self.text)
-        return checkpoint.build(weights)
+            return checkpoint_spec(read_checkpoint(self.text), self.text).build(weights=weights)
+        model = self.stored.build()
+        if weights:
+            try:
+                model.load_state_dict(self.checkpoint.state)
+            except (RuntimeError, KeyError, TypeError) as exc:
+                raise WeightsError(f"{self.text}: the weights do not fit {self.stored.text!r}: "
+                                   f"{_first_line(exc)}") from None
+        return model
 
     # -- plain data, for checkpoints ---------------------------------------------------
 
@@ -305,7 +314,7 @@ def resolve_model(target: Any, *, trust_code: bool = False, **options: Any) -> M
             )
         from .checkpoint import read_checkpoint
 
-        return ModelSpec("checkpoint", text, checkpoint=read_checkpoint(text, trust_code=trust_code))
+        return checkpoint_spec(read_checkpoint(text, trust_code=trust_code), text)
     try:
         preset = find_preset(text)
     except UnknownPresetError as exc:  # one word that names no preset: perhaps a block string
@@ -482,8 +491,19 @@ def load_checkpoint(path: str | os.PathLike, *, weights: bool = True, trust_code
     :func:`zoo.checkpoint.read_checkpoint`, which says what a checkpoint holds."""
     from .checkpoint import read_checkpoint
 
-    checkpoint = read_checkpoint(path, trust_code=trust_code)
-    return checkpoint.build(weights), checkpoint.data
+    spec = checkpoint_spec(read_checkpoint(path, trust_code=trust_code), os.fspath(path))
+    return spec.build(weights=weights), spec.checkpoint.data
+
+
+def checkpoint_spec(checkpoint: Any, text: str | None = None) -> ModelSpec:
+    """The :class:`ModelSpec` of a checkpoint read by :func:`zoo.checkpoint.read_checkpoint`:
+    kind ``checkpoint``, whose :meth:`~ModelSpec.build` is its model with its weights
+    (``.stored``: the model's own spec)."""
+    try:
+        stored = ModelSpec.from_dict(checkpoint.spec)
+    except ZooError as exc:
+        raise CheckpointError(f"{checkpoint.path}: its model spec is broken: {exc}") from None
+    return ModelSpec("checkpoint", text or os.fspath(checkpoint.path), checkpoint=checkpoint, stored=stored)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ block 'm' (blocks.10, 11 of 11) cannot take its input (1, 256, 1, 1)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DataError, OptionError, ShapeError
@@ -37,7 +37,7 @@ class FittedModel:
     blocks: str
     notes: list[str] = field(default_factory=list)
     weights: str | None = None  # a checkpoint to start from
-    weights_from: Any = field(default=None, repr=False)  # its zoo.checkpoint.Checkpoint, read
+    weights_from: Any = field(default=None, repr=False)  # its ModelSpec (kind checkpoint), read
 
     @property
     def name(self) -> str:
@@ -47,7 +47,7 @@ class FittedModel:
     def build(self):
         """The model, with the weights of the checkpoint it starts from, if any."""
         if self.weights is not None:
-            return self.weights_from.build()
+            return self.weights_from.build()  # the checkpoint's ModelSpec: its model with its weights
         return self.spec.build()
 
 
@@ -63,11 +63,12 @@ def fit_to_data(spec: Any, data: Any) -> FittedModel:
     notes: list[str] = []
     c, h, w = data.shape
     if spec.kind == "checkpoint":
-        if spec.checkpoint is None:  # a ModelSpec made by hand: read (and checked) here
+        if spec.stored is None:  # a ModelSpec made by hand: read (and checked) here
             from ..checkpoint import read_checkpoint
+            from ..target import checkpoint_spec
 
-            spec = replace(spec, checkpoint=read_checkpoint(spec.text))
-        inner = spec.checkpoint.spec
+            spec = checkpoint_spec(read_checkpoint(spec.text), spec.text)
+        inner = spec.stored
         for what, have, want in (("classes", inner.num_classes, data.num_classes),
                                  ("input channels", inner.channels, c)):
             if have is not None and have != want:
@@ -107,4 +108,4 @@ def fit_to_data(spec: Any, data: Any) -> FittedModel:
                         "(a preset or block string gets a head of that size; a module:function should take num_classes)")
     weights = spec.text if spec.kind == "checkpoint" else None
     return FittedModel(fitted_spec, report.params, report.macs, blocks_text, notes, weights,
-                       spec.checkpoint if spec.kind == "checkpoint" else None)
+                       spec if spec.kind == "checkpoint" else None)
