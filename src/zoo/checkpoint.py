@@ -166,7 +166,7 @@ class Checkpoint:
     whole dict (``data``: a Trainer's state for resuming)."""
 
     path: Path
-    spec: dict[str, Any]
+    spec: dict[str, Any] | None  # None only when read with need_spec=False
     state: dict[str, Any]
     preprocessing: Preprocessing | None
     name: str
@@ -177,16 +177,17 @@ class Checkpoint:
         """``(C, H, W)`` the model was trained on (else what its spec declares)."""
         if self.preprocessing is not None:
             return self.preprocessing.input_size
-        preset = self.spec.get("preset")
+        preset = self.spec.get("preset") if isinstance(self.spec, dict) else None
         if preset:  # a checkpoint of zoo 0.1: its preset's size, with the channels it was made for
             return (self.spec.get("channels") or preset["input"][0], *preset["input"][1:])
         return None
 
 
-def read_checkpoint(path: str | os.PathLike, *, trust_code: bool = False) -> Checkpoint:
+def read_checkpoint(path: str | os.PathLike, *, trust_code: bool = False, need_spec: bool = True) -> Checkpoint:
     """Read and check the checkpoint at ``path`` (see the module's notes); nothing in
     it is run, imported or built. ``trust_code``: accept a spec that names Python code
-    (it runs when the model is built)."""
+    (it runs when the model is built). ``need_spec=False``: for a caller that has the
+    model already (:meth:`zoo.Trainer.load`): the spec is neither needed nor used."""
     import torch
 
     path = Path(path)
@@ -210,7 +211,7 @@ def read_checkpoint(path: str | os.PathLike, *, trust_code: bool = False) -> Che
     if data["format"] not in FORMATS:
         raise CheckpointError(f"{where}: format {_short(data['format'])} is not one this zoo reads "
                               f"({', '.join(FORMATS)}); a newer zoo may read it")
-    spec = _read_spec(data.get("spec"), where, trust_code)
+    spec = _read_spec(data.get("spec"), where, trust_code) if need_spec else data.get("spec")
     state = data.get("model")
     if not isinstance(state, dict) or not all(isinstance(k, str) and _is_tensor(v) for k, v in state.items()):
         raise CheckpointError(f"{where}: 'model' must be a state dict (names to tensors), "

@@ -380,6 +380,9 @@ def _resolve_blocks(text: str, options: dict[str, Any], preset_error: UnknownPre
         raise
     options = dict(options)
     num_classes = options.pop("num_classes", None)
+    if "head" in options:
+        raise UnknownOptionError("head is an override of a preset; a block string takes num_classes (a "
+                                 "classifier's head) and the options of zoo.Config, e.g. fun=gelu")
     check_cnn_options(options)  # option mistakes are the options' own errors
     return ModelSpec("blocks", text, options).with_data(num_classes=num_classes)
 

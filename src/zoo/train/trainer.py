@@ -512,7 +512,7 @@ class Trainer:
         if not isinstance(checkpoint, dict):
             from ..checkpoint import read_checkpoint
 
-            checkpoint = read_checkpoint(checkpoint).data
+            checkpoint = read_checkpoint(checkpoint, need_spec=False).data  # the model is ours already
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.planned_epochs = checkpoint.get("planned_epochs")
