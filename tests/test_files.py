@@ -67,7 +67,7 @@ def test_a_full_disk_keeps_the_checkpoint_there_was(tmp_path):
             write_checkpoint("best.pt", big.build(), spec=big)
         except DiskFullError as exc:
             print(exc)
-        print(read_checkpoint("best.pt").spec.text)
+        print(read_checkpoint("best.pt").spec["text"])
     """, tmp_path, limit=64 * 1024)
     assert out.stdout.splitlines() == [
         "disk full: best.pt (File too large); free some space or write elsewhere (the file that was there is kept)",

@@ -191,7 +191,7 @@ def _repair_best(folder: Path, checkpoint: dict[str, Any]) -> None:
         return
     path = folder / "best.pt"
     try:
-        stale = read_checkpoint(path).data.get("epoch") != best["epoch"] if path.exists() else True
+        stale = read_checkpoint(path, need_spec=False).data.get("epoch") != best["epoch"] if path.exists() else True
     except ZooError:
         stale = True
     if stale:
@@ -255,6 +255,8 @@ def train_run(args: Any, spec: Any, fit: Any, data: Any, distributed: Any, devic
     finally:
         if lock is not None:
             lock.release()
+            if checkpoint is None and folder is not None and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()  # a run that failed before its first file leaves no empty folder
 
 
 def _train(args, spec, fit, data, distributed, device, say, model, folder, name, checkpoint, aug,
