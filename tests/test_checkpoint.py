@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import zoo
-import zoo.bench
+import zoo.benchmark.timing
 from zoo.checkpoint import FORMAT, Preprocessing, checkpoint_dict, read_checkpoint, write_checkpoint
 from zoo.cli import main
 from zoo.errors import CheckpointError, UntrustedCodeError
@@ -202,7 +202,7 @@ def test_a_checkpoint_carries_its_preprocessing_and_commands_use_its_size(tmp_pa
     assert (checkpoint.name, resolve_model(str(folder / "best.pt")).input_size) == ("digits_run", (1, 8, 8))
     report = zoo.inspect(str(folder / "best.pt"))  # at the size it was trained on, not 3x32x32
     assert (report.inputs, tuple(report.output), report.notes) == (["(1, 1, 8, 8)"], (1, 10), [])
-    timed = zoo.bench.benchmark([str(folder / "best.pt")], steps=1, repeats=1, warmup=0, peak=False, batch=2)
+    timed = zoo.benchmark.timing.benchmark([str(folder / "best.pt")], steps=1, repeats=1, warmup=0, peak=False, batch=2)
     assert tuple(timed.results[0].input_size) == (1, 8, 8)
     assert main(["export", str(folder / "best.pt"), "--format", "torchscript"]) == 0
     out = capsys.readouterr().out

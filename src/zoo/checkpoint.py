@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError, UnknownPresetError, UntrustedCodeError, ZooError
+from .errors import CheckpointError, UnknownModelError, UntrustedCodeError, ZooError
 
 if TYPE_CHECKING:
     import torch
@@ -193,7 +193,7 @@ def read_checkpoint(path: str | os.PathLike, *, trust_code: bool = False, need_s
     path = Path(path)
     where = os.fspath(path)
     if not path.is_file():
-        raise UnknownPresetError(f"no checkpoint file {where!r}")
+        raise UnknownModelError(f"no checkpoint file {where!r}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{where}: the file is empty (0 bytes), not a checkpoint")
     try:
@@ -317,7 +317,7 @@ def _read_spec(stored: Any, where: str, trust_code: bool) -> dict[str, Any]:
 def _check_preset(stored: Any) -> None:
     """A stored preset definition, checked as a preset file is (a PresetError if not)."""
     from .errors import PresetError
-    from .preset_schema import KEYS, _parse
+    from .presets.schema import KEYS, _parse
 
     if not isinstance(stored, Mapping):
         raise PresetError(f"the stored preset must be a mapping, not {type(stored).__name__}")

@@ -53,6 +53,7 @@ from .errors import (
     OptionError,
     OverrideError,
     PresetError,
+    UnknownModelError,
     UnknownOptionError,
     UnknownPresetError,
     UnknownTokenError,
@@ -60,6 +61,7 @@ from .errors import (
     ZooError,
     did_you_mean,
 )
+from .extras import require
 
 if TYPE_CHECKING:
     from torch import nn
@@ -79,9 +81,9 @@ __all__ = [
 KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "factory")
 CHECKPOINT_SUFFIXES = (".pt", ".pth")  # zoo.checkpoint.SUFFIXES; the format is zoo.checkpoint's
 _PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
-_TARGETS = (
+MODEL_KINDS = (  # what a MODEL may be: for messages and the commands' help
     "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
-    "(.pt) written by zoo train, timm:<name>, torchvision:<name>, or module:function"
+    "(.pt) from zoo train, timm:NAME, torchvision:NAME, or module:function"
 )
 
 
@@ -183,7 +185,7 @@ class ModelSpec:
         return Classifier(cnn, self.num_classes, name="")
 
     def _build_timm(self) -> nn.Module:
-        timm = _import_extra("timm", "timm", "timm is a dependency of zoo-cnn; pip install timm")
+        timm = require("timm", "this model")
         extra = {k: v for k, v in (("num_classes", self.num_classes), ("in_chans", self.channels)) if v}
         try:
             return timm.create_model(self.name, pretrained=False, **{**self.options, **extra})
@@ -191,7 +193,7 @@ class ModelSpec:
             raise OptionError(f"{self.text}: {exc} (options go to timm.create_model as keyword arguments)") from None
 
     def _build_torchvision(self) -> nn.Module:
-        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision").__dict__
+        models = require("torchvision.models", "this model").__dict__
         get_model = models["get_model"]
         if self.channels not in (None, 3):
             raise OptionError(
@@ -257,7 +259,7 @@ class ModelSpec:
         (a :class:`~zoo.errors.PresetError` says what is wrong). Nothing is imported or
         run: a ``factory`` spec is only built when :meth:`build` is called (and
         :func:`zoo.checkpoint.read_checkpoint` refuses it unless told to trust code)."""
-        from .preset_schema import KEYS, _parse
+        from .presets.schema import KEYS, _parse
 
         kind = data.get("kind")
         if kind not in KINDS or kind == "checkpoint" or not isinstance(data.get("text"), str):
@@ -299,7 +301,7 @@ def resolve_model(target: Any, *, trust_code: bool = False, **options: Any) -> M
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if not isinstance(target, str) or not target.strip():
-        raise UnknownPresetError(f"a model is named by {_TARGETS}; got {target!r}")
+        raise UnknownModelError(f"a model is named by {MODEL_KINDS}; got {target!r}")
     text = target.strip()
     prefix, colon, rest = text.partition(":")
     if colon and not any(c.isspace() or c in "()" for c in text) and not (len(prefix) == 1 and prefix.isalpha()):
@@ -369,7 +371,7 @@ def _preset_options(preset: Preset, options: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_blocks(text: str, options: dict[str, Any], preset_error: UnknownPresetError | None) -> ModelSpec:
     from .language import parse_blocks
-    from .presets import check_cnn_options
+    from .options import check_cnn_options
 
     try:
         parse_blocks(text)  # the target first: options only matter for a block string
@@ -389,17 +391,17 @@ def _resolve_blocks(text: str, options: dict[str, Any], preset_error: UnknownPre
 
 def _resolve_library(library: str, name: str, options: dict[str, Any]) -> ModelSpec:
     if not name:
-        raise UnknownPresetError(f"{library}: needs a model name, e.g. {library}:resnet18")
+        raise UnknownModelError(f"{library}: needs a model name, e.g. {library}:resnet18")
     if library == "timm":
-        timm = _import_extra("timm", "timm", "pip install timm")
+        timm = require("timm", "this model")
         known = timm.list_models()
         found = name in known or timm.is_model(name)
     else:
-        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision")
+        models = require("torchvision.models", "this model")
         known = models.list_models()
         found = name in known
     if not found:
-        raise UnknownPresetError(
+        raise UnknownModelError(
             f"{library} has no model {name!r}{did_you_mean(name, known, n=5)}"
             f" ({library}.list_models() lists them)"
         )
@@ -437,11 +439,11 @@ def _torchvision_input_size(name: str, channels: int | None) -> tuple[int, int, 
 def _load_factory(text: str):
     where, _, name = text.rpartition(":")
     if not where or not name.isidentifier():
-        raise UnknownPresetError(f"{text!r} is not module:function (e.g. mypkg.nets:build or nets.py:build)")
+        raise UnknownModelError(f"{text!r} is not module:function (e.g. mypkg.nets:build or nets.py:build)")
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
-            raise UnknownPresetError(f"{text}: no file {where!r}")
+            raise UnknownModelError(f"{text}: no file {where!r}")
         module_name = f"_zoo_factory_{abs(hash(str(path.resolve())))}"
         module = sys.modules.get(module_name)
         if module is None:
@@ -459,14 +461,14 @@ def _load_factory(text: str):
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
-            raise UnknownPresetError(
+            raise UnknownModelError(
                 f"{text}: no module {exc.name!r} (give package.module:function on the Python path, "
                 "or path/file.py:function)"
             ) from None
     function = getattr(module, name, None)
     if not callable(function):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        raise UnknownPresetError(f"{where} has no function {name!r}{did_you_mean(name, names)}")
+        raise UnknownModelError(f"{where} has no function {name!r}{did_you_mean(name, names)}")
     return function
 
 
@@ -476,15 +478,6 @@ def _accepted(function) -> set[str]:
     except (TypeError, ValueError):
         return set()
     return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in parameters}
-
-
-def _import_extra(module: str, package: str, how: str):
-    from .errors import MissingExtraError
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(f"this model needs {package}, which is not installed", hint=how) from None
 
 
 def load_checkpoint(path: str | os.PathLike, *, weights: bool = True, trust_code: bool = False
@@ -511,9 +504,3 @@ def checkpoint_spec(checkpoint: Any, text: str | None = None) -> ModelSpec:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def check_target_error(exc: ZooError) -> int:
-    """The exit code of a command for ``exc``: 2 for an option that does not fit (a bad
-    argument), 1 for anything else (the model or file is wrong)."""
-    return 2 if isinstance(exc, (OptionError, UnknownOptionError)) else 1

@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import check_device
+    from ..benchmark.timing import check_device
     from ..checkpoint import read_checkpoint
     from ..prediction import predict
 
