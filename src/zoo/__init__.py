@@ -49,6 +49,7 @@ _LAZY = {
     "Classifier": "zoo.classifier",
     "load_timm_weights": "zoo.timm_bridge",
     "register_timm": "zoo.timm_bridge",
+    "save_for_hf": "zoo.safetensors_file",
     "BlockMonitor": "zoo.monitor",
     # the inspector (meta device): zoo.inspect(target) -> Report
     "inspect": "zoo.inspector",
@@ -96,6 +97,7 @@ __all__ = [
     "load_timm_weights",
     "parse_blocks",
     "register_timm",
+    "save_for_hf",
 ]
 
 
@@ -111,5 +113,6 @@ if TYPE_CHECKING:
     from .monitor import BlockMonitor
     from .presets import get_preset, list_models
     from .target import create
+    from .safetensors_file import save_for_hf
     from .timm_bridge import load_timm_weights, register_timm
     from .train import Trainer

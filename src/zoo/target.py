@@ -76,7 +76,7 @@ __all__ = [
 ]
 
 KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "factory")
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")  # .safetensors: zoo.safetensors_file
 CHECKPOINT_FORMAT = "zoo-checkpoint/1"  # the "format" key of a checkpoint zoo writes
 _PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
 _TARGETS = (
@@ -219,6 +219,10 @@ class ModelSpec:
         return model
 
     def _build_checkpoint(self, weights: bool) -> nn.Module:
+        if self.text.endswith(".safetensors"):
+            from .safetensors_file import load_safetensors
+
+            return load_safetensors(self.text, weights=weights)
         model, _ = load_checkpoint(self.text, weights=weights)
         return model
 
@@ -311,10 +315,21 @@ def create(target: Any, **overrides: Any) -> nn.Module:
     'CNN'
 
     A checkpoint that ``zoo train`` wrote comes back with its weights
-    (``zoo.create("runs/r32m/best.pt")``); a preset is a ``Classifier`` with ``.cnn``
-    and ``.head``; a block string a ``CNN``.
+    (``zoo.create("runs/r32m/best.pt")``), as does a safetensors file that ``zoo export``
+    wrote; a preset is a ``Classifier`` with ``.cnn`` and ``.head``; a block string a ``CNN``.
+
+    ``pretrained``: weights for a preset, through timm's loader
+    (:func:`zoo.timm_bridge.load_pretrained`): True (timm's weights of the architecture
+    the preset is named after: resnet18, resnet34), ``"timm:resnet18.a1_in1k"``, or a
+    state dict file (``.safetensors``, ``.pth``, ``.bin``; timm's, torchvision's or zoo's).
     """
-    return resolve_model(target, **overrides).build()
+    pretrained = overrides.pop("pretrained", None)
+    model = resolve_model(target, **overrides).build()
+    if pretrained not in (None, False):
+        from .timm_bridge import load_pretrained
+
+        load_pretrained(model, pretrained)
+    return model
 
 
 def _preset_options(preset: Preset, options: dict[str, Any]) -> dict[str, Any]:
