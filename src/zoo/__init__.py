@@ -112,7 +112,7 @@ if TYPE_CHECKING:
     from .layers import LayerNormChannels, Residual
     from .monitor import BlockMonitor
     from .presets import get_preset, list_models
-    from .target import create
     from .safetensors_file import save_for_hf
+    from .target import create
     from .timm_bridge import load_timm_weights, register_timm
     from .train import Trainer

@@ -11,7 +11,7 @@ model, and timm's own ``tests/test_models.py`` passes on them (tests/test_timm_m
 # no `from __future__ import annotations`: FX copies forward's annotations into the code
 # it generates, and torch.jit.script cannot read them as strings (timm's FX tests)
 from collections.abc import Sequence
-from typing import Any, Optional, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -39,7 +39,7 @@ class Head(nn.Module):
     when ``num_classes`` is 0, as in timm). Dropout layers exist only when
     ``dropout > 0``; ``Change.dropout`` reaches them like any other. ``flatten``:
     the pooled features are flattened first (False only with timm's
-    ``global_pool=''``, which keeps the feature map).
+    ``global_pool=''``, which keeps the feature map: ``fc`` is then a 1x1 convolution).
 
     >>> Head(512, 10, hidden=[256], dropout=0.2)(torch.zeros(2, 512)).shape
     torch.Size([2, 10])
@@ -72,7 +72,7 @@ class Head(nn.Module):
         self.in_features = in_features
         self.pre_logits_features = width  # features entering fc
         self.flatten = flatten
-        self.fc: nn.Module = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc = _classifier(width, num_classes, flatten)
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # (B, F)
         if self.flatten:
@@ -80,6 +80,16 @@ class Head(nn.Module):
         if self.hidden is not None:
             x = self.hidden(x)  # (B, pre_logits_features)
         return x if pre_logits else self.fc(x)  # (B, num_classes)
+
+
+def _classifier(width: int, num_classes: int, flatten: bool = True, **factory: Any) -> nn.Module:
+    """The last layer of a head: a Linear on pooled features, a 1x1 convolution (logits per
+    position, as timm's ``use_conv``) on a feature map, ``nn.Identity`` for 0 classes."""
+    if num_classes <= 0:
+        return nn.Identity()
+    if flatten:
+        return nn.Linear(width, num_classes, **factory)
+    return nn.Conv2d(width, num_classes, 1, **factory)
 
 
 def _per_channel(values: Sequence[float], channels: int) -> tuple[float, ...]:
@@ -155,11 +165,11 @@ class Classifier(nn.Module):
         cnn: CNN,
         num_classes: int,
         *,
-        in_features: Optional[int] = None,
+        in_features: int | None = None,
         hidden: Sequence[int] = (),
         dropout: float = 0.0,
         fun: str = "relu",
-        input_size: Optional[tuple[int, int, int]] = None,
+        input_size: tuple[int, int, int] | None = None,
         name: str = "",
     ):
         super().__init__()
@@ -177,7 +187,7 @@ class Classifier(nn.Module):
         first_conv = next((n for n, m in self.named_modules() if isinstance(m, nn.Conv2d)), "")
         size = tuple(input_size or (cnn.cfg.input, 224, 224))
         self.feature_info, pool_size = feature_stages(cnn, size)
-        self.feature_blocks: list[int] = [stage["block"] for stage in self.feature_info]
+        self.feature_blocks = [stage["block"] for stage in self.feature_info]  # List[int] for TorchScript
         self.pretrained_cfg: dict[str, Any] = {
             "architecture": f"zoo_{name}" if name else "zoo",
             "url": "",  # no weights of zoo's own: pretrained=True maps timm's (zoo.timm_bridge)
@@ -207,12 +217,12 @@ class Classifier(nn.Module):
     def forward_intermediates(
         self,
         x: torch.Tensor,
-        indices: Optional[Union[int, list[int]]] = None,
+        indices: int | list[int] | None = None,
         norm: bool = False,
         stop_early: bool = False,
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
-    ) -> Union[list[torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]]:
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         """timm's feature getter: the feature map at the end of each stage
         (``feature_info``) chosen by ``indices`` (None: all; n: the last n; a list: those),
         and the final feature map unless ``intermediates_only``; ``stop_early`` runs no
@@ -233,7 +243,7 @@ class Classifier(nn.Module):
         return x, intermediates
 
     def prune_intermediate_layers(
-        self, indices: Union[int, list[int]] = 1, prune_norm: bool = False, prune_head: bool = True
+        self, indices: int | list[int] = 1, prune_norm: bool = False, prune_head: bool = True
     ) -> list[int]:
         """Drop what the stages ``indices`` do not need: the blocks after the last one
         asked for and (``prune_head``, or when blocks go) the head, leaving the feature map
@@ -249,7 +259,7 @@ class Classifier(nn.Module):
             self.reset_classifier(0, "")
         return take
 
-    def _take_indices(self, indices: Optional[Union[int, list[int]]]) -> tuple[list[int], int]:
+    def _take_indices(self, indices: int | list[int] | None) -> tuple[list[int], int]:
         from timm.models._features import feature_take_indices
 
         count = len(self.feature_blocks)
@@ -274,13 +284,13 @@ class Classifier(nn.Module):
         """The last Linear of the head (``nn.Identity`` with ``num_classes=0``)."""
         return self.head.fc
 
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """A new, freshly initialised last Linear for ``num_classes`` (0: none).
 
         ``global_pool``: timm's pool names, ``"avg"`` and ``"max"`` (zoo's pool=1 and 2),
         ``"avgmax"`` and ``"catavgmax"`` (timm's ``SelectAdaptivePool2d``), ``""`` (no
-        pool, no flatten: the head gives the feature map, so ``num_classes`` must be 0);
-        ``None`` keeps the pool. A pool that changes the width entering the head
+        pool, no flatten: the feature map, or logits per position from a 1x1
+        convolution); ``None`` keeps the pool. A pool that changes the width entering the head
         (``catavgmax``: twice the channels) rebuilds the hidden layers too.
         """
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
@@ -290,26 +300,21 @@ class Classifier(nn.Module):
                 f"global_pool={global_pool!r}: zoo models pool with one of timm's "
                 f"{', '.join(repr(p) for p in TIMM_POOLS)}"
             )
-        # the head gives the feature map: asked for now, or kept from an earlier ''
+        # no pool, no flatten: asked for now, or kept from an earlier ''
         spatial = global_pool == "" or (global_pool is None and not self.head.flatten)
-        if spatial and num_classes:
-            raise OptionError(
-                f"global_pool='' with num_classes={num_classes}: without a pool the head gives the "
-                "feature map, which a Linear cannot classify; use num_classes=0 or a pool"
-            )
         if global_pool is not None:
             self._set_pool(global_pool)
         ref = next(self.parameters(), None)  # the new layers go where the model is
         factory = {"device": ref.device, "dtype": ref.dtype} if ref is not None else {}
         width = self._pooled_width()
         hidden, dropout, fun = self._head_args
-        if spatial:
-            self.head = Head(self.num_features, 0, (), dropout, fun, flatten=False).train(self.training)
+        if spatial:  # logits per position (1x1 convolution), no hidden layers
+            head = Head(self.num_features, num_classes, (), dropout, fun, flatten=False)
+            self.head = head.to(**factory).train(self.training)
         elif width != self.head.in_features or not self.head.flatten:  # hidden layers anew too
             self.head = Head(width, num_classes, hidden, dropout, fun).to(**factory).train(self.training)
         else:
-            fc = nn.Linear(self.head.pre_logits_features, num_classes, **factory) if num_classes > 0 else nn.Identity()
-            self.head.fc = fc.train(self.training)
+            self.head.fc = _classifier(self.head.pre_logits_features, num_classes, **factory).train(self.training)
         self.head_hidden_size = self.head.pre_logits_features
         self.num_classes = num_classes
         self.pretrained_cfg["num_classes"] = num_classes

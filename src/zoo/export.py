@@ -507,18 +507,19 @@ def _export_torchscript(model, example, path, dynamic, opset, result):
 
 
 def _export_safetensors(model, spec, path):
-    from .safetensors_file import load_safetensors, write_safetensors
+    from .safetensors_file import write_safetensors
+    from .target import create
 
     if spec is None:
         raise OptionError("safetensors stores a named model's spec (a preset, a block string, timm:<name>), "
                           "not a built nn.Module: export it by name")
     try:
-        write_safetensors(model, path, spec)
+        write_safetensors(model, path, spec.to_dict())
     except WeightsError as exc:
         raise ExportError(str(exc)) from None
 
     def load(path):
-        rebuilt = load_safetensors(path).eval()
+        rebuilt = create(os.fspath(path)).eval()
         return lambda x: _first_output(rebuilt(x))
 
     return load

@@ -13,13 +13,13 @@ that runs when it is read (no pickle). zoo's file keeps in that table:
 =====================  ===========================================================
 
 so ``zoo.create("model.safetensors")`` and ``zoo inspect model.safetensors`` rebuild
-the model and load its weights. A spec is data: one naming code
+the model (:mod:`zoo.target`) and load its weights. A spec is data: one naming code
 (``module:function``) is refused, as zoo's checkpoints refuse it.
 
 >>> import tempfile, zoo
 >>> path = tempfile.mkdtemp() + "/r32m.safetensors"
->>> model = zoo.create("r32m", num_classes=5)
->>> write_safetensors(model, path, zoo.target.resolve_model("r32m", num_classes=5))
+>>> spec = zoo.target.resolve_model("r32m", num_classes=5)
+>>> write_safetensors(spec.build(), path, spec.to_dict())
 >>> read_preprocessing(path)["input_size"], zoo.create(path).num_classes
 ([3, 32, 32], 5)
 """
@@ -34,21 +34,21 @@ from typing import TYPE_CHECKING, Any
 from .errors import WeightsError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from torch import nn
 
-    from .target import ModelSpec
-
 __all__ = ["SAFETENSORS_FORMAT", "write_safetensors", "read_spec", "read_preprocessing",
-           "load_safetensors", "save_for_hf"]
+           "read_weights", "save_for_hf"]
 
 SAFETENSORS_FORMAT = "zoo-safetensors/1"
 
 
-def preprocessing(model: nn.Module, spec: ModelSpec | None = None) -> dict[str, Any]:
+def preprocessing(model: nn.Module) -> dict[str, Any]:
     """What an image needs before ``model`` sees it, from its ``pretrained_cfg`` (timm's
-    and zoo's models) and the spec: input size, channels, mean, std, classes."""
+    and zoo's models): input size, channels, mean, std, classes."""
     cfg = dict(getattr(model, "pretrained_cfg", None) or {})
-    size = cfg.get("input_size") or (spec.input_size if spec is not None else None)
+    size = cfg.get("input_size")
     return {
         "input_size": list(size) if size else None,
         "channels": size[0] if size else None,
@@ -62,16 +62,17 @@ def preprocessing(model: nn.Module, spec: ModelSpec | None = None) -> dict[str, 
     }
 
 
-def write_safetensors(model: nn.Module, path: str | os.PathLike, spec: ModelSpec) -> None:
-    """Write ``model``'s weights to ``path`` with ``spec`` and the preprocessing in the
-    metadata: written beside the target and moved over it once complete."""
+def write_safetensors(model: nn.Module, path: str | os.PathLike, spec: Mapping[str, Any]) -> None:
+    """Write ``model``'s weights to ``path`` with ``spec`` (``ModelSpec.to_dict()``) and the
+    preprocessing in the metadata: written beside the target and moved over it once
+    complete."""
     from safetensors.torch import save_file
 
-    if spec.kind == "factory":
-        raise WeightsError(f"{spec.text}: a model made by a function is code; a safetensors file "
+    if spec.get("kind") == "factory":
+        raise WeightsError(f"{spec.get('text')}: a model made by a function is code; a safetensors file "
                            "stores data only (export a preset, a block string or a timm model)")
-    metadata = {"format": SAFETENSORS_FORMAT, "zoo.spec": json.dumps(spec.to_dict()),
-                "zoo.preprocessing": json.dumps(preprocessing(model, spec))}
+    metadata = {"format": SAFETENSORS_FORMAT, "zoo.spec": json.dumps(dict(spec)),
+                "zoo.preprocessing": json.dumps(preprocessing(model))}
     # contiguous copies that share no memory: safetensors refuses shared tensors
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
     path = Path(path)
@@ -94,11 +95,9 @@ def _metadata(path: str | os.PathLike) -> dict[str, str]:
         raise WeightsError(f"{os.fspath(path)}: not a safetensors file ({exc})") from None
 
 
-def read_spec(path: str | os.PathLike) -> ModelSpec:
-    """The model spec a zoo safetensors file stores (data only: a spec naming
-    ``module:function`` is refused)."""
-    from .target import ModelSpec
-
+def read_spec(path: str | os.PathLike) -> dict[str, Any]:
+    """The model spec a zoo safetensors file stores, as ``ModelSpec.from_dict`` takes it
+    (data only: a spec naming ``module:function`` is refused)."""
     metadata = _metadata(path)
     if metadata.get("format") != SAFETENSORS_FORMAT or "zoo.spec" not in metadata:
         raise WeightsError(
@@ -112,7 +111,9 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
     if isinstance(data, dict) and data.get("kind") == "factory":
         raise WeightsError(f"{os.fspath(path)}: its spec names code ({data.get('text')!r}); zoo does not "
                            "run code named in a file")
-    return ModelSpec.from_dict(data)
+    if not isinstance(data, dict):
+        raise WeightsError(f"{os.fspath(path)}: its zoo.spec is not a mapping")
+    return data
 
 
 def read_preprocessing(path: str | os.PathLike) -> dict[str, Any]:
@@ -121,19 +122,11 @@ def read_preprocessing(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(_metadata(path).get("zoo.preprocessing") or "{}")
 
 
-def load_safetensors(path: str | os.PathLike, *, weights: bool = True) -> nn.Module:
-    """Rebuild the model a zoo safetensors file describes, with its weights."""
+def read_weights(path: str | os.PathLike) -> dict[str, Any]:
+    """The tensors of a safetensors file (no pickle, nothing runs)."""
     from safetensors.torch import load_file
 
-    spec = read_spec(path)
-    model = spec.build()
-    if weights:
-        try:
-            model.load_state_dict(load_file(os.fspath(path)))
-        except RuntimeError as exc:
-            first = (str(exc).strip().splitlines() or ["?"])[0]
-            raise WeightsError(f"{os.fspath(path)}: the weights do not fit {spec.text!r}: {first}") from None
-    return model
+    return load_file(os.fspath(path))
 
 
 def save_for_hf(model: nn.Module, folder: str | os.PathLike) -> Path:
@@ -145,7 +138,7 @@ def save_for_hf(model: nn.Module, folder: str | os.PathLike) -> Path:
     >>> import tempfile, timm, zoo
     >>> folder = zoo.save_for_hf(zoo.create("r32m", num_classes=5), tempfile.mkdtemp())
     >>> _ = zoo.register_timm()
-    >>> timm.create_model(f"local-dir:{folder}").num_classes
+    >>> timm.create_model(f"local-dir:{folder}", pretrained=True).num_classes
     5
     """
     from timm.models import save_for_hf as timm_save_for_hf

@@ -220,9 +220,7 @@ class ModelSpec:
 
     def _build_checkpoint(self, weights: bool) -> nn.Module:
         if self.text.endswith(".safetensors"):
-            from .safetensors_file import load_safetensors
-
-            return load_safetensors(self.text, weights=weights)
+            return _load_safetensors(self.text, weights=weights)
         model, _ = load_checkpoint(self.text, weights=weights)
         return model
 
@@ -498,6 +496,21 @@ def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[n
         except (RuntimeError, KeyError) as exc:
             raise WeightsError(f"{os.fspath(path)}: the weights do not fit {spec.text!r}: {_first_line(exc)}") from None
     return model, checkpoint
+
+
+def _load_safetensors(path: str, *, weights: bool = True) -> nn.Module:
+    """Rebuild the model a safetensors file from ``zoo export`` describes (its spec is in
+    the metadata: :mod:`zoo.safetensors_file`) and load its weights."""
+    from .safetensors_file import read_spec, read_weights
+
+    spec = ModelSpec.from_dict(read_spec(path))
+    model = spec.build()
+    if weights:
+        try:
+            model.load_state_dict(read_weights(path))
+        except RuntimeError as exc:
+            raise WeightsError(f"{path}: the weights do not fit {spec.text!r}: {_first_line(exc)}") from None
+    return model
 
 
 def _first_line(exc: BaseException) -> str:

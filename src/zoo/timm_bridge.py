@@ -24,14 +24,21 @@ itself is imported only inside functions.
 import re
 import warnings
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
-from .errors import OptionError, PresetError, UnknownArgumentError, UnknownOptionError, WeightsError, warn
+from .errors import (
+    OptionError,
+    PresetError,
+    UnknownArgumentError,
+    UnknownOptionError,
+    WeightsError,
+    warn,
+)
 from .network import find_cnn
 
 __all__ = ["load_timm_weights", "timm_key_map", "register_timm", "load_pretrained", "FeatureMaps"]
@@ -44,7 +51,7 @@ def _shape(t: Any) -> str:
     return "x".join(str(s) for s in t.shape) if hasattr(t, "shape") else type(t).__name__
 
 
-def _zoo_parts(model: nn.Module) -> tuple[str, nn.Module, str, Optional[nn.Module]]:
+def _zoo_parts(model: nn.Module) -> tuple[str, nn.Module, str, nn.Module | None]:
     """(prefix, cnn) and (prefix, head Linear or None) of a zoo model."""
     cnn = find_cnn(model)
     if cnn is None:
@@ -83,7 +90,7 @@ def _zoo_structure(cnn: nn.Module, prefix: str) -> tuple[list[tuple[str, nn.Modu
     return stem, residuals
 
 
-def _layers(module: Optional[nn.Module], prefix: str) -> tuple[list[str], list[str]]:
+def _layers(module: nn.Module | None, prefix: str) -> tuple[list[str], list[str]]:
     """Qualified names of the Conv2d and the BatchNorm layers inside ``module``, in order."""
     convs: list[str] = []
     norms: list[str] = []
@@ -136,7 +143,7 @@ def _ordered(names: list[str], kind: str) -> list[str]:
     return [n for _, n in found]
 
 
-def timm_key_map(model: nn.Module, keys: Union[list[str], Mapping[str, Any]]) -> dict[str, str]:
+def timm_key_map(model: nn.Module, keys: list[str] | Mapping[str, Any]) -> dict[str, str]:
     """The explicit map timm key -> zoo key for ``model`` (module-level; no shapes checked).
 
     Every module named in ``keys`` maps with all its tensors, so the key list of a
@@ -215,7 +222,7 @@ def timm_key_map(model: nn.Module, keys: Union[list[str], Mapping[str, Any]]) ->
     return {f"{tmod}.{local}": f"{zmod}.{local}" for tmod, zmod in pairs for local in by_module.get(zmod, [])}
 
 
-def load_timm_weights(model: nn.Module, state_dict: Union[Mapping[str, torch.Tensor], nn.Module]) -> nn.Module:
+def load_timm_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor] | nn.Module) -> nn.Module:
     """Copy a timm/torchvision ResNet's weights into the matching zoo model.
 
     >>> import timm, zoo
@@ -339,7 +346,10 @@ def _timm_weights_cfg(source: Any, model: nn.Module) -> dict[str, Any]:
         cfg = get_pretrained_cfg(name)
     elif isinstance(source, str):
         name = source.split(":", 1)[1]
-        cfg = get_pretrained_cfg(name) if is_model(name.partition(".")[0]) else None
+        try:
+            cfg = get_pretrained_cfg(name) if is_model(name.partition(".")[0]) else None
+        except RuntimeError:  # timm's word for a tag the architecture does not have
+            cfg = None
         if cfg is None or not cfg.has_weights:
             raise WeightsError(f"pretrained={source!r}: timm has no weights of that name "
                                "(timm.list_pretrained() lists them)")
@@ -348,7 +358,7 @@ def _timm_weights_cfg(source: Any, model: nn.Module) -> dict[str, Any]:
     return cfg.to_dict()
 
 
-def load_pretrained(model: nn.Module, source: Any = True, cache_dir: Optional[str] = None) -> nn.Module:
+def load_pretrained(model: nn.Module, source: Any = True, cache_dir: str | None = None) -> nn.Module:
     """Load pretrained weights into a zoo ``Classifier`` with timm's own loader.
 
     ``source``: True (timm's weights of the architecture the preset is named after:
@@ -418,7 +428,7 @@ class FeatureMaps(nn.Module):
         out_indices = tuple(i % len(levels) for i in out_indices)
         last = levels[max(out_indices)]["block"]
         self.blocks = nn.ModuleList(model.cnn.blocks[i] for i in range(last + 1))  # shared, not copied
-        self.taps: list[int] = sorted(levels[i]["block"] for i in out_indices)
+        self.taps = sorted(levels[i]["block"] for i in out_indices)
         info = [{key: level[key] for key in ("num_chs", "reduction", "module")} for level in levels]
         self.feature_info = FeatureInfo(info, out_indices)
         self.pretrained_cfg = self.default_cfg = model.pretrained_cfg

@@ -73,6 +73,10 @@ def add_parser(sub) -> None:
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision")
     p.add_argument("--seed", type=whole_number(0), default=0, help="random seed (0): same data order and weights")
     p.add_argument("--workers", type=whole_number(0), default=2, help="DataLoader workers of a folder: data set (2)")
+    p.add_argument("--pretrained", nargs="?", const=True, metavar="SOURCE",
+                   help="start from pretrained weights: alone, timm's for a preset named after a timm "
+                        "architecture (resnet18); timm:<model>.<tag>; or a .safetensors/.pth/.bin state dict "
+                        "(a head for other classes starts fresh)")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run folders go (runs/)")
     p.add_argument("--resume", action="store_true", help="continue the latest run of each MODEL in --out from "
                    "its last.pt, up to --epochs")
@@ -239,6 +243,18 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     model = fit.build()
     for note in fit.notes:
         say(note)
+    if args.pretrained and checkpoint is None:  # a resumed run has its own weights
+        import warnings
+
+        from ..errors import ZooWarning
+        from ..timm_bridge import load_pretrained
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ZooWarning)
+            load_pretrained(model, args.pretrained)
+        say(f"{name}: pretrained weights from {args.pretrained if args.pretrained is not True else 'timm'}")
+        for warning in caught:
+            say(f"note: {warning.message}")
     monitor = None
     states = []
     if args.plot_every:
