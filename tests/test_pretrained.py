@@ -145,6 +145,7 @@ def test_the_download_is_timms(resnet18_files, tmp_path):
 # -- safetensors: weights, spec and preprocessing in one file ------------------------------
 
 
+@pytest.mark.slow
 def test_export_safetensors_round_trip(tmp_path, capsys):
     path = tmp_path / "r32m.safetensors"
     code = main(["export", "r32m", "--set", "num_classes=5", "--set", "fun=gelu", "-o", str(path)])
@@ -203,6 +204,7 @@ def test_save_for_hf_loads_back_with_timms_local_dir(tmp_path):
         zoo.save_for_hf(zoo.CNN(blocks="cnf8 m"), tmp_path / "other")
 
 
+@pytest.mark.slow
 def test_zoo_train_fine_tunes_pretrained_weights_with_a_new_head(resnet18_files, tmp_path, monkeypatch, capsys):
     from PIL import Image
 

@@ -388,6 +388,10 @@ def load_pretrained(model: nn.Module, source: Any = True, cache_dir: str | None 
     try:
         timm_load_pretrained(model, pretrained_cfg=cfg, num_classes=model.num_classes, in_chans=model.in_chans,
                              filter_fn=zoo_state_dict, cache_dir=cache_dir)
+    except OSError as exc:  # the hub or the site out of reach (timm's download raises these)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise WeightsError(f"pretrained={source!r}: timm could not fetch the weights ({type(exc).__name__}: "
+                           f"{first}); without a network, give a local state dict: pretrained=PATH") from None
     except RuntimeError as exc:  # torch's load_state_dict: a shape or a key that does not fit
         raise WeightsError(f"the weights do not fit {getattr(model, 'name', '') or 'the model'}: "
                            f"{str(exc).strip().splitlines()[-1].strip()}") from None
