@@ -72,6 +72,15 @@ def test_timm_create_model_loads_through_timms_builder(resnet18_files):
                              pretrained_cfg_overlay={"file": str(folder / "resnet18.safetensors")})
     assert torch.equal(outputs(ours, X), outputs(theirs, X))
     assert ours.pretrained_cfg["first_conv"] == "cnn.blocks.0.0.0"
+    tagged = timm.create_model("zoo_resnet18.tv_in1k", pretrained=True,  # a tag, its cfg pointed at the file
+                               pretrained_cfg_overlay={"file": str(folder / "resnet18.pth")})
+    assert tagged.pretrained_cfg["tag"] == "tv_in1k" and torch.equal(outputs(tagged, X), outputs(theirs, X))
+    zoo_file = folder / "r32m.safetensors"  # a preset without timm weights takes a file of its own
+    r32m = zoo.create("r32m")
+    save_file({k: v.contiguous() for k, v in r32m.state_dict().items()}, zoo_file)
+    loaded = timm.create_model("zoo_r32m", pretrained=True, pretrained_cfg_overlay={"file": str(zoo_file)})
+    x = torch.randn(1, 3, 32, 32)
+    assert torch.equal(outputs(loaded, x), outputs(r32m, x))
 
 
 def test_a_torchvision_state_dict_loads_too(tmp_path):

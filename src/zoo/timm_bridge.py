@@ -525,7 +525,7 @@ def _entrypoint(preset_name: str):
                                               else out_indices)
             return model
 
-        if pretrained and not _has_weights(kwargs.get("pretrained_cfg") or name):
+        if pretrained and not _has_weights(name, kwargs):
             raise PresetError(
                 f"{name}: no pretrained weights (presets named after a timm architecture have "
                 "timm's: zoo_resnet18, zoo_resnet34); create it with pretrained=False, or load a "
@@ -547,16 +547,14 @@ def _entrypoint(preset_name: str):
     return create
 
 
-def _has_weights(cfg: Any) -> bool:
-    from timm.models import get_pretrained_cfg
+def _has_weights(name: str, kwargs: dict[str, Any]) -> bool:
+    """Whether timm's cfg for this call (the registered one, a tag, an overlay with a
+    file or url) points at weights: timm's own resolution of it."""
+    from timm.models._builder import resolve_pretrained_cfg
 
-    if isinstance(cfg, str):
-        cfg = get_pretrained_cfg(cfg) if "." not in cfg else get_pretrained_cfg(cfg)
-    if cfg is None:
-        return False
-    if isinstance(cfg, dict):
-        return any(cfg.get(key) for key in ("url", "file", "state_dict", "hf_hub_id"))
-    return bool(cfg.has_weights or getattr(cfg, "file", None) or getattr(cfg, "state_dict", None))
+    cfg = resolve_pretrained_cfg(name, pretrained_cfg=kwargs.get("pretrained_cfg"),
+                                 pretrained_cfg_overlay=kwargs.get("pretrained_cfg_overlay"))
+    return bool(cfg.has_weights or cfg.state_dict)
 
 
 def _preset_cfgs(preset: Any) -> Any:
