@@ -186,7 +186,10 @@ class Classifier(nn.Module):
         self.name = name  # the preset's name, "" when built by hand
         first_conv = next((n for n, m in self.named_modules() if isinstance(m, nn.Conv2d)), "")
         size = tuple(input_size or (cnn.cfg.input, 224, 224))
-        self.feature_info, pool_size = feature_stages(cnn, size)
+        try:
+            self.feature_info, pool_size = feature_stages(cnn, size)
+        except (RuntimeError, ValueError):  # blocks that cannot take this size: no stages to offer
+            self.feature_info, pool_size = [], None
         self.feature_blocks = [stage["block"] for stage in self.feature_info]  # List[int] for TorchScript
         self.pretrained_cfg: dict[str, Any] = {
             "architecture": f"zoo_{name}" if name else "zoo",
