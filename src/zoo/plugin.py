@@ -19,10 +19,11 @@ Declarations (torch-free):
 
 Building (torch is imported on first use of these names):
 
-- :class:`BuildContext` (``ctx``: ``ctx.channels``, ``ctx.options``, ``ctx.error()``)
-- :func:`create_norm`, :func:`create_activation`, :func:`create_dropout`
-- :class:`Residual`, :func:`residual_from_options` (skip, scale and after-layers as the
-  options ask), :func:`check_odd_kernel` (a residual branch keeps the image size)
+- :class:`BuildContext` (``ctx``: ``ctx.channels``, ``ctx.options``, ``ctx.error()``;
+  ``ctx.norm(kind)``, ``ctx.activation(name)`` and ``ctx.residual(block, out, stride)``
+  build from the tables of zoo's and the plugins' kinds that ``ctx`` carries)
+- :func:`create_dropout`, :class:`Residual`, :func:`check_odd_kernel` (a residual
+  branch keeps the image size)
 
 Testing: :func:`register_plugin`, :func:`isolated_registry` (see ``zoo.testing``).
 
@@ -37,18 +38,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
-from .specs import (
-    MAX_CHANNELS,
-    MAX_KERNEL,
-    MAX_REPEAT,
-    Activation,
-    Norm,
-    Option,
-    Param,
-    Token,
-    Value,
-    hookimpl,
-)
+from .registry.hooks import hookimpl
+from .registry.limits import MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT
+from .registry.specs import Activation, Norm, Option, Param, Token, Value
 from .testing import isolated_registry, register_plugin
 from .tokens.residual import check_odd_kernel
 
@@ -64,11 +56,8 @@ __all__ = [
     "MAX_KERNEL",
     "MAX_REPEAT",
     "BuildContext",
-    "create_norm",
-    "create_activation",
     "create_dropout",
     "Residual",
-    "residual_from_options",
     "check_odd_kernel",
     "register_plugin",
     "isolated_registry",
@@ -76,11 +65,8 @@ __all__ = [
 
 _LAZY = {  # torch-backed: imported when a build function first asks
     "BuildContext": "zoo.cnn",
-    "create_norm": "zoo.layers",
-    "create_activation": "zoo.layers",
     "create_dropout": "zoo.layers",
     "Residual": "zoo.layers",
-    "residual_from_options": "zoo.layers",
 }
 
 
@@ -89,10 +75,4 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 if TYPE_CHECKING:
     from .cnn import BuildContext
-    from .layers import (
-        Residual,
-        create_activation,
-        create_dropout,
-        create_norm,
-        residual_from_options,
-    )
+    from .layers import Residual, create_dropout
