@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zoo.errors import DataError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Interrupted, Trainer, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, Trainer, load_data
 
 
 @pytest.fixture(autouse=True)
@@ -67,22 +67,21 @@ def test_a_dataset_is_read_as_it_is_not_copied_into_memory(digits):
     assert (train.reads, val.reads) == (201, 61)  # each image read once per epoch, by index
 
 
-class CtrlC:
+class CtrlC(Callback):
     """A real SIGINT after global step ``at``."""
 
     def __init__(self, at: int):
-        self.at, self.trainer = at, None
+        self.at = at
 
-    def update(self):
-        if self.trainer.global_step == self.at:
+    def on_step(self, trainer, step):
+        if step.global_step == self.at:
             os.kill(os.getpid(), signal.SIGINT)
 
 
 def interrupted(run, epochs: int, at: int, match: str) -> None:
-    ctrl_c = CtrlC(at)
-    ctrl_c.trainer = run
+    run.callbacks.append(CtrlC(at))
     with pytest.raises(Interrupted, match=match):
-        run.fit(epochs, states=[ctrl_c])
+        run.fit(epochs)
 
 
 def test_a_dataloader_whose_sampler_replays_its_order_resumes_exactly_within_an_epoch(digits, tmp_path):
