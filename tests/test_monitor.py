@@ -310,8 +310,10 @@ def test_plot_says_why_it_is_empty_instead_of_an_empty_chart():
                            "residual blocks (r tokens) only"]
     assert _bars(fig) == [] and len(fig.axes) == 1
     fig = plot_blocks(CNN(blocks="c8 r"))  # the README's loop before it turned debug on
-    assert _texts(fig) == ["no statistics: debug mode is off. Turn it on before training (cnn.debug(True), or "
-                           "zoo.monitor.BlockMonitor(model)), then run forward passes"]
+    assert [t.get_text() for t in fig.texts] == [
+        "no statistics: debug mode is off. Turn it on before training (cnn.debug(True), or "
+        "zoo.monitor.BlockMonitor(model)), then run forward passes"]
+    assert _bars(fig) == []
 
 
 def test_plot_has_a_legend_and_readable_labels_that_savefig_keeps(tmp_path):

@@ -149,7 +149,8 @@ def test_a_malformed_history_does_not_break_later_curves(tmp_path):
     earlier = earlier_runs(tmp_path / "new")
     assert earlier == [("good", [{"epoch": 1, "val_acc": 0.5, "val_loss": 1.0}])]
     figure = plot_curves("new", [{"epoch": 1, "val_acc": 0.6, "val_loss": 0.9}], earlier)
-    assert [t.get_text() for t in figure.axes[1].get_legend().get_texts()][:1] == ["good val"]
+    (legend,) = figure.legends  # beside the plots: the good earlier run drawn and named
+    assert [t.get_text() for t in legend.get_texts()] == ["training", "validation", "new (this run)", "good"]
 
 
 def test_zoo_list_prints_a_preset_description_as_text(run, tmp_path, monkeypatch):

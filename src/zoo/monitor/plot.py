@@ -99,11 +99,15 @@ def plot_blocks(
     ax.yaxis.set_major_formatter(FormatStrFormatter("%0.3f"))
 
     note = _empty_note(model, rows)
-    if note:  # a clear sentence, not an empty chart
+    if note and not rows:  # a clear sentence, not an empty chart
         ax.set_yticks([])
         ax.set_ylabel("")
         ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=11, wrap=True)
         return fig
+    if note:  # residual blocks without statistics: their numbers below, the sentence over the empty bars
+        box = ax.get_position()
+        fig.text((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, note, ha="center", va="center", fontsize=11,
+                 wrap=True)
 
     bars = [(x, w, row["ratio"]) for (x, w), row in zip(positions, rows) if row["ratio"] is not None]
     finite = [r for _, _, r in bars if math.isfinite(r)]
