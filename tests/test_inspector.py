@@ -24,7 +24,7 @@ import zoo
 from zoo import CNN, Change, Config, ModelState, ShapeError
 from zoo.inspector.describe import describe
 from zoo.inspector.render import cost_table, tree_table
-from zoo.inspector.shapes import MetaShapeMode
+from zoo.layers.meta_shapes import MetaShapeMode
 from zoo.inspector.trace import meta_copy
 from zoo.monitor.stats import top_level
 

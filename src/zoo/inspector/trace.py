@@ -36,7 +36,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from .counting import MacCounter
-from .shapes import MetaShapeMode
+from ..layers.meta_shapes import MetaShapeMode
 
 __all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "shapes_of", "Scripted"]
 
