@@ -311,8 +311,8 @@ def test_plot_says_why_it_is_empty_instead_of_an_empty_chart():
     assert _bars(fig) == [] and len(fig.axes) == 1
     fig = plot_blocks(CNN(blocks="c8 r"))  # the README's loop before it turned debug on
     assert [t.get_text() for t in fig.texts] == [
-        "no statistics: debug mode is off. Turn it on before training (cnn.debug(True), or "
-        "zoo.monitor.BlockMonitor(model)), then run forward passes"]
+        "no statistics: debug mode is off.\nTurn it on before training (cnn.debug(True),\n"
+        "or zoo.monitor.BlockMonitor(model)), then run forward passes"]
     assert _bars(fig) == []
 
 

@@ -106,8 +106,8 @@ def plot_blocks(
         return fig
     if note:  # residual blocks without statistics: their numbers below, the sentence over the empty bars
         box = ax.get_position()
-        fig.text((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, note, ha="center", va="center", fontsize=11,
-                 wrap=True)
+        fig.text((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, note, ha="center", va="center", fontsize=10,
+                 linespacing=1.4, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.9})
 
     bars = [(x, w, row["ratio"]) for (x, w), row in zip(positions, rows) if row["ratio"] is not None]
     finite = [r for _, _, r in bars if math.isfinite(r)]
@@ -162,7 +162,7 @@ def _empty_note(model: nn.Module, rows: list[dict[str, Any]]) -> str | None:
                 "blocks (r tokens) only")
     if all(row["ratio"] is None for row in rows):
         if not any(row["debug"] for row in rows):
-            return ("no statistics: debug mode is off. Turn it on before training (cnn.debug(True), or "
-                    "zoo.monitor.BlockMonitor(model)), then run forward passes")
+            return ("no statistics: debug mode is off.\nTurn it on before training (cnn.debug(True),\n"
+                    "or zoo.monitor.BlockMonitor(model)), then run forward passes")
         return "no statistics yet: run a forward pass in debug mode first"
     return None
