@@ -34,6 +34,7 @@ from .preset_catalog import (  # where presets come from, by name
     get_preset,
     list_models,
     list_presets,
+    list_tags,
     looks_like_path,
     preset_dirs,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "check_cnn_options",
     "list_models",
     "list_presets",
+    "list_tags",
     "create",
     "load_preset_file",
     "looks_like_path",
