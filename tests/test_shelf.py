@@ -290,3 +290,22 @@ def test_train_a_design_next_to_resnet20(tmp_path):
     assert [r["params"] for r in rows] == [269_434, 77_754]  # the stem takes 1 channel: 432 - 288 + 0
     assert [r["blocks"] for r in rows] == ["cnf16 3r r32_3_2 2r r64_3_2 2r", "cnf16 r16 r32_3_2 r64_3_2"]
     assert all(r["val_acc"] > 0.8 for r in rows), rows  # 0.98 and 0.96 on the machine that wrote this
+
+
+def test_plugin_residual_tokens_get_the_options_too():
+    """zoo-extra's bottleneck `rb` takes align="pad" and preact through residual_from_options
+    and before_layers, as a third party's residual token would."""
+    import zoo_extra
+    from zoo.plugin import isolated_registry, register_plugin
+
+    with isolated_registry(), register_plugin(zoo_extra, name="zoo-extra"):
+        padded = CNN(input=16, blocks="rb8_3_2", align="pad", pool=0, flat=False).blocks[0]
+        assert isinstance(padded.align, PadAlign) and (padded.align.in_channels, padded.align.out_channels) == (16, 32)
+        pre = CNN(input=16, blocks="rb8_3_2", norm_before=1, fun_before="relu", preact=True, norm_block=0,
+                  norm_align=0).blocks[0]
+        assert [type(m).__name__ for m in pre.before] == ["BatchNorm2d", "ReLU"]
+        assert type(pre.block[0]).__name__ == "Conv2d"
+        x = torch.randn(2, 16, 6, 6)
+        pre.eval()
+        with torch.no_grad():
+            assert torch.equal(pre(x), pre.align(pre.before(x)) + pre.block(pre.before(x)))

@@ -22,7 +22,9 @@ Building (torch is imported on first use of these names):
 - :class:`BuildContext` (``ctx``: ``ctx.channels``, ``ctx.options``, ``ctx.error()``)
 - :func:`create_norm`, :func:`create_activation`, :func:`create_dropout`
 - :class:`Residual`, :func:`residual_from_options` (skip, scale and after-layers as the
-  options ask), :func:`check_odd_kernel` (a residual branch keeps the image size)
+  options ask), :func:`before_layers` (norm_before and fun_before: the branch's start,
+  or with ``preact`` the ``before`` shared with the projection), :func:`check_odd_kernel`
+  (a residual branch keeps the image size)
 
 Testing: :func:`register_plugin`, :func:`isolated_registry` (see ``zoo.testing``).
 
@@ -69,6 +71,7 @@ __all__ = [
     "create_dropout",
     "Residual",
     "residual_from_options",
+    "before_layers",
     "check_odd_kernel",
     "register_plugin",
     "isolated_registry",
@@ -81,6 +84,7 @@ _LAZY = {  # torch-backed: imported when a build function first asks
     "create_dropout": "zoo.layers",
     "Residual": "zoo.layers",
     "residual_from_options": "zoo.layers",
+    "before_layers": "zoo.layers",
 }
 
 
@@ -91,6 +95,7 @@ if TYPE_CHECKING:
     from .cnn import BuildContext
     from .layers import (
         Residual,
+        before_layers,
         create_activation,
         create_dropout,
         create_norm,

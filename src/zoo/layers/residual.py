@@ -85,7 +85,7 @@ class Residual(nn.Module):
             branch = self.block(x)  # (B, C, H', W')
         else:
             pre = self.before(x)  # (B, C_in, H, W)
-            skip = x if self.identity_align else self.align(pre)
+            skip = self.align(x if self.identity_align else pre)
             branch = self.block(pre)
         if self.scale is not None:
             branch = branch * self.scale
