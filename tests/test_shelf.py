@@ -8,12 +8,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+import zoo_extra
 from torch import nn
 
 import zoo
 from zoo import CNN, Change
 from zoo.errors import BuildError, OptionError
 from zoo.layers import PadAlign, Residual
+from zoo.plugin import isolated_registry, register_plugin
 from zoo.presets import get_preset, list_presets
 
 # name -> (parameters, MACs of one 3x32x32 image); the papers' rounded figures after #
@@ -295,9 +297,6 @@ def test_train_a_design_next_to_resnet20(tmp_path):
 def test_plugin_residual_tokens_get_the_options_too():
     """zoo-extra's bottleneck `rb` takes align="pad" and preact through residual_from_options
     and before_layers, as a third party's residual token would."""
-    import zoo_extra
-    from zoo.plugin import isolated_registry, register_plugin
-
     with isolated_registry(), register_plugin(zoo_extra, name="zoo-extra"):
         padded = CNN(input=16, blocks="rb8_3_2", align="pad", pool=0, flat=False).blocks[0]
         assert isinstance(padded.align, PadAlign) and (padded.align.in_channels, padded.align.out_channels) == (16, 32)
