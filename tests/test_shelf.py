@@ -308,3 +308,28 @@ def test_plugin_residual_tokens_get_the_options_too():
         pre.eval()
         with torch.no_grad():
             assert torch.equal(pre(x), pre.align(pre.before(x)) + pre.block(pre.before(x)))
+
+
+def test_zoo_options_and_tokens_document_them():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOO_")}
+    env.update(COLUMNS="100", ZOO_DISABLE_PLUGIN_AUTOLOAD="1")
+    run = subprocess.run([sys.executable, "-m", "zoo", "options", "align", "preact", "fun_before"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert [line.rstrip() for line in run.stdout.splitlines()] == [
+        "option      type        default  allowed",
+        "─" * 97,
+        "align       str         'conv'   conv|pad",
+        "    the skip where a residual block changes the shape: conv (a 1x1 Conv2d and norm_align) or pad",
+        "      (every stride-th pixel, zero channels added: He et al. 2016's option A)",
+        "preact      bool        False",
+        "    norm_before and fun_before run before the skip's projection too: both take the pre-activated",
+        "      input (He et al. 2016b); an identity skip keeps x",
+        "fun_before  activation  ''       a name, ''",
+        "    activation after norm_before, opening a residual block's branch (relu gelu relu6 sigmoid tanh",
+        "      swish hswish hsigmoid; '' none)",
+    ]
