@@ -333,3 +333,23 @@ def test_zoo_options_and_tokens_document_them():
         "    activation after norm_before, opening a residual block's branch (relu gelu relu6 sigmoid tanh",
         "      swish hswish hsigmoid; '' none)",
     ]
+
+
+def test_bad_tags_name_the_file_and_line(tmp_path):
+    from zoo.errors import PresetError
+    from zoo.presets import load_preset_file
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text('name: tiny\ndescription: a tiny net\ntags: cifar\ninput: [1, 8, 8]\nblocks: "cnf4"\n'
+                    "head: {num_classes: 3}\n")
+    with pytest.raises(PresetError) as info:
+        load_preset_file(path)
+    assert str(info.value) == (
+        f"{path}, line 3: tags must be a list of up to 16 lower-case words (letters, digits, '_' and '-', "
+        "at most 32 characters), such as [cifar, resnet], not 'cifar'"
+    )
+    path.write_text(path.read_text().replace("tags: cifar", "tags: [cifar, Wide Nets, cifar]"))
+    with pytest.raises(PresetError, match=r"line 3: tags must be .* not \['cifar', 'Wide Nets', 'cifar'\]"):
+        load_preset_file(path)
+    path.write_text(path.read_text().replace("Wide Nets", "wide-nets"))
+    assert load_preset_file(path).tags == ("cifar", "wide-nets")  # a repeated tag counts once
