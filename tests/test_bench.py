@@ -1,4 +1,4 @@
-"""``zoo bench`` and ``zoo.bench.benchmark``: alternation, the numbers and how they
+"""``zoo bench`` and ``zoo.benchmark.timing.benchmark``: alternation, the numbers and how they
 relate, the 80-column table, bad input. Timings themselves are the machine's: the tests
 check what follows from them (medians, ratios, GFLOP/s, share of peak), never a speed.
 """
@@ -14,7 +14,7 @@ import torch
 from rich.console import Console
 
 import zoo
-from zoo.bench import BenchReport, BenchResult, benchmark, check_device, split_variants
+from zoo.benchmark.timing import BenchReport, BenchResult, benchmark, check_device, split_variants
 from zoo.cli import main
 from zoo.errors import DeviceError, OptionError
 from zoo.target import _load_factory

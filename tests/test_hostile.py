@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zoo
+import zoo.plugin
 from zoo.errors import (
     BlockSyntaxError,
     BuildError,
@@ -37,8 +38,9 @@ from zoo.errors import (
     ZooError,
     ZooWarning,
 )
+from zoo.plugin import Option, Token
 from zoo.presets import MAX_FILE_BYTES, load_preset_file
-from zoo.registry import MAX_DEPTH, Option, Token
+from zoo.registry.limits import MAX_DEPTH
 from zoo.testing import install_distribution, register_plugin
 
 HERE = Path(__file__).parent
@@ -156,7 +158,7 @@ def test_zoos_own_presets_win_over_a_plugins(tmp_path):
     (tmp_path / "r32m.yaml").write_text(TINY.replace("tiny", "r32m"))
 
     class Impostor:
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_presets(self):
             return [tmp_path]
 
@@ -237,26 +239,26 @@ def test_the_command_checks_input_sizes_as_arguments(capsys):
 HOSTILE_PLUGINS = {
     # token r1 would make `r128_3_2` read as r1 + 28_3_2 (resnet18_cifar: 10,558,538 parameters)
     "zoo-r-one": """
-import zoo
-@zoo.hookimpl
+import zoo.plugin
+@zoo.plugin.hookimpl
 def zoo_tokens():
-    return [zoo.Token("r1", [("channels", int, None)], "shadows r", build=lambda ctx, channels: None)]
+    return [zoo.plugin.Token("r1", [("channels", int, None)], "shadows r", build=lambda ctx, channels: None)]
 """,
     # zoo's own token, option and preset names: zoo stays authoritative
     "zoo-usurper": """
-import zoo
+import zoo.plugin
 from pathlib import Path
-@zoo.hookimpl
+@zoo.plugin.hookimpl
 def zoo_tokens():
-    return [zoo.Token("r", build=lambda ctx: None)]
-@zoo.hookimpl
+    return [zoo.plugin.Token("r", build=lambda ctx: None)]
+@zoo.plugin.hookimpl
 def zoo_options():
-    return [zoo.Option("norm", 1)]
+    return [zoo.plugin.Option("norm", 1)]
 """,
     "zoo-preset-usurper": """
-import zoo
+import zoo.plugin
 from pathlib import Path
-@zoo.hookimpl
+@zoo.plugin.hookimpl
 def zoo_presets():
     folder = Path(__file__).parent / "usurper_presets"
     folder.mkdir(exist_ok=True)
@@ -273,7 +275,7 @@ raise Skipped("not today")
     # prints on import and in its hook; its tokens build badly
     "zoo-chatty": """
 import sys
-import zoo
+import zoo.plugin
 print("hello from zoo-chatty")
 def tup(ctx):
     from torch import nn
@@ -283,10 +285,10 @@ def huge(ctx):
     return nn.Identity(), 10**12
 def leave(ctx):
     sys.exit(7)
-@zoo.hookimpl
+@zoo.plugin.hookimpl
 def zoo_tokens():
     print("zoo_tokens() called")
-    return [zoo.Token("tup", build=tup), zoo.Token("huge", build=huge), zoo.Token("leave", build=leave)]
+    return [zoo.plugin.Token("tup", build=tup), zoo.plugin.Token("huge", build=huge), zoo.plugin.Token("leave", build=leave)]
 """,
 }
 
@@ -366,7 +368,7 @@ def test_keyboard_interrupt_in_a_plugin_still_interrupts(tmp_path):
 
 def test_a_token_name_that_changes_how_another_reads_is_refused_naming_both():
     class Shadow:
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_tokens(self):
             return [Token("se2", build="nowhere:build")]
 
@@ -378,7 +380,7 @@ def test_a_token_name_that_changes_how_another_reads_is_refused_naming_both():
 
 def test_plugin_option_choices_refuse_true_and_floats():
     class Choosy:
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_options(self):
             return [Option("groups_of", 1, "groups", choices=(1, 2, 4, 8))]
 
@@ -389,7 +391,7 @@ def test_plugin_option_choices_refuse_true_and_floats():
 
 
 def test_a_presets_built_count_equals_its_file_with_a_plugin_loaded(tmp_path):
-    assert "zoo-extra" in zoo.registry.get_registry().plugins  # installed: its tokens are loaded
+    assert "zoo-extra" in zoo.registry.registry.get_registry().plugins  # installed: its tokens are loaded
     for name in ("resnet18_cifar", "r32m", "mnist_cnn"):
         model = zoo.create(name)
         assert sum(p.numel() for p in model.parameters()) == zoo.get_preset(name).params

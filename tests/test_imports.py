@@ -41,17 +41,30 @@ def test_bad_arguments_exit_with_2():
 
 
 def import_graph() -> dict[str, set[str]]:
-    """zoo's modules and the zoo modules each imports, at module level or inside a
-    function alike (an ``if TYPE_CHECKING:`` block imports nothing at run time)."""
+    """zoo's modules and the zoo modules each imports: at module level or inside a
+    function alike, and what a module loads by name counts as an import too: a
+    ``importlib.import_module("zoo.x")`` call, a ``"zoo.x:function"`` reference and a
+    lazy table's ``"zoo.x"`` (an ``if TYPE_CHECKING:`` block imports nothing at run time)."""
     import ast
+    import re
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "src"
     files = {".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p
              for p in (root / "zoo").rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in files}
+    by_name = re.compile(r"(zoo(?:\.\w+)+)(?::\w*)?")  # not "zoo" alone: the project's name
 
-    def walk(node, name, package):
+    def docstrings(tree) -> set[int]:
+        found = set()
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+                found.add(id(body[0].value))
+        return found
+
+    def walk(node, name, package, skip):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and getattr(child.test, "id", "") == "TYPE_CHECKING":
                 continue
@@ -64,25 +77,61 @@ def import_graph() -> dict[str, set[str]]:
                 targets = modules if len(modules) == len(child.names) else [*modules, base]
             elif isinstance(child, ast.Import):
                 targets = [alias.name for alias in child.names]
+            elif isinstance(child, ast.Constant) and isinstance(child.value, str) and id(child) not in skip:
+                named = by_name.fullmatch(child.value)  # "zoo.cnn", "zoo.layers.norm:create_norm"
+                if named and named[1] in files:
+                    targets = [named[1]]
             for target in targets:
                 while target and target not in files:
                     target = target.rpartition(".")[0]
                 if target and target != name:
                     graph[name].add(target)
-            walk(child, name, package)
+            walk(child, name, package, skip)
 
     for name, path in files.items():
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        walk(ast.parse(path.read_text()), name, package)
+        tree = ast.parse(path.read_text())
+        walk(tree, name, package, docstrings(tree))
     return graph
+
+
+def contributing_layers() -> list[list[str]]:
+    """The layers of CONTRIBUTING's Architecture section, lowest first: each a list of
+    entries (``errors``, ``registry/specs``, ``inspector/`` for a whole package)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "CONTRIBUTING.md").read_text()
+    section = text.split("## Architecture", 1)[1]
+    block = next(b for b in section.split("\n\n") if b.startswith("    "))  # the indented list
+    layers = []
+    for line in block.splitlines():
+        if line[4:5].strip():  # a continued description starts further right
+            names = re.split(r"\s{2,}", line[4:])[0]
+            layers.append([n.strip() for n in names.split(",")])
+    return layers
+
+
+def layer_of(module: str, layers: list[list[str]]) -> tuple[int, str]:
+    """The layer of ``zoo.x.y`` and the entry that holds it (the most specific one)."""
+    path = "zoo" if module == "zoo" else module.removeprefix("zoo.").replace(".", "/")
+    best = (-1, "", -1)
+    for index, entries in enumerate(layers):
+        for entry in entries:
+            stem = entry.rstrip("/")
+            if path == stem or (entry.endswith("/") and path.startswith(stem + "/")) or (
+                    entry.endswith("/") and path == stem):
+                if len(stem) > best[2]:
+                    best = (index, entry, len(stem))
+    return best[0], best[1]
 
 
 def test_no_import_cycles_between_modules_even_through_function_level_imports():
     """Data flows one way (text -> tree -> modules -> reports): no module imports,
     directly or through others, a module that imports it back."""
     graph = import_graph()
-    assert {"zoo.registry", "zoo.options", "zoo.specs", "zoo.cnn", "zoo.monitor.stats"} <= set(graph)
-    assert "zoo.specs" in graph["zoo.registry"] and "zoo.registry" in graph["zoo.options"]
+    assert {"zoo.registry.registry", "zoo.options", "zoo.registry.specs", "zoo.cnn", "zoo.monitor.stats"} <= set(graph)
+    assert "zoo.registry.specs" in graph["zoo.registry.registry"] and "zoo.registry.registry" in graph["zoo.options"]
     state: dict[str, int] = {}
     cycles = []
 
@@ -99,3 +148,29 @@ def test_no_import_cycles_between_modules_even_through_function_level_imports():
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_names_and_references_count_as_imports():
+    """What a module loads by name is an import: the lazy tables and ``"module:function"``."""
+    graph = import_graph()
+    assert "zoo.cnn" in graph["zoo"] and "zoo.layers" in graph["zoo.plugin"]  # the lazy tables
+    assert "zoo.layers.norm" in graph["zoo.tokens.norm"]  # Norm(1, "BatchNorm2d", "zoo.layers.norm:...")
+
+
+def test_every_import_goes_down_a_layer_of_contributing():
+    """CONTRIBUTING's Architecture lists the layers lowest first; a module imports only
+    modules of lower layers (or of its own package or module): no import goes up."""
+    layers = contributing_layers()
+    graph = import_graph()
+    imported = set().union(*graph.values())
+    faces = {m for m, targets in graph.items() if not targets and m not in imported}  # zoo.registry
+    unplaced = sorted(m for m in graph if layer_of(m, layers)[0] < 0 and m not in faces)
+    assert unplaced == [], "modules CONTRIBUTING's Architecture does not place"
+    upward = []
+    for module, targets in sorted(graph.items()):
+        level, entry = layer_of(module, layers)
+        for target in sorted(targets):
+            their_level, their_entry = layer_of(target, layers)
+            if their_entry != entry and their_level >= level:
+                upward.append(f"{module} ({entry}) -> {target} ({their_entry})")
+    assert upward == []

@@ -15,6 +15,7 @@ from rich.console import Console
 from torch import nn
 
 import zoo
+import zoo.plugin
 from zoo import CNN
 from zoo.layers import Residual
 from zoo.monitor import BlockTable, block_stats, block_table, plot_blocks, set_debug
@@ -186,11 +187,11 @@ def bottleneck_token():
         residual = Residual(branch, align, channels=out, mult=ctx.options.mult)
         return nn.Sequential(residual, nn.ReLU()), out
 
-    return zoo.Token("zbneck", [("channels", int, None), ("width", int, 4)], "bottleneck", build)
+    return zoo.plugin.Token("zbneck", [("channels", int, None), ("width", int, 4)], "bottleneck", build)
 
 
 class BottleneckPlugin:
-    @zoo.hookimpl
+    @zoo.plugin.hookimpl
     def zoo_tokens(self):
         return [bottleneck_token()]
 

@@ -29,7 +29,8 @@ from zoo.errors import (
     TokenValueError,
     UnknownTokenError,
 )
-from zoo.registry import Option, Registry, Token, get_registry
+from zoo.plugin import Option, Token
+from zoo.registry.registry import Registry, get_registry
 from zoo.testing import install_distribution, isolated_registry, register_plugin
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
@@ -495,7 +496,7 @@ def test_a_network_builds_beside_a_broken_plugin(broken_site):
 
 
 def test_unknown_token_names_the_plugins_that_failed(broken_site):
-    code = "import zoo\ntry:\n    zoo.CNN(blocks='c8 shuffle2')\nexcept zoo.UnknownTokenError as e:\n    print(e)"
+    code = "import zoo.plugin\ntry:\n    zoo.CNN(blocks='c8 shuffle2')\nexcept zoo.UnknownTokenError as e:\n    print(e)"
     out = run_python(code, site=broken_site)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[0] == "unknown token 'shuffle2' (column 4)"
@@ -640,11 +641,11 @@ def test_the_plugin_in_contributing_works_as_written(tmp_path):
 class Doubler:
     """A plugin object: token `dbl` (x * 2) and option `dbl_factor`."""
 
-    @zoo.hookimpl
+    @zoo.plugin.hookimpl
     def zoo_tokens(self):
         return [Token("dbl", [("times", int, 1)], "multiply by dbl_factor, times times", build=self.build)]
 
-    @zoo.hookimpl
+    @zoo.plugin.hookimpl
     def zoo_options(self):
         return [Option("dbl_factor", 2, "the factor of `dbl`", choices=(2, 3))]
 
@@ -681,7 +682,7 @@ def test_register_plugin_cleans_up_when_the_block_raises():
 
 def test_a_plugin_token_named_like_an_installed_one_is_a_clash():
     class SeAgain:
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_tokens(self):
             return [Token("se", build="nowhere:build"), Token("sx", build="nowhere:build")]
 
@@ -698,11 +699,11 @@ def test_a_plugin_token_named_like_an_installed_one_is_a_clash():
 
 def test_a_plugin_cannot_override_a_built_in_token_or_option():
     class Shadow:
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_tokens(self):
             return [Token("r", build="nowhere:build")]
 
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_options(self):
             return [Option("fun", "gelu")]
 
@@ -719,7 +720,7 @@ def test_a_plugin_cannot_override_a_built_in_token_or_option():
 class _Hooks:
     def __init__(self, **hooks):
         for name, function in hooks.items():
-            setattr(self, name, zoo.hookimpl(function))
+            setattr(self, name, zoo.plugin.hookimpl(function))
 
 
 @pytest.mark.parametrize(
@@ -729,9 +730,9 @@ class _Hooks:
          "plugin 'bad': its hook zoo_tokens() raised ZeroDivisionError: division by zero"),
         (_Hooks(zoo_tokens=lambda: "se"), "plugin 'bad': its hook zoo_tokens() must return a list, not str"),
         (_Hooks(zoo_tokens=lambda: [("se", 16)]),
-         "plugin 'bad': its hook zoo_tokens() returned ('se', 16), which is not a zoo.Token"),
+         "plugin 'bad': its hook zoo_tokens() returned ('se', 16), which is not a zoo.plugin.Token"),
         (_Hooks(zoo_options=lambda: ["fast"]),
-         "plugin 'bad': its hook zoo_options() returned 'fast', which is not a zoo.Option"),
+         "plugin 'bad': its hook zoo_options() returned 'fast', which is not a zoo.plugin.Option"),
         (_Hooks(zoo_presets=lambda: ["/no/such/folder"]),
          "plugin 'bad': its hook zoo_presets() returned '/no/such/folder', which does not exist"),
         (_Hooks(zoo_token=lambda: []),
@@ -740,7 +741,7 @@ class _Hooks:
         (object(),
          "plugin 'bad' implements none of zoo's hooks (zoo_tokens, zoo_presets, zoo_options, zoo_activations, "
          "zoo_norms); mark them "
-         "with @zoo.hookimpl, and check that the entry point names the right module"),
+         "with @zoo.plugin.hookimpl, and check that the entry point names the right module"),
     ],
 )
 def test_a_plugin_that_returns_something_unusable_is_refused_by_name(plugin, message):
@@ -755,7 +756,7 @@ def test_registering_an_installed_plugin_again_names_the_first_registration():
     import zoo_extra
 
     class Arguments:
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_tokens(self, config):
             return []
 
@@ -795,7 +796,7 @@ def test_bad_declarations_are_plugin_errors(make, message):
 
 def test_token_metadata_is_readable_without_its_build_function():
     class Lazy:
-        @zoo.hookimpl
+        @zoo.plugin.hookimpl
         def zoo_tokens(self):
             return [Token("lz", [("size", int, 3)], "lazy", build="zoo_no_such_module.layers:build")]
 
@@ -844,9 +845,12 @@ def test_zoo_extra_uses_the_plugin_api_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]  # declarations need no torch
     import zoo.plugin as plugin
-    from zoo.layers import residual_from_options
+    from zoo.cnn import BuildContext
+    from zoo.layers import Residual
 
-    assert plugin.residual_from_options is residual_from_options and plugin.MAX_CHANNELS == 65_536
+    assert plugin.BuildContext is BuildContext and plugin.Residual is Residual and plugin.MAX_CHANNELS == 65_536
+    # the tables travel in the build context: no factory that looks the registry up
+    assert not {"create_norm", "create_activation", "residual_from_options"} & set(plugin.__all__)
 
 
 def test_a_plugins_activation_and_norm_kind_work_by_name_everywhere(tmp_path):
@@ -896,7 +900,7 @@ def test_a_norm_kind_or_activation_zoo_has_is_refused():
 
 
 def test_a_plugin_option_is_a_param_checked_by_type_and_config_is_one_mapping():
-    """One parameter type (zoo.specs.Param) for zoo's options and plugins' alike."""
+    """One parameter type (zoo.registry.specs.Param) for zoo's options and plugins' alike."""
     from zoo.plugin import Option, hookimpl, isolated_registry, register_plugin
 
     class Wide:

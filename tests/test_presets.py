@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
+import zoo.plugin
 from zoo.presets import get_preset, list_presets, load_preset_file
 from zoo.testing import register_plugin
 
@@ -327,7 +328,7 @@ class PresetPlugin:
     def __init__(self, folder: Path):
         self.folder = folder
 
-    @zoo.hookimpl
+    @zoo.plugin.hookimpl
     def zoo_presets(self):
         return [self.folder]
 
@@ -539,7 +540,7 @@ def test_the_wheel_ships_the_presets(tmp_path):
     collect = subprocess.run([str(python), "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
                               str(ROOT / "src" / "zoo")], capture_output=True, text=True, env=env, cwd=ROOT)
     assert collect.returncode == 0, collect.stdout + collect.stderr
-    assert "zoo/presets.py::zoo.presets.create" in collect.stdout
+    assert "zoo/presets/__init__.py::zoo.presets.create" in collect.stdout
 
 
 def test_head_activation_is_checked_like_the_options():

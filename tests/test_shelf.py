@@ -295,8 +295,8 @@ def test_train_a_design_next_to_resnet20(tmp_path):
 
 
 def test_plugin_residual_tokens_get_the_options_too():
-    """zoo-extra's bottleneck `rb` takes align="pad" and preact through residual_from_options
-    and before_layers, as a third party's residual token would."""
+    """zoo-extra's bottleneck `rb` takes align="pad" and preact through ctx.residual and
+    ctx.before_layers(), as a third party's residual token would."""
     with isolated_registry(), register_plugin(zoo_extra, name="zoo-extra"):
         padded = CNN(input=16, blocks="rb8_3_2", align="pad", pool=0, flat=False).blocks[0]
         assert isinstance(padded.align, PadAlign) and (padded.align.in_channels, padded.align.out_channels) == (16, 32)

@@ -41,9 +41,9 @@ def test_library_targets_and_their_nearest_names():
     spec = resolve_model("timm:resnet18")
     assert (spec.kind, spec.name) == ("timm", "resnet18")
     assert resolve_model("torchvision:resnet18").kind == "torchvision"
-    with pytest.raises(zoo.UnknownPresetError, match=r"timm has no model 'resnt18'; did you mean 'resnet18'"):
+    with pytest.raises(zoo.UnknownModelError, match=r"timm has no model 'resnt18'; did you mean 'resnet18'"):
         resolve_model("timm:resnt18")
-    with pytest.raises(zoo.UnknownPresetError, match=r"torchvision has no model 'resnet19'; did you mean"):
+    with pytest.raises(zoo.UnknownModelError, match=r"torchvision has no model 'resnet19'; did you mean"):
         resolve_model("torchvision:resnet19")
     model = resolve_model("timm:resnet18").with_data(num_classes=7, channels=1).build()
     assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 7)
@@ -60,11 +60,11 @@ def test_options_are_checked_for_the_kind_and_are_option_errors():
         resolve_model("r32m", num_classes=-1)
     with pytest.raises(zoo.UnknownPresetError, match="unknown preset 'resnet18_cfar'; did you mean 'resnet18_cifar'"):
         resolve_model("resnet18_cfar")
-    with pytest.raises(zoo.UnknownPresetError, match="no module 'no_such_package'"):
+    with pytest.raises(zoo.UnknownModelError, match="no module 'no_such_package'"):
         resolve_model("no_such_package.nets:build")
-    with pytest.raises(zoo.UnknownPresetError, match="torch.nn has no function 'Identiti'; did you mean 'Identity'"):
+    with pytest.raises(zoo.UnknownModelError, match="torch.nn has no function 'Identiti'; did you mean 'Identity'"):
         resolve_model("torch.nn:Identiti")
-    with pytest.raises(zoo.UnknownPresetError, match="a model is named by a preset name"):
+    with pytest.raises(zoo.UnknownModelError, match="a model is named by a preset name"):
         resolve_model("  ")
 
 

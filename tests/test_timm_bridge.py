@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import zoo
+import zoo.plugin
 from zoo.testing import register_plugin
 from zoo.timm_bridge import timm_key_map
 
@@ -96,9 +97,9 @@ def build_bottleneck(ctx, channels, stride):
 
 
 class Bottleneck:
-    @zoo.hookimpl
+    @zoo.plugin.hookimpl
     def zoo_tokens(self):
-        return [zoo.Token("bneck", [("channels", int, 64), ("stride", int, 1)], build=build_bottleneck)]
+        return [zoo.plugin.Token("bneck", [("channels", int, 64), ("stride", int, 1)], build=build_bottleneck)]
 
 
 def test_a_plugin_bottleneck_maps_timm_resnet26(tmp_path):

@@ -22,6 +22,7 @@ from .errors import (
     PresetError,
     ShapeError,
     TokenValueError,
+    UnknownModelError,
     UnknownOptionError,
     UnknownPresetError,
     UnknownTokenError,
@@ -31,7 +32,6 @@ from .errors import (
 )
 from .language import parse_blocks
 from .options import Config
-from .registry import Option, Token, Value, hookimpl
 
 __version__ = "0.1.0"
 
@@ -70,7 +70,6 @@ __all__ = [
     "LayerNormChannels",
     "MissingExtraError",
     "ModelState",
-    "Option",
     "OptionError",
     "PluginClashError",
     "PluginError",
@@ -78,19 +77,17 @@ __all__ = [
     "Report",
     "Residual",
     "ShapeError",
-    "Token",
     "TokenValueError",
     "Trainer",
+    "UnknownModelError",
     "UnknownOptionError",
     "UnknownPresetError",
     "UnknownTokenError",
-    "Value",
     "WeightsError",
     "ZooError",
     "ZooWarning",
     "create",
     "get_preset",
-    "hookimpl",
     "inspect",
     "list_models",
     "load_timm_weights",

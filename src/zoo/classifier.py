@@ -17,6 +17,7 @@ from torch import nn
 from .cnn import CNN
 from .errors import OptionError
 from .layers import create_activation
+from .registry.registry import get_registry
 
 __all__ = ["Classifier", "Head", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -53,7 +54,7 @@ class Head(nn.Module):
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             layers.append(nn.Linear(width, size))
-            act = create_activation(fun)
+            act = create_activation(fun, get_registry().activations)
             if act is not None:
                 layers.append(act)
             width = size

@@ -11,10 +11,13 @@ from torch import nn
 
 from .errors import BuildError, OptionError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
+from .layers import create_activation, create_norm, residual_from_options
 from .layers.pool import GLOBAL_POOLS, create_pool
 from .network import find_cnn
 from .options import Config
-from .registry import MAX_CHANNELS, Token, get_registry
+from .registry.limits import MAX_CHANNELS
+from .registry.registry import get_registry
+from .registry.specs import Tables
 
 __all__ = ["CNN", "BuildContext", "build_modules", "find_cnn"]
 
@@ -25,12 +28,46 @@ MAX_MODULES = 2_000
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a token's build function gets besides its values."""
+    """What a token's build function gets besides its values: the incoming channels,
+    the options, the token, and the tables (zoo's and the plugins' activations and norm
+    kinds) that :meth:`norm`, :meth:`activation` and :meth:`residual` build from.
+
+    >>> ctx = BuildContext(8, Config(fun="gelu"), parse_blocks("c8")[0], "c8", get_registry())
+    >>> ctx.norm(2), ctx.activation(ctx.options.fun)
+    (LayerNormChannels(8, eps=1e-05), GELU(approximate='none'))
+    """
 
     channels: int  # channels entering the token
     options: Config  # every option of the network
     token: TokenNode  # the token as written, with its column
     text: str  # the whole block string, for error messages
+    tables: Tables  # the registry's tokens, activations and norms
+
+    def norm(self, kind: int, channels: int | None = None) -> nn.Module | None:
+        """The norm layer of ``kind`` (an option's value: ``ctx.options.norm``) for
+        ``channels`` (default: the incoming ones); ``None`` for kind 0."""
+        return create_norm(kind, self.channels if channels is None else channels, self.tables.norms)
+
+    def activation(self, name: Any, inplace: bool = False) -> nn.Module | None:
+        """The activation ``name`` (an option's value: ``ctx.options.fun``); ``None`` for
+        ``""``. ``inplace=True`` only on a fresh output nobody else reads."""
+        return create_activation(name, self.tables.activations, inplace)
+
+    def before_layers(self) -> list[nn.Module]:
+        """The layers that open a residual branch: the norm of ``norm_before``, then the
+        activation ``fun_before``. Put them first in the branch, or, with option
+        ``preact``, pass them as ``residual(..., before=nn.Sequential(*layers))``: the
+        projection takes their output too (He et al. 2016b)."""
+        norm = self.norm(self.options.norm_before)
+        # in place only on the norm's fresh output: the input itself is the identity skip
+        fun = self.activation(self.options.fun_before, inplace=norm is not None)
+        return [layer for layer in (norm, fun) if layer is not None]
+
+    def residual(self, block: nn.Module, out_channels: int, stride: int, before: nn.Module | None = None) -> nn.Module:
+        """``block`` inside a :class:`zoo.layers.Residual` with the skip, scale and
+        after-layers that the options ask for, as the ``r`` token builds it; ``before``
+        runs first, for the branch and a projecting skip alike (option ``preact``)."""
+        return residual_from_options(block, self.channels, out_channels, stride, self.options, self.tables, before)
 
     def error(self, problem: str, hint: str = "") -> BuildError:
         """A :class:`BuildError` pointing at this token: ``raise ctx.error("...")``."""
@@ -44,17 +81,17 @@ def _count(nodes: tuple[Node, ...] | list[Node]) -> int:
 
 
 def build_modules(
-    nodes: tuple[Node, ...], channels: int, options: Config, text: str, tokens: Mapping[str, Token]
+    nodes: tuple[Node, ...], channels: int, options: Config, text: str, tables: Tables
 ) -> tuple[list[tuple[nn.Module, str]], int]:
     """Build each node (each copy of a repeated one); returns ``[(module, text, inner)]``
     (``inner``: a group's items, alike) and the channels that leave the last one."""
     built = []
     for node in expand(nodes):
         if isinstance(node, GroupNode):
-            inner, channels = build_modules(node.items, channels, options, text, tokens)
+            inner, channels = build_modules(node.items, channels, options, text, tables)
             module: nn.Module = nn.Sequential(*(m for m, _, _ in inner))
         else:
-            module, channels, inner = *_build_token(node, channels, options, text, tokens[node.name]), []
+            module, channels, inner = *_build_token(node, channels, options, text, tables), []
         built.append((module, node.text, inner))
     return built, channels
 
@@ -68,8 +105,9 @@ def _token_texts(built: list, prefix: str) -> dict[str, str]:
     return texts
 
 
-def _build_token(node: TokenNode, channels: int, options: Config, text: str, token: Token):
-    ctx = BuildContext(channels, options, node, text)
+def _build_token(node: TokenNode, channels: int, options: Config, text: str, tables: Tables):
+    token = tables.tokens[node.name]
+    ctx = BuildContext(channels, options, node, text, tables)
     values = {value.name: value.default for value in token.values}
     values.update(node.kwargs)
     builtin = token.plugin in ("zoo", "")
@@ -115,7 +153,7 @@ class CNN(nn.Module):
 
     ``CNN(cfg)``, ``CNN(**options)``, ``CNN(cfg, **overrides)`` and ``CNN(cfg1, cfg2)``
     (merged left to right) all work (options:
-    spec §5, ``zoo.Config``). ``blocks`` is an ``nn.ModuleList`` with one entry per
+    ``zoo.Config``). ``blocks`` is an ``nn.ModuleList`` with one entry per
     top-level item (each copy of a repeated one; a group is an ``nn.Sequential``),
     then the pool and the flatten; ``block_names[i]`` is the token text of entry i.
     """
@@ -132,7 +170,7 @@ class CNN(nn.Module):
                 f"the blocks expand to {total:,} tokens, beyond the limit of {MAX_MODULES:,}",
                 hint="check the repeat counts",
             )
-        built, channels = build_modules(nodes, self.cfg.input, self.cfg, text, registry.tokens)
+        built, channels = build_modules(nodes, self.cfg.input, self.cfg, text, registry)
         self.blocks = nn.ModuleList(module for module, _, _ in built)
         self.block_names: list[str] = [name for _, name, _ in built]
         # the token text of each module built from one, by its path in this network

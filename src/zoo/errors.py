@@ -25,6 +25,7 @@ __all__ = [
     "ShapeError",
     "PresetError",
     "OverrideError",
+    "UnknownModelError",
     "UnknownPresetError",
     "PluginError",
     "PluginClashError",
@@ -171,11 +172,16 @@ class OverrideError(PresetError, OptionError):
     not fit it; the file itself is fine. Both a preset's and an option's error."""
 
 
-class UnknownPresetError(ZooError, LookupError):
-    """No preset has that name."""
+class UnknownModelError(ZooError, LookupError):
+    """A MODEL names nothing that exists: no checkpoint file, module, function, timm or
+    torchvision model (a preset name that is none: :class:`UnknownPresetError`)."""
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class UnknownPresetError(UnknownModelError):
+    """No preset has that name."""
 
 
 class PluginError(ZooError, LookupError):

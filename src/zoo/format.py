@@ -1,4 +1,4 @@
-"""Numbers for people: ``1.81 G``, ``140.2 M``, ``5.1 k`` (spec §10). No torch.
+"""Numbers for people: ``1.81 G``, ``140.2 M``, ``5.1 k``. No torch.
 
 One formatter for every listing and report, so that ``zoo list``, ``zoo inspect``
 and ``str(zoo.inspect(...))`` always write a number the same way.

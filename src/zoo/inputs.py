@@ -85,7 +85,7 @@ def _size_problem(shape: tuple[int, ...]) -> str | None:
     """An image's sizes checked as zoo.options.input_size_problem does; any other
     shape's sizes up to the same limit, so nothing overflows before it is built."""
     from .options import input_size_problem
-    from .specs import MAX_SIDE
+    from .registry.limits import MAX_SIDE
 
     if len(shape) in (3, 4):
         return input_size_problem(shape)

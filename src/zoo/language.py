@@ -23,7 +23,9 @@ from .errors import (
     UnknownTokenError,
     did_you_mean,
 )
-from .registry import MAX_DEPTH, MAX_REPEAT, Token
+from .registry.limits import MAX_DEPTH, MAX_REPEAT
+from .registry.registry import Registry, get_registry
+from .registry.specs import Token
 
 __all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]
 
@@ -89,10 +91,8 @@ def parse_blocks(text: str, tokens: Mapping[str, Token] | None = None) -> tuple[
         )
     note = ""
     ambiguous: dict[str, str] = {}
+    registry = get_registry()  # its norm kinds check the values of `n`
     if tokens is None:
-        from .registry import get_registry
-
-        registry = get_registry()
         tokens = registry.tokens
         ambiguous = {name: message for (what, name), message in registry.ambiguous.items() if what == "token"}
         failed = sorted(name for name, info in registry.plugins.items() if info.status == "failed")
@@ -103,7 +103,7 @@ def parse_blocks(text: str, tokens: Mapping[str, Token] | None = None) -> tuple[
     key = (text, tuple(tokens.items()), note, tuple(ambiguous.items()))
     found = _parsed.get(key)
     if found is None:
-        found = _Parser(text, tokens, note, ambiguous).parse()
+        found = _Parser(text, tokens, registry, note, ambiguous).parse()
         if len(_parsed) >= _PARSED_MAX:
             _parsed.pop(next(iter(_parsed)))
         _parsed[key] = found
@@ -115,10 +115,11 @@ _PARSED_MAX = 256
 
 
 class _Parser:
-    def __init__(self, text: str, tokens: Mapping[str, Token], note: str = "",
+    def __init__(self, text: str, tokens: Mapping[str, Token], tables: Registry, note: str = "",
                  ambiguous: Mapping[str, str] | None = None):
         self.text = text
         self.tokens = tokens
+        self.tables = tables
         self.note = note  # added to "unknown token" hints
         self.ambiguous = ambiguous or {}  # names two plugins provide -> the message naming both
         # longest names first, so that `cnf64` is `cnf` and `relu6` is `relu6`
@@ -255,7 +256,7 @@ class _Parser:
         for spec, raw in zip(declared, raw_values):
             if raw:
                 try:
-                    values.append((spec.name, spec.convert(raw)))
+                    values.append((spec.name, spec.convert(raw, self.tables)))
                 except ValueError as exc:
                     raise TokenValueError(
                         f"bad value for token {token.name!r}: {exc}",

@@ -8,72 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import kinds
 from .errors import OptionError, PluginClashError, UnknownOptionError, did_you_mean
-from .specs import MAX_CHANNELS, MAX_SIDE, Param
+from .registry.limits import MAX_CHANNELS, MAX_SIDE
+from .registry.registry import get_registry
+from .registry.specs import Param
 
-__all__ = ["Config", "ACTIVATIONS", "NORM_KINDS", "DROP_KINDS", "check_activation", "declared_options"]
-
-# the names and numbers the options take: derived from the one table of each kind
-ACTIVATIONS = tuple(kinds.ACTIVATIONS)
-NORM_KINDS = tuple(kinds.NORMS)
-DROP_KINDS = tuple(kinds.DROPOUTS)
+__all__ = ["Config", "declared_options", "check_cnn_options"]
 
 
 def declared_options() -> dict[str, Param]:
-    """Every option a network takes, name -> :class:`zoo.specs.Param`: zoo's own
+    """Every option a network takes, name -> :class:`zoo.registry.specs.Param`: zoo's own
     (declared by the built-in plugin, ``zoo.tokens.options``) first, then the plugins'."""
-    from .registry import get_registry
-
     return get_registry().options
-
-
-def check_activation(what: str, value: Any) -> Any:
-    """``value`` as an activation: a name of zoo's or a plugin's (``None`` and ``""``:
-    none), or an ``nn.Module`` class or a function returning a module (``nn.Mish``); an
-    :class:`OptionError` that starts with ``what`` otherwise. Options and preset heads
-    both check with this."""
-    from .registry import get_registry
-
-    if value is None:
-        value = ""
-    if callable(value) and not isinstance(value, str):  # nn.Mish, or a function returning a module
-        return value
-    names = get_registry().activations
-    if not isinstance(value, str) or (value and value not in names):
-        raise OptionError(
-            f"{what}: not an activation{did_you_mean(str(value), names)} "
-            f"(use one of {', '.join(names)}, \"\" for none, or an nn.Module class such as nn.Mish)"
-        )
-    return value
-
-
-def check_activation_option(value: Any, where: str) -> Any:
-    """The check of ``fun``, ``fun_inside``, ``fun_after`` (``Param.validate``)."""
-    return check_activation(where, value)
-
-
-def check_norm_option(value: Any, where: str) -> int:
-    """The check of ``norm`` and every ``norm_*`` option: 0 (none), a kind of zoo's or of
-    a plugin's (``zoo_norms``)."""
-    from .registry import get_registry
-    from .specs import as_whole
-
-    norms = get_registry().norms
-    kind = as_whole(value)
-    if kind is None or (kind != 0 and kind not in norms):
-        known = {0: "nothing", **{k: n.name for k, n in norms.items()}}
-        whole = "a whole number, " if kind is None else ""
-        raise OptionError(f"{where}: must be {whole}one of {', '.join(str(k) for k in sorted(known))} "
-                          f"(norm kinds: {kinds.describe(known)})")
-    return kind
-
-
-def check_blocks_option(value: Any, where: str) -> str:
-    """The check of ``blocks``: text (parsed when the network is built)."""
-    if not isinstance(value, str):
-        raise OptionError(f"{where}: must be a block string, e.g. \"cnf32 m r64\"")
-    return value
 
 
 # names the document (or its code) uses for what zoo calls otherwise -> what to write
@@ -103,8 +49,6 @@ def input_size_problem(size: tuple[int, ...]) -> str | None:
 
 
 def _refuse_ambiguous(name: str) -> None:
-    from .registry import get_registry
-
     message = get_registry().ambiguous.get(("option", name))
     if message is not None:
         raise PluginClashError(f"option {name!r} is ambiguous: {message}")
@@ -114,7 +58,7 @@ class Config(Mapping[str, Any]):
     """Options of a network: ``Config(input=1, fun="gelu", blocks="cnf32 m d cnf64 m d")``.
 
     Every option has a default (``zoo options`` lists them: zoo's own and the
-    plugins', all declared as :class:`zoo.specs.Param` through the ``zoo_options``
+    plugins', all declared as :class:`zoo.registry.specs.Param` through the ``zoo_options``
     hook). Values are checked on creation with each option's own check; an unknown
     name is an error that suggests the nearest known one. Read options as attributes
     (``cfg.norm``) or as a mapping (every option, the plugins' included, is in it);
@@ -145,11 +89,12 @@ class Config(Mapping[str, Any]):
                     f"option names are text, not {type(name).__name__} {name!r}: write e.g. "
                     "Config(fun=\"gelu\") or Config({\"fun\": \"gelu\"})"
                 )
-        declared = declared_options()
+        registry = get_registry()
+        declared = registry.options
         values = {name: param.default for name, param in declared.items()}
         for name, value in given.items():
             if name in declared:
-                values[name] = declared[name].check(value)
+                values[name] = declared[name].check(value, tables=registry)
             elif name in DOCUMENT_NAMES:
                 raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
             else:
@@ -204,3 +149,32 @@ class Config(Mapping[str, Any]):
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.changed().items())
         return f"Config({inner})"
+
+
+PRESET_OVERRIDES = ("num_classes", "head")  # taken by a preset, not by a block string
+
+
+def check_cnn_options(options: Mapping[str, Any]) -> Config:
+    """The options of a network built from a block string: those of ``zoo.Config``
+    (``zoo.Config``), without ``blocks`` (the block string is the target) and without a
+    preset's ``num_classes`` and ``head``.
+
+    >>> check_cnn_options({"num_classes": 100})
+    Traceback (most recent call last):
+    ...
+    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only, e.g. fun=gelu
+    """
+    if "blocks" in options:
+        raise OptionError(
+            f"blocks={options['blocks']!r}: the block string is the target itself; give the "
+            "blocks as the target (zoo.inspect(\"cnf32 m r64\"), zoo inspect \"cnf32 m r64\"), "
+            "not as an option"
+        )
+    for name in PRESET_OVERRIDES:
+        if name in options:
+            others = ", ".join(n for n in PRESET_OVERRIDES if n != name)
+            raise UnknownOptionError(
+                f"{name} is an override of a preset (as is {others}); a block string takes the "
+                "options of zoo.Config only, e.g. fun=gelu"
+            )
+    return Config(**options)

@@ -19,12 +19,13 @@ Declarations (torch-free):
 
 Building (torch is imported on first use of these names):
 
-- :class:`BuildContext` (``ctx``: ``ctx.channels``, ``ctx.options``, ``ctx.error()``)
-- :func:`create_norm`, :func:`create_activation`, :func:`create_dropout`
-- :class:`Residual`, :func:`residual_from_options` (skip, scale and after-layers as the
-  options ask), :func:`before_layers` (norm_before and fun_before: the branch's start,
-  or with ``preact`` the ``before`` shared with the projection), :func:`check_odd_kernel`
-  (a residual branch keeps the image size)
+- :class:`BuildContext` (``ctx``: ``ctx.channels``, ``ctx.options``, ``ctx.error()``;
+  ``ctx.norm(kind)``, ``ctx.activation(name)`` and ``ctx.residual(block, out, stride)``
+  build from the tables of zoo's and the plugins' kinds that ``ctx`` carries;
+  ``ctx.before_layers()`` opens a residual branch, or with option ``preact`` goes to
+  ``ctx.residual(..., before=...)``, shared with the projection)
+- :func:`create_dropout`, :class:`Residual`, :func:`check_odd_kernel` (a residual
+  branch keeps the image size)
 
 Testing: :func:`register_plugin`, :func:`isolated_registry` (see ``zoo.testing``).
 
@@ -39,18 +40,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_attributes
-from .specs import (
-    MAX_CHANNELS,
-    MAX_KERNEL,
-    MAX_REPEAT,
-    Activation,
-    Norm,
-    Option,
-    Param,
-    Token,
-    Value,
-    hookimpl,
-)
+from .registry.hooks import hookimpl
+from .registry.limits import MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT
+from .registry.specs import Activation, Norm, Option, Param, Token, Value
 from .testing import isolated_registry, register_plugin
 from .tokens.residual import check_odd_kernel
 
@@ -66,12 +58,8 @@ __all__ = [
     "MAX_KERNEL",
     "MAX_REPEAT",
     "BuildContext",
-    "create_norm",
-    "create_activation",
     "create_dropout",
     "Residual",
-    "residual_from_options",
-    "before_layers",
     "check_odd_kernel",
     "register_plugin",
     "isolated_registry",
@@ -79,12 +67,8 @@ __all__ = [
 
 _LAZY = {  # torch-backed: imported when a build function first asks
     "BuildContext": "zoo.cnn",
-    "create_norm": "zoo.layers",
-    "create_activation": "zoo.layers",
     "create_dropout": "zoo.layers",
     "Residual": "zoo.layers",
-    "residual_from_options": "zoo.layers",
-    "before_layers": "zoo.layers",
 }
 
 
@@ -93,11 +77,4 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 if TYPE_CHECKING:
     from .cnn import BuildContext
-    from .layers import (
-        Residual,
-        before_layers,
-        create_activation,
-        create_dropout,
-        create_norm,
-        residual_from_options,
-    )
+    from .layers import Residual, create_dropout

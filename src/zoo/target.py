@@ -52,13 +52,14 @@ from .errors import (
     OptionError,
     OverrideError,
     PresetError,
+    UnknownModelError,
     UnknownOptionError,
     UnknownPresetError,
     UnknownTokenError,
     WeightsError,
-    ZooError,
     did_you_mean,
 )
+from .extras import require
 
 if TYPE_CHECKING:
     from torch import nn
@@ -79,9 +80,9 @@ KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "facto
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 CHECKPOINT_FORMAT = "zoo-checkpoint/1"  # the "format" key of a checkpoint zoo writes
 _PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
-_TARGETS = (
+MODEL_KINDS = (  # what a MODEL may be: for messages and the commands' help
     "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
-    "(.pt) written by zoo train, timm:<name>, torchvision:<name>, or module:function"
+    "(.pt) from zoo train, timm:NAME, torchvision:NAME, or module:function"
 )
 
 
@@ -175,7 +176,7 @@ class ModelSpec:
         return Classifier(cnn, self.num_classes, name="")
 
     def _build_timm(self) -> nn.Module:
-        timm = _import_extra("timm", "timm", "timm is a dependency of zoo-cnn; pip install timm")
+        timm = require("timm", "this model")
         extra = {k: v for k, v in (("num_classes", self.num_classes), ("in_chans", self.channels)) if v}
         try:
             return timm.create_model(self.name, pretrained=False, **{**self.options, **extra})
@@ -183,7 +184,7 @@ class ModelSpec:
             raise OptionError(f"{self.text}: {exc} (options go to timm.create_model as keyword arguments)") from None
 
     def _build_torchvision(self) -> nn.Module:
-        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision").__dict__
+        models = require("torchvision.models", "this model").__dict__
         get_model = models["get_model"]
         if self.channels not in (None, 3):
             raise OptionError(
@@ -275,7 +276,7 @@ def resolve_model(target: Any, **options: Any) -> ModelSpec:
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if not isinstance(target, str) or not target.strip():
-        raise UnknownPresetError(f"a model is named by {_TARGETS}; got {target!r}")
+        raise UnknownModelError(f"a model is named by {MODEL_KINDS}; got {target!r}")
     text = target.strip()
     prefix, colon, rest = text.partition(":")
     if colon and not any(c.isspace() or c in "()" for c in text) and not (len(prefix) == 1 and prefix.isalpha()):
@@ -289,7 +290,7 @@ def resolve_model(target: Any, **options: Any) -> ModelSpec:
                 "cannot change it (train again with them, or inspect the preset or block string)"
             )
         if not Path(text).is_file():
-            raise UnknownPresetError(f"no checkpoint file {text!r}")
+            raise UnknownModelError(f"no checkpoint file {text!r}")
         return ModelSpec("checkpoint", text)
     try:
         preset = find_preset(text)
@@ -341,7 +342,7 @@ def _preset_options(preset: Preset, options: dict[str, Any]) -> dict[str, Any]:
 
 def _resolve_blocks(text: str, options: dict[str, Any], preset_error: UnknownPresetError | None) -> ModelSpec:
     from .language import parse_blocks
-    from .presets import check_cnn_options
+    from .options import check_cnn_options
 
     try:
         parse_blocks(text)  # the target first: options only matter for a block string
@@ -356,17 +357,17 @@ def _resolve_blocks(text: str, options: dict[str, Any], preset_error: UnknownPre
 
 def _resolve_library(library: str, name: str, options: dict[str, Any]) -> ModelSpec:
     if not name:
-        raise UnknownPresetError(f"{library}: needs a model name, e.g. {library}:resnet18")
+        raise UnknownModelError(f"{library}: needs a model name, e.g. {library}:resnet18")
     if library == "timm":
-        timm = _import_extra("timm", "timm", "pip install timm")
+        timm = require("timm", "this model")
         known = timm.list_models()
         found = name in known or timm.is_model(name)
     else:
-        models = _import_extra("torchvision.models", "torchvision", "pip install torchvision")
+        models = require("torchvision.models", "this model")
         known = models.list_models()
         found = name in known
     if not found:
-        raise UnknownPresetError(
+        raise UnknownModelError(
             f"{library} has no model {name!r}{did_you_mean(name, known, n=5)}"
             f" ({library}.list_models() lists them)"
         )
@@ -404,11 +405,11 @@ def _torchvision_input_size(name: str, channels: int | None) -> tuple[int, int, 
 def _load_factory(text: str):
     where, _, name = text.rpartition(":")
     if not where or not name.isidentifier():
-        raise UnknownPresetError(f"{text!r} is not module:function (e.g. mypkg.nets:build or nets.py:build)")
+        raise UnknownModelError(f"{text!r} is not module:function (e.g. mypkg.nets:build or nets.py:build)")
     if where.endswith(".py"):
         path = Path(where)
         if not path.is_file():
-            raise UnknownPresetError(f"{text}: no file {where!r}")
+            raise UnknownModelError(f"{text}: no file {where!r}")
         module_name = f"_zoo_factory_{abs(hash(str(path.resolve())))}"
         module = sys.modules.get(module_name)
         if module is None:
@@ -426,14 +427,14 @@ def _load_factory(text: str):
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
-            raise UnknownPresetError(
+            raise UnknownModelError(
                 f"{text}: no module {exc.name!r} (give package.module:function on the Python path, "
                 "or path/file.py:function)"
             ) from None
     function = getattr(module, name, None)
     if not callable(function):
         names = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
-        raise UnknownPresetError(f"{where} has no function {name!r}{did_you_mean(name, names)}")
+        raise UnknownModelError(f"{where} has no function {name!r}{did_you_mean(name, names)}")
     return function
 
 
@@ -443,15 +444,6 @@ def _accepted(function) -> set[str]:
     except (TypeError, ValueError):
         return set()
     return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in parameters}
-
-
-def _import_extra(module: str, package: str, how: str):
-    from .errors import MissingExtraError
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingExtraError(f"this model needs {package}, which is not installed", hint=how) from None
 
 
 def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[nn.Module, dict[str, Any]]:
@@ -467,7 +459,7 @@ def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[n
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise UnknownPresetError(f"no checkpoint file {os.fspath(path)!r}") from None
+        raise UnknownModelError(f"no checkpoint file {os.fspath(path)!r}") from None
     except Exception as exc:  # a torch file that is not ours, or not a torch file at all
         raise WeightsError(f"{os.fspath(path)}: not a checkpoint torch can read safely ({_first_line(exc)})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
@@ -487,9 +479,3 @@ def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[n
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def check_target_error(exc: ZooError) -> int:
-    """The exit code of a command for ``exc``: 2 for an option that does not fit (a bad
-    argument), 1 for anything else (the model or file is wrong)."""
-    return 2 if isinstance(exc, (OptionError, UnknownOptionError)) else 1

@@ -5,16 +5,17 @@
 helpers do; ``isolated_registry`` swaps in a fresh registry (built-in tokens only by
 default) and puts the old one back afterwards.
 
-    >>> import zoo
+    >>> from zoo import plugin
+    >>> from zoo.registry.registry import get_registry
     >>> from zoo.testing import register_plugin
     >>> class Twice:
-    ...     @zoo.hookimpl
+    ...     @plugin.hookimpl
     ...     def zoo_tokens(self):
-    ...         return [zoo.Token("twice", help="x * 2", build=lambda ctx: None)]
+    ...         return [plugin.Token("twice", help="x * 2", build=lambda ctx: None)]
     >>> with register_plugin(Twice(), name="twice-plugin") as info:
     ...     info.tokens
     ['twice']
-    >>> "twice" in zoo.registry.get_registry().tokens
+    >>> "twice" in get_registry().tokens
     False
 
 Nothing here imports torch or pytest.
@@ -29,15 +30,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import registry as _registry
-from .registry import PluginInfo, Registry, get_registry
+from .registry import registry as _registry
+from .registry.registry import PluginInfo, Registry, get_registry
 
 __all__ = ["register_plugin", "isolated_registry", "install_distribution"]
 
 
 @contextmanager
 def register_plugin(plugin: object, name: str | None = None, version: str = "0.0.0") -> Iterator[PluginInfo]:
-    """Register ``plugin`` (a module, class instance or class with ``@zoo.hookimpl``
+    """Register ``plugin`` (a module, class instance or class with ``@zoo.plugin.hookimpl``
     functions) for the duration of the ``with`` block; yields its :class:`PluginInfo`.
 
     Its tokens, options and presets are usable inside the block exactly as an
@@ -46,11 +47,11 @@ def register_plugin(plugin: object, name: str | None = None, version: str = "0.0
     name another plugin has raises :class:`zoo.PluginClashError`, right here: a
     test wants to know.
 
-    >>> import zoo
+    >>> import zoo.plugin
     >>> class Se:
-    ...     @zoo.hookimpl
+    ...     @zoo.plugin.hookimpl
     ...     def zoo_tokens(self):
-    ...         return [zoo.Token("sq", [("reduction", int, 16)], build="my_pkg.layers:build_sq")]
+    ...         return [zoo.plugin.Token("sq", [("reduction", int, 16)], build="my_pkg.layers:build_sq")]
     >>> with register_plugin(Se(), name="my-pkg"):
     ...     zoo.parse_blocks("c32 sq8")[1].kwargs
     {'reduction': 8}

@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..bench import split_variants
+    from ..benchmark.timing import split_variants
     targets = [args.target, *args.vs]
     for text in targets:  # every target is checked before anything is built (a mistake: exit 2)
         target, _ = split_variants(text)
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..bench import benchmark, check_device
+    from ..benchmark.timing import benchmark, check_device
 
     check_device(args.device)  # a DeviceError: exit 2, as every argument error (zoo.cli)
     import logging

@@ -12,10 +12,8 @@ import re
 import textwrap
 from typing import Any
 
-MODEL_HELP = (
-    "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
-    "(.pt) from zoo train, timm:NAME, torchvision:NAME, or module:function"
-)
+from ..target import MODEL_KINDS
+
 SET_HELP = (
     "change an option, e.g. --set fun=gelu (repeatable); a preset also takes num_classes=N, "
     "input=C and head='{hidden: [256], dropout: 0.2}'; timm:, torchvision: and module:function "
@@ -47,7 +45,7 @@ def whole_number(minimum: int = 0, what: str = ""):
 def model_target(text: str) -> str:
     """argparse type of a MODEL: any non-blank text (what it names is decided later)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError(f"an empty model name; give {MODEL_HELP}")
+        raise argparse.ArgumentTypeError(f"an empty model name; give {MODEL_KINDS}")
     return text
 
 
@@ -110,7 +108,7 @@ def option(text: str) -> tuple[str, Any]:
 def add_model_arguments(parser: argparse.ArgumentParser, *, many: bool = False) -> None:
     """MODEL (or MODEL ... with ``many``) and ``--set``."""
     parser.add_argument("target", metavar="MODEL", type=model_target, nargs="+" if many else None,
-                        help=MODEL_HELP)
+                        help=MODEL_KINDS)
     parser.add_argument("--set", dest="options", type=option, action="append", default=[],
                         metavar="OPTION=VALUE", help=SET_HELP)
 

@@ -36,8 +36,8 @@ def option_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
     (1, [0, 1, 2, 3], 'zoo')
     """
     from ..options import declared_options
-    from ..registry import get_registry
-    from ..tokens.options import ACTIVATION_CHECK, BLOCKS_CHECK, NORM_CHECK
+    from ..registry.registry import get_registry
+    from ..tokens.options import check_blocks
 
     registry = get_registry()
 
@@ -45,11 +45,11 @@ def option_rows(names: list[str] | None = None) -> list[dict[str, Any]]:
     params = list(declared_options().values())
     ours = [p for p in params if p.plugin == "zoo"]  # in their declared order
     for param in ours + sorted((p for p in params if p.plugin != "zoo"), key=lambda p: p.name):
-        activation = param.validate == ACTIVATION_CHECK
+        activation = param.table == "activations"
         choices = (["", *registry.activations] if activation
-                   else [0, *registry.norms] if param.validate == NORM_CHECK
+                   else [0, *registry.norms] if param.table == "norms"
                    else list(param.choices) if param.choices is not None else None)
-        kind = "activation" if activation else "blocks" if param.validate == BLOCKS_CHECK else param.type.__name__
+        kind = "activation" if activation else "blocks" if param.validate is check_blocks else param.type.__name__
         rows.append({"name": param.name, "type": kind, "default": param.default, "choices": choices,
                      "minimum": param.min, "maximum": param.max, "help": param.help, "plugin": param.plugin})
     if names:

@@ -37,9 +37,9 @@ def plugin_rows() -> list[dict[str, Any]]:
     >>> plugin_rows()[0]["distribution"], plugin_rows()[0]["status"]
     ('zoo', 'ok')
     """
-    from ..registry import BUILTIN, get_registry
+    from ..registry.registry import BUILTIN, get_registry
 
-    registry = get_registry(check=False)
+    registry = get_registry()
     infos = sorted(registry.plugins.values(), key=lambda i: (i.name != BUILTIN, i.name.lower()))
     rows = [info.to_dict() for info in infos]
     presets = _presets_by_plugin()

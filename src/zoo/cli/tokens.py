@@ -32,7 +32,7 @@ def token_rows(names: list[str] | None = None, plugin: str | None = None) -> lis
     >>> [row["plugin"] for row in token_rows(["r"])]
     ['zoo']
     """
-    from ..registry import get_registry, normalize_name
+    from ..registry.registry import get_registry, normalize_name
 
     registry = get_registry()
     tokens = registry.tokens

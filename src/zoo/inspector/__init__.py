@@ -1,5 +1,5 @@
 """The inspector: module tree, parameters, MACs and the document's cost table,
-computed on the meta device (spec §7).
+computed on the meta device.
 
     >>> import zoo
     >>> print(zoo.inspect("(cnf64 m) 2r r128_3_2", input_size=(3, 32, 32)))  # doctest: +SKIP

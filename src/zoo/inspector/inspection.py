@@ -29,13 +29,13 @@ from .report import (
 )
 from .trace import Trace, meta_copy, trace
 
-__all__ = ["inspect", "resolve_target", "Target", "DEFAULT_SIZE", "input_specs", "takes_images"]
+__all__ = ["inspect", "resolve_target", "InspectedModel", "DEFAULT_SIZE", "input_specs", "takes_images"]
 
 DEFAULT_SIZE = (32, 32)  # H, W for a block string or CNN without an input size (CIFAR's)
 
 
 @dataclass
-class Target:
+class InspectedModel:
     """A model ready to inspect: built on meta by zoo, or given by the caller."""
 
     model: nn.Module
@@ -46,7 +46,7 @@ class Target:
     data: tuple[tuple, dict[str, Any]] | None = None  # real inputs (args, kwargs), from input_data
 
 
-def resolve_target(target: Any, input_size: Any = None, **options: Any) -> Target:
+def resolve_target(target: Any, input_size: Any = None, **options: Any) -> InspectedModel:
     """Turn ``target`` into a model: an ``nn.Module`` as it is; a preset name or YAML
     path through ``zoo.presets`` (``options``: the overrides of ``zoo.create``);
     anything else as a block string (``options``: ``CNN`` options only). Models zoo
@@ -63,7 +63,7 @@ def resolve_target(target: Any, input_size: Any = None, **options: Any) -> Targe
                          else f"input size not given: {_fmt_chw(size)} assumed (pass input_size)")
         name = getattr(target, "name", None)
         name = name if isinstance(name, str) and name else type(target).__name__
-        return Target(target, name, size, owned=False, notes=notes)
+        return InspectedModel(target, name, size, owned=False, notes=notes)
     from ..target import resolve_model
 
     spec = resolve_model(target, **options)
@@ -73,14 +73,14 @@ def resolve_target(target: Any, input_size: Any = None, **options: Any) -> Targe
     with torch.device("meta"):
         model = spec.build(weights=False)
     if input_size is not None:
-        return Target(model, spec.name, input_size, owned=True)
+        return InspectedModel(model, spec.name, input_size, owned=True)
     if spec.input_size is not None:
-        return Target(model, spec.name, spec.input_size, owned=True)
+        return InspectedModel(model, spec.name, spec.input_size, owned=True)
     size, declared = _default_size(model)
     notes = []
     if size is not None and not declared:
         notes.append(f"input size not given: {_fmt_chw(size)} assumed (zoo inspect --input C,H,W)")
-    return Target(model, spec.name, size, owned=True, notes=notes)
+    return InspectedModel(model, spec.name, size, owned=True, notes=notes)
 
 
 def _options_error(options: Mapping[str, Any]) -> ZooError:
@@ -252,7 +252,7 @@ def inspect(target: Any, input_size: Any = None, *, input_data: Any = None, **op
 
     ``target``: an ``nn.Module`` (never run, moved or changed: a meta copy runs), a
     preset name, a YAML preset file, or a block string; ``options`` are CNN options
-    (spec §5), and for a preset also what ``zoo.create`` takes (``num_classes``,
+   , and for a preset also what ``zoo.create`` takes (``num_classes``,
     ``input``, ``head``, ``blocks``). ``input_size`` is ``(C, H, W)`` or
     ``(B, C, H, W)``; for a preset it defaults to the preset's input, for a block
     string to ``(input, 32, 32)``, for a timm model to its ``pretrained_cfg``. Three
@@ -280,7 +280,7 @@ def inspect(target: Any, input_size: Any = None, *, input_data: Any = None, **op
     return inspect_target(found)
 
 
-def inspect_target(found: Target) -> Report:
+def inspect_target(found: InspectedModel) -> Report:
     model = found.model
     params = {id(p): p for p in model.parameters()}
     n_params = sum(p.numel() for p in params.values())

@@ -106,12 +106,9 @@ class ModelState:
     def plot(self, figsize: tuple[float, float] = (12, 3.5), title: str | None = None):
         """Parameters per layer (bars) and rms |w| and rms |grad| per layer (lines, log
         axis) as a matplotlib ``Figure`` (needs matplotlib)."""
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            from ..errors import MissingExtraError
+        from ..extras import require
 
-            raise MissingExtraError("ModelState.plot needs matplotlib", hint="pip install 'zoo-cnn[plot]'") from None
+        Figure = require("matplotlib.figure", "ModelState.plot").Figure  # noqa: N806 - the class
         stats = self.stats()
         names = list(stats)
         fig = Figure(figsize=figsize, dpi=100)
@@ -140,10 +137,10 @@ class ModelState:
 
     def report(self, input_size: Sequence[int] | None = None):
         """The :class:`zoo.Report` behind :meth:`layers` (raises ``ShapeError`` on failure)."""
-        from .inspection import Target, _size_argument, inspect_target
+        from .inspection import InspectedModel, _size_argument, inspect_target
 
         size = _size_argument(input_size) if input_size is not None else None
-        target = Target(self.model, type(self.model).__name__, size, owned=False)
+        target = InspectedModel(self.model, type(self.model).__name__, size, owned=False)
         return inspect_target(target)
 
     def layers(self, depth: int = 2, input_size: Sequence[int] | None = None, console: Any = None) -> None:

@@ -446,6 +446,10 @@ class FittedTree:
                 return
         yield table  # labels to cut: rich narrows the label column
 
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = table_width(tree_table(self.report, self.depth))
+        return Measurement(min(width, options.max_width), width)
+
 
 def table_lines(table: Table) -> Group:
     """A table whose rows all fit, as lines of text: what rich draws for it (bold
@@ -479,10 +483,6 @@ def _pad(cell: Text, width: int, justify: str, last: bool) -> Text:
     if not last:
         padded.append("  ")
     return padded
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        width = table_width(tree_table(self.report, self.depth))
-        return Measurement(min(width, options.max_width), width)
 
 
 def table_width(table: Table) -> int:

@@ -4,7 +4,7 @@ from .activation import create_activation
 from .dropout import create_dropout
 from .norm import LayerNormChannels, create_norm
 from .pool import GLOBAL_POOLS, create_pool
-from .residual import PadAlign, Residual, before_layers, residual_from_options
+from .residual import PadAlign, Residual, residual_from_options
 from .shift import ShiftFeatures, create_shift
 
 __all__ = [
@@ -16,7 +16,6 @@ __all__ = [
     "LayerNormChannels",
     "PadAlign",
     "Residual",
-    "before_layers",
     "residual_from_options",
     "ShiftFeatures",
     "create_shift",

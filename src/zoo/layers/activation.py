@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import nn
 
 from ..errors import OptionError
-from ..specs import current_registry
+from ..registry.specs import Activation
 
 # Activations that may overwrite their input: their backward needs only their output.
 _INPLACE = {"relu"}
 
 
-def create_activation(name, inplace: bool = False) -> nn.Module | None:
+def create_activation(name, activations: Mapping[str, Activation], inplace: bool = False) -> nn.Module | None:
     """``"gelu"`` -> ``nn.GELU()``; ``""`` -> ``None`` (no activation); an ``nn.Module``
     class or a function returning a module (``nn.Mish``) -> a new one of it. The names
-    are zoo's (:data:`zoo.kinds.ACTIVATIONS`) and the plugins' (``zoo_activations``).
+    are those of ``activations``: zoo's (:data:`zoo.kinds.ACTIVATIONS`) and the plugins'
+    (``zoo_activations``), as the registry passes them (a token: ``ctx.activation(name)``).
 
     ``inplace=True``: ReLU overwrites its input (``nn.ReLU(inplace=True)``, as timm and
     torchvision build it), saving an allocation and a pass over memory. Only for an input
     nobody else reads: the fresh output of a convolution, a norm or a sum inside a block
     (not a token's input, which may be the user's tensor). Other activations ignore it.
 
-    >>> create_activation(nn.Mish), create_activation("swish")
+    >>> from zoo.registry.registry import get_registry
+    >>> table = get_registry().activations
+    >>> create_activation(nn.Mish, table), create_activation("swish", table)
     (Mish(), SiLU())
-    >>> create_activation("relu", inplace=True), create_activation("gelu", inplace=True)
+    >>> create_activation("relu", table, inplace=True), create_activation("gelu", table, inplace=True)
     (ReLU(inplace=True), GELU(approximate='none'))
     """
     if callable(name) and not isinstance(name, str):
@@ -33,7 +38,6 @@ def create_activation(name, inplace: bool = False) -> nn.Module | None:
         return module
     if not name:
         return None
-    activations = current_registry().activations  # zoo's (zoo.kinds.ACTIVATIONS) and the plugins'
     if name not in activations:
         raise OptionError(f"unknown activation {name!r}; use one of {', '.join(activations)}")
     if inplace and name in _INPLACE:

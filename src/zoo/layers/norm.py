@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
 from ..errors import OptionError
 from ..kinds import describe
-from ..specs import current_registry
+from ..registry.specs import Norm
 
 
 class LayerNormChannels(nn.Module):
@@ -43,13 +45,13 @@ def InstanceNorm2d(channels: int) -> nn.Module:  # noqa: N802
     return nn.InstanceNorm2d(channels, affine=True)  # learnable (the document has none)
 
 
-def create_norm(kind: int, channels: int) -> nn.Module | None:
-    """The norm layer of ``kind``: zoo's (:data:`zoo.kinds.NORMS`: ``1`` ``BatchNorm2d(C)``,
-    ``2`` ``LayerNormChannels(C)``, ``3`` ``InstanceNorm2d(C, affine=True)``) or a
-    plugin's (``zoo_norms``); ``None`` for ``0``."""
+def create_norm(kind: int, channels: int, norms: Mapping[int, Norm]) -> nn.Module | None:
+    """The norm layer of ``kind`` in ``norms``: zoo's (:data:`zoo.kinds.NORMS`: ``1``
+    ``BatchNorm2d(C)``, ``2`` ``LayerNormChannels(C)``, ``3`` ``InstanceNorm2d(C,
+    affine=True)``) and the plugins' (``zoo_norms``), as the registry passes them (a
+    token: ``ctx.norm(kind)``); ``None`` for ``0``."""
     if kind == 0 and not isinstance(kind, bool):
         return None
-    norms = current_registry().norms
     spec = norms.get(kind) if isinstance(kind, int) and not isinstance(kind, bool) else None
     if spec is None:
         known = {0: "nothing", **{k: n.name for k, n in norms.items()}}

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import OptionError
+from ..registry.specs import Tables
 from .activation import create_activation
 from .dropout import create_dropout
 from .norm import create_norm
@@ -15,7 +16,7 @@ from .shift import create_shift
 
 class Residual(nn.Module):
     """A skip connection around a branch, with optional scale, stochastic depth and
-    after-layers (spec §4).
+    after-layers.
 
     ``block`` is the branch (for token ``r``: norm_before, Conv2d, norm, activation,
     dropout, Conv2d, norm_block); ``align`` maps the input to the branch's shape
@@ -152,38 +153,26 @@ def _output_unread(block: nn.Module) -> bool:
     return isinstance(last, (*_UNREAD_OUTPUT, LayerNormChannels))
 
 
-def before_layers(channels: int, options) -> list[nn.Module]:
-    """The layers that open a residual branch: the norm of ``norm_before``, then the
-    activation ``fun_before``. With ``preact`` pass them to :func:`residual_from_options`
-    as ``before`` (the projection takes their output too); else put them first in the
-    branch.
-
-    >>> from zoo import Config
-    >>> [type(m).__name__ for m in before_layers(8, Config(norm_before=1, fun_before="relu"))]
-    ['BatchNorm2d', 'ReLU']
-    """
-    norm = create_norm(options.norm_before, channels)
-    # in place only on the norm's fresh output: the input itself is the identity skip
-    fun = create_activation(options.fun_before, inplace=norm is not None)
-    return [layer for layer in (norm, fun) if layer is not None]
-
-
 def residual_from_options(
-    block: nn.Module, in_channels: int, out_channels: int, stride: int, options, before: nn.Module | None = None
+    block: nn.Module, in_channels: int, out_channels: int, stride: int, options, tables: Tables,
+    before: nn.Module | None = None,
 ) -> Residual:
     """A :class:`Residual` around ``block`` with the skip, scale and after-layers that
-    the options ask for (spec §4): the one place these are chosen, for ``r`` and for
+    the options ask for: the one place these are chosen, for ``r`` and for
     plugins' residual tokens alike.
 
     The skip is the identity when the shape is kept, else (``align="conv"``)
     ``Conv2d(1x1, stride)`` and the norm of ``norm_align``, or (``align="pad"``, He et
     al.'s option A) every stride-th pixel with zero channels added; then
     ``mult``/``scale``; after the sum the norm of ``norm_after``, the activation
-    ``fun_after`` and the dropout ``drop_after``. ``before`` (see
-    :func:`before_layers`) runs first, for the branch and a projecting skip alike.
+    ``fun_after`` and the dropout ``drop_after``, their kinds looked up in ``tables`` (a
+    token: ``ctx.residual(block, out, stride)``). ``before`` (the layers of
+    ``ctx.before_layers()``, with option ``preact``) runs first, for the branch and a
+    projecting skip alike.
 
     >>> from zoo import Config
-    >>> r = residual_from_options(nn.Conv2d(8, 16, 3, 2, 1), 8, 16, 2, Config(mult=1))
+    >>> from zoo.registry.registry import get_registry
+    >>> r = residual_from_options(nn.Conv2d(8, 16, 3, 2, 1), 8, 16, 2, Config(mult=1), get_registry())
     >>> r(torch.randn(2, 8, 8, 8)).shape
     torch.Size([2, 16, 4, 4])
     """
@@ -191,12 +180,12 @@ def residual_from_options(
     if (out_channels != in_channels or stride != 1) and options.align == "pad":
         align = PadAlign(in_channels, out_channels, stride)
     elif out_channels != in_channels or stride != 1:
-        norm = create_norm(options.norm_align, out_channels)
+        norm = create_norm(options.norm_align, out_channels, tables.norms)
         conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
         align = nn.Sequential(conv, *([norm] if norm is not None else []))
     after = [
-        create_norm(options.norm_after, out_channels),
-        create_activation(options.fun_after, inplace=True),  # on the fresh sum (or its norm)
+        create_norm(options.norm_after, out_channels, tables.norms),
+        create_activation(options.fun_after, tables.activations, inplace=True),  # on the fresh sum (or its norm)
         create_dropout(options.drop_after),
         create_shift(options.shift_after),
     ]

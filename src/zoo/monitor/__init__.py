@@ -1,4 +1,4 @@
-"""Watching blocks learn: debug statistics of residual blocks and the block plot (spec §6).
+"""Watching blocks learn: debug statistics of residual blocks and the block plot.
 
     >>> import torch, zoo
     >>> cnn = zoo.CNN(blocks="(cnf16 m) r r32_3_2", mult=1).debug(True)

@@ -1,4 +1,4 @@
-"""Debug statistics of residual blocks: how much each branch adds to its skip (spec §6).
+"""Debug statistics of residual blocks: how much each branch adds to its skip.
 
 In debug mode every :class:`~zoo.layers.Residual` holds a :class:`BlockStats` in its
 ``stats`` attribute and calls ``stats.observe(skip, branch)`` on each TRAINING forward.

@@ -5,7 +5,8 @@ any third-party one. One file per family; none of them imports torch at import t
 
 from __future__ import annotations
 
-from ..specs import Activation, Norm, Param, Token, hookimpl
+from ..registry.hooks import hookimpl
+from ..registry.specs import Activation, Norm, Param, Token
 from . import activation, conv, dropout, norm, options, pool, residual, shift
 
 __all__ = ["zoo_tokens", "zoo_options", "zoo_activations", "zoo_norms"]

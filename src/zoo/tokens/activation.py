@@ -4,19 +4,15 @@ token of its name too, made by the registry as for a plugin's)."""
 from __future__ import annotations
 
 from ..kinds import ACTIVATIONS
-from ..specs import Activation, Token
+from ..registry.specs import Activation, Token
 
 
 def build_fun(ctx):
-    from ..layers import create_activation
-
-    return create_activation(ctx.options.fun)
+    return ctx.activation(ctx.options.fun)
 
 
 def build_named(name, ctx):
-    from ..layers import create_activation
-
-    return create_activation(name)
+    return ctx.activation(name)
 
 
 TOKENS = [Token("f", (), "the activation of option `fun` (nothing when fun=\"\")", build_fun)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..specs import MAX_CHANNELS, MAX_KERNEL, Token, Value
+from ..registry.limits import MAX_CHANNELS, MAX_KERNEL
+from ..registry.specs import Token, Value
 
 CHANNELS = Value("channels", int, None, doc="C", min=1, max=MAX_CHANNELS)
 KERNEL = Value("kernel", int, 3, min=1, max=MAX_KERNEL)
@@ -31,11 +32,9 @@ def build_conv(ctx, channels, kernel, stride, padding, groups=1, dilation=1):
 def build_cnf(ctx, channels, kernel, stride, padding, groups=1, dilation=1):
     from torch import nn
 
-    from ..layers import create_activation, create_norm
-
     conv, out = build_conv(ctx, channels, kernel, stride, padding, groups, dilation)
     # in place: the activation's input is the fresh output of the conv or norm just before
-    layers = [conv, create_norm(ctx.options.norm, out), create_activation(ctx.options.fun, inplace=True)]
+    layers = [conv, ctx.norm(ctx.options.norm, out), ctx.activation(ctx.options.fun, inplace=True)]
     return nn.Sequential(*(layer for layer in layers if layer is not None)), out
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..kinds import DROPOUTS, describe
-from ..specs import Token, Value
+from ..registry.specs import Token, Value
 
 
 def build_dropout(ctx, dim):

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from ..kinds import NORMS, describe
-from ..specs import Norm, Token, Value
+from ..registry.specs import Norm, Token, Value
 
 
 def build_norm(ctx, kind):
-    from ..layers import create_norm
-
-    return create_norm(ctx.options.norm if kind is None else kind, ctx.channels)
+    return ctx.norm(ctx.options.norm if kind is None else kind)
 
 
 TOKENS = [
     Token(
         "n",
-        (Value("kind", int, None, doc="norm", min=0, max=99, validate="zoo.options:check_norm_option"),),
+        (Value("kind", int, None, doc="norm", min=0, max=99, table="norms"),),
         f"norm: {describe(NORMS)} (and the plugins' kinds: zoo options norm)",
         build_norm,
     ),

@@ -3,24 +3,29 @@
 
 from __future__ import annotations
 
-from .. import kinds
-from ..specs import MAX_CHANNELS, Option, Param
+from typing import Any
 
-# the checks live in zoo.options (they ask the registry, which imports this package):
-# named here as references, resolved when first used
-ACTIVATION_CHECK = "zoo.options:check_activation_option"
-NORM_CHECK = "zoo.options:check_norm_option"
-BLOCKS_CHECK = "zoo.options:check_blocks_option"
+from .. import kinds
+from ..errors import OptionError
+from ..registry.limits import MAX_CHANNELS
+from ..registry.specs import Option, Param
+
+
+def check_blocks(value: Any, where: str) -> str:
+    """The check of ``blocks``: text (parsed when the network is built)."""
+    if not isinstance(value, str):
+        raise OptionError(f"{where}: must be a block string, e.g. \"cnf32 m r64\"")
+    return value
 
 
 def _kind(name: str, default: int, table: dict[int, str], help: str) -> Param:
-    if table is kinds.NORMS:  # plugins add norm kinds: checked against the registry
-        return Param(name, int, default, help=help, validate=NORM_CHECK)
+    if table is kinds.NORMS:  # plugins add norm kinds: checked against the tables passed in
+        return Param(name, int, default, help=help, table="norms")
     return Option(name, default, help, choices=tuple(table))
 
 
 def _fun(name: str, default: str, help: str) -> Param:
-    return Param(name, str, default, help=help, validate=ACTIVATION_CHECK)
+    return Param(name, str, default, help=help, table="activations")
 
 
 def _std(name: str, help: str) -> Param:
@@ -31,7 +36,7 @@ NORMS = kinds.describe(kinds.NORMS)
 
 OPTIONS = [
     Option("input", 3, "channels of the input image", min=1, max=MAX_CHANNELS),
-    Param("blocks", str, "", help="the block string", validate=BLOCKS_CHECK),
+    Param("blocks", str, "", help="the block string", validate=check_blocks),
     Option("bias", False, "Conv2d layers get a bias"),
     _kind("norm", 1, kinds.NORMS, f"norm kind of `n` and `cnf`: {NORMS}"),
     _kind("drop", 2, kinds.DROPOUTS, f"dropout kind of `d`: {kinds.describe(kinds.DROPOUTS)}"),

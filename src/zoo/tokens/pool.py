@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..specs import MAX_KERNEL, Token, Value
+from ..registry.limits import MAX_KERNEL
+from ..registry.specs import Token, Value
 
 POOL_VALUES = (
     Value("kernel", int, 2, min=1, max=MAX_KERNEL),

@@ -1,8 +1,9 @@
-"""``r``: the residual block of spec §4; ``b``: its branch alone."""
+"""``r``: the residual block; ``b``: its branch alone."""
 
 from __future__ import annotations
 
-from ..specs import MAX_CHANNELS, MAX_KERNEL, Token, Value
+from ..registry.limits import MAX_CHANNELS, MAX_KERNEL
+from ..registry.specs import Token, Value
 
 RESIDUAL_VALUES = (
     Value("channels", int, None, doc="C", min=1, max=MAX_CHANNELS),
@@ -15,7 +16,7 @@ def branch_layers(ctx, channels, kernel, stride):
     """Conv2d -> norm_inside -> fun_inside -> drop_inside -> shift_inside -> Conv2d -> norm_block."""
     from torch import nn
 
-    from ..layers import create_activation, create_dropout, create_norm, create_shift
+    from ..layers import create_dropout, create_shift
 
     o = ctx.options
     out = channels or ctx.channels
@@ -23,12 +24,12 @@ def branch_layers(ctx, channels, kernel, stride):
     pad = (kernel - 1) // 2
     layers = [
         nn.Conv2d(ctx.channels, out, kernel, s1, pad, bias=o.bias),
-        create_norm(o.norm_inside, out),
-        create_activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
+        ctx.norm(o.norm_inside, out),
+        ctx.activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
         create_dropout(o.drop_inside),
         create_shift(o.shift_inside),
         nn.Conv2d(out, out, kernel, s2, pad, bias=o.bias),
-        create_norm(o.norm_block, out),
+        ctx.norm(o.norm_block, out),
     ]
     return [layer for layer in layers if layer is not None], out
 
@@ -54,8 +55,6 @@ def check_odd_kernel(ctx, kernel: int) -> None:
 def build_residual(ctx, channels, kernel, stride):
     from torch import nn
 
-    from ..layers import before_layers, residual_from_options
-
     o = ctx.options
     check_odd_kernel(ctx, kernel)
     layers, out = branch_layers(ctx, channels, kernel, stride)
@@ -64,12 +63,12 @@ def build_residual(ctx, channels, kernel, stride):
             f"align='pad' cannot take {ctx.channels} channels down to {out}: zero padding only adds channels",
             hint=f"give at least {ctx.channels} channels, or use align='conv'",
         )
-    before = before_layers(ctx.channels, o)
+    before = ctx.before_layers()
     if o.preact and before:  # shared by the branch and the projection (He et al. 2016b)
         block, shared = nn.Sequential(*layers), nn.Sequential(*before)
     else:
         block, shared = nn.Sequential(*before, *layers), None
-    return residual_from_options(block, ctx.channels, out, stride, o, before=shared), out
+    return ctx.residual(block, out, stride, before=shared), out
 
 
 TOKENS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..specs import Token, Value
+from ..registry.specs import Token, Value
 
 
 def build_shift(ctx, std):

@@ -34,7 +34,8 @@ from typing import Any
 
 import torch
 
-from ..errors import DataError, MissingExtraError, UnknownDataError, did_you_mean
+from ..errors import DataError, UnknownDataError, did_you_mean
+from ..extras import require
 
 __all__ = [
     "DATA_SETS",
@@ -265,11 +266,7 @@ _FILES = {
 
 def _torchvision(key: str):
     def load(root: Path, seed: int) -> DataSet:
-        try:
-            import torchvision.datasets as datasets
-        except ImportError:
-            raise MissingExtraError(f"--data {key} needs torchvision, which is not installed",
-                                    hint="pip install torchvision") from None
+        datasets = require("torchvision.datasets", f"--data {key}")
         cls_name, folder, files, archive, url = _FILES[key]
         cls = getattr(datasets, cls_name)
         where = root / folder
@@ -314,10 +311,8 @@ def _folder(path: Path, size: int) -> DataSet:
             f"folder:{path} has no {' or '.join(p + '/' for p in missing)}; an ImageFolder tree is "
             f"{path}/train/<class>/<image> and {path}/val/<class>/<image>"
         )
-    try:
-        from torchvision import datasets, transforms
-    except ImportError:
-        raise MissingExtraError("--data folder: needs torchvision", hint="pip install torchvision") from None
+    datasets = require("torchvision.datasets", "--data folder")
+    transforms = require("torchvision.transforms", "--data folder")
     transform = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
                                     transforms.PILToTensor()])
     splits = []

@@ -182,12 +182,9 @@ def plot_curves(name: str, history: Sequence[dict[str, Any]],
                 earlier: Sequence[tuple[str, Sequence[dict[str, Any]]]] = ()):
     """Loss and accuracy per epoch (training dashed, validation solid) as a matplotlib
     ``Figure``; the ``earlier`` runs drawn semi-transparent."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        from ..errors import MissingExtraError
+    from ..extras import require
 
-        raise MissingExtraError("the learning curves need matplotlib", hint="pip install 'zoo-cnn[train]'") from None
+    Figure = require("matplotlib.figure", "the learning-curve plot").Figure  # noqa: N806 - the class
     fig = Figure(figsize=(12, 4), dpi=100)
     axes = fig.subplots(1, 2)
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]

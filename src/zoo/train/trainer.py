@@ -336,7 +336,9 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, end: int, states: list[Any], period_state: int,
                      interrupt: _Interrupt) -> dict[str, Any]:
-        net, optimizer, scheduler, scaler = self.net, self.optimizer, self.scheduler, self.scaler
+        net, optimizer, scheduler = self.net, self.optimizer, self.scheduler
+        # a disabled scaler passes the loss and the step through: one code path for fp16 and not
+        scaler = self.scaler or torch.amp.GradScaler(self.device.type, enabled=False)
         net.train()
         indices = self._indices(epoch)
         start_step = self.step_in_epoch
@@ -358,13 +360,9 @@ class Trainer:
                 output = net(x)
                 loss = self.loss_fn(output, y)
             optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if scheduler is not None:
                 scheduler.step()
             self.global_step += 1

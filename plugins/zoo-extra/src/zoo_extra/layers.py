@@ -5,16 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.plugin import (
-    MAX_CHANNELS,
-    Residual,
-    before_layers,
-    check_odd_kernel,
-    create_activation,
-    create_dropout,
-    create_norm,
-    residual_from_options,
-)
+from zoo.plugin import MAX_CHANNELS, Residual, check_odd_kernel, create_dropout
 
 __all__ = ["SqueezeExcite", "build_se", "build_bottleneck", "group_norm"]
 
@@ -23,18 +14,19 @@ class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation (Hu et al. 2018): rescale each channel by a gate
     computed from the image's mean channel vector. Keeps the shape.
 
-    The layer names (``fc1``, ``fc2``) and biases match timm's ``SEModule``.
+    The layer names (``fc1``, ``fc2``) and biases match timm's ``SEModule``. ``gate``:
+    the module that turns the scores into factors (``nn.Sigmoid()`` when not given).
 
     >>> SqueezeExcite(32, 8)(torch.randn(2, 32, 5, 5)).shape
     torch.Size([2, 32, 5, 5])
     """
 
-    def __init__(self, channels: int, hidden: int, gate: str = "sigmoid"):
+    def __init__(self, channels: int, hidden: int, gate: nn.Module | None = None):
         super().__init__()
         self.fc1 = nn.Conv2d(channels, hidden, kernel_size=1, bias=True)
         self.act = nn.ReLU()
         self.fc2 = nn.Conv2d(hidden, channels, kernel_size=1, bias=True)
-        self.gate = create_activation(gate)
+        self.gate = gate if gate is not None else nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
         s = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
@@ -44,7 +36,7 @@ class SqueezeExcite(nn.Module):
 
 def build_se(ctx, reduction: int) -> nn.Module:
     """``se[reduction]``: :class:`SqueezeExcite` with ``max(1, C // reduction)`` hidden channels."""
-    return SqueezeExcite(ctx.channels, max(1, ctx.channels // reduction), gate=ctx.options.se_gate)
+    return SqueezeExcite(ctx.channels, max(1, ctx.channels // reduction), gate=ctx.activation(ctx.options.se_gate))
 
 
 def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tuple[Residual, int]:
@@ -80,23 +72,23 @@ def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tup
     # timm); otherwise on the first 1x1 convolution (the original ResNet v1).
     s1, s2 = (1, stride) if o.stride_first else (stride, 1)
     pad = (kernel - 1) // 2
-    before = before_layers(c_in, o)
+    before = ctx.before_layers()
     shared = nn.Sequential(*before) if o.preact and before else None  # pre-activation: the projection's too
     layers = [
         *(before if shared is None else []),
         nn.Conv2d(c_in, width, 1, s1, 0, bias=o.bias),
-        create_norm(o.norm_inside, width),
-        create_activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
+        ctx.norm(o.norm_inside, width),
+        ctx.activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
         create_dropout(o.drop_inside),
         nn.Conv2d(width, width, kernel, s2, pad, bias=o.bias),
-        create_norm(o.norm_inside, width),
-        create_activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
+        ctx.norm(o.norm_inside, width),
+        ctx.activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
         create_dropout(o.drop_inside),
         nn.Conv2d(width, out, 1, 1, 0, bias=o.bias),
-        create_norm(o.norm_block, out),
+        ctx.norm(o.norm_block, out),
     ]
     block = nn.Sequential(*(layer for layer in layers if layer is not None))
-    module = residual_from_options(block, c_in, out, stride, o, before=shared)
+    module = ctx.residual(block, out, stride, before=shared)
     return module, out
 
 

@@ -1,4 +1,4 @@
-"""The rich rendering of a :class:`zoo.bench.BenchReport`, readable at 80 columns."""
+"""The rich rendering of a :class:`zoo.benchmark.timing.BenchReport`, readable at 80 columns."""
 
 from __future__ import annotations
 

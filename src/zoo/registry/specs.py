@@ -1,6 +1,8 @@
-"""What plugins declare: parameters (:class:`Param`), tokens (:class:`Token`), the hook
-markers and the size limits. The lowest layer of zoo besides ``errors`` and ``kinds``:
-no torch, and nothing of zoo that could import this module back.
+"""What plugins declare: parameters (:class:`Param`), tokens (:class:`Token`),
+activations and norm kinds, and the :class:`Tables` they fill. With
+:mod:`zoo.registry.hooks` and :mod:`zoo.registry.limits` the lowest layer of zoo
+besides ``errors`` and ``kinds``: no torch, and nothing of zoo that could import this
+module back.
 
 One parameter type serves everywhere a named, typed, defaulted value is checked: a
 token's positional values (``Value``), the options of a network, zoo's own and the
@@ -23,19 +25,15 @@ import operator
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-import pluggy
-
-from .errors import OptionError, PluginError
+from .. import kinds
+from ..errors import OptionError, PluginError, did_you_mean
 
 __all__ = [
-    "PROJECT",
-    "hookimpl",
-    "hookspec",
     "Param",
     "Value",
     "Option",
@@ -43,29 +41,14 @@ __all__ = [
     "Activation",
     "Norm",
     "resolve",
-    "current_registry",
+    "Tables",
+    "check_activation",
+    "check_norm",
     "plugin_code",
     "as_whole",
     "in_choices",
-    "MAX_CHANNELS",
-    "MAX_KERNEL",
-    "MAX_REPEAT",
-    "MAX_DEPTH",
-    "MAX_SIDE",
-    "MAX_WIDTH",
 ]
 
-PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
-
-# Sizes past these are refused before anything is allocated.
-MAX_CHANNELS = 65_536
-MAX_KERNEL = 63
-MAX_REPEAT = 1_000
-MAX_DEPTH = 64  # nested groups: the parser, the build, the inspector and deepcopy all take this
-MAX_SIDE = 65_536  # height or width of an input image
-MAX_WIDTH = 1_048_576  # a head's num_classes or hidden width
 
 _ASCII_INT = re.compile(r"-?[0-9]+")
 _TYPE_NAMES = {int: "a whole number", float: "a finite number", str: "text", bool: "True or False"}
@@ -106,8 +89,10 @@ class Param:
     value, or an option of a network (zoo's or a plugin's).
 
     ``type`` is ``int``, ``float``, ``str`` or ``bool``; ``choices``, ``min`` and
-    ``max`` bound it; ``validate(value, where)`` replaces the type check for values
-    that are more than a type (an activation: a name or a module class). For a token
+    ``max`` bound it; ``table`` (``"activations"`` or ``"norms"``) makes it a name or
+    kind of one of the tables the checker passes in (:class:`Tables`: zoo's and the
+    plugins'); ``validate(value, where)`` replaces the type check for values that are
+    more than a type (the block string). For a token
     value, ``default=None`` means the builder derives it, and ``doc`` says how
     (``"C"``, ``"norm"``) for listings.
     """
@@ -121,7 +106,8 @@ class Param:
     choices: tuple | None = None
     help: str = ""
     plugin: str = ""  # set by the registry: the distribution that declares it
-    validate: Callable[[Any, str], Any] | str | None = field(default=None, compare=False, repr=False)
+    table: str = ""  # "activations" or "norms": checked against Tables passed in
+    validate: Callable[[Any, str], Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -130,6 +116,8 @@ class Param:
             raise PluginError(f"parameter {self.name!r}: type must be int, float, str or bool, not {self.type!r}")
         if self.choices is not None:
             object.__setattr__(self, "choices", tuple(self.choices))
+        if self.table not in ("", "activations", "norms"):
+            raise PluginError(f"parameter {self.name!r}: table must be 'activations' or 'norms', not {self.table!r}")
 
     @property
     def default_text(self) -> str:
@@ -169,18 +157,28 @@ class Param:
             return value, f"must be at most {self.max:,g}"
         return value, None
 
-    def check(self, value: Any, where: str = "option") -> Any:
+    def check(self, value: Any, where: str = "option", tables: Tables | None = None) -> Any:
         """``value`` checked and in its type (a numpy integer becomes an int), or an
-        :class:`OptionError` ``"option norm=7: must be one of 0, 1, 2, 3 (...)"``."""
+        :class:`OptionError` ``"option norm=7: must be one of 0, 1, 2, 3 (...)"``.
+        ``tables``: the activations and norms a ``table`` parameter is checked against."""
+        if self.table:
+            return self._in_table(value, f"{where} {self.name}={value!r}", tables)
         if self.validate is not None:
-            return resolve(self.validate, f"option {self.name!r}")(value, f"{where} {self.name}={value!r}")
+            return self.validate(value, f"{where} {self.name}={value!r}")
         checked, problem = self.problem(value)
         if problem:
             meaning = f" ({self.help})" if self.help else ""
             raise OptionError(f"{where} {self.name}={value!r}: {problem}{meaning}")
         return checked
 
-    def convert(self, raw: str) -> Any:
+    def _in_table(self, value: Any, where: str, tables: Tables | None) -> Any:
+        if tables is None:
+            raise PluginError(f"parameter {self.name!r} names the table {self.table!r}: check it with tables=")
+        if self.table == "activations":
+            return check_activation(where, value, tables.activations)
+        return check_norm(where, value, tables.norms)
+
+    def convert(self, raw: str, tables: Tables | None = None) -> Any:
         """Turn the text of a token's value into its type; ``ValueError`` says what was
         expected (``"kernel must be at least 1, not 0"``)."""
         value: Any = raw
@@ -196,9 +194,9 @@ class Param:
         checked, problem = self.problem(value)
         if problem:
             raise ValueError(f"{self.name} {problem}, not {raw}")
-        if self.validate is not None:  # e.g. a norm kind: zoo's and the plugins'
+        if self.table:  # e.g. a norm kind: zoo's and the plugins'
             try:
-                return resolve(self.validate, f"value {self.name!r}")(checked, self.name)
+                return self._in_table(checked, self.name, tables)
             except OptionError as exc:
                 raise ValueError(f"{exc}, not {raw}") from None
         return checked
@@ -219,7 +217,7 @@ class Param:
 Value = Param  # a token's positional value: Value("kernel", int, 3, min=1)
 
 
-def Option(  # noqa: N802 - reads as the class it makes, as zoo.Option always did
+def Option(  # noqa: N802 - reads as the class it makes
     name: str,
     default: Any,
     help: str = "",
@@ -260,7 +258,7 @@ def _as_value(spec: Param | Sequence) -> Param:
         return Param(*spec)
     except TypeError as exc:
         raise PluginError(
-            f"value {spec!r}: give a zoo.Value or a tuple (name, type, default) ({exc})"
+            f"value {spec!r}: give a zoo.plugin.Value or a tuple (name, type, default) ({exc})"
         ) from None
 
 
@@ -295,7 +293,7 @@ class Token:
                 "only ASCII letters and digits"
             )
         if isinstance(self.values, (str, bytes)) or not isinstance(self.values, Iterable):
-            raise PluginError(f"token {self.name!r}: values must be a list of zoo.Value")
+            raise PluginError(f"token {self.name!r}: values must be a list of zoo.plugin.Value")
         values = tuple(_as_value(v) for v in self.values)
         names = [v.name for v in values]
         if len(set(names)) != len(names):
@@ -408,12 +406,43 @@ class Norm:
         return resolve(self.build, f"norm kind {self.kind} ({self.name}) of plugin {self.plugin or '?'!r}")(channels)
 
 
-def current_registry() -> Any:
-    """The process's registry (:func:`zoo.registry.get_registry`), for the layer factories
-    (``create_norm``, ``create_activation``) that build zoo's and the plugins' kinds.
-    Looked up by name at run time: the registry loads the built-in plugin, whose build
-    functions use those factories, so a static import would be a cycle."""
-    return importlib.import_module("zoo.registry").get_registry()
+class Tables(Protocol):
+    """What a build or a check reads: every token, activation and norm kind by name or
+    number, zoo's and the plugins' (a :class:`zoo.registry.registry.Registry` is one). Passed to
+    whatever builds or checks, so that nothing below the registry reaches up to it."""
+
+    tokens: Mapping[str, Token]
+    activations: Mapping[str, Activation]
+    norms: Mapping[int, Norm]
+
+
+def check_activation(what: str, value: Any, activations: Mapping[str, Any]) -> Any:
+    """``value`` as an activation: a name in ``activations`` (``None`` and ``""``: none),
+    or an ``nn.Module`` class or a function returning a module (``nn.Mish``); an
+    :class:`OptionError` that starts with ``what`` otherwise. Options and preset heads
+    both check with this."""
+    if value is None:
+        value = ""
+    if callable(value) and not isinstance(value, str):  # nn.Mish, or a function returning a module
+        return value
+    if not isinstance(value, str) or (value and value not in activations):
+        raise OptionError(
+            f"{what}: not an activation{did_you_mean(str(value), activations)} "
+            f"(use one of {', '.join(activations)}, \"\" for none, or an nn.Module class such as nn.Mish)"
+        )
+    return value
+
+
+def check_norm(where: str, value: Any, norms: Mapping[int, Any]) -> int:
+    """The check of ``norm``, every ``norm_*`` option and the ``n`` token's kind: 0
+    (none), or a kind in ``norms`` (zoo's and the plugins' ``zoo_norms``)."""
+    kind = as_whole(value)
+    if kind is None or (kind != 0 and kind not in norms):
+        known = {0: "nothing", **{k: n.name for k, n in norms.items()}}
+        whole = "a whole number, " if kind is None else ""
+        raise OptionError(f"{where}: must be {whole}one of {', '.join(str(k) for k in sorted(known))} "
+                          f"(norm kinds: {kinds.describe(known)})")
+    return kind
 
 
 _stdout_lock = threading.RLock()  # sys.stdout is global: one swap at a time

@@ -49,7 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import DeviceError, OptionError
+from ..errors import DeviceError, OptionError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -140,7 +140,7 @@ class BenchReport:
 
     def render(self):
         """A rich renderable: the settings, the table, what the columns mean (80 columns)."""
-        from .bench_render import render_report
+        from .render import render_report
 
         return render_report(self)
 
@@ -162,7 +162,7 @@ def split_variants(text: str) -> tuple[str, tuple[str, ...]]:
     if not all(names) or not set(names) <= set(VARIANTS):
         unknown = [n for n in names if n not in VARIANTS]
         if target and all(n.replace("_", "").isalnum() for n in names):
-            from .errors import did_you_mean
+            from ..errors import did_you_mean
 
             raise OptionError(f"{text}: unknown variant {unknown[0]!r}{did_you_mean(unknown[0], VARIANTS)} "
                               f"(after @: {', '.join(VARIANTS)})")
@@ -360,9 +360,9 @@ def _make_runner(text: str, *, mode: str, batch: int, device: str, input_size, c
                  compile: bool, amp: str | None, options: dict[str, Any], seed: int) -> _Runner:
     import torch
 
-    from .export import model_input_size
-    from .inspector import inspect
-    from .target import resolve_model
+    from ..export import model_input_size
+    from ..inspector import inspect
+    from ..target import resolve_model
 
     target, variants = split_variants(text)
     channels_last = channels_last or "channels_last" in variants

@@ -1,10 +1,10 @@
 """The token registry: token specs contributed by plugins through pluggy.
 
-A plugin is any object (usually a module) with functions marked ``@zoo.hookimpl``:
+A plugin is any object (usually a module) with functions marked ``@plugin.hookimpl``:
 
-    @zoo.hookimpl
+    @plugin.hookimpl
     def zoo_tokens():
-        return [zoo.Token("se", values=[("reduction", int, 16)],
+        return [plugin.Token("se", values=[("reduction", int, 16)],
                           help="squeeze-and-excitation", build="my_pkg.se:build")]
 
 The built-in tokens are such a plugin (``zoo.tokens``); third-party packages are
@@ -35,47 +35,14 @@ from typing import Any
 
 import pluggy
 
-from . import tokens as builtin
-from .errors import PluginClashError, PluginError, warn
-from .specs import (  # re-exported: plugins and older code import them from here
-    MAX_CHANNELS,
-    MAX_DEPTH,
-    MAX_KERNEL,
-    MAX_REPEAT,
-    MAX_SIDE,
-    MAX_WIDTH,
-    PROJECT,
-    Activation,
-    Norm,
-    Option,
-    Param,
-    Token,
-    Value,
-    hookimpl,
-    hookspec,
-    plugin_code,
-)
+from .. import tokens as builtin
+from ..errors import PluginClashError, PluginError, warn
+from ..extras import DISTRIBUTION
+from .hooks import PROJECT, ZooSpec
+from .specs import Activation, Norm, Param, Token, plugin_code
 
-__all__ = [
-    "hookimpl",
-    "hookspec",
-    "Value",
-    "Token",
-    "Option",
-    "Param",
-    "PluginInfo",
-    "Registry",
-    "get_registry",
-    "reset_registry",
-    "MAX_CHANNELS",
-    "MAX_DEPTH",
-    "MAX_KERNEL",
-    "MAX_REPEAT",
-    "MAX_SIDE",
-    "MAX_WIDTH",
-]
+__all__ = ["PluginInfo", "Registry", "get_registry", "BUILTIN", "HOOKS", "PRESET_SUFFIXES"]
 
-DISTRIBUTION = "zoo-cnn"  # zoo's own distribution on PyPI (the import name is zoo)
 BUILTIN = PROJECT  # the plugin name of the built-in tokens and options
 HOOKS = ("zoo_tokens", "zoo_presets", "zoo_options", "zoo_activations", "zoo_norms")
 PRESET_SUFFIXES = (".yaml", ".yml")
@@ -103,30 +70,6 @@ class PluginInfo:
             "presets": sorted(self.presets),
             "options": sorted(self.options),
         }
-
-
-class ZooSpec:
-    """The hooks a zoo plugin may implement; each takes no arguments."""
-
-    @hookspec
-    def zoo_tokens(self) -> list[Token]:
-        """Return the tokens this plugin adds to the block language."""
-
-    @hookspec
-    def zoo_presets(self) -> list[str | Path]:
-        """Return YAML preset files or folders of them."""
-
-    @hookspec
-    def zoo_options(self) -> list[Param]:
-        """Return options of ``Config`` that this plugin's tokens read."""
-
-    @hookspec
-    def zoo_activations(self) -> list[Activation]:
-        """Return named activations (``fun="mish"``); each is also a token of its name."""
-
-    @hookspec
-    def zoo_norms(self) -> list[Norm]:
-        """Return norm kinds (``norm=4``, the token ``n4``)."""
 
 
 def normalize_name(name: str) -> str:
@@ -193,7 +136,6 @@ class Registry:
         self.activations: dict[str, Activation] = {}  # fun="name": zoo's own, then the plugins'
         self.norms: dict[int, Norm] = {}  # norm=kind (0, none, is no entry)
         self.preset_paths: list[tuple[str, Path]] = []
-        self.clashes: list[str] = []  # kept for callers of check(); autoloading records none
         # names two plugins both provide: ("token" or "option", name) -> the message naming
         # both; neither plugin gets the name, and using it raises PluginClashError
         self.ambiguous: dict[tuple[str, str], str] = {}
@@ -340,7 +282,7 @@ class Registry:
         if not callers:
             raise PluginError(
                 f"plugin {name!r} implements none of zoo's hooks ({', '.join(HOOKS)}); mark them "
-                "with @zoo.hookimpl, and check that the entry point names the right module"
+                "with @zoo.plugin.hookimpl, and check that the entry point names the right module"
             )
         tokens = [_check_kind(t, Token, name, "zoo_tokens") for t in self._call(plugin, name, "zoo_tokens")]
         options = [_check_kind(o, Param, name, "zoo_options") for o in self._call(plugin, name, "zoo_options")]
@@ -430,11 +372,6 @@ class Registry:
     def _warn(self, message: str) -> None:
         warn(message)
 
-    def check(self) -> None:
-        """Raise :class:`PluginClashError` if two plugins claim one name."""
-        if self.clashes:
-            raise PluginClashError("\n".join(self.clashes))
-
 
 def _clash_message(what: str, key: str, first: str, second: str) -> str:
     if first == BUILTIN:
@@ -470,7 +407,7 @@ def _shadow_message(existing: Token, new: str, plugin: str) -> str:
 
 def _activation_token(activation: Activation) -> Token:
     """The token of a named activation (``mish`` in a block string), built by zoo."""
-    from .tokens.activation import build_named
+    from ..tokens.activation import build_named
 
     return Token(activation.name, (), f"activation {activation.help or activation.name}",
                  functools.partial(build_named, activation.name), plugin=activation.plugin)
@@ -479,7 +416,7 @@ def _activation_token(activation: Activation) -> Token:
 def _check_kind(obj: Any, kind: type, plugin: str, hook: str) -> Any:
     if not isinstance(obj, kind):
         raise PluginError(
-            f"plugin {plugin!r}: its hook {hook}() returned {obj!r}, which is not a zoo.{'Option' if hook == 'zoo_options' else kind.__name__}"
+            f"plugin {plugin!r}: its hook {hook}() returned {obj!r}, which is not a zoo.plugin.{'Option' if hook == 'zoo_options' else kind.__name__}"
         )
     return obj
 
@@ -507,11 +444,8 @@ _registry: Registry | None = None
 _lock = threading.Lock()
 
 
-def get_registry(check: bool = True) -> Registry:
+def get_registry() -> Registry:
     """The process-wide registry, built (and plugins loaded) on first use.
-
-    ``check`` raises :class:`PluginClashError` for the clashes recorded in
-    ``clashes`` (autoloading records none: it skips or leaves out the names instead).
 
     >>> "r" in get_registry().tokens
     True
@@ -521,12 +455,4 @@ def get_registry(check: bool = True) -> Registry:
         with _lock:
             if _registry is None:
                 _registry = Registry()
-    if check:
-        _registry.check()
     return _registry
-
-
-def reset_registry() -> None:
-    """Forget the registry; the next use reloads every plugin (tests, env changes)."""
-    global _registry
-    _registry = None

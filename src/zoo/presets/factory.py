@@ -1,30 +1,25 @@
 """Building a preset: its checked overrides -> ``Config`` and head -> a ``Classifier``
-(counted on meta first: the file's parameter count and the memory are checked). The
-checks of a block string's options live here too."""
+(counted on meta first: the file's parameter count and the memory are checked)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from ..errors import (
     BuildError,
-    OptionError,
     PresetError,
     ShapeError,
-    UnknownOptionError,
-    did_you_mean,
 )
-from .format import format_count
-from .options import DOCUMENT_NAMES, Config, declared_options
+from ..format import format_count
+from ..options import Config
 
 if TYPE_CHECKING:
-    from .classifier import Classifier
-    from .preset_schema import Preset
+    from ..classifier import Classifier
+    from .schema import Preset
 
 
-def _build(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
+def build_preset(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
     """Build on the meta device first (no memory, no initialisation): refuse a model
     whose count differs from its file's, and one that cannot fit in memory, before
     building it for real. Under ``torch.device("meta")`` (``zoo.inspect``) the meta
@@ -60,7 +55,7 @@ def _memory_bytes() -> int | None:
 
 
 def _count_mismatch(preset: Preset, params: int) -> str:
-    from .registry import BUILTIN, get_registry
+    from ..registry.registry import BUILTIN, get_registry
 
     plugins = [f"{info.name} {info.version}".strip() for info in get_registry().plugins.values()
                if info.status == "ok" and info.name != BUILTIN]
@@ -77,8 +72,8 @@ def _count_mismatch(preset: Preset, params: int) -> str:
 
 
 def _assemble(preset: Preset, cfg: Config, head: dict[str, Any]) -> Classifier:
-    from .classifier import Classifier
-    from .cnn import CNN
+    from ..classifier import Classifier
+    from ..cnn import CNN
 
     cnn = CNN(cfg)
     size = (cfg.input, *preset.input[1:])
@@ -122,60 +117,3 @@ def _meta_features(cnn: Any, size: tuple[int, ...]) -> int:
         for module, training in flags:
             module.training = training
     return out.flatten(1).shape[1]
-
-
-TIMM_NAMES = {  # timm's create_model keywords -> what zoo.create takes instead
-    "in_chans": "input (input=1 for gray images)",
-    "drop_rate": "the head's dropout (head={'dropout': 0.2})",
-    "drop_path_rate": "drop-block (Change.drop_block(model, p) after create)",
-    "global_pool": "pool (pool=1 average, pool=2 max)",
-    "pretrained": "not needed: zoo ships no weights (zoo.load_timm_weights maps timm's)",
-}
-
-
-def _check_overrides(options: dict[str, Any]) -> None:
-    declared = declared_options()
-    unknown = [k for k in options if k not in declared]
-    if unknown:
-        name = unknown[0]
-        if name in DOCUMENT_NAMES:
-            raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
-        if name in TIMM_NAMES:  # a timm user's word for something zoo names otherwise
-            raise UnknownOptionError(
-                f"unknown option {name!r}: timm's {name} is {TIMM_NAMES[name]} in zoo.create "
-                "(a preset takes num_classes, input, head and the options of zoo.Config)"
-            )
-        candidates = [*declared, "num_classes", "input", "head"]
-        raise UnknownOptionError(
-            f"unknown option {name!r}{did_you_mean(name, candidates)} (a preset takes num_classes, "
-            "input, head and the options of zoo.Config)"
-        )
-
-
-PRESET_OVERRIDES = ("num_classes", "head")  # taken by a preset, not by a block string
-
-
-def check_cnn_options(options: Mapping[str, Any]) -> Config:
-    """The options of a network built from a block string: those of ``zoo.Config``
-    (``zoo.Config``), without ``blocks`` (the block string is the target) and without a
-    preset's ``num_classes`` and ``head``.
-
-    >>> check_cnn_options({"num_classes": 100})
-    Traceback (most recent call last):
-    ...
-    zoo.errors.UnknownOptionError: num_classes is an override of a preset (as is head); a block string takes the options of zoo.Config only, e.g. fun=gelu
-    """
-    if "blocks" in options:
-        raise OptionError(
-            f"blocks={options['blocks']!r}: the block string is the target itself; give the "
-            "blocks as the target (zoo.inspect(\"cnf32 m r64\"), zoo inspect \"cnf32 m r64\"), "
-            "not as an option"
-        )
-    for name in PRESET_OVERRIDES:
-        if name in options:
-            others = ", ".join(n for n in PRESET_OVERRIDES if n != name)
-            raise UnknownOptionError(
-                f"{name} is an override of a preset (as is {others}); a block string takes the "
-                "options of zoo.Config only, e.g. fun=gelu"
-            )
-    return Config(**options)

@@ -30,7 +30,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 # one module each, in the manner of timm's _registry / _factory / _builder:
-from .preset_catalog import (  # where presets come from, by name
+from .catalog import (  # where presets come from, by name
     find_preset,
     get_preset,
     list_models,
@@ -39,25 +39,23 @@ from .preset_catalog import (  # where presets come from, by name
     looks_like_path,
     preset_dirs,
 )
-from .preset_factory import TIMM_NAMES, check_cnn_options  # building one
-from .preset_schema import (  # one file -> one Preset
+from .schema import (  # one file -> one Preset
     ENV_PATH,
     HEAD_KEYS,
     MAX_FILE_BYTES,
-    SUFFIXES,
+    TIMM_NAMES,
     Preset,
     load_preset_file,
     write_counts,
 )
 
 if TYPE_CHECKING:
-    from .classifier import Classifier
+    from ..classifier import Classifier
 
 __all__ = [
     "Preset",
     "get_preset",
     "find_preset",
-    "check_cnn_options",
     "list_models",
     "list_presets",
     "list_tags",
@@ -68,7 +66,6 @@ __all__ = [
     "ENV_PATH",
     "HEAD_KEYS",
     "MAX_FILE_BYTES",
-    "SUFFIXES",
     "TIMM_NAMES",
     "write_counts",
 ]

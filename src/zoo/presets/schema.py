@@ -1,6 +1,6 @@
 """Preset files: one YAML file -> one :class:`Preset`, checked key by key with its
 line numbers (the schema), and ``write_counts``. No torch; building is
-:mod:`zoo.preset_factory`'s, finding presets :mod:`zoo.preset_catalog`'s."""
+:mod:`zoo.presets.factory`'s, finding presets :mod:`zoo.presets.catalog`'s."""
 
 from __future__ import annotations
 
@@ -13,22 +13,23 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import (
+from ..errors import (
     OptionError,
     PresetError,
+    UnknownOptionError,
     ZooError,
     did_you_mean,
 )
-from .options import Config, check_activation
-from .registry import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
-from .specs import as_whole
+from ..options import DOCUMENT_NAMES, Config, declared_options
+from ..registry.limits import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
+from ..registry.registry import get_registry
+from ..registry.specs import as_whole, check_activation
 
 if TYPE_CHECKING:
-    from .classifier import Classifier
+    from ..classifier import Classifier
 
 
 ENV_PATH = "ZOO_PRESET_PATH"
-SUFFIXES = (".yaml", ".yml")
 KEYS = ("name", "description", "tags", "input", "blocks", "options", "head", "params", "macs")
 REQUIRED = ("name", "description", "input", "blocks", "head")
 HEAD_KEYS = ("num_classes", "hidden", "dropout", "fun")
@@ -89,10 +90,10 @@ class Preset:
         >>> get_preset("r32m").create(num_classes=100, fun="gelu").head.fc.out_features
         100
         """
-        from .preset_factory import _build
+        from .factory import build_preset
 
         cfg, heads = self.resolve(num_classes=num_classes, input=input, head=head, **options)
-        return _build(self, cfg, heads)
+        return build_preset(self, cfg, heads)
 
     def resolve(
         self,
@@ -111,10 +112,8 @@ class Preset:
         >>> cfg.fun, head
         ('gelu', {'num_classes': 100})
         """
-        from .preset_factory import _check_overrides
-
         where = f"create({self.name!r})"
-        _check_overrides(options)
+        check_overrides(options)
         heads = dict(self.head)
         if head is not None:
             if not isinstance(head, dict):
@@ -293,7 +292,7 @@ def _check_blocks(blocks: Any, where: str) -> str:
             f"{where}: blocks must be a block string such as \"(cnf64 m) 2r r128_3_2\", "
             f"not {blocks!r}"
         )
-    from .language import parse_blocks
+    from ..language import parse_blocks
 
     try:
         parse_blocks(blocks)
@@ -344,7 +343,7 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
         out["dropout"] = float(p)
     if "fun" in head:
         try:
-            out["fun"] = check_activation(f"head.fun={head['fun']!r}", head["fun"])
+            out["fun"] = check_activation(f"head.fun={head['fun']!r}", head["fun"], get_registry().activations)
         except OptionError as exc:
             raise PresetError(f"{at('fun')}: {exc}") from None
     return out
@@ -509,3 +508,33 @@ def write_counts(preset: Preset, params: int, macs: int) -> Path:
     except OSError as exc:
         raise PresetError(f"{preset.path}: cannot write the counts ({exc.strerror})") from None
     return preset.path  # the catalog sees the new size and time and reads it again
+
+
+TIMM_NAMES = {  # timm's create_model keywords -> what zoo.create takes instead
+    "in_chans": "input (input=1 for gray images)",
+    "drop_rate": "the head's dropout (head={'dropout': 0.2})",
+    "drop_path_rate": "drop-block (Change.drop_block(model, p) after create)",
+    "global_pool": "pool (pool=1 average, pool=2 max)",
+    "pretrained": "not needed: zoo ships no weights (zoo.load_timm_weights maps timm's)",
+}
+
+
+def check_overrides(options: dict[str, Any]) -> None:
+    """Refuse an override that is no option of ``zoo.Config`` (nor ``num_classes``,
+    ``input``, ``head``), naming what zoo calls a timm or document word."""
+    declared = declared_options()
+    unknown = [k for k in options if k not in declared]
+    if unknown:
+        name = unknown[0]
+        if name in DOCUMENT_NAMES:
+            raise UnknownOptionError(f"unknown option {name!r}: {DOCUMENT_NAMES[name]}")
+        if name in TIMM_NAMES:  # a timm user's word for something zoo names otherwise
+            raise UnknownOptionError(
+                f"unknown option {name!r}: timm's {name} is {TIMM_NAMES[name]} in zoo.create "
+                "(a preset takes num_classes, input, head and the options of zoo.Config)"
+            )
+        candidates = [*declared, "num_classes", "input", "head"]
+        raise UnknownOptionError(
+            f"unknown option {name!r}{did_you_mean(name, candidates)} (a preset takes num_classes, "
+            "input, head and the options of zoo.Config)"
+        )

@@ -9,37 +9,33 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import (
+from ..errors import (
     PluginClashError,
     PresetError,
     UnknownPresetError,
     did_you_mean,
     warn,
 )
-
-if TYPE_CHECKING:
-    pass
-
-from .preset_schema import ENV_PATH, SUFFIXES, Preset, load_preset_file
-from .registry import preset_files
+from ..registry.registry import PRESET_SUFFIXES, preset_files
+from .schema import ENV_PATH, Preset, load_preset_file
 
 # -- where presets come from -------------------------------------------------------------
 
 
 def _bundled_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    wheel = here / "preset_files"  # the wheel force-includes presets/ as zoo/preset_files/
+    package = Path(__file__).resolve().parent.parent  # zoo/
+    wheel = package / "preset_files"  # the wheel force-includes presets/ as zoo/preset_files/
     if wheel.is_dir():
         return wheel
-    return here.parent.parent / "presets"  # an editable install: the repository's presets/
+    return package.parent.parent / "presets"  # an editable install: the repository's presets/
 
 
 def preset_dirs() -> list[tuple[str, Path]]:
     """Every preset source as ``(plugin, path)``: zoo's folder, each plugin's files or
     folders (``zoo_presets()``), then the folders of ``ZOO_PRESET_PATH`` (plugin "")."""
-    from .registry import get_registry
+    from ..registry.registry import get_registry
 
     sources: list[tuple[str, Path]] = [("zoo", _bundled_dir())]
     sources += [(plugin, Path(p)) for plugin, p in get_registry().preset_paths if plugin != "zoo"]
@@ -112,7 +108,7 @@ def _catalog() -> _Catalog:
     :class:`~zoo.ZooWarning` naming it and the fix. zoo's own presets are
     authoritative: a plugin's or a user's preset of the same name is skipped."""
     global _cache
-    from .registry import get_registry
+    from ..registry.registry import get_registry
 
     registry = get_registry()
     found: list[tuple[str, Path]] = []
@@ -189,7 +185,7 @@ def _stamp(plugin: str, path: Path) -> tuple[str, str, int, int]:
 
 def looks_like_path(text: str) -> bool:
     """Whether a target is a file path rather than a name: a YAML suffix or a separator."""
-    return text.endswith(SUFFIXES) or os.sep in text or "/" in text
+    return text.endswith(PRESET_SUFFIXES) or os.sep in text or "/" in text
 
 
 def get_preset(name_or_path: str | os.PathLike) -> Preset:
