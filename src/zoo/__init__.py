@@ -22,6 +22,7 @@ from .errors import (
     PresetError,
     ShapeError,
     TokenValueError,
+    UnknownArgumentError,
     UnknownModelError,
     UnknownOptionError,
     UnknownPresetError,
@@ -49,6 +50,7 @@ _LAZY = {
     "Classifier": "zoo.classifier",
     "load_timm_weights": "zoo.timm_bridge",
     "register_timm": "zoo.timm_bridge",
+    "save_for_hf": "zoo.safetensors_file",
     "BlockMonitor": "zoo.monitor",
     # the inspector (meta device): zoo.inspect(target) -> Report
     "inspect": "zoo.inspector",
@@ -56,6 +58,8 @@ _LAZY = {
     "Report": "zoo.inspector",
     # training (zoo train): data, the loop, run folders
     "Trainer": "zoo.train",
+    # using a trained model: zoo.predict(checkpoint, images) -> [Prediction]
+    "predict": "zoo.prediction",
 }
 
 __all__ = [
@@ -80,6 +84,7 @@ __all__ = [
     "TokenValueError",
     "Trainer",
     "UnknownModelError",
+    "UnknownArgumentError",
     "UnknownOptionError",
     "UnknownPresetError",
     "UnknownTokenError",
@@ -89,10 +94,12 @@ __all__ = [
     "create",
     "get_preset",
     "inspect",
+    "predict",
     "list_models",
     "load_timm_weights",
     "parse_blocks",
     "register_timm",
+    "save_for_hf",
 ]
 
 
@@ -106,7 +113,9 @@ if TYPE_CHECKING:
     from .inspector import ModelState, Report, inspect
     from .layers import LayerNormChannels, Residual
     from .monitor import BlockMonitor
+    from .prediction import predict
     from .presets import get_preset, list_models
+    from .safetensors_file import save_for_hf
     from .target import create
     from .timm_bridge import load_timm_weights, register_timm
     from .train import Trainer

@@ -21,6 +21,7 @@ __all__ = [
     "UnknownTokenError",
     "OptionError",
     "UnknownOptionError",
+    "UnknownArgumentError",
     "BuildError",
     "ShapeError",
     "PresetError",
@@ -39,6 +40,10 @@ __all__ = [
     "ExportError",
     "DeviceError",
     "OutputPathError",
+    "CheckpointError",
+    "UntrustedCodeError",
+    "DiskFullError",
+    "RunLockedError",
     "nearest",
     "did_you_mean",
 ]
@@ -134,6 +139,11 @@ class UnknownOptionError(ZooError, LookupError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class UnknownArgumentError(UnknownOptionError, TypeError):
+    """An unknown keyword argument of ``timm.create_model("zoo_...")``: a
+    ``TypeError`` too, as timm's contract has it for every model."""
 
 
 class BuildError(_Located, ZooError, ValueError):
@@ -253,3 +263,23 @@ class DeviceError(ZooError, ValueError):
 
 class OutputPathError(ZooError, ValueError):
     """A file cannot be written where asked (no such folder, no permission)."""
+
+
+class CheckpointError(WeightsError):
+    """A file is not a checkpoint zoo can use: unreadable, truncated, not zoo's, a key
+    missing or of the wrong type (the message names the file and what is wrong)."""
+
+
+class UntrustedCodeError(CheckpointError):
+    """A checkpoint's model spec names Python code to run (``module:function``,
+    ``file.py:function``): refused unless the caller opts in with ``trust_code=True``
+    (``--trust-code``)."""
+
+
+class DiskFullError(ZooError, ValueError):
+    """A file could not be written for want of space (or over the file-size limit);
+    the file that was there before is kept."""
+
+
+class RunLockedError(TrainingError):
+    """A run folder is in use by another process (the message names it: pid and host)."""

@@ -13,6 +13,8 @@ format         written by                                        loaded back by
 ``pt2``        ``torch.export.export`` + ``torch.export.save``   ``torch.export.load``
 ``torchscript``  ``torch.jit.trace`` (``torch.jit.script`` is     ``torch.jit.load``
                deprecated)
+``safetensors``  the weights, with the model spec and the           ``zoo.create(FILE)``
+               preprocessing in the metadata (no pickle)          (the model rebuilt)
 =============  ================================================  =====================
 
 A model that cannot be exported (data-dependent control flow, an op without an ONNX
@@ -60,9 +62,10 @@ __all__ = [
     "prepare_model",
 ]
 
-FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}  # format -> usual suffix
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt",  # format -> usual suffix
+           "safetensors": ".safetensors"}
 _SUFFIXES = {".onnx": "onnx", ".pt2": "pt2", ".pt": "torchscript", ".ts": "torchscript",
-             ".torchscript": "torchscript"}
+             ".torchscript": "torchscript", ".safetensors": "safetensors"}
 TOLERANCE = 1e-4  # max abs difference allowed between the file's outputs and the model's
 EXAMPLE_BATCH = 2  # the batch torch.export traces with (a batch of 1 would fix the size)
 DYNAMIC_CHECK_BATCHES = (1, 3)  # two sizes, neither the traced one
@@ -146,12 +149,19 @@ def _first_conv_channels(model: nn.Module) -> int | None:
     return None
 
 
-def prepare_model(target: Any, *, weights: str | os.PathLike | None = None, **options: Any
-                  ) -> tuple[nn.Module, ModelSpec | None]:
+def prepare_model(target: Any, *, weights: str | os.PathLike | None = None, trust_code: bool = False,
+                  **options: Any) -> tuple[nn.Module, ModelSpec | None]:
     """``(model, spec)`` for a target (any MODEL of :mod:`zoo.target`, or an ``nn.Module``
-    as it is), with the weights of a ``zoo train`` checkpoint loaded when given."""
+    as it is), with the weights of a ``zoo train`` checkpoint loaded when given: a
+    preset or block string gets the checkpoint's classes and channels (as zoo train
+    built it), and the checkpoint's input size."""
     from torch import nn
 
+    checkpoint = None
+    if weights is not None:
+        from .checkpoint import read_checkpoint
+
+        checkpoint = read_checkpoint(weights, trust_code=trust_code)
     if isinstance(target, nn.Module):
         if options:
             raise OptionError(f"options ({', '.join(sorted(options))}) apply to a named model, not a built one")
@@ -159,14 +169,19 @@ def prepare_model(target: Any, *, weights: str | os.PathLike | None = None, **op
     else:
         from .target import resolve_model
 
-        spec = resolve_model(target, **options)
-        model = spec.build()
-    if weights is not None:
-        from .target import load_checkpoint
+        spec = resolve_model(target, trust_code=trust_code, **options)
+        if checkpoint is not None and spec.kind in ("preset", "file", "blocks"):
+            stored = checkpoint.spec
+            spec = spec.with_data(num_classes=spec.num_classes or stored.get("num_classes"),
+                                  channels=spec.channels or stored.get("channels"))
+            if checkpoint.input_size is not None:
+                from dataclasses import replace
 
-        trained, _ = load_checkpoint(weights)
+                spec = replace(spec, checkpoint=checkpoint)  # its input size: the data it was trained on
+        model = spec.build()
+    if checkpoint is not None:
         try:
-            model.load_state_dict(trained.state_dict())
+            model.load_state_dict(checkpoint.state)
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or ["?"])[0]
             raise WeightsError(f"{os.fspath(weights)}: its weights do not fit this model: {first}") from None
@@ -184,6 +199,7 @@ def export_model(
     weights: str | os.PathLike | None = None,
     tolerance: float = TOLERANCE,
     seed: int = 0,
+    trust_code: bool = False,
     **options: Any,
 ) -> ExportResult:
     """Export ``target`` (a MODEL of :mod:`zoo.target` or an ``nn.Module``) to ``path``
@@ -193,7 +209,10 @@ def export_model(
     ``input_size``: ``(C, H, W)`` (default: the model's own); ``batch``: ``"dynamic"``
     (a free batch dimension, checked at batches 1 and 3) or a whole number (fixed,
     checked on two inputs of that size); ``opset``: the ONNX opset (default: torch's); ``weights``: a
-    ``zoo train`` checkpoint whose weights the model gets.
+    ``zoo train`` checkpoint whose weights the model gets (and whose input size is the
+    default); ``trust_code``: allow a checkpoint whose model is built by Python code.
+    The file is written next to ``path`` and renamed over it once checked
+    (:func:`zoo.files.atomic_write`): a failure keeps the file that was there.
 
     Raises :class:`~zoo.errors.ExportError` when the model cannot be exported (the op
     and the layer) or the file's outputs differ from the model's by ``tolerance`` or
@@ -210,13 +229,13 @@ def export_model(
     path = check_output_path(path)
     if format == "onnx":
         _require_onnx()
-    model, spec = prepare_model(target, weights=weights, **options)
+    model, spec = prepare_model(target, weights=weights, trust_code=trust_code, **options)
     size = tuple(input_size[-3:]) if input_size is not None else model_input_size(model, spec)
     training = model.training
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in _floating(model)):
         model = copy.deepcopy(model).to("cpu", torch.float32)  # the export runs on the CPU in float32
     try:
-        return _export(model.eval(), path, format, size, dynamic, batches, opset, tolerance, seed)
+        return _export(model.eval(), path, format, size, dynamic, batches, opset, tolerance, seed, spec)
     finally:
         model.train(training)  # a caller's model keeps its mode
 
@@ -225,18 +244,24 @@ def _floating(model: nn.Module) -> list[torch.Tensor]:
     return [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
 
 
-def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed) -> ExportResult:
+def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed, spec=None) -> ExportResult:
     import torch
 
     result = ExportResult(path, format, size, dynamic, batches, tolerance=tolerance)
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn(EXAMPLE_BATCH if dynamic else batches[0], *size, generator=generator)
-    with torch.no_grad():
+    from .files import atomic_write
+
+    # written beside path and renamed over it only once checked: a failure keeps what was there
+    with torch.no_grad(), atomic_write(path) as written:
         _check_forward(model, example)
-        load = {"onnx": _export_onnx, "pt2": _export_pt2, "torchscript": _export_torchscript}[format](
-            model, example, path, dynamic, opset, result)
-        runner = load(path)
+        if format == "safetensors":  # weights and the spec: the file rebuilds the model
+            load = _export_safetensors(model, spec, written)
+        else:
+            load = {"onnx": _export_onnx, "pt2": _export_pt2, "torchscript": _export_torchscript}[format](
+                model, example, written, dynamic, opset, result)
+        runner = load(written)
         for b in batches if dynamic else batches * 2:  # a fixed batch: two inputs of that size
             x = torch.randn(b, *size, generator=generator)
             expected = _first_output(model(x))
@@ -246,14 +271,14 @@ def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed)
                                   f"{tuple(got.shape)}, the model's {tuple(expected.shape)}")
             diff = float((got.double() - expected.double()).abs().max())
             result.max_diff[b] = max(diff, result.max_diff.get(b, 0.0))
-    result.seconds = time.perf_counter() - started
-    if not result.ok:
-        diffs = ", ".join(f"batch {b}: {d:.3g}" for b, d in result.max_diff.items())
-        path.unlink(missing_ok=True)  # a file that computes something else must not be shipped
-        error = ExportError(f"{path}: the exported {format} file differs from the model "
-                            f"(max abs difference {diffs}; allowed < {tolerance:g}); file removed")
-        error.result = result
-        raise error
+        result.seconds = time.perf_counter() - started
+        if not result.ok:  # a file that computes something else must not be shipped
+            diffs = ", ".join(f"batch {b}: {d:.3g}" for b, d in result.max_diff.items())
+            kept = "the file that was there is kept" if path.exists() else "nothing written"
+            error = ExportError(f"{path}: the exported {format} file differs from the model "
+                                f"(max abs difference {diffs}; allowed < {tolerance:g}); {kept}")
+            error.result = result
+            raise error
     return result
 
 
@@ -261,10 +286,10 @@ def _check_format(format: str | None, path: str | os.PathLike) -> str:
     if format is None:
         format = format_from_path(path)
         if format is None:
-            raise OptionError(f"{os.fspath(path)}: say the format (--format onnx, pt2 or torchscript), "
-                              "or end the file name in .onnx, .pt2 or .pt")
+            raise OptionError(f"{os.fspath(path)}: say the format (--format onnx, pt2, torchscript or safetensors), "
+                              "or end the file name in .onnx, .pt2, .pt or .safetensors")
     if format not in FORMATS:
-        raise OptionError(f"unknown format {format!r}: choose onnx, pt2 or torchscript")
+        raise OptionError(f"unknown format {format!r}: choose onnx, pt2, torchscript or safetensors")
     return format
 
 
@@ -496,5 +521,24 @@ def _export_torchscript(model, example, path, dynamic, opset, result):
         with _quiet():
             module = torch.jit.load(str(path))
         return lambda x: _first_output(module(x))
+
+    return load
+
+
+def _export_safetensors(model, spec, path):
+    from .safetensors_file import write_safetensors
+    from .target import create
+
+    if spec is None:
+        raise OptionError("safetensors stores a named model's spec (a preset, a block string, timm:<name>), "
+                          "not a built nn.Module: export it by name")
+    try:
+        write_safetensors(model, path, spec.to_dict())
+    except WeightsError as exc:
+        raise ExportError(str(exc)) from None
+
+    def load(path):
+        rebuilt = create(os.fspath(path)).eval()
+        return lambda x: _first_output(rebuilt(x))
 
     return load
