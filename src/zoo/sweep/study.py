@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import SweepError, TrainingError, ZooError
 from .check import CheckedVariant, check_variant
-from .space import SearchSpace, Variant
+from .space import SearchSpace
 
 __all__ = ["SweepSettings", "SweepResult", "run_sweep", "SAMPLERS", "PRUNERS", "JOURNAL"]
 
@@ -150,7 +150,7 @@ def train_variant(checked: CheckedVariant, settings: SweepSettings, data: Any, d
         trainer.scheduler = trainer._make_scheduler(settings.epochs)
     info = {"model": variant.label, "kind": "blocks", "blocks": variant.blocks, "label": variant.label,
             "options": variant.options, "values": variant.values, "params": fit.params, "macs": fit.macs,
-            "data": data.name, "batch": batch, "lr": lr, "optimizer": settings.optimizer,
+            "data": data.name, "input": list(data.shape), "batch": batch, "lr": lr, "optimizer": settings.optimizer,
             "schedule": settings.schedule, "aug": aug, "device": str(device), "folder": str(folder)}
     try:
         for row in trainer.history:  # a resumed run tells the pruner its epochs again
