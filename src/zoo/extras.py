@@ -27,6 +27,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnx": ("export", "onnx"),
     "onnxscript": ("export", "onnxscript"),
     "onnxruntime": ("export", "onnxruntime"),
+    "optuna": ("sweep", "optuna"),
 }
 
 

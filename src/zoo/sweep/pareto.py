@@ -62,23 +62,24 @@ def front_table(rows: Sequence[dict[str, Any]], front: Sequence[int], cost: str)
     """The front as a rich ``Table``: accuracy, the cost, the block string.
 
     >>> from rich.console import Console
-    >>> rows = [{"val_acc": 0.9, "params": 1200, "blocks": "r8"}, {"val_acc": 0.95, "params": 9000, "blocks": "r16"}]
-    >>> Console(width=60, color_system=None).print(front_table(rows, [0, 1], "params"))
-     Pareto front: acc against params (2 of 2 runs)
-    ┏━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
-    ┃    acc ┃     params ┃ blocks                           ┃
-    ┡━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
-    │ 0.9000 │      1,200 │ r8                               │
-    │ 0.9500 │      9,000 │ r16                              │
-    └────────┴────────────┴──────────────────────────────────┘
+    >>> rows = [{"val_acc": 0.9, "params": 1200, "blocks": "cnf8 m r16"},
+    ...         {"val_acc": 0.95, "params": 9000, "blocks": "cnf16 m r32 m r64"}]
+    >>> Console(width=60, color_system=None).print(front_table(rows, [0, 1], "params"))  # doctest: +NORMALIZE_WHITESPACE
+          Pareto front: 2 of 2 runs
+    ┏━━━━━━━━┳━━━━━━━━┳━━━━━━━━━━━━━━━━━━━┓
+    ┃    acc ┃ params ┃ blocks            ┃
+    ┡━━━━━━━━╇━━━━━━━━╇━━━━━━━━━━━━━━━━━━━┩
+    │ 0.9000 │  1,200 │ cnf8 m r16        │
+    │ 0.9500 │  9,000 │ cnf16 m r32 m r64 │
+    └────────┴────────┴───────────────────┘
     """
     from rich.table import Table
 
     key, _ = COSTS[cost]
-    table = Table(title=f"Pareto front: acc against {cost} ({len(front)} of {len(rows)} runs)", expand=True)
+    table = Table(title=f"Pareto front: {len(front)} of {len(rows)} runs")
     table.add_column("acc", justify="right")
-    table.add_column(cost, justify="right", min_width=10)
-    table.add_column("blocks", ratio=1, overflow="fold")
+    table.add_column(cost, justify="right")
+    table.add_column("blocks", overflow="fold")
     for i in front:
         row = rows[i]
         value = row[key]
@@ -123,6 +124,7 @@ def pareto_figure(rows: Sequence[dict[str, Any]], front: Sequence[int], cost: st
                    zorder=3, label="Pareto front")
     if cost != "time":
         ax.set_xscale("log")
+    ax.margins(x=0.08, y=0.08)  # the largest points stay inside the axes
     ax.set_xlabel(axis + (" (log scale)" if cost != "time" else ""))
     ax.set_ylabel("best validation accuracy")
     ax.grid(ls=":", alpha=0.6)

@@ -178,12 +178,13 @@ def _stale_trials(study: Any, folder: Path, say: Callable[[str], None]) -> None:
 
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         run = trial.user_attrs.get("folder")
-        if run:
-            try:
-                handle = _lock(Path(run))
-            except _Locked:
-                continue  # alive
-            handle.close()
+        if not run:
+            continue  # not started training: another worker's, alive
+        try:
+            handle = _lock(Path(run))
+        except _Locked:
+            continue  # alive
+        handle.close()
         study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
         study.enqueue_trial(trial.params, skip_if_exists=False)
         say(f"trial {trial.number} ({trial.user_attrs.get('label', trial.params)}) was cut off: queued again")
@@ -207,13 +208,11 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
     >>> space = SearchSpace.from_grid("cnf{w} m r{2*w}", ["w=4,8"])
     >>> result = run_sweep(space, SweepSettings(epochs=1, limit=200), tmp / "sweep", say=lambda _: None)  # doctest: +SKIP
     """
-    import optuna
-
     from ..extras import require
     from ..train.data import load_data
     from ..train.distributed import from_environment
 
-    require("optuna", "zoo sweep")
+    optuna = require("optuna", "zoo sweep")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -245,8 +244,9 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
     name = study_name or folder.resolve().name
     local = storage is None
     exists = local and (folder / JOURNAL).is_file() and (folder / JOURNAL).stat().st_size > 0
-    if exists and not resume:
-        raise SweepError(f"{folder} holds a study already: continue it with --resume, or sweep into another --out")
+    if exists and not resume and study_name is None:
+        raise SweepError(f"{folder} holds a study already: continue it with --resume, join it as one more worker "
+                         "with --study NAME, or sweep into another --out")
     study = optuna.create_study(storage=_storage(folder, storage), study_name=name, direction="maximize",
                                 sampler=_sampler(space, sampler, settings.seed), pruner=_pruner(settings.pruner, epochs),
                                 load_if_exists=True)
@@ -267,8 +267,6 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
         from ..train.runs import run_name
 
         run = folder / run_name(variant.label)
-        trial.set_user_attr("folder", str(run))
-        trial.set_user_attr("params", found.fit.params)
         try:
             lock = _lock(run)
         except _Locked:
@@ -276,6 +274,8 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
             say(f"trial {trial.number}: {variant.label}: another worker trains it")
             raise optuna.TrialPruned() from None
         try:
+            trial.set_user_attr("folder", str(run))  # once locked: --resume tells a dead trial by its free lock
+            trial.set_user_attr("params", found.fit.params)
             summary = _read_summary(run)
             if summary is not None and (summary.get("pruned") or summary.get("epochs", 0) >= epochs):
                 trial.set_user_attr("duplicate", str(run))
