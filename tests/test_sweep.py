@@ -280,17 +280,21 @@ def test_workers_share_a_study_in_a_real_postgresql_server(tmp_path):
         pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql)")
     import socket
 
-    data = tmp_path / "pg"
-    data.mkdir()
+    import tempfile
+
+    data = Path(tempfile.mkdtemp(prefix="zoo-pg-"))  # not under pytest's folders, which only root may enter
     as_user: list[str] = []
     if os.geteuid() == 0:  # the server refuses to run as root
         shutil.chown(data, "nobody")
-        os.chmod(tmp_path, 0o755)
         as_user = ["runuser", "-u", "nobody", "--"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True, timeout=120)  # noqa: E731
+
+    def run(*command: str) -> None:
+        done = subprocess.run([*as_user, *command], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{command[0]}: {done.stdout}{done.stderr}"
+
     run(str(binaries / "initdb"), "-D", str(data / "db"), "-U", "zoo", "--auth=trust")
     run(str(binaries / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o",
         f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
@@ -310,3 +314,54 @@ def test_workers_share_a_study_in_a_real_postgresql_server(tmp_path):
         assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     finally:
         run(str(binaries / "pg_ctl"), "-D", str(data / "db"), "-m", "immediate", "stop")
+        shutil.rmtree(data, ignore_errors=True)
+
+
+_PROBE_START = "<script>window.__errors = []; window.addEventListener('error', e => window.__errors.push(e.message));</script>"
+_PROBE_END = """<script>
+window.addEventListener('load', function () {
+  var shades = Array.from(document.images).map(function (img) {
+    var canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 64;
+    var context = canvas.getContext('2d'); context.drawImage(img, 0, 0, 64, 64);
+    var pixels = context.getImageData(0, 0, 64, 64).data, seen = new Set();
+    for (var i = 0; i < pixels.length; i += 4) seen.add(pixels[i] + ',' + pixels[i + 1] + ',' + pixels[i + 2]);
+    return [img.naturalWidth, seen.size];
+  });
+  document.querySelectorAll('table.runs th')[1].click();
+  var acc = Array.from(document.querySelectorAll('table.runs tbody tr')).map(r => r.cells[1].textContent);
+  document.body.setAttribute('data-probe', JSON.stringify({errors: window.__errors, shades: shades,
+    rows: document.querySelectorAll('table.runs tbody tr').length, acc: acc,
+    width: document.documentElement.scrollWidth}));
+});
+</script>"""
+
+
+@pytest.mark.slow
+def test_the_report_renders_in_headless_chromium(tmp_path):
+    import html as html_module
+    import re
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if browser is None:
+        pytest.skip("no Chromium here (Debian: apt-get install chromium)")
+    runs = tmp_path / "runs"
+    _summary(runs, "small", 0.80, 1_000, "cnf8 m r16")
+    _summary(runs, "wide", 0.90, 20_000, "cnf32 m r64")
+    _summary(runs, "waste", 0.85, 30_000, "cnf32 m r64 r64 " * 8)  # a long block string must wrap
+    result = zoo("report", str(runs), "-o", str(tmp_path / "report.html"))
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "report.html").read_text()
+    probed = page.replace("<style>", _PROBE_START + "<style>", 1).replace("</body>", _PROBE_END + "</body>")
+    (tmp_path / "probe.html").write_text(probed)
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1366,900",
+                          "--virtual-time-budget=10000", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                          (tmp_path / "probe.html").as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'data-probe="([^"]*)"', dom.stdout)
+    assert found, dom.stderr[-2000:]
+    probe = json.loads(html_module.unescape(found.group(1)))
+    assert probe["errors"] == []
+    assert probe["rows"] == 3
+    assert probe["acc"] == ["0.8000", "0.8500", "0.9000"]  # sorted by a click
+    assert len(probe["shades"]) == 1 + 3  # the Pareto plot and each run's curves
+    assert all(width > 100 and colors > 20 for width, colors in probe["shades"])  # drawn, not blank
+    assert probe["width"] <= 1366  # no sideways scrolling at a laptop's width

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .common import whole_number
@@ -100,8 +101,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         space = SearchSpace.from_grid(text, args.grid)
     out = Path(args.out) if args.out else Path("sweeps") / (args.study or "sweep")
-    say = (lambda line: print(line, file=__import__("sys").stderr, flush=True)) if args.json else \
-        (lambda line: print(line, flush=True))
+    stream = sys.stderr if args.json else sys.stdout  # --json: stdout holds the JSON only
+
+    def say(line: str) -> None:
+        print(line, file=stream, flush=True)
+
     result = run_sweep(space, settings_from_args(args), out, trials=args.trials, storage=args.storage,
                        study_name=args.study, resume=args.resume, say=say)
     if args.json:
