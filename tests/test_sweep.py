@@ -279,7 +279,6 @@ def test_workers_share_a_study_in_a_real_postgresql_server(tmp_path):
     if binaries is None:
         pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql)")
     import socket
-
     import tempfile
 
     data = Path(tempfile.mkdtemp(prefix="zoo-pg-"))  # not under pytest's folders, which only root may enter
