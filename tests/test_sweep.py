@@ -263,12 +263,13 @@ def test_two_workers_finish_one_study_and_no_variant_trains_twice(tmp_path):
 
 
 def _postgres_binaries() -> Path | None:
+    """Debian keeps initdb and pg_ctl out of PATH, in /usr/lib/postgresql/VERSION/bin."""
+    for folder in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
+            return folder
     found = shutil.which("initdb")
-    if found:
+    if found and shutil.which("pg_ctl"):
         return Path(found).parent
-    for version in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True) if Path("/usr/lib/postgresql").is_dir() else []:
-        if (version / "initdb").is_file():
-            return version
     return None
 
 
@@ -298,8 +299,7 @@ def test_workers_share_a_study_in_a_real_postgresql_server(tmp_path):
     run(str(binaries / "pg_ctl"), "-D", str(data / "db"), "-l", str(data / "log"), "-w", "-o",
         f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
     try:
-        run(str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "zoo", "sweeps")
-        url = f"postgresql+psycopg2://zoo@127.0.0.1:{port}/sweeps"
+        url = f"postgresql+psycopg2://zoo@127.0.0.1:{port}/postgres"  # the database initdb makes
         base = ["sweep", "cnf{w} m r{2*w}", "--grid", "w=4,8", "--epochs", "1", "--limit", "200", "--pruner",
                 "none", "--device", "cpu", "--storage", url, "--study", "widths"]
         first = zoo(*base, "--out", str(tmp_path / "a"), "--trials", "1")
@@ -364,3 +364,28 @@ def test_the_report_renders_in_headless_chromium(tmp_path):
     assert len(probe["shades"]) == 1 + 3  # the Pareto plot and each run's curves
     assert all(width > 100 and colors > 20 for width, colors in probe["shades"])  # drawn, not blank
     assert probe["width"] <= 1366  # no sideways scrolling at a laptop's width
+
+
+@pytest.mark.slow
+def test_a_search_space_file_with_tpe_samples_the_ranges(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(textwrap.dedent("""\
+        blocks: "cnf{w} m r{2*w}"
+        variables:
+          w: {low: 4, high: 8}
+          lr: {low: 1.0e-3, high: 1.0e-2, log: true}
+        options: {fun: gelu}
+        budget: {trials: 3, epochs: 1}
+    """))
+    result = zoo("sweep", str(path), "--sampler", "tpe", "--limit", "200", "--device", "cpu",
+                 "--out", str(tmp_path / "s"), "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [row["trial"] for row in rows] == [0, 1, 2]
+    for row in rows:
+        assert 4 <= row["values"]["w"] <= 8 and 1e-3 <= row["lr"] == row["values"]["lr"] <= 1e-2
+        assert row["options"] == {"fun": "gelu"} and row["epochs"] == 1
+        assert row["blocks"] == f"cnf{row['values']['w']} m r{2 * row['values']['w']}"
+    refused = zoo("sweep", str(path), "--grid", "w=4", "--out", str(tmp_path / "t"))
+    assert refused.returncode == 2
+    assert refused.stderr == f"zoo sweep: error: --grid: {path} gives the variables; change them in the file\n"

@@ -43,17 +43,25 @@ def training_memory(report: Any, batch: int) -> int:
 
 
 def check_variant(variant: Variant, data: Any, batch: int, max_memory: int | None = None) -> CheckedVariant:
-    """Parse, build on the meta device for the data's images, and estimate the memory."""
+    """Parse, build on the meta device for the data's images, and estimate the memory:
+    one inspection, as ``zoo train`` makes for a model (its message where it fails)."""
+    from ..errors import ShapeError
     from ..inspector import inspect
     from ..target import resolve_model
-    from ..train.fitting import fit_to_data
+    from ..train.fitting import FittedModel, fit_to_data
 
     try:
         spec = resolve_model(variant.blocks, **variant.options)
-        fit = fit_to_data(spec, data)
-        memory = training_memory(inspect(fit.spec, input_size=data.shape), batch)
+        fitted = spec.with_data(num_classes=data.num_classes, channels=data.channels)
+        try:
+            report = inspect(fitted, input_size=data.shape)
+        except ShapeError:
+            fit_to_data(spec, data)  # says it as zoo train does: the data, the block, what to change
+            raise
+        fit = FittedModel(fitted, report.params, report.macs, variant.blocks)
     except ZooError as exc:
         return CheckedVariant(variant, error=str(exc))
+    memory = training_memory(report, batch)
     if max_memory is not None and memory > max_memory:
         return CheckedVariant(variant, fit, spec, memory, error=(
             f"needs about {memory / 2**30:.1f} GiB to train a batch of {batch} (limit {max_memory / 2**30:.1f} "

@@ -171,23 +171,33 @@ class _Pruned(Exception):
     pass
 
 
-def _stale_trials(study: Any, folder: Path, say: Callable[[str], None]) -> None:
-    """``--resume``: trials left running by a process that died are failed and their
-    values enqueued again (their run folders resume from ``last.pt``)."""
+def _stale_trials(study: Any, say: Callable[[str], None]) -> None:
+    """``--resume``: the trials that were cut off (Ctrl-C, a crash: failed without a
+    check's error, or left running by a process that died) are queued again, once;
+    their run folders resume from ``last.pt``."""
     import optuna
 
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        run = trial.user_attrs.get("folder")
-        if not run:
-            continue  # not started training: another worker's, alive
-        try:
-            handle = _lock(Path(run))
-        except _Locked:
-            continue  # alive
-        handle.close()
-        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    states = optuna.trial.TrialState
+    retried = set(study.user_attrs.get("retried", []))
+    again = []
+    for trial in study.get_trials(deepcopy=False, states=(states.RUNNING, states.FAIL)):
+        if trial.number in retried or "error" in trial.user_attrs:
+            continue
+        if trial.state == states.RUNNING:
+            run = trial.user_attrs.get("folder")
+            if not run:
+                continue  # not training yet: another worker's, alive
+            try:
+                handle = _lock(Path(run))
+            except _Locked:
+                continue  # alive
+            handle.close()
+            study._storage.set_trial_state_values(trial._trial_id, states.FAIL)
         study.enqueue_trial(trial.params, skip_if_exists=False)
+        again.append(trial.number)
         say(f"trial {trial.number} ({trial.user_attrs.get('label', trial.params)}) was cut off: queued again")
+    if again:
+        study.set_user_attr("retried", sorted(retried | set(again)))
 
 
 def _counted(study: Any) -> int:
@@ -251,7 +261,7 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
                                 sampler=_sampler(space, sampler, settings.seed), pruner=_pruner(settings.pruner, epochs),
                                 load_if_exists=True)
     if resume:
-        _stale_trials(study, folder, say)
+        _stale_trials(study, say)
     result = SweepResult(name)
 
     def objective(trial: Any) -> float:
@@ -325,7 +335,8 @@ def _grid_done(study: Any, size: int | None) -> bool:
 
     states = optuna.trial.TrialState
     seen = {t.system_attrs.get("grid_id") for t in study.get_trials(deepcopy=False)
-            if t.state in (states.COMPLETE, states.PRUNED, states.RUNNING, states.FAIL)}
+            if t.state in (states.COMPLETE, states.PRUNED, states.RUNNING)
+            or (t.state == states.FAIL and "error" in t.user_attrs)}
     return size is not None and len(seen - {None}) >= size
 
 
