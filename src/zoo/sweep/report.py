@@ -31,7 +31,7 @@ h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd
 table.runs{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 table.runs th,table.runs td{padding:4px 8px;border-bottom:1px solid #e4e4e4;text-align:right}
 table.runs th{cursor:pointer;background:#f4f4f4;position:sticky;top:0;user-select:none}
-table.runs th:hover{background:#e8e8f4}table.runs td.blocks,table.runs th.blocks{text-align:left}
+table.runs th:hover{background:#e8e8f4}table.runs .left{text-align:left}
 table.runs tr.front td{background:#fff1f0;font-weight:600}td.blocks{font-family:monospace;word-break:break-word}
 img{max-width:100%;height:auto;border:1px solid #eee}pre{font-size:12px;overflow-x:auto;background:#fafafa;
 padding:8px;border:1px solid #eee}.run{margin-bottom:24px}.note{color:#666}
@@ -82,22 +82,22 @@ def _table(rows: Sequence[dict[str, Any]], front: set[int]) -> str:
     from ..train.runs import _macs, _thousands
 
     head = "".join(f'<th class="{c}">{t}</th>' for c, t in (
-        ("", "run"), ("", "acc"), ("", "time s/10<sup>6</sup>"), ("", "params"), ("", "MACs"), ("", "epochs"),
-        ("", "state"), ("blocks", "blocks")))
+        ("left", "run"), ("", "acc"), ("", "time s/10<sup>6</sup>"), ("", "params"), ("", "MACs"), ("", "epochs"),
+        ("", "state"), ("left", "blocks")))
     lines = []
     for i, row in enumerate(rows):
         acc, sec = row.get("val_acc"), row.get("seconds_per_1e6")
         state = "front" if i in front else "pruned" if row.get("pruned") else ""
         lines.append(
             f'<tr class="{"front" if i in front else ""}">'
-            + _cell(row.get("run"), row.get("run", ""))
+            + _cell(row.get("run"), row.get("run", ""), "left")
             + _cell(acc, f"{acc:.4f}" if acc is not None else "-")
             + _cell(sec, f"{sec:,.0f}" if sec is not None else "-")
             + _cell(row.get("params"), _thousands(row.get("params")))
             + _cell(row.get("macs"), _macs(row.get("macs")))
             + _cell(row.get("epochs"), str(row.get("epochs", "-")))
             + _cell(state, state)
-            + _cell(_label(row), _label(row), "blocks") + "</tr>")
+            + _cell(_label(row), _label(row), "left blocks") + "</tr>")
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{"".join(lines)}</tbody></table>'
 
 
