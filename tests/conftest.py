@@ -29,3 +29,80 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+# -- the inspector never changes a model (issue 21) ------------------------------------------
+
+_HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                "_forward_hooks_with_kwargs", "_forward_pre_hooks_with_kwargs", "_state_dict_hooks",
+                "_load_state_dict_pre_hooks")
+
+
+def model_snapshot(model) -> dict:
+    """What inspecting must leave as it was: every tensor's identity, class, device,
+    dtype, flag, values and gradient; every module's class (a lazy module turns into
+    its plain one when it materialises), training flag, hooks and attribute names;
+    torch's global module hooks."""
+    import torch
+    from torch import nn
+
+    def tensor(t):
+        if t is None:
+            return None
+        lazy = isinstance(t, nn.parameter.UninitializedTensorMixin)
+        return (id(t), type(t), t.device, t.dtype, t.requires_grad,
+                None if lazy else t.detach().clone(), None if t.grad is None else t.grad.clone())
+
+    state = {}
+    for path, module in model.named_modules(remove_duplicate=False):
+        tables = {name: [(k, id(h)) for k, h in getattr(module, name, {}).items()] for name in _HOOK_TABLES}
+        state[f"module {path!r}"] = (id(module), type(module), module.training, sorted(vars(module)), tables)
+        for kind in ("_parameters", "_buffers"):
+            for key, t in getattr(module, kind, {}).items():
+                state[f"{path}.{key}"] = tensor(t)
+    globals_ = torch.nn.modules.module
+    state["global hooks"] = [len(getattr(globals_, name, {})) for name in (
+        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks")]
+    return state
+
+
+def same_snapshot(a, b) -> bool:
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.device == b.device and (
+            a.is_meta or torch.equal(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_snapshot(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same_snapshot(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+@pytest.fixture(autouse=True)
+def inspected_models_stay_unchanged(request, monkeypatch):
+    """In the inspector's tests, every model given to the inspector (``zoo.inspect``,
+    ``ModelState``, the CLI) is snapshotted before and compared after, failure or not."""
+    if not request.path.name.startswith(("test_inspect", "test_cli_inspect")):
+        yield
+        return
+    from zoo.inspector import inspection
+
+    real = inspection.inspect_target
+    checked = []
+
+    def guarded(found):
+        if found.owned:  # built by zoo itself on meta, for this inspection only
+            return real(found)
+        before = model_snapshot(found.model)
+        try:
+            return real(found)
+        finally:
+            after = model_snapshot(found.model)
+            changed = [k for k in before if k not in after or not same_snapshot(before[k], after[k])]
+            changed += [k for k in after if k not in before]
+            assert not changed, f"inspecting {type(found.model).__name__} changed {changed[:5]}"
+            checked.append(type(found.model).__name__)
+
+    monkeypatch.setattr(inspection, "inspect_target", guarded)
+    yield checked

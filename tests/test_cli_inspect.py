@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,7 +11,10 @@ ZOO = [sys.executable, "-m", "zoo", "inspect"]
 
 
 def zoo_inspect(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*ZOO, *args], capture_output=True, text=True, timeout=120)
+    # no COLUMNS (pytest may leave one in the environment it passes on): piped, the
+    # report is as wide as it needs; with COLUMNS it keeps to it (test_inspect_corpus)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.run([*ZOO, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 def lines(out: str) -> list[str]:

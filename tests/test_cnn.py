@@ -87,7 +87,7 @@ def test_norm_tokens_follow_option_or_their_value():
     assert isinstance(cnn.blocks[1], nn.BatchNorm2d)
     assert isinstance(cnn.blocks[3], LayerNormChannels)
     assert isinstance(cnn.blocks[4], nn.InstanceNorm2d) and cnn.blocks[4].affine
-    assert isinstance(cnn.blocks[5], nn.Identity)
+    assert cnn.block_names == ["c32", "n", "c32", "n2", "n3"]  # n0 adds nothing: no entry
     assert isinstance(CNN(blocks="n", norm=2).blocks[0], LayerNormChannels)
     assert isinstance(CNN(blocks="n", norm=3).blocks[0], nn.InstanceNorm2d)
 
@@ -96,7 +96,7 @@ def test_activation_tokens_and_f():
     cnn = CNN(blocks="r n f r n gelu")
     assert isinstance(cnn.blocks[2], nn.ReLU) and isinstance(cnn.blocks[5], nn.GELU)
     assert isinstance(CNN(blocks="f", fun="swish").blocks[0], nn.SiLU)
-    assert isinstance(CNN(blocks="f", fun="").blocks[0], nn.Identity)
+    assert [type(b).__name__ for b in CNN(blocks="f", fun="").blocks] == ["AdaptiveAvgPool2d", "Flatten"]
     assert [type(m).__name__ for m in CNN(blocks="cnf8", fun="").blocks[0]] == ["Conv2d", "BatchNorm2d"]
     assert [type(m).__name__ for m in CNN(blocks="cnf8", norm=0).blocks[0]] == ["Conv2d", "ReLU"]
 
@@ -131,7 +131,7 @@ def test_every_token_builds_and_runs(blocks, shape):
 def test_drop_option_sets_the_kind_of_d():
     assert type(CNN(blocks="d").blocks[0]) is nn.Dropout2d  # drop=2 by default
     assert type(CNN(blocks="d", drop=1).blocks[0]) is nn.Dropout
-    assert type(CNN(blocks="d", drop=0).blocks[0]) is nn.Identity
+    assert CNN(blocks="d", drop=0).block_names == []  # no dropout: no entry
     assert type(CNN(blocks="d1", drop=2).blocks[0]) is nn.Dropout  # its own value wins
 
 
@@ -283,7 +283,7 @@ def test_any_activation_an_nn_module_class_or_a_function_returning_one():
     assert kinds == ["Mish", "Mish", "LeakyReLU", "Mish"]  # cnf's, f's, the branch's, after the sum
     assert cnn(torch.randn(2, 3, 8, 8)).shape == (2, 8)
     assert zoo.inspect(cnn, input_size=(3, 8, 8)).output == (1, 8)
-    with pytest.raises(zoo.OptionError, match=r"option fun=3: not an activation.*or an nn.Module class such as nn.Mish"):
+    with pytest.raises(zoo.OptionError, match=r"option fun=3: not an activation.*or an nn.Module such as nn.Mish or nn.Mish\(\)"):
         CNN(blocks="f", fun=3)
     with pytest.raises(zoo.OptionError, match=r"activation <function .*<lambda> at .*> made int, not an nn.Module"):
         CNN(blocks="f", fun=lambda: 3)

@@ -215,9 +215,9 @@ def test_input_texts():
 def test_a_three_number_input_is_an_image_only_for_an_image_model():
     assert takes_images(nn.Sequential(nn.Conv2d(3, 8, 3))) and takes_images(zoo.CNN(blocks="c8"))
     assert not takes_images(lstm()) and not takes_images(Encoder())
-    report = zoo.inspect(lstm(), input_size=(2, 10, 8))  # (B, T, F)
+    report = zoo.inspect(lstm(), input_size=(2, 10, 8))  # (B, T, F) or (T, B, F): zoo cannot know
     assert report.input == (2, 10, 8) and report.output[0] == (2, 10, 16)
-    assert report.macs == lstm_macs(10)  # per sequence
+    assert report.macs == 2 * lstm_macs(10) and report.per == "forward"  # the whole input's
     assert zoo.inspect(nn.Conv2d(3, 8, 3), input_size=(3, 8, 8)).input == (1, 3, 8, 8)
     assert zoo.inspect(nn.Conv2d(3, 8, 3), input_size="[3,8,8]").input == (3, 8, 8)  # unbatched, as written
 
@@ -227,8 +227,8 @@ def test_token_ids_and_a_mask_for_an_embedding_and_transformer_encoder():
     assert report.inputs == ["ids: (2, 16) int64", "mask: (2, 16) bool"]
     assert report.output == (2, 3)
     assert report.macs == 2 * encoder_layer_macs(16) + 32 * 3
-    same = zoo.inspect(Encoder(), input_size="ids:int64[2,16]")
-    assert same.macs == report.macs
+    same = zoo.inspect(Encoder(), input_size="ids:int64[2,16]")  # one input: no batch zoo knows
+    assert same.macs == 2 * report.macs and same.per == "forward" and report.per == "sample"
     assert str(report).startswith("Encoder  ids: (2, 16) int64, mask: (2, 16) bool -> (2, 3)  ")
     assert "MACs per sample" in str(report)
 
@@ -248,7 +248,7 @@ def test_several_and_keyword_inputs(tmp_path, monkeypatch, capsys):
 def test_real_tensors_from_python():
     batch = torch.randint(0, 50, (4, 12))
     report = zoo.inspect(Encoder(), input_data=batch)
-    assert report.input == (4, 12) and report.macs == 2 * encoder_layer_macs(12) + 32 * 3
+    assert report.input == (4, 12) and report.macs == 4 * (2 * encoder_layer_macs(12) + 32 * 3)
     image, features = torch.randn(2, 3, 8, 8), torch.randn(2, 5)
     assert zoo.inspect(TwoInputs(), input_data=(image, features)).output == (2, 2)
     assert zoo.inspect(TwoInputs(), input_data={"image": image, "features": features}).output == (2, 2)
@@ -488,44 +488,44 @@ MobileNetV3                                                           56.5 M  (1
 """
 
 ENCODER_80 = """\
-Encoder  ids: (2, 16) int64 -> (2, 3)  18,787 params  295.0 k MACs
+Encoder  ids: (2, 16) int64 -> (2, 3)  18,787 params  590.0 k MACs
 
 module                                     params     MACs  output
-Encoder                                            295.0 k  2×3
+Encoder                                            590.0 k  2×3
 ├─ embed: Embedding(50, 32)                 1,600           2×16×32
-├─ encoder: TransformerEncoder                     294.9 k  2×16×32
-│  └─ layers: ModuleList                           294.9 k
-│     └─ TransformerEncoderLayer x 2               147.5 k  2×16×32
-│        ├─ self_attn: MultiheadAttention   4,224   81.9 k  2×16×32
-│        ├─ linear1: Linear(32->64, T)      2,112   32.8 k  2×16×64
+├─ encoder: TransformerEncoder                     589.8 k  2×16×32
+│  └─ layers: ModuleList                           589.8 k
+│     └─ TransformerEncoderLayer x 2               294.9 k  2×16×32
+│        ├─ self_attn: MultiheadAttention   4,224  163.8 k  2×16×32
+│        ├─ linear1: Linear(32->64, T)      2,112   65.5 k  2×16×64
 │        ├─ dropout: Dropout(0.1)                           2×16×64
-│        ├─ linear2: Linear(64->32, T)      2,080   32.8 k  2×16×32
+│        ├─ linear2: Linear(64->32, T)      2,080   65.5 k  2×16×32
 │        ├─ norm1: LayerNorm(32)               64           2×16×32
 │        ├─ norm2: LayerNorm(32)               64           2×16×32
 │        ├─ dropout1: Dropout(0.1)                          2×16×32
 │        └─ dropout2: Dropout(0.1)                          2×16×32
-└─ head: Linear(32->3, T)                      99       96  2×3
+└─ head: Linear(32->3, T)                      99      192  2×3
 x N: N identical modules in a row, numbers per copy
 """
 
 ENCODER_120 = """\
-Encoder  ids: (2, 16) int64 -> (2, 3)  18,787 params  295.0 k MACs
+Encoder  ids: (2, 16) int64 -> (2, 3)  18,787 params  590.0 k MACs
 
 module                                     params  share     MACs  input -> output
-Encoder                                                   295.0 k  2×16                      -> 2×3
+Encoder                                                   590.0 k  2×16                      -> 2×3
 ├─ embed: Embedding(50, 32)                 1,600  ~  9%           2×16                      -> 2×16×32
-├─ encoder: TransformerEncoder                            294.9 k  2×16×32                   -> 2×16×32
-│  └─ layers: ModuleList                                  294.9 k
-│     └─ TransformerEncoderLayer x 2                      147.5 k  2×16×32                   -> 2×16×32
-│        ├─ self_attn: MultiheadAttention   4,224  ~ 22%   81.9 k  2×16×32, 2×16×32, 2×16×32 -> 2×16×32
-│        ├─ linear1: Linear(32->64, T)      2,112  ~ 11%   32.8 k  2×16×32                   -> 2×16×64
+├─ encoder: TransformerEncoder                            589.8 k  2×16×32                   -> 2×16×32
+│  └─ layers: ModuleList                                  589.8 k
+│     └─ TransformerEncoderLayer x 2                      294.9 k  2×16×32                   -> 2×16×32
+│        ├─ self_attn: MultiheadAttention   4,224  ~ 22%  163.8 k  2×16×32, 2×16×32, 2×16×32 -> 2×16×32
+│        ├─ linear1: Linear(32->64, T)      2,112  ~ 11%   65.5 k  2×16×32                   -> 2×16×64
 │        ├─ dropout: Dropout(0.1)                                  2×16×64                   -> 2×16×64
-│        ├─ linear2: Linear(64->32, T)      2,080  ~ 11%   32.8 k  2×16×64                   -> 2×16×32
+│        ├─ linear2: Linear(64->32, T)      2,080  ~ 11%   65.5 k  2×16×64                   -> 2×16×32
 │        ├─ norm1: LayerNorm(32)               64                  2×16×32                   -> 2×16×32
 │        ├─ norm2: LayerNorm(32)               64                  2×16×32                   -> 2×16×32
 │        ├─ dropout1: Dropout(0.1)                                 2×16×32                   -> 2×16×32
 │        └─ dropout2: Dropout(0.1)                                 2×16×32                   -> 2×16×32
-└─ head: Linear(32->3, T)                      99  ~  1%       96  2×32                      -> 2×3
+└─ head: Linear(32->3, T)                      99  ~  1%      192  2×32                      -> 2×3
 x N: N identical modules in a row, numbers per copy
 """
 

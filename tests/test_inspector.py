@@ -57,18 +57,18 @@ MNIST_TREE = """\
 CNN:  (1, 1, 28, 28) -> (1, 64)
 CNN                                        params         input -> output shapes
 └─ ModuleList
-   ├─ Sequential                                          (1, 1, 28, 28)  -> (1, 32, 28, 28)
+   ├─ Sequential  cnf32                                   (1, 1, 28, 28)  -> (1, 32, 28, 28)
    │  ├─ Conv2d(1->32, k:3, s:1, p:1, F)      288  ~  2%  (1, 1, 28, 28)  -> (1, 32, 28, 28)
    │  ├─ BatchNorm2d(32)                       64         (1, 32, 28, 28) -> (1, 32, 28, 28)
    │  └─ GELU                                             (1, 32, 28, 28) -> (1, 32, 28, 28)
-   ├─ MaxPool2d(k:2, s:2, p:0)                            (1, 32, 28, 28) -> (1, 32, 14, 14)
-   ├─ Dropout2d(0.1)                                      (1, 32, 14, 14) -> (1, 32, 14, 14)
-   ├─ Sequential                                          (1, 32, 14, 14) -> (1, 64, 14, 14)
+   ├─ MaxPool2d(k:2, s:2, p:0)  m                         (1, 32, 28, 28) -> (1, 32, 14, 14)
+   ├─ Dropout2d(0.1)  d                                   (1, 32, 14, 14) -> (1, 32, 14, 14)
+   ├─ Sequential  cnf64                                   (1, 32, 14, 14) -> (1, 64, 14, 14)
    │  ├─ Conv2d(32->64, k:3, s:1, p:1, F)  18,432  ~ 97%  (1, 32, 14, 14) -> (1, 64, 14, 14)
    │  ├─ BatchNorm2d(64)                      128  ~  1%  (1, 64, 14, 14) -> (1, 64, 14, 14)
    │  └─ GELU                                             (1, 64, 14, 14) -> (1, 64, 14, 14)
-   ├─ MaxPool2d(k:2, s:2, p:0)                            (1, 64, 14, 14) -> (1, 64, 7, 7)
-   ├─ Dropout2d(0.2)                                      (1, 64, 7, 7)   -> (1, 64, 7, 7)
+   ├─ MaxPool2d(k:2, s:2, p:0)  m                         (1, 64, 14, 14) -> (1, 64, 7, 7)
+   ├─ Dropout2d(0.2)  d                                   (1, 64, 7, 7)   -> (1, 64, 7, 7)
    ├─ AdaptiveAvgPool2d(1)                                (1, 64, 7, 7)   -> (1, 64, 1, 1)
    └─ Flatten                                             (1, 64, 1, 1)   -> (1, 64)
 params: 18,912
@@ -87,14 +87,14 @@ def test_model_state_depth_and_no_input_size():
     ModelState(mnist_cnn()).layers(1, console=Console(file=buffer, width=100, color_system=None))
     assert "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) == textwrap.dedent("""\
         CNN:
-        CNN                             params
+        CNN                                params
         └─ ModuleList
-           ├─ Sequential                   352  ~  2%
-           ├─ MaxPool2d(k:2, s:2, p:0)
-           ├─ Dropout2d(0.1)
-           ├─ Sequential                18,560  ~ 98%
-           ├─ MaxPool2d(k:2, s:2, p:0)
-           ├─ Dropout2d(0.2)
+           ├─ Sequential  cnf32               352  ~  2%
+           ├─ MaxPool2d(k:2, s:2, p:0)  m
+           ├─ Dropout2d(0.1)  d
+           ├─ Sequential  cnf64            18,560  ~ 98%
+           ├─ MaxPool2d(k:2, s:2, p:0)  m
+           ├─ Dropout2d(0.2)  d
            ├─ AdaptiveAvgPool2d(1)
            └─ Flatten
         params: 18,912""")
@@ -457,7 +457,7 @@ def test_model_state_prints_the_tree_up_to_the_failure_then_raises():
                                                        console=Console(file=buffer, width=100, color_system=None))
     lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
     assert lines[0] == "CNN:  (1, 3, 4, 4) -> failed"
-    assert lines[-2:] == ["   └─ MaxPool2d(k:3, s:2, p:0)                          (1, 8, 2, 2) -> fails",
+    assert lines[-2:] == ["   └─ MaxPool2d(k:3, s:2, p:0)  m3_2                    (1, 8, 2, 2) -> fails",
                           "params: 1,192"]
 
 

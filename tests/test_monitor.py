@@ -239,7 +239,7 @@ def test_without_debug_there_are_rows_but_no_numbers():
     assert cnn.block_stats() == [{
         "name": "r", "path": "blocks.1", "top": 1, "debug": False, "ratio": None, "align": None,
         "branch": None, "scale": None, "scale_grad": None, "forwards": None, "skipped": None,
-        "updates": None, "p": 0.0,
+        "updates": None, "p": 0.0, "noise": 0.0,
     }]
 
 

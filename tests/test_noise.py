@@ -54,7 +54,7 @@ def test_branch_noise_multiplies_each_images_branch_and_works_in_debug_mode():
     assert factor.mean().item() == pytest.approx(1.0, abs=0.02)
     assert factor[:, 0].std().item() == pytest.approx(0.5, rel=0.05)
     assert torch.equal(residual.eval()(x), x + branch)  # eval: no noise
-    cnn = CNN(blocks="c8 r r", branch_noise=0.2).debug(True)  # the original raises here
+    cnn = CNN(blocks="c8 r r", branch_noise=0.2).debug(True)  # the original raises outside debug mode
     cnn.train()(torch.randn(4, 3, 8, 8))
     assert [s["forwards"] for s in cnn.block_stats()] == [1, 1]
     assert Change.branch_noise(cnn, 0.0) == 2 and all(r.noise == 0.0 for r in cnn.modules() if isinstance(r, Residual))

@@ -73,15 +73,20 @@ def build_modules(
     nodes: tuple[Node, ...], channels: int, options: Config, text: str, tables: Tables
 ) -> tuple[list[tuple[nn.Module, str]], int]:
     """Build each node (each copy of a repeated one); returns ``[(module, text, inner)]``
-    (``inner``: a group's items, alike) and the channels that leave the last one."""
+    (``inner``: a group's items, alike) and the channels that leave the last one.
+
+    A token that adds nothing (``n0``, ``f`` with ``fun=""``), and a group of only such
+    tokens, gets no entry, as in the document's code: ``blocks[i]`` and the plot's slots
+    stay those of the layers that exist."""
     built = []
     for node in expand(nodes):
         if isinstance(node, GroupNode):
             inner, channels = build_modules(node.items, channels, options, text, tables)
-            module: nn.Module = nn.Sequential(*(m for m, _, _ in inner))
+            module: nn.Module | None = nn.Sequential(*(m for m, _, _ in inner)) if inner else None
         else:
             module, channels, inner = *_build_token(node, channels, options, text, tables), []
-        built.append((module, node.text, inner))
+        if module is not None:
+            built.append((module, node.text, inner))
     return built, channels
 
 
@@ -114,10 +119,9 @@ def _build_token(node: TokenNode, channels: int, options: Config, text: str, tab
             + ("" if builtin else f", or disable the plugin with ZOO_DISABLE_PLUGINS={token.plugin}"),
         ) from None if isinstance(exc, SystemExit) else exc
     module, out = (result if isinstance(result, tuple) and len(result) == 2 else (result, channels))
-    if module is None:  # e.g. `n0`, or `f` with fun="": adds nothing
-        module = nn.Identity()
     if (
-        not isinstance(module, nn.Module)
+        not (module is None or isinstance(module, nn.Module))  # None: adds nothing (`n0`)
+        or (module is None and out != channels)  # nothing cannot change the channels
         or isinstance(out, bool)
         or not isinstance(out, int)
         or not 1 <= out <= MAX_CHANNELS

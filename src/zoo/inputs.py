@@ -33,7 +33,7 @@ _SEPARATORS = re.compile(r"\s*[,x×X*]\s*")
 _DIMS = r"\s*\d+(?:\s*[,x×X*]\s*\d+)*\s*,?\s*"  # 3,224,224 or 3x224x224 (a trailing comma in brackets)
 _FORM = re.compile(
     rf"^(?:(?P<name>[A-Za-z_]\w*)\s*:)?\s*(?P<dtype>[a-z]+\d*)?\s*"
-    rf"(?:\[(?P<exact>{_DIMS})\]|\((?P<tuple>{_DIMS})\)|(?P<dims>\d+(?:\s*[,x×X*]\s*\d+)*))$"
+    rf"(?:\[(?P<exact>{_DIMS}|\s*)\]|\((?P<tuple>{_DIMS})\)|(?P<dims>\d+(?:\s*[,x×X*]\s*\d+)*))$"
 )
 EXAMPLE = "3,224,224 or 1,3,224,224, [2,10,8] (the whole shape), int64[1,128], ids:int64[1,128]"
 
@@ -72,7 +72,9 @@ def parse_input(text: str) -> InputSpec:
         shape = tuple(int(part) for part in _SEPARATORS.split(body.strip()) if part)
     except ValueError:
         shape = ()
-    if not shape or min(shape) < 1:
+    if found["exact"] is not None and not found["exact"].strip():
+        shape = ()  # float32[]: a 0-d input, one number
+    elif not shape or min(shape) < 1:
         raise ShapeError(f"{text!r} is not an input size: sizes are whole numbers >= 1, e.g. {EXAMPLE}")
     problem = _size_problem(shape)
     if problem:

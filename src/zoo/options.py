@@ -64,12 +64,19 @@ class Config(Mapping[str, Any]):
     (``cfg.norm``) or as a mapping (every option, the plugins' included, is in it);
     ``cfg.replace(**changes)`` returns a changed copy.
 
+    A Config remembers which options were set (:meth:`given`). ``Config(cfg1, cfg2,
+    **kw)`` merges left to right and takes from each Config only those, as the
+    document's does: ``cfg2``'s defaults do not undo ``cfg1``'s settings. A plain dict
+    sets every key it holds (so ``Config(dict(cfg))`` sets every option).
+
     >>> cfg = Config(fun="gelu")
     >>> cfg.fun, "norm" in cfg, len(cfg) == len(dict(cfg))
     ('gelu', True, True)
+    >>> Config(Config(input=1, fun="gelu"), Config(blocks="c8 f r")).given()
+    {'input': 1, 'fun': 'gelu', 'blocks': 'c8 f r'}
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_values", "_given")
 
     def __init__(self, *bases: Config | Mapping[str, Any] | None, **options: Any):
         given: dict[str, Any] = {}
@@ -81,7 +88,8 @@ class Config(Mapping[str, Any]):
                 raise OptionError(
                     f"Config(...) takes Configs or dicts of options, not {type(base).__name__}{hint}"
                 )
-            given.update(base)
+            # a Config gives only what was set in it; its defaults must not undo a setting
+            given.update(base.given() if isinstance(base, Config) else base)
         given.update(options)
         for name in given:
             if not isinstance(name, str):
@@ -103,6 +111,7 @@ class Config(Mapping[str, Any]):
                     f"unknown option {name!r}{did_you_mean(name, declared)} (known options: {', '.join(declared)})"
                 )
         object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_given", tuple(given))  # names, in the order they were set
 
     def __getattr__(self, name: str) -> Any:
         values = object.__getattribute__(self, "_values")
@@ -132,11 +141,21 @@ class Config(Mapping[str, Any]):
         return hash(tuple(sorted((k, repr(v)) for k, v in self._values.items())))
 
     def __reduce__(self):  # copy, deepcopy and pickle (torch.save of a whole model)
-        return (Config, (self._values,))
+        return (Config, (self.given(),))
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied and checked."""
-        return Config(self._values, **changes)
+        """A copy with ``changes`` applied and checked (they count as set)."""
+        return Config(self, **changes)
+
+    def given(self) -> dict[str, Any]:
+        """The options that were set (by keyword, a dict's keys, or a merged Config's
+        own settings), with their checked values: what merging this Config into another
+        takes. ``dict(cfg)`` gives every option instead.
+
+        >>> Config(norm=1, fun="gelu").given()
+        {'norm': 1, 'fun': 'gelu'}
+        """
+        return {name: self._values[name] for name in self._given}
 
     def changed(self) -> dict[str, Any]:
         """The options that differ from their defaults (a plugin option's default is its own)."""

@@ -126,7 +126,15 @@ def _import_flop_counter_without_triton() -> None:
 
 
 def _print(console, renderable) -> None:
-    if not console.is_terminal:  # a file or a pipe: no wrapping of the tree's columns
+    import os
+
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    if not os.environ.get("COLUMNS"):  # a file or a pipe: no wrapping of the tree's columns
         wide = console.options.update_width(1000)
         console.width = max(80, console.measure(renderable, options=wide).maximum)
-    console.print(renderable)
+    # COLUMNS set: its width, as every other command; no padding after the last column
+    with console.capture() as captured:
+        console.print(renderable)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

@@ -12,6 +12,9 @@ layout differs, the plain ``FlopCounterMode`` is used: slower start, same counts
 
 from __future__ import annotations
 
+from collections import defaultdict
+
+import torch
 from torch.utils import flop_counter
 
 __all__ = ["MacCounter"]
@@ -20,8 +23,6 @@ _Base = getattr(flop_counter, "_FlopCounterMode", None)
 _raw = getattr(getattr(_Base, "__torch_dispatch__", None), "__wrapped__", None)
 
 if _Base is not None and _raw is not None:
-
-    import torch
 
     _COMPOSITE = torch._C.DispatchKey.CompositeImplicitAutograd
     _plain: dict = {}  # operator -> True when torch's handler would only run and count it
@@ -61,6 +62,41 @@ else:  # pragma: no cover - another torch layout
     _UnguardedMode = None
 
 
+def _cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """The CPU's fused attention kernel: the same two products as every other path
+    (on meta, attention is decomposed into them), which torch's counter has no
+    formula for (it would count 0: a real-values pass missed T5's attention)."""
+    return flop_counter.sdpa_flop_count(query, key, value)
+
+
+def _cpu_rnn_layer(input, weight0, weight1, *args, out_shape=None, **kwargs) -> int:
+    """The CPU's fused LSTM/GRU layer (oneDNN): each step's input and hidden products,
+    as meta counts them in the decomposed layer."""
+    steps = 1
+    for size in input[:-1]:
+        steps *= size
+    return 2 * steps * (weight0[0] * weight0[1] + weight1[0] * weight1[1])
+
+
+# CPU kernels torch's counter has no formula for: a real-values pass would count 0
+_CPU_FORMULAS = {
+    "_scaled_dot_product_flash_attention_for_cpu": _cpu_attention,
+    "_scaled_dot_product_fused_attention_overrideable": _cpu_attention,
+    "mkldnn_rnn_layer": _cpu_rnn_layer,
+}
+_ATTENTION = {getattr(torch.ops.aten, name): formula for name, formula in _CPU_FORMULAS.items()
+              if hasattr(torch.ops.aten, name)}
+
+
+def _shapes(value):
+    """What torch's formulas take: each tensor as its shape (in lists and tuples too)."""
+    if isinstance(value, torch.Tensor):
+        return value.shape
+    if isinstance(value, (list, tuple)):
+        return type(value)(_shapes(v) for v in value) if not hasattr(value, "_fields") else value
+    return value
+
+
 class MacCounter(flop_counter.FlopCounterMode):
     """Count the MACs of everything run inside ``with MacCounter() as c:``.
 
@@ -71,10 +107,28 @@ class MacCounter(flop_counter.FlopCounterMode):
     2048
     """
 
+    _shared: dict | None = None  # the formula table (and tracker) of the first counter
+
     def __init__(self) -> None:
-        super().__init__(display=False)
+        shared = MacCounter._shared
+        if shared is None or _UnguardedMode is None:
+            super().__init__(display=False, custom_mapping=_ATTENTION)
+            MacCounter._shared = {"flop_registry": self.flop_registry, "mod_tracker": self.mod_tracker}
+        else:  # torch's __init__ builds its table of formulas again each time: a tenth of a small inspection
+            self.flop_counts = defaultdict(lambda: defaultdict(int))
+            self.depth, self.display, self.mode = 2, False, None
+            self.flop_registry, self.mod_tracker = shared["flop_registry"], shared["mod_tracker"]
         self._flops = 0
         self._fast = _UnguardedMode is not None and hasattr(self, "mod_tracker")
+
+    @property
+    def fast(self) -> bool:
+        """Whether MACs can be added by hand (:meth:`add_macs`)."""
+        return self._fast
+
+    def add_macs(self, macs: int) -> None:
+        """Count ``macs`` worked out without running the operators."""
+        self._flops += 2 * macs
 
     @property
     def macs(self) -> int:
@@ -90,7 +144,12 @@ class MacCounter(flop_counter.FlopCounterMode):
             return super()._count_flops(func_packet, out, args, kwargs)
         formula = self.flop_registry.get(func_packet)
         if formula is not None:
-            self._flops += formula(*args, **kwargs, out_val=out)
+            raw = getattr(formula, "__wrapped__", None)  # torch's formula on shapes, without its pytree walk
+            if raw is not None and getattr(formula, "__name__", "") == getattr(raw, "__name__", None):
+                self._flops += raw(*_shapes(args), out_shape=_shapes(out),
+                                   **{k: _shapes(v) for k, v in kwargs.items()})
+            else:
+                self._flops += formula(*args, **kwargs, out_val=out)
         return out
 
     def __enter__(self):

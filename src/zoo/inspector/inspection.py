@@ -26,8 +26,10 @@ from .report import (
     build_rows,
     locate_cnn,
     mark_failure,
+    param_count,
+    remembering_networks,
 )
-from .trace import Trace, meta_copy, trace
+from .trace import Trace, meta_copy, shapes_of, trace
 
 __all__ = ["inspect", "resolve_target", "InspectedModel", "DEFAULT_SIZE", "input_specs", "takes_images"]
 
@@ -62,6 +64,7 @@ def resolve_target(target: Any, input_size: Any = None, **options: Any) -> Inspe
             notes.append(f"input size {_fmt_chw(size)}: the model's pretrained_cfg" if declared
                          else f"input size not given: {_fmt_chw(size)} assumed (pass input_size)")
         name = getattr(target, "name", None)
+        name = name if isinstance(name, str) and name else getattr(target, "original_name", None)
         name = name if isinstance(name, str) and name else type(target).__name__
         return InspectedModel(target, name, size, owned=False, notes=notes)
     from ..target import resolve_model
@@ -129,8 +132,9 @@ def input_specs(given: Any) -> list[InputSpec]:
 
 
 def _is_shape(value: Any) -> bool:
+    """A shape: whole numbers, or ``()`` (a 0-d input, one number)."""
     return isinstance(value, torch.Size) or (
-        isinstance(value, Sequence) and not isinstance(value, str) and bool(value)
+        isinstance(value, Sequence) and not isinstance(value, str)
         and all(isinstance(d, int) and not isinstance(d, bool) for d in value)
     )
 
@@ -147,13 +151,13 @@ def _size_argument(size: Any) -> tuple[int, ...]:
     """``input_size`` as a tuple of whole numbers >= 1, or a ShapeError saying why not."""
     if isinstance(size, torch.Size):
         size = tuple(size)
-    if not isinstance(size, Sequence) or isinstance(size, str) or not size or not all(
+    if not isinstance(size, Sequence) or isinstance(size, str) or not all(
         isinstance(d, int) and not isinstance(d, bool) for d in size
     ):
         raise ShapeError(f"input_size must be a tuple of whole numbers, e.g. (3, 32, 32), not {size!r}")
     if any(d < 1 for d in size):
         raise ShapeError(f"input_size {tuple(size)} has a size below 1; give (C, H, W) or (B, C, H, W)")
-    problem = input_size_problem(tuple(size))
+    problem = input_size_problem(tuple(size)) if size else None  # () is a 0-d input
     if problem:
         raise ShapeError(f"input_size {tuple(size)}: {problem}")
     return tuple(size)
@@ -213,10 +217,16 @@ def _data_inputs(data: Any) -> tuple[tuple, dict[str, Any]]:
         return (), dict(data)
     if isinstance(data, (tuple, list)) and data:
         return tuple(data), {}
+    if _is_array(data):  # a numpy array: passed as it is (the forward converts it)
+        return (data,), {}
     raise ShapeError(
         f"input_data must be a tensor, a tuple or list of inputs, or a dict of keyword inputs, "
         f"not {type(data).__name__}"
     )
+
+
+def _is_array(value: Any) -> bool:
+    return type(value).__module__ == "numpy" and hasattr(value, "shape") and hasattr(value, "dtype")
 
 
 def _describe_inputs(args: tuple, kwargs: dict[str, Any], model: nn.Module) -> list[str]:
@@ -227,6 +237,10 @@ def _describe_inputs(args: tuple, kwargs: dict[str, Any], model: nn.Module) -> l
     for name, value in [*((None, a) for a in args), *kwargs.items()]:
         if isinstance(value, torch.Tensor):
             text = str(tuple(value.shape)) + ("" if value.dtype == own else f" {str(value.dtype).removeprefix('torch.')}")
+        elif _is_array(value):
+            text = f"{tuple(value.shape)} numpy {value.dtype}"
+        elif shapes_of(value) is not None:  # tensors inside a dict or a list
+            text = f"{type(value).__name__} of {shapes_of(value)}"
         else:
             text = type(value).__name__
         texts.append(f"{name}: {text}" if name else text)
@@ -235,9 +249,38 @@ def _describe_inputs(args: tuple, kwargs: dict[str, Any], model: nn.Module) -> l
 
 def _first_shape(args: tuple, kwargs: dict[str, Any]) -> tuple[int, ...]:
     for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor) or _is_array(value):
             return tuple(value.shape)
     return ()
+
+
+BATCH_NAMES = ("N", "B", "batch")  # a named tensor's leading dimension that marks a batch
+
+
+def known_batch(args: tuple, kwargs: dict[str, Any], model: nn.Module, specs: list[InputSpec] | None) -> int | None:
+    """The batch zoo knows, or None (the MACs are then the whole input's): an image
+    model's input of 3 numbers (a batch of 1 added) or 4 (B,C,H,W); a leading
+    dimension marked as a batch (a named tensor's ``N``, ``B`` or ``batch``); or the
+    same leading dimension across two or more inputs. A single (10,) input, or an
+    LSTM's sequence-first (T, B, F), has no batch zoo could know.
+
+    >>> x = torch.zeros(2, 10)
+    >>> known_batch((x,), {}, nn.Linear(10, 1), None), known_batch((x, x), {}, nn.Linear(10, 1), None)
+    (None, 2)
+    """
+    tensors = [v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor) or _is_array(v)]
+    if not tensors or any(len(t.shape) == 0 for t in tensors):
+        return None
+    first = tensors[0]
+    names = getattr(first, "names", None) or ()
+    if names and names[0] in BATCH_NAMES:
+        return first.shape[0]
+    if len(tensors) == 1 and takes_images(model) and len(first.shape) == 4 and (
+            specs is None or not specs[0].exact or len(specs[0].shape) == 4):
+        return first.shape[0]
+    if len(tensors) >= 2 and len({t.shape[0] for t in tensors}) == 1:
+        return first.shape[0]
+    return None
 
 
 def _dtype(model: nn.Module) -> torch.dtype:
@@ -273,32 +316,45 @@ def inspect(target: Any, input_size: Any = None, *, input_data: Any = None, **op
     """
     if input_data is not None and input_size is not None:
         raise ShapeError("give input_size or input_data, not both (input_data's shapes are the input size)")
-    found = resolve_target(target, input_size, **options)
-    if input_data is not None:
-        found.input_size, found.notes = None, []
-        found.data = _data_inputs(input_data)
-    return inspect_target(found)
+    with remembering_networks():
+        found = resolve_target(target, input_size, **options)
+        if input_data is not None:
+            found.input_size, found.notes = None, []
+            found.data = _data_inputs(input_data)
+        return inspect_target(found)
 
 
 def inspect_target(found: InspectedModel) -> Report:
+    """The report of a resolved :class:`InspectedModel` (``zoo.inspect`` and ``ModelState``)."""
+    with remembering_networks():
+        return _inspect_target(found)
+
+
+def _inspect_target(found: InspectedModel) -> Report:
     model = found.model
     params = {id(p): p for p in model.parameters()}
-    n_params = sum(p.numel() for p in params.values())
-    trainable = sum(p.numel() for p in params.values() if p.requires_grad)
+    lazy = [p for p in params.values() if isinstance(p, nn.parameter.UninitializedTensorMixin)]
+    n_params = sum(param_count(p) for p in params.values())
+    trainable = sum(param_count(p) for p in params.values() if p.requires_grad)
     notes = list(found.notes)
     if found.input_size is None and found.data is None:  # no shapes to follow: parameters only
-        result = Trace()
-        rows, _ = build_rows(model, model, result, 1)
+        rows = build_rows(model, model, Trace(), 1)
         report = Report(found.name, (), None, n_params, trainable, 0, [], rows, notes,
                         default_depth=_default_depth(model))
+        if lazy:
+            report.notes.append(f"{len(lazy)} lazy parameters uninitialised: not counted until a forward "
+                                "(give input_size: a copy materialises them)")
         report.notes.append("no input size: shapes and MACs need input_size=(C, H, W)")
         return report
+    specs = None
     if found.data is not None:
         args, kwargs = found.data
     else:
-        args, kwargs = _meta_inputs(input_specs(found.input_size), model)
+        specs = input_specs(found.input_size)
+        args, kwargs = _meta_inputs(specs, model)
     shape = _first_shape(args, kwargs)
-    batch = shape[0] if shape else 1
+    batch = known_batch(args, kwargs, model, specs)
+    per = "forward" if batch is None else "image" if len(shape) == 4 and takes_images(model) else "sample"
     try:
         traced = model if found.owned else meta_copy(model)
     except Exception as exc:  # an attribute deepcopy cannot copy (a lock, a file, ...)
@@ -313,20 +369,31 @@ def inspect_target(found: InspectedModel) -> Report:
     # the model serves it (the copy's flags only: the model keeps its own)
     traced.eval()
     result = trace(traced, args, original=model, kwargs=kwargs)
-    rows, traced_paths = build_rows(model, traced, result, batch)
+    rows = build_rows(model, traced, result, batch or 1)
     add_container_macs(rows)
-    macs = round(result.macs / batch)
+    macs = round(result.macs / (batch or 1))
+    if lazy:
+        n_params, trainable = (sum(r.params for r in rows),
+                               trainable + sum(r.params for r in rows) - n_params)
+        notes.append(f"{len(lazy)} lazy parameters: sized by the forward on a copy (the model's own "
+                     "stay uninitialised)")
+    if batch is None:
+        notes.append(f"MACs in all: no batch dimension known in {_fmt_inputs(args, kwargs, model)}")
     if result.cpu_paths:
         where = ", ".join(p or type(model).__name__ for p in result.cpu_paths)
         source = "input_data" if found.data is not None else "a random input"
         ran = sum(1 for r in rows if r.device == "cpu")
-        notes.append(f"needed real values: {where} (ran for real on {source} up to the last value "
-                     f"read: {ran} of {len(rows)} modules; the rest on meta, without weights)")
+        if all(r.device == "cpu" for r in rows if r.calls):
+            how = f"ran for real on {source}, all {ran} modules called, one module's weights at a time"
+        else:
+            how = (f"ran for real on {source} up to the last value read: {ran} of {len(rows)} modules; "
+                   "the rest on meta, without weights")
+        notes.append(f"needed real values: {where} ({how})")
         for row in rows:
             row.needs_values = row.path in result.cpu_paths and row.same_as is None
     error = None
     if result.failure is not None:
-        failing = [traced_paths.get(id(m), "") for m, _ in result.failure.chain] or [""]
+        failing = result.failure.paths or [""]
         inputs = [i for _, i in result.failure.chain] or [shape]
         rows = mark_failure(rows, list(zip(failing, inputs)))
         error, fields, cause = _shape_error(model, result, failing, shape)
@@ -335,10 +402,15 @@ def inspect_target(found: InspectedModel) -> Report:
     blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
     report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
                     error=error, default_depth=_default_depth(model),
-                    inputs=_describe_inputs(args, kwargs, model))
+                    inputs=_describe_inputs(args, kwargs, model), per=per, forward=True,
+                    passes=result.passes)
     if error is not None:
         raise ShapeError(error, report=report, **fields) from cause
     return report
+
+
+def _fmt_inputs(args: tuple, kwargs: dict[str, Any], model: nn.Module) -> str:
+    return ", ".join(_describe_inputs(args, kwargs, model))
 
 
 def _default_depth(model: nn.Module) -> int:

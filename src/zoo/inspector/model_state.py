@@ -17,22 +17,25 @@ class ModelState:
     >>> m = CNN(Config(input=1, fun="gelu", blocks="cnf32 m d cnf64 m d"))
     >>> Change.dropout(m, [0.1, 0.2])
     2
-    >>> ModelState(m).layers(1, input_size=(1, 1, 28, 28))  # doctest: +NORMALIZE_WHITESPACE
+    >>> report = ModelState(m).layers(1, input_size=(1, 1, 28, 28))  # doctest: +NORMALIZE_WHITESPACE
     CNN:  (1, 1, 28, 28) -> (1, 64)
-    CNN                             params         input -> output shapes
+    CNN                                    params         input -> output shapes
     └─ ModuleList
-       ├─ Sequential                   352  ~  2%  1x28x28  -> 32x28x28
-       ├─ MaxPool2d(k:2, s:2, p:0)                 32x28x28 -> 32x14x14
-       ├─ Dropout2d(0.1)                           32x14x14 -> 32x14x14
-       ├─ Sequential                18,560  ~ 98%  32x14x14 -> 64x14x14
-       ├─ MaxPool2d(k:2, s:2, p:0)                 64x14x14 -> 64x7x7
-       ├─ Dropout2d(0.2)                           64x7x7   -> 64x7x7
-       ├─ AdaptiveAvgPool2d(1)                     64x7x7   -> 64x1x1
-       └─ Flatten                                  64x1x1   -> 64
+       ├─ Sequential  cnf32                   352  ~  2%  1×28×28  -> 32×28×28
+       ├─ MaxPool2d(k:2, s:2, p:0)  m                     32×28×28 -> 32×14×14
+       ├─ Dropout2d(0.1)  d                               32×14×14 -> 32×14×14
+       ├─ Sequential  cnf64                18,560  ~ 98%  32×14×14 -> 64×14×14
+       ├─ MaxPool2d(k:2, s:2, p:0)  m                     64×14×14 -> 64×7×7
+       ├─ Dropout2d(0.2)  d                               64×7×7   -> 64×7×7
+       ├─ AdaptiveAvgPool2d(1)                            64×7×7   -> 64×1×1
+       └─ Flatten                                         64×1×1   -> 64
     params: 18,912
+    >>> report.params, report.macs
+    (18912, 3838464)
 
     Where the full shapes do not fit the terminal (80 columns here), they leave out
-    the batch of 1 (``1x28x28``).
+    the batch of 1 (``1×28×28``), as ``zoo inspect`` does. Each block shows the token
+    it was built from (``cnf32``).
     """
 
     def __init__(self, model: nn.Module, beta: float = 0.9):
@@ -143,15 +146,16 @@ class ModelState:
         target = InspectedModel(self.model, type(self.model).__name__, size, owned=False)
         return inspect_target(target)
 
-    def layers(self, depth: int = 2, input_size: Sequence[int] | None = None, console: Any = None) -> None:
+    def layers(self, depth: int = 2, input_size: Sequence[int] | None = None, console: Any = None):
         """Print the module tree down to ``depth`` (the model is level 0), with
-        parameters, their share, and input -> output shapes when ``input_size`` is
-        given. On a shape failure, prints the tree up to the failing block, then
-        raises the :class:`zoo.ShapeError`."""
+        parameters, their share, the token each block was built from, and input ->
+        output shapes when ``input_size`` is given; returns the :class:`zoo.Report`
+        (its numbers: ``.params``, ``.macs``, ``.blocks``). On a shape failure,
+        prints the tree up to the failing block, then raises the :class:`zoo.ShapeError`."""
         from rich.console import Console
 
         from ..errors import ShapeError
-        from .render import check_depth, document_view
+        from .render import check_depth
 
         check_depth(depth)  # argument mistakes raise before anything runs
         console = console or Console()
@@ -161,6 +165,123 @@ class ModelState:
             report = getattr(error, "report", None)
             if report is None:  # input_size itself is wrong: nothing to print
                 raise
-            console.print(document_view(report, depth))
+            console.print(_document_view(report, depth))
             raise
-        console.print(document_view(report, depth))
+        console.print(_document_view(report, depth))
+        return report
+
+    def state(self, console: Any = None) -> dict[str, dict[str, Any]]:
+        """Print every entry of the model's ``state_dict()`` (parameters and buffers,
+        e.g. BatchNorm's running statistics): its value where it holds one number,
+        else the root mean square of its values, the count and the shape. Returns
+        the same numbers by name (the document's ``ModelState.state()``).
+
+        >>> from torch import nn
+        >>> rows = ModelState(nn.BatchNorm2d(2)).state()  # doctest: +NORMALIZE_WHITESPACE
+        name                 value  count  shape
+        weight              1.0000      2  2
+        bias                0.0000      2  2
+        running_mean        0.0000      2  2
+        running_var         1.0000      2  2
+        num_batches_tracked      0      1  -
+        >>> rows["running_var"]
+        {'value': 1.0, 'count': 2, 'shape': (2,)}
+        """
+        from rich.console import Console
+        from rich.table import Table
+
+        rows = {}
+        for name, tensor in self.model.state_dict().items():
+            values = tensor.detach()
+            if values.numel() == 1:
+                value = values.item()
+            elif values.numel() == 0:
+                value = 0.0
+            else:  # computed in float: integer and half-precision buffers too
+                value = values.double().square().mean().sqrt().item()
+            rows[name] = {"value": value, "count": values.numel(), "shape": tuple(values.shape)}
+        table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold")
+        for column in ("name", "value", "count", "shape"):
+            table.add_column(column, justify="left" if column in ("name", "shape") else "right", no_wrap=True)
+        for name, row in rows.items():
+            value = row["value"]
+            shown = f"{value:,}" if isinstance(value, (int, bool)) else f"{value:.4f}"
+            table.add_row(name, shown, f"{row['count']:,}", "×".join(map(str, row["shape"])) or "-")
+        (console or Console()).print(table)
+        return rows
+
+    @staticmethod
+    def hist_params(params: Any, titles: Sequence[str] | str | None = None, bins: int = 50,
+                    figsize: tuple[float, float] = (12, 3), digits: int = 2):
+        """Histograms of tensors' values (the document's ``ModelState.hist_params``) as
+        a matplotlib ``Figure``: one panel per tensor with the histogram of its values
+        and the cumulative share of its magnitudes |p|, titled with its mean ± std
+        (over all values), min, max and count, rounded to ``digits``.
+
+        >>> import torch
+        >>> fig = ModelState.hist_params([torch.tensor([1.0, -2.0, 3.0, 4.0])], ["w"])
+        >>> fig.axes[0].get_title()
+        'w mean=1.50 ± 2.29 [-2.00, 4.00]; cnt=4'
+        """
+        import torch
+
+        from ..errors import OptionError
+        from ..extras import require
+
+        Figure = require("matplotlib.figure", "ModelState.hist_params").Figure  # noqa: N806 - the class
+        tensors = list(params) if isinstance(params, (list, tuple)) else [params]
+        names = [titles] if isinstance(titles, str) else list(titles or [])
+        for i, tensor in enumerate(tensors):
+            if not isinstance(tensor, torch.Tensor) or tensor.numel() == 0:
+                what = type(tensor).__name__ if not isinstance(tensor, torch.Tensor) else "an empty tensor"
+                raise OptionError(f"ModelState.hist_params: item {i} is {what}; give tensors (e.g. "
+                                  "[m.weight, m.bias]) that hold values")
+        if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+            raise OptionError(f"ModelState.hist_params: bins={bins!r} must be a whole number >= 1")
+        fig = Figure(figsize=figsize, dpi=100)
+        for i, tensor in enumerate(tensors):
+            values = tensor.detach().flatten().double().cpu()
+            ax = fig.add_subplot(1, len(tensors), i + 1)
+            magnitudes = values.abs().sort().values
+            share = torch.arange(1, len(magnitudes) + 1, dtype=torch.float64) / len(magnitudes)
+            ax.plot(magnitudes.numpy(), share.numpy(), "-g")  # what share of |p| lies below x
+            ax.grid(ls=":")
+            ax.set_ylabel("sum prob |p|", color="g")
+            ax.set_xlabel("|p|", color="g")
+            name = names[i] if i < len(names) else ""
+            mean, std = values.mean().item(), values.std(unbiased=False).item()
+            low, high = values.min().item(), values.max().item()
+            ax.set_title(f"{name} mean={_rounded(mean, digits)} ± {_rounded(std, digits)} "
+                         f"[{_rounded(low, digits)}, {_rounded(high, digits)}]; cnt={len(values)}", fontsize=10)
+            counts = ax.twinx().twiny()
+            counts.hist(values.numpy(), bins=bins, color="lightblue", ec="black", alpha=0.5)
+        fig.tight_layout()
+        return fig
+
+
+def _rounded(value: float, digits: int) -> str:
+    return f"{round(value, digits):.{digits}f}"
+
+
+def _document_view(report, depth: int):
+    """The document's title line, tree and total, with zoo's separator in short shapes
+    (``1×28×28``, as ``zoo inspect``) and each block's token beside its description."""
+    from dataclasses import replace
+
+    from rich.console import Group
+    from rich.text import Text
+
+    from .render import STYLES, FittedTree, shape_text
+
+    head = Text(f"{report.tree[0].description}:  " if report.tree else "")
+    if report.input:
+        head.append(f"{shape_text(report.input)} -> ")
+        head.append("failed" if report.error else shape_text(report.output),
+                    style=STYLES["failed"] if report.error else None)
+    labelled = replace(report, tree=[replace(row, description=f"{row.description}  {row.token}") if row.token
+                                     else row for row in report.tree])
+    footer = Text(f"params: {report.params:,}")
+    if report.frozen:
+        footer.append(f" ({report.trainable:,} trainable)")
+    # a failure's message comes with the ShapeError that ModelState raises
+    return Group(head, FittedTree(labelled, depth, document=True), footer)

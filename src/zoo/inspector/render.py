@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
@@ -86,7 +87,7 @@ def title(report: Report, compact: bool = False) -> Text:
     shape_of = compact_shape if compact else shape_text
     text = Text()
     text.append(report.name, style="bold")
-    if report.input:
+    if report.ran:
         plain = report.inputs in ([], [shape_text(report.input)])  # one positional input of the model's dtype
         text.append(f"  {shape_of(report.input) if plain else ', '.join(report.inputs)} -> ")
         if report.error:
@@ -96,7 +97,7 @@ def title(report: Report, compact: bool = False) -> Text:
     text.append("  ")
     text.append(f"{report.params:,}", style=STYLES["params"])
     text.append(" params")
-    if report.input and not report.error:
+    if report.ran and not report.error:
         text.append("  ")
         text.append(_count(report.macs) or "0", style=STYLES["macs"])
         text.append(" MACs")
@@ -219,8 +220,8 @@ def tree_table(
     shown = _visible(report, depth, fold)
     if document and shown:  # the model's name heads the first column instead of a row
         shown = shown[1:]
-    with_shapes = bool(report.input) and layout.shapes
-    with_macs = not document and bool(report.input)
+    with_shapes = report.ran and layout.shapes
+    with_macs = not document and report.ran
     shape_of = (lambda shape: compact_shape(shape, layout.times)) if layout.compact else shape_text
     in_width = max((len(shape_of(r.input)) for r, *_ in shown if r.calls or r.failed), default=0)
 
@@ -368,6 +369,69 @@ _RULES = box.Box(
 )
 
 
+def cost_lines(report: Report) -> tuple[list[Text], int]:
+    """:func:`cost_table` as lines of text, as rich draws it where it fits (three
+    spaces between columns, a rule under the header and before the totals), and its
+    width: without rich's measuring and wrapping of every cell (once per report)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = ("costs", len(report.blocks))
+    if key not in cache:
+        cache[key] = _cost_lines(report)
+    return cache[key]
+
+
+def _cost_lines(report: Report) -> tuple[list[Text], int]:
+    table = cost_table(report)
+    columns = table.columns
+    cells = [[_cell(t) for t in c.cells] for c in columns]
+    widths = [max([Text(str(c.header)).cell_len] + [t.cell_len for t in column])
+              for c, column in zip(columns, cells)]
+    width = sum(widths) + 3 * (len(widths) - 1)
+
+    def line(cells: list[Text], styles: list[str | None], base: str | None = None) -> Text:
+        out = Text(style=base or "")
+        for i, (cell, column, size, style) in enumerate(zip(cells, columns, widths, styles)):
+            if i:
+                out.append("   ")
+            text = Text(style=style or "")
+            text.append_text(cell)
+            gap = " " * (size - cell.cell_len)
+            if column.justify == "right":
+                out.append(gap)
+                out.append_text(text)
+            else:
+                out.append_text(text)
+                out.append(gap)
+        return out
+
+    rule = Text("─" * width)
+    header = line([Text(str(c.header)) for c in columns], [None] * len(columns), table.header_style)
+    rows = [line([column[i] for column in cells], [c.style for c in columns]) for i in range(len(cells[0]))]
+    return [header, rule, *rows[:-1], rule, rows[-1]], width
+
+
+def _cell(value: Any) -> Text:
+    return value if isinstance(value, Text) else Text(str(value))
+
+
+class FittedCosts:
+    """The cost table: as lines where it fits (the common case, drawn fast), else
+    rich's table."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        self.width = len(_cost_plain(report)[1])
+
+    def choose(self, width: int) -> RenderableType:
+        return Group(*cost_lines(self.report)[0]) if self.width <= width else cost_table(self.report)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(self.width, options.max_width), min(self.width, options.max_width))
+
+
 def _add_block(table: Table, block: BlockRow, number: str) -> None:
     style = STYLES["failed"] if block.failed else None
     table.add_row(
@@ -395,10 +459,11 @@ def summary(report: Report, short: bool = False) -> Text:
     else:
         text.append(f"{report.trainable:,} trainable, {report.frozen:,} frozen")
     text.append(")")
-    if report.input and not report.error:
+    if report.ran and not report.error:
         text.append(", ")
         text.append(f"{report.macs:,}", style=STYLES["macs"])
-        text.append(" MACs per image" if len(report.input) == 4 else " MACs per sample")
+        text.append(" MACs in all" if report.per == "forward" else
+                    " MACs per image" if len(report.input) == 4 else " MACs per sample")
     return text
 
 
@@ -408,9 +473,12 @@ class FittedTitle:
     def __init__(self, report: Report):
         self.report = report
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def choose(self, width: int) -> RenderableType:
         full = title(self.report)
-        yield full if full.cell_len <= options.max_width else title(self.report, compact=True)
+        return full if full.cell_len <= width else title(self.report, compact=True)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, title(self.report))
@@ -422,9 +490,12 @@ class FittedSummary:
     def __init__(self, report: Report):
         self.report = report
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def choose(self, width: int) -> RenderableType:
         full = summary(self.report)
-        yield full if full.cell_len <= options.max_width else summary(self.report, short=True)
+        return full if full.cell_len <= width else summary(self.report, short=True)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement.get(console, options, summary(self.report))
@@ -437,14 +508,38 @@ class FittedTree:
     def __init__(self, report: Report, depth: int | None = None, times: str = "×", document: bool = False):
         self.report, self.depth, self.times, self.document = report, depth, times, document
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+    def pick(self, width: int) -> tuple[Table, bool]:
+        """The table of the first layout that fits, and whether one does."""
         for layout in LAYOUTS:
-            table = tree_table(self.report, self.depth, layout=replace(layout, times=self.times),
-                               document=self.document)
-            if table_width(table) <= options.max_width:
-                yield table_lines(table)  # it fits: each row is one line, drawn directly
-                return
-        yield table  # labels to cut: rich narrows the label column
+            table = _tree_table(self.report, self.depth, replace(layout, times=self.times), self.document)
+            if table_width(table) <= width:
+                return table, True
+        return table, False
+
+    def choose(self, width: int) -> RenderableType:
+        table, fits = self.pick(width)
+        # it fits: each row is one line, drawn directly; else rich narrows the label column
+        return table_lines(table) if fits else table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.choose(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        # as narrow as the narrowest layout, as wide as the full one: rich then gives
+        # the tree no more than the width there is (a pipe's COLUMNS, a terminal's)
+        widths = [table_width(_tree_table(self.report, self.depth, replace(layout, times=self.times), self.document))
+                  for layout in (LAYOUTS[0], LAYOUTS[-2])]
+        return Measurement(min(widths[1], options.max_width), min(widths[0], options.max_width))
+
+
+def _tree_table(report: Report, depth: int | None, layout: Layout, document: bool) -> Table:
+    """:func:`tree_table`, once per report and view (choosing a layout and measuring
+    the width draw the same tables)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = (depth, layout, document, len(report.tree))
+    if key not in cache:
+        cache[key] = tree_table(report, depth, layout=layout, document=document)
+    return cache[key]
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         width = table_width(tree_table(self.report, self.depth))
@@ -504,8 +599,8 @@ def render_report(
         if folded(report, depth):
             parts.append(Text(FOLD_NOTE, style="dim"))
         parts.append(Text(""))
-    if costs and report.blocks and report.input:
-        parts += [cost_table(report), Text("")]
+    if costs and report.blocks and report.ran:
+        parts += [FittedCosts(report), Text("")]
     parts.append(FittedSummary(report))
     for note in report.notes:
         parts.append(Text(f"note: {note}", style="yellow"))
@@ -523,7 +618,7 @@ def terminal_width(renderable: RenderableType, report: Report | None = None) -> 
     if report is not None:  # the widest line without measuring every cell again
         lines = [title(report), summary(report), *(Text(f"note: {n}") for n in report.notes)]
         widest = max(t.cell_len for t in lines)
-        widest = max(widest, table_width(tree_table(report)), table_width(cost_table(report)) + 6)
+        widest = max(widest, table_width(_tree_table(report, None, LAYOUTS[0], False)), len(_cost_plain(report)[1]))
         return max(80, widest)
     wide = console.options.update_width(1000)
     return max(80, console.measure(renderable, options=wide).maximum)
@@ -534,16 +629,76 @@ def to_text(renderable: RenderableType, width: int | None = None, report: Report
     the terminal's by default (:func:`terminal_width`)."""
     width = terminal_width(renderable, report) if width is None else width
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width, color_system=None, force_terminal=False, legacy_windows=False)
-    console.print(renderable)
+    console = None
+    parts = renderable.renderables if isinstance(renderable, Group) else [renderable]
+    for part in parts:
+        lines = _plain_lines(part, width)
+        if lines is None:  # what only rich can draw (a line to wrap, labels to cut)
+            if console is None:
+                console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
+                                  legacy_windows=False)
+            console.print(part)
+        else:  # what rich would print, without its measuring and wrapping of each line
+            buffer.write("".join(line + "\n" for line in lines))
     return buffer.getvalue()
+
+
+def _cost_plain(report: Report) -> list[str]:
+    """:func:`cost_lines` as plain strings (once per report)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = ("plain costs", len(report.blocks))
+    if key not in cache:
+        lines = _plain_columns(cost_table(report), "   ")
+        rule = "─" * cell_len(lines[0])
+        cache[key] = [lines[0], rule, *lines[1:-1], rule, lines[-1]]
+    return cache[key]
+
+
+def _plain_columns(table: Table, gap: str) -> list[str]:
+    """A table's header and rows as plain lines, each cell padded to its column (the
+    last one too), ``gap`` between columns: what :func:`table_lines` and
+    :func:`cost_lines` draw, as strings."""
+    columns = [[str(c.header)] + [t.plain if isinstance(t, Text) else str(t) for t in c.cells] for c in table.columns]
+    widths = [max(cell_len(t) for t in column) for column in columns]
+    right = [c.justify == "right" for c in table.columns]
+    lines = []
+    for row in zip(*columns):
+        parts = []
+        for text, size, to_right in zip(row, widths, right):
+            fill = " " * (size - cell_len(text))
+            parts.append(fill + text if to_right else text + fill)
+        lines.append(gap.join(parts))
+    return lines
+
+
+def _plain_lines(renderable: RenderableType, width: int) -> list[str] | None:
+    """The lines of a renderable made of one-line texts that fit ``width``, else None."""
+    if isinstance(renderable, FittedTree):
+        table, fits = renderable.pick(width)
+        return _plain_columns(table, "  ") if fits else None
+    if isinstance(renderable, FittedCosts):
+        return _cost_plain(renderable.report) if renderable.width <= width else None
+    if isinstance(renderable, (FittedTitle, FittedSummary)):
+        renderable = renderable.choose(width)
+    if isinstance(renderable, Text):
+        plain = renderable.plain
+        return [plain] if "\n" not in plain and "\t" not in plain and renderable.cell_len <= width else None
+    if isinstance(renderable, Group):
+        lines: list[str] = []
+        for part in renderable.renderables:
+            found = _plain_lines(part, width)
+            if found is None:
+                return None
+            lines += found
+        return lines
+    return None
 
 
 def document_view(report: Report, depth: int) -> RenderableType:
     """``ModelState.layers``: the document's title line and tree."""
     check_depth(depth)
     head = Text(f"{report.tree[0].description}:  " if report.tree else "")
-    if report.input:
+    if report.ran:
         head.append(f"{shape_text(report.input)} -> ")
         head.append("failed" if report.error else shape_text(report.output),
                     style=STYLES["failed"] if report.error else None)

@@ -17,7 +17,7 @@ from .trace import Trace
 
 __all__ = [
     "ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks", "locate_cnn",
-    "add_forward_rows", "IN_FORWARD",
+    "add_forward_rows", "IN_FORWARD", "param_count",
 ]
 
 Shape = Any  # a tuple of ints, a list of them, or None
@@ -85,14 +85,24 @@ class Report:
     error: str | None = None  # the ShapeError message when the pass failed
     default_depth: int = 2
     inputs: list[str] = field(default_factory=list)  # each input as the title shows it
+    # what ``macs`` and the rows' MACs are per: "image", "sample" (a batch zoo knows:
+    # divided by it), or "forward" (no batch known: the whole input's, undivided)
+    per: str = "image"
+    forward: bool = False  # a forward ran: MACs and shapes are known (whatever the input held)
+    passes: int = 0  # forwards run: 1 on meta, up to 3 where the model reads values
 
     @property
     def frozen(self) -> int:
         return self.params - self.trainable
 
     @property
+    def ran(self) -> bool:
+        """Whether a forward ran (MACs and shapes known), whatever its input held."""
+        return self.forward or bool(self.input)
+
+    @property
     def batch(self) -> int:
-        return self.input[0] if self.input else 1
+        return self.input[0] if self.input and self.per != "forward" else 1
 
     def to_dict(self) -> dict[str, Any]:
         """Everything as JSON-ready values (shapes as lists)."""
@@ -105,6 +115,7 @@ class Report:
             "trainable": self.trainable,
             "frozen": self.frozen,
             "macs": self.macs,
+            "macs_per": self.per,
             "blocks": [_jsonable(asdict(b)) for b in self.blocks],
             "tree": [_jsonable(asdict(r)) for r in self.tree],
             "notes": list(self.notes),
@@ -150,21 +161,16 @@ def _jsonable(value: Any) -> Any:
 # -- building rows ----------------------------------------------------------------------
 
 
-def build_rows(
-    model: nn.Module, traced: nn.Module, result: Trace, batch: int
-) -> tuple[list[ModuleRow], dict[int, str]]:
+def build_rows(model: nn.Module, traced: nn.Module, result: Trace, batch: int) -> list[ModuleRow]:
     """The module rows of ``model``, with the calls recorded on ``traced`` (its copy,
-    or itself). Returns the rows and ``id(traced module) -> path of its first row``."""
+    or itself) under the name each was reached through (:class:`~.trace.Trace`).
+    ``batch``: what MACs are divided by (1: totals)."""
     rows: list[ModuleRow] = []
     owner: dict[int, str] = {}  # id(parameter) -> path of the module first holding it
     first_path: dict[int, str] = {}
-    occurrence: dict[int, int] = {}
-    pairs = list(zip(model.named_modules(remove_duplicate=False), traced.named_modules(remove_duplicate=False)))
     tokens = _token_texts(model)
-    occurrences: dict[int, int] = {}
-    for (_, module), _ in pairs:
-        occurrences[id(module)] = occurrences.get(id(module), 0) + 1
-    for (path, module), (_, twin) in pairs:
+    twins = dict(traced.named_modules()) if _has_lazy(model) else {}
+    for path, module in model.named_modules(remove_duplicate=False):
         level = path.count(".") + 1 if path else 0
         row = ModuleRow(
             path=path,
@@ -184,17 +190,17 @@ def build_rows(
                 continue
             if id(p) not in owner:
                 owner[id(p)] = f"{path}.{key}" if path else key
-                row.params += p.numel()
+                row.params += param_count(p, twins.get(path), key)
             elif row.same_as is None:  # a tied parameter (a whole module reached twice says so itself)
                 row.shared_with[key] = owner[id(p)]
-        k = occurrence.get(id(module), 0)
-        occurrence[id(module)] = k + 1
-        calls = result.calls.get(id(twin), [])[k :: occurrences[id(module)]]
+        calls = result.calls.get(path, [])
+        through = result.through.get(path, 0)
         if calls:
             row.calls = len(calls)
             row.input, row.output = calls[0].inputs, calls[0].outputs
-            row.macs = round(sum(c.macs for c in calls) / batch)
             row.device = "cpu" if any(c.device == "cpu" for c in calls) else "meta"
+        if calls or through:
+            row.macs = round((sum(c.macs for c in calls) + through) / batch)
         rows.append(row)
     # totals of each subtree (rows are in pre-order: a subtree is a run of deeper rows)
     for i, row in enumerate(rows):
@@ -204,10 +210,20 @@ def build_rows(
                 break
             total += below.params
         row.total_params = total
-    traced_paths = {}
-    for (_, _module), (path, twin) in pairs:
-        traced_paths.setdefault(id(twin), path)
-    return rows, traced_paths
+    return rows
+
+
+def _has_lazy(model: nn.Module) -> bool:
+    return any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in model.parameters())
+
+
+def param_count(p: nn.Parameter, twin: nn.Module | None = None, key: str = "") -> int:
+    """``p.numel()``; for a lazy parameter, its size once the forward materialised it
+    on ``twin`` (the copy), else 0 (uninitialised: no size yet)."""
+    if not isinstance(p, nn.parameter.UninitializedTensorMixin):
+        return p.numel()
+    made = None if twin is None else twin._parameters.get(key)
+    return 0 if made is None or isinstance(made, nn.parameter.UninitializedTensorMixin) else made.numel()
 
 
 def mark_failure(rows: list[ModuleRow], failing: list[tuple[str, Shape]]) -> list[ModuleRow]:
@@ -230,7 +246,7 @@ def add_container_macs(rows: list[ModuleRow]) -> None:
     parent runs one by one) gets the MACs of the called modules inside it."""
     for i in range(len(rows) - 1, -1, -1):
         row = rows[i]
-        if row.calls or row.same_as is not None:
+        if row.calls or row.same_as is not None or row.macs is not None:
             continue
         total, found = 0, False
         j = i + 1
@@ -300,8 +316,37 @@ def _token_texts(model: nn.Module) -> dict[str, str]:
     return {prefix + inner: text for inner, text in getattr(cnn, "token_texts", {}).items()}
 
 
+_FOUND: dict[int, tuple[nn.Module, tuple[str, nn.Module] | None]] | None = None  # see remembering_networks
+
+
+class remembering_networks:
+    """Within one inspection, :func:`locate_cnn` walks each model once (the title,
+    the input's batch, the rows, the blocks and the depth all ask)."""
+
+    def __enter__(self):
+        global _FOUND
+        self.outer, _FOUND = _FOUND, {} if _FOUND is None else _FOUND
+        return self
+
+    def __exit__(self, *exc):
+        global _FOUND
+        _FOUND = self.outer
+        return False
+
+
 def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
     """The zoo network of ``model`` (:func:`zoo.cnn.find_cnn`) and its module path."""
+    if _FOUND is not None:
+        known = _FOUND.get(id(model))
+        if known is not None and known[0] is model:
+            return known[1]
+        found = _locate_cnn(model)
+        _FOUND[id(model)] = (model, found)
+        return found
+    return _locate_cnn(model)
+
+
+def _locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
     from ..network import find_cnn as find
 
     cnn = find(model)
@@ -337,7 +382,9 @@ def build_blocks(model: nn.Module, rows: list[ModuleRow], params: int, macs: int
         return blocks
     for row in rows:
         # a module reached under a second name is a block of its own where it is called there
-        if row.level == 1 and row.type != IN_FORWARD and (row.calls or row.failed or row.macs is not None):
+        # a child holding parameters is a block of its own even where it is never called
+        if row.level == 1 and row.type != IN_FORWARD and (
+                row.calls or row.failed or row.macs is not None or (row.total_params and row.same_as is None)):
             blocks.append(_module_block(row.name, row, v0))
     if output is not None and not any(b.failed for b in blocks):
         rest_params = params - sum(b.params for b in blocks)

@@ -11,14 +11,21 @@ makes a data-dependent shape, uses an operator without a meta kernel) fails on m
 The pass then starts again on real values, from the input (``input_data``, or random
 numbers of the input's shape) to the end of that module's call, and on meta after it
 (:class:`_RealValues`): the module sees the activations that really reach it, so it
-takes the branch the model takes, and no module after it gets weights. Every other
-failure is the model's own (the image shrank below 1x1, channels do not fit) and is
-returned as :class:`Failure`.
+takes the branch the model takes, and no module after it gets weights. A model that
+reads again after that gets a third pass, on real values to the end: never more than
+three. Every other failure is the model's own (the image shrank below 1x1, channels
+do not fit) and is returned as :class:`Failure`.
+
+Each call is recorded under the name it was reached through (:class:`_Recorder`), so
+a module registered under several names, or called past its container, is booked
+where it ran. A TorchScript module is one leaf running a private copy
+(:class:`Scripted`); a lazy parameter is materialised by its module on the copy.
 """
 
 from __future__ import annotations
 
 import copy
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,11 +33,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from .counting import MacCounter
 from .shapes import MetaShapeMode
 
-__all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "shapes_of"]
+__all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "shapes_of", "Scripted"]
 
 
 @dataclass
@@ -49,16 +57,21 @@ class Failure:
 
     chain: list[tuple[nn.Module, Any]]  # (module of the traced model, input shapes)
     error: BaseException
+    paths: list[str] = field(default_factory=list)  # the name each open call was reached through
 
 
 @dataclass
 class Trace:
-    calls: dict[int, list[Call]] = field(default_factory=dict)  # id(traced module) -> calls
+    calls: dict[str, list[Call]] = field(default_factory=dict)  # path reached through -> its calls
+    # path -> MACs of calls below it that did not pass through its own forward (a parent
+    # calling a container's children one by one): the path's row adds them up
+    through: dict[str, int] = field(default_factory=dict)
     output: Any = None
     macs: int = 0  # whole batch
     failure: Failure | None = None
     cpu_paths: list[str] = field(default_factory=list)  # modules that needed real values
     real: set[int] = field(default_factory=set)  # ids of the modules that ran on real values
+    passes: int = 0  # forwards run (the first on meta; more where values are read)
 
 
 def shapes_of(value: Any) -> Any:
@@ -95,6 +108,10 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
     def tensor(t: torch.Tensor) -> torch.Tensor:
         new = memo.get(id(t))
         if new is None:
+            if _uninitialised(t):  # a lazy module's: its own forward materialises it (on meta)
+                new = type(t)(requires_grad=t.requires_grad, device="meta", dtype=t.dtype)
+                memo[id(t)] = new
+                return new
             new = convert(t)
             if isinstance(t, nn.Parameter):
                 new = nn.Parameter(new, requires_grad=t.requires_grad)
@@ -103,6 +120,9 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
 
     def copy_one(m: nn.Module) -> nn.Module:
         if id(m) in memo:
+            return memo[id(m)]
+        if isinstance(m, torch.jit.ScriptModule):  # its C++ object must not be shared
+            memo[id(m)] = Scripted(m)
             return memo[id(m)]
         clone = object.__new__(type(m))
         memo[id(m)] = clone
@@ -124,6 +144,10 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
                     state[key] = value.copy()
             elif isinstance(value, torch.Tensor):
                 state[key] = tensor(value)
+        tables = {id(value): state[key] for key, value in m.__dict__.items() if type(value) in _TABLES}
+        for key, value in state.items():
+            if isinstance(value, RemovableHandle):  # a lazy module's own: must remove from the copy's tables
+                state[key] = _rebound(value, tables)
         clone.__dict__.update(state)
         return clone
 
@@ -131,6 +155,49 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
         return copy_one(module)
     except Exception:  # an unusual module (slots, a custom __getattr__): the deep copy decides
         return _deep_copy_module(module, convert)
+
+
+def _rebound(handle: RemovableHandle, tables: dict[int, Any]) -> RemovableHandle:
+    """``handle`` for the copy: removing it removes the hook from the copy's tables,
+    never from the model's (a lazy module removes its hook once it has materialised)."""
+    new = object.__new__(RemovableHandle)
+    new.id = handle.id
+
+    def ref(r):
+        table = r() if r is not None else None
+        return weakref.ref(tables.get(id(table), table)) if table is not None else r
+
+    new.hooks_dict_ref = ref(handle.hooks_dict_ref)
+    new.extra_dict_ref = tuple(ref(r) for r in getattr(handle, "extra_dict_ref", ()))
+    return new
+
+
+def _uninitialised(t: Any) -> bool:
+    return isinstance(t, nn.parameter.UninitializedTensorMixin)
+
+
+class Scripted(nn.Module):
+    """A TorchScript module in the inspected copy: one leaf (hooks cannot reach
+    inside TorchScript), running a private copy of it (the model's own shares its
+    C++ object with any plain copy: its training flags would change with the copy's).
+    It runs on real values (random ones where its input is meta, as TorchScript has
+    no meta device for its weights), and its MACs are counted from that forward."""
+
+    def __init__(self, scripted: nn.Module):
+        super().__init__()
+        object.__setattr__(self, "inner", copy.deepcopy(scripted))  # not a child: no rows inside it
+
+    def train(self, mode: bool = True) -> Scripted:
+        super().train(mode)
+        self.inner.train(mode)
+        return self
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        real = _any_real((args, kwargs))
+        if not real:
+            args, kwargs = _real_inputs((args, kwargs), torch.Generator().manual_seed(0))
+        out = self.inner(*args, **kwargs)
+        return out if real else _map_tensors(out, _to_meta)
 
 
 def _deep_copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
@@ -205,29 +272,83 @@ def needs_values(error: BaseException) -> bool:
 # -- the pass --------------------------------------------------------------------------
 
 
+def _depth(path: str) -> int:
+    return path.count(".") + 1 if path else 0
+
+
+def _common(a: str, b: str) -> str:
+    """The deepest path both ``a`` and ``b`` lie under ("" for the model)."""
+    parts = []
+    for x, y in zip(a.split(".") if a else [], b.split(".") if b else []):
+        if x != y:
+            break
+        parts.append(x)
+    return ".".join(parts)
+
+
 class _Recorder:
-    def __init__(self, counter: MacCounter, result: Trace):
+    """Records each module call under the name it was reached through: a module
+    registered under several names (``self.linear`` and ``self.model[0]``) gets each
+    call at the name below the caller (the open call it happened in), the k-th call
+    within one caller's call at the k-th such name; calls reached past a container's
+    forward (a parent looping over ``self.seq``'s children) are added to the
+    container's row too (:attr:`Trace.through`), so every level adds up."""
+
+    def __init__(self, counter: MacCounter, result: Trace, traced: nn.Module):
         self.counter = counter
         self.result = result
-        self.stack: list[tuple[nn.Module, int, Call]] = []
+        # (path, flops at the start, call, calls of each child module within this call)
+        self.stack: list[tuple[str, int, Call, dict[int, int]]] = []
+        self.modules: list[nn.Module] = []  # the module of each open call
         self.handles: list[Any] = []
+        self.paths: dict[int, list[str]] = {}
+        for path, module in traced.named_modules(remove_duplicate=False):
+            self.paths.setdefault(id(module), []).append(path)
 
-    def attach(self, module: nn.Module, key: nn.Module) -> None:
-        """Record calls of ``module`` under ``key`` (a module of the traced model)."""
+    def resolve(self, module: nn.Module) -> str:
+        """The path ``module``'s call is reached through (see the class)."""
+        paths = self.paths.get(id(module), [""])
+        if not self.stack:
+            return paths[0]
+        parent, _, _, counts = self.stack[-1]
+        k = counts.get(id(module), 0)
+        counts[id(module)] = k + 1
+        if len(paths) == 1:
+            return paths[0]
+        prefix = f"{parent}." if parent else ""
+        below = [p for p in paths if p.startswith(prefix) and p != parent]
+        if not below:  # called from outside its own subtree: its first name
+            return paths[0]
+        depth = min(_depth(p) for p in below)
+        nearest = [p for p in below if _depth(p) == depth]
+        return nearest[k % len(nearest)]
 
+    def attach(self, module: nn.Module) -> None:
         def pre(_module, args, kwargs):
             given = (*args, *kwargs.values()) if kwargs else args  # keyword inputs are inputs too
             call = Call(shapes_of(given), device="cpu" if _any_real(given) else "meta")
-            self.stack.append((key, self.counter.get_total_flops(), call))
+            self.stack.append((self.resolve(_module), self.counter.get_total_flops(), call, {}))
+            self.modules.append(_module)
 
         def post(_module, args, output):
-            key_, start, call = self.stack.pop()
+            path, start, call, _ = self.stack.pop()
+            self.modules.pop()
             call.outputs = shapes_of(output)
             call.macs = (self.counter.get_total_flops() - start) // 2
-            self.result.calls.setdefault(id(key_), []).append(call)
+            self.result.calls.setdefault(path, []).append(call)
+            if self.stack and call.macs:
+                # the containers between the caller and this module were passed by
+                top = _common(self.stack[-1][0], path)
+                parts = path.split(".") if path else []
+                for end in range(_depth(top) + 1, len(parts)):
+                    between = ".".join(parts[:end])
+                    self.result.through[between] = self.result.through.get(between, 0) + call.macs
 
         self.handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
         self.handles.append(module.register_forward_hook(post))
+
+    def open_paths(self) -> list[str]:
+        return [path for path, *_ in self.stack]
 
     def detach(self) -> None:
         for handle in self.handles:
@@ -250,8 +371,10 @@ class _RealValues:
     """
 
     def __init__(self, traced: nn.Module, original: nn.Module, reads: int, names: dict[int, str],
-                 shape_mode: MetaShapeMode):
+                 shape_mode: MetaShapeMode, recorder: _Recorder):
         self.original, self.reads, self.names, self.shape_mode = original, reads, names, shape_mode
+        self.recorder = recorder
+        self.readers: list[str] = []  # the path of the innermost open call at each read
         self.live = True  # still computing real values
         self.seen = 0  # value reads so far
         self.saved: list[list[tuple[nn.Module, str, str, torch.Tensor]]] = []
@@ -265,6 +388,8 @@ class _RealValues:
 
     def _read(self) -> None:
         self.seen += 1
+        open_paths = self.recorder.open_paths()
+        self.readers.append(open_paths[-1] if open_paths else "")
         if self.seen >= self.reads:  # the last read the model needs: shapes from here on
             self.live = False
             self.shape_mode.to_meta, self.shape_mode.to_real = True, False
@@ -288,8 +413,8 @@ class _RealValues:
         for kind in ("_parameters", "_buffers"):
             store = getattr(module, kind)
             for key, t in store.items():
-                if t is None or t.device.type != "meta":
-                    continue
+                if t is None or t.device.type != "meta" or _uninitialised(t):
+                    continue  # a lazy parameter: its module materialises it on meta itself
                 own = None if source is None else getattr(source, kind).get(key)
                 if own is not None and own.device.type != "meta":
                     real = own.detach().to("cpu", copy=True)
@@ -353,6 +478,37 @@ def _real_inputs(value: Any, generator: torch.Generator) -> Any:
     return _map_tensors(value, lambda t: _random_like(t, generator) if t.device.type == "meta" else t.to("cpu"))
 
 
+class _WholeRecurrent:
+    """An LSTM, GRU or RNN given meta tensors: its outputs at once, and its MACs (each
+    step's products with every weight matrix), instead of torch's composite kernel
+    running each step's operators through the counting modes (50 ms for a small LSTM).
+    Anything else (real values, a packed sequence) runs the layer's own forward."""
+
+    def __init__(self, module: nn.RNNBase, counter: MacCounter):
+        self.module, self.counter = module, counter
+        self.own = type(module).forward.__get__(module)
+
+    def __call__(self, input: Any, hx: Any = None) -> Any:
+        m = self.module
+        states = [] if hx is None else list(hx) if isinstance(hx, (list, tuple)) else [hx]
+        tensors = [input, *states]
+        if not all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors) or input.dim() not in (2, 3):
+            return self.own(input, hx)
+        batched = input.dim() == 3
+        steps = input.shape[0] * (input.shape[1] if batched else 1)
+        directions = 2 if m.bidirectional else 1
+        out_size = m.proj_size if getattr(m, "proj_size", 0) else m.hidden_size
+        batch = (input.shape[0 if m.batch_first else 1],) if batched else ()
+        layers = m.num_layers * directions
+        weights = sum(w.numel() for name, w in m.named_parameters() if name.startswith("weight_"))
+        self.counter.add_macs(steps * weights)
+        output = torch.empty((*input.shape[:-1], directions * out_size), dtype=input.dtype, device="meta")
+        h = torch.empty((layers, *batch, out_size), dtype=input.dtype, device="meta")
+        if isinstance(m, nn.LSTM):
+            return output, (h, torch.empty((layers, *batch, m.hidden_size), dtype=input.dtype, device="meta"))
+        return output, h
+
+
 ALL = 1 << 62  # value reads: every one sees real values (the pass never goes back to meta)
 
 
@@ -366,63 +522,68 @@ def trace(
 
     ``inputs``/``kwargs`` are meta tensors, or real ones (``input_data``). The first
     pass runs on meta. A module that needs real values (its forward branches on them,
-    or calls ``.item()``) fails there; the pass then runs again on real values up to
-    the end of that module's call (:class:`_RealValues`), until every such module is
-    known. ``original`` is the model ``traced`` was copied from (its weights are used
-    for real values where it has them; default: ``traced`` itself).
+    or calls ``.item()``) fails there; the second pass then runs on real values up to
+    the end of the call that read (:class:`_RealValues`) and on meta after it. Where
+    that pass meets a second read on meta, the third runs on real values to the end:
+    at most three passes, however many reads a model makes (a detector's hundred
+    reads cost one real forward, not one pass each). ``original`` is the model
+    ``traced`` was copied from (its weights are used for real values where it has
+    them; default: ``traced`` itself).
     """
     original = traced if original is None else original
     given = (tuple(inputs), dict(kwargs or {}))
     meta_inputs = _map_tensors(given, _to_meta)
     real_inputs = None
     names = {id(m): n for n, m in reversed(list(traced.named_modules()))}
-    needs: list[int] = []  # the modules that read values, in the order found
+    needs: list[str] = []  # the paths of the modules that read values, in the order found
     reads = 0  # how many value reads must see real values
     # what a forward sets on its module (anchors moved to the device it ran on, a cache)
     # must not reach the next attempt: each starts from the attributes of the first
     pristine = [(m, dict(m.__dict__)) for m in traced.modules()]
-    for attempt in range(3 + len(pristine)):
+    for attempt in range(3):
         if attempt:
             for module, state in pristine:
                 module.__dict__.clear()
                 module.__dict__.update(state)
-        result = Trace()
+        result = Trace(passes=attempt + 1)
         counter = MacCounter()
         shape_mode = MetaShapeMode()
-        recorder = _Recorder(counter, result)
+        recorder = _Recorder(counter, result, traced)
         for module in traced.modules():
-            recorder.attach(module, module)
+            recorder.attach(module)
+            if isinstance(module, nn.RNNBase) and counter.fast:
+                module.forward = _WholeRecurrent(module, counter)
         real = None
         args, kw = meta_inputs
         if reads:
             if real_inputs is None:
                 real_inputs = _real_inputs(given, torch.Generator().manual_seed(0))
             args, kw = real_inputs
-            real = _RealValues(traced, original, reads, names, shape_mode)
+            real = _RealValues(traced, original, reads, names, shape_mode, recorder)
         try:
             with torch.no_grad(), shape_mode, counter:
                 result.output = shapes_of(traced(*args, **kw))
         except Exception as error:  # the model's own failure, or one of the meta device
-            chain = [(module, call.inputs) for module, _, call in recorder.stack]
-            failing = chain[-1][0] if chain else traced
+            chain = [(module, call.inputs) for module, (_, _, call, _) in zip(recorder.modules, recorder.stack)]
+            paths = recorder.open_paths()
             seen = real.seen if real is not None else 0
-            if needs_values(error) and (real is None or not real.live) and reads != ALL:
-                # one more read must see real values; where the values are needed without
-                # a read zoo can see (a copy to the CPU, .tolist()), all of the pass runs on them
-                reads = seen + 1 if seen + 1 > reads else ALL
-                if id(failing) not in needs:
-                    needs.append(id(failing))
-                recorder.detach()
-                if real is not None:
-                    real.detach()
+            if needs_values(error) and (real is None or not real.live) and reads != ALL and attempt < 2:
+                # a read on meta: the next pass sees real values up to the end of it; a
+                # second such read (or one zoo cannot see: a copy to the CPU, .tolist())
+                # makes the last pass real to the end
+                reads = seen + 1 if reads == 0 and seen == 0 else ALL
+                where = paths[-1] if paths else ""
+                if where not in needs:
+                    needs.append(where)
                 continue
-            result.failure = Failure(chain, error)
+            result.failure = Failure(chain, error, paths)
         finally:
             recorder.detach()
             if real is not None:
                 real.detach()
         result.macs = counter.get_total_flops() // 2
-        result.cpu_paths = [names.get(key, "") for key in needs]
+        found = [*needs, *(real.readers if real is not None else [])]
+        result.cpu_paths = list(dict.fromkeys(found))
         result.real = set(real.ran) if real is not None else set()
         return result
-    raise AssertionError("unreachable: each attempt lets one more value read see real values")  # pragma: no cover
+    raise AssertionError("unreachable: the third pass runs on real values to the end")  # pragma: no cover

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 from torch import nn
@@ -15,9 +16,12 @@ _INPLACE = {"relu"}
 
 def create_activation(name, activations: Mapping[str, Activation], inplace: bool = False) -> nn.Module | None:
     """``"gelu"`` -> ``nn.GELU()``; ``""`` -> ``None`` (no activation); an ``nn.Module``
-    class or a function returning a module (``nn.Mish``) -> a new one of it. The names
-    are those of ``activations``: zoo's (:data:`zoo.kinds.ACTIVATIONS`) and the plugins'
-    (``zoo_activations``), as the registry passes them (a token: ``ctx.activation(name)``).
+    class or a function returning a module (``nn.Mish``) -> a new one of it; a module
+    (``nn.Mish()``, the document's form) -> a copy of it, one per place it is used, so
+    that no two layers share one (an ``nn.PReLU()`` gets its own weight in each). The
+    names are those of ``activations``: zoo's (:data:`zoo.kinds.ACTIVATIONS`) and the
+    plugins' (``zoo_activations``), as the registry passes them (a token:
+    ``ctx.activation(name)``).
 
     ``inplace=True``: ReLU overwrites its input (``nn.ReLU(inplace=True)``, as timm and
     torchvision build it), saving an allocation and a pass over memory. Only for an input
@@ -26,11 +30,13 @@ def create_activation(name, activations: Mapping[str, Activation], inplace: bool
 
     >>> from zoo.registry.registry import get_registry
     >>> table = get_registry().activations
-    >>> create_activation(nn.Mish, table), create_activation("swish", table)
-    (Mish(), SiLU())
+    >>> create_activation(nn.Mish, table), create_activation("swish", table), create_activation(nn.Mish(), table)
+    (Mish(), SiLU(), Mish())
     >>> create_activation("relu", table, inplace=True), create_activation("gelu", table, inplace=True)
     (ReLU(inplace=True), GELU(approximate='none'))
     """
+    if isinstance(name, nn.Module):
+        return copy.deepcopy(name)
     if callable(name) and not isinstance(name, str):
         module = name()
         if not isinstance(module, nn.Module):

@@ -78,11 +78,11 @@ class Residual(nn.Module):
         branch = self.block(x)  # (B, C, H', W')
         if self.scale is not None:
             branch = branch * self.scale
+        if self.stats is not None and self.training:  # the block's own share, before the noise (as the original)
+            self.stats.observe(skip, branch)
         if self.noise > 0.0 and self.training:  # the original's set_block_drops(std=...)
             factor = torch.randn((branch.shape[0],) + (1,) * (branch.dim() - 1), dtype=branch.dtype, device=branch.device)
             branch = branch * (1.0 + self.noise * factor)  # (B, 1, 1, 1): one factor per image
-        if self.stats is not None and self.training:
-            self.stats.observe(skip, branch)
         if self.p > 0.0 and self.training:
             keep = torch.empty((branch.shape[0],) + (1,) * (branch.dim() - 1), dtype=branch.dtype, device=branch.device)
             keep.bernoulli_(1.0 - self.p).div_(1.0 - self.p)  # (B, 1, 1, 1): 0 or 1/(1-p)

@@ -63,7 +63,9 @@ def plot_blocks(
     several splits its slot; blocks without statistics get no bar); the scale as a
     solid line with markers on the second axis and its gradient as a dotted line on
     the third, logarithmic, axis (``mult > 0`` after ``update()``). Under each bar
-    stands the block's drop-block probability ``p`` (blocks with an identity skip).
+    stands the std of the block's branch noise (``Change.branch_noise``; the document's
+    ``std`` row) and above it the drop-block probability ``p`` (blocks with an
+    identity skip).
 
     >>> import torch
     >>> from zoo import CNN
@@ -97,12 +99,14 @@ def plot_blocks(
         ax.bar([x for x, _, _ in bars], heights, width=[w for _, w, _ in bars],
                color=color, edgecolor="grey", alpha=0.5)
 
-    # the document's small row of per-block numbers along the bottom: drop-block p
-    if any(row["p"] is not None for row in rows):
-        ax.text(0.003, 0.02, "p", transform=ax.transAxes, fontsize=6, family="monospace")
+    # the document's small numbers along the bottom: each block's noise std, as in its
+    # image, and above it the drop-block p of the blocks that have one
+    if rows:
+        with_p = any(row["p"] is not None for row in rows)
+        ax.text(0.003, 0.02, "p\nstd" if with_p else "std", transform=ax.transAxes, fontsize=6, family="monospace")
         for (x, _), row in zip(positions, rows):
-            if row["p"] is not None:
-                ax.text(x, top * 0.02, f"{row['p']:.1f}", ha="center", fontsize=6, family="monospace")
+            p_line = f"{row['p']:.1f}\n" if row["p"] is not None else ""
+            ax.text(x, top * 0.02, f"{p_line}{row['noise']:.1f}", ha="center", fontsize=6, family="monospace")
 
     scale_ax = ax.twinx()
     scale_ax.set_ylabel("scale")

@@ -80,7 +80,8 @@ class BlockStats:
         return torch.lerp(value, ema, self.beta)  # beta * ema + (1 - beta) * value
 
     def observe(self, skip: torch.Tensor, branch: torch.Tensor) -> None:
-        """Mix one training batch in: ``skip = align(x)``, ``branch = scale * block(x)``."""
+        """Mix one training batch in: ``skip = align(x)``, ``branch = scale * block(x)``
+        (the block's own contribution: before the branch noise, as the original measures)."""
         if skip.numel() == 0 or branch.numel() == 0:
             return
         with torch.no_grad():
@@ -273,7 +274,8 @@ def block_stats(model: nn.Module) -> list[dict[str, Any]]:
     ``branch`` (their RMS channel norms), ``scale`` and ``scale_grad`` (RMS of the
     scale and of its gradient), ``forwards``, ``skipped`` (forwards left out of the
     statistics because a value was NaN or infinite), ``updates``, ``p`` (drop-block
-    probability). Values not measured, or not applicable, are None.
+    probability), ``noise`` (the std of the branch noise, ``Change.branch_noise``).
+    Values not measured, or not applicable, are None.
 
     >>> from zoo import CNN
     >>> cnn = CNN(blocks="c8 r", mult=1).debug(True)
@@ -295,5 +297,6 @@ def block_stats(model: nn.Module) -> list[dict[str, Any]]:
             "debug": block.stats is not None,
             **values,
             "p": block.p if block.identity_align else None,
+            "noise": block.noise,
         })
     return rows

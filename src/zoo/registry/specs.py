@@ -418,17 +418,17 @@ class Tables(Protocol):
 
 def check_activation(what: str, value: Any, activations: Mapping[str, Any]) -> Any:
     """``value`` as an activation: a name in ``activations`` (``None`` and ``""``: none),
-    or an ``nn.Module`` class or a function returning a module (``nn.Mish``); an
-    :class:`OptionError` that starts with ``what`` otherwise. Options and preset heads
-    both check with this."""
+    an ``nn.Module`` class or a function returning a module (``nn.Mish``), or a module
+    (``nn.Mish()``: copied for each place it is used); an :class:`OptionError` that
+    starts with ``what`` otherwise. Options and preset heads both check with this."""
     if value is None:
         value = ""
-    if callable(value) and not isinstance(value, str):  # nn.Mish, or a function returning a module
+    if callable(value) and not isinstance(value, str):  # nn.Mish, nn.Mish(), a function returning a module
         return value
     if not isinstance(value, str) or (value and value not in activations):
         raise OptionError(
             f"{what}: not an activation{did_you_mean(str(value), activations)} "
-            f"(use one of {', '.join(activations)}, \"\" for none, or an nn.Module class such as nn.Mish)"
+            f"(use one of {', '.join(activations)}, \"\" for none, or an nn.Module such as nn.Mish or nn.Mish())"
         )
     return value
 
