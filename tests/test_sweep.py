@@ -389,3 +389,4 @@ def test_a_search_space_file_with_tpe_samples_the_ranges(tmp_path):
     refused = zoo("sweep", str(path), "--grid", "w=4", "--out", str(tmp_path / "t"))
     assert refused.returncode == 2
     assert refused.stderr == f"zoo sweep: error: --grid: {path} gives the variables; change them in the file\n"
+

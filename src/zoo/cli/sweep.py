@@ -66,7 +66,7 @@ def add_parser(sub) -> None:
     p.add_argument("--storage", metavar="URL", help="an Optuna storage shared by workers (sqlite:///f.db, "
                    "postgresql://host/db); default: a journal file in --out")
     p.add_argument("--study", metavar="NAME", help="the study's name in --storage (default: the --out folder's name)")
-    p.add_argument("--pareto", default="acc,params", choices=("acc,params", "acc,time", "acc,macs"),
+    p.add_argument("--pareto", default="acc,params", choices=("acc,params", "acc,time", "acc,macs"), metavar="acc,COST",
                    help="the cost of the front printed at the end (acc,params)")
     p.add_argument("--max-memory", type=_bytes, metavar="SIZE",
                    help="skip variants whose training would need more (estimated), e.g. 8G")
