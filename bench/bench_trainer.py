@@ -3,6 +3,7 @@
     python bench/bench_trainer.py [--model "cnf32 m r64_3_2 r r128_3_2"] [--batch 100]
                                   [--batches 20] [--repeats 5] [--device cpu|cuda]
                                   [--channels-last] [--compile] [--amp bf16|fp16]
+                                  [--log tensorboard|none]
 
 Same model (two copies of one initialisation), same optimizer (Adam), the same
 images in memory on the device; the hand loop is forward, loss, zero_grad,
@@ -12,7 +13,9 @@ hand/trainer of the median epoch times is reported (1.00: the trainer costs
 nothing; the target is >= 0.97). ``--channels-last``, ``--compile`` and ``--amp``
 apply to both loops and are measured against the plain fp32 loop as well. A large
 fp32 matrix product in the same run gives the machine's peak, to say how much of it
-the training step uses.
+the training step uses. The trainer runs as a user runs it: with a callback of the
+user's (counting steps and reading the numbers it is handed) and a logger
+(``--log tensorboard``, the default: event files into a temporary folder).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import copy
 import platform
 import statistics
+import tempfile
 import time
 
 import torch
@@ -77,6 +81,24 @@ def trainer_epoch(trainer, device) -> float:
     return time.perf_counter() - start
 
 
+def callbacks(args, folder: str) -> list:
+    from zoo.train import Callback
+
+    class Count(Callback):
+        steps, readings = 0, 0
+
+        def on_step(self, trainer, step):
+            self.steps += 1
+            self.readings += step.numbers is not None
+
+    found = [Count()]
+    if args.log == "tensorboard":
+        from zoo.train.loggers import TensorBoardLogger
+
+        found.append(TensorBoardLogger(folder))
+    return found
+
+
 def measure(args, device, *, channels_last=False, compile=False, amp=None) -> dict:
     from zoo.target import resolve_model
     from zoo.train import BatchAugment, Trainer
@@ -93,7 +115,7 @@ def measure(args, device, *, channels_last=False, compile=False, amp=None) -> di
     hand_optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     trainer = Trainer(twin, (x, y), None, batch_size=args.batch, lr=1e-3, device=device, amp=amp,
                       channels_last=channels_last, compile=compile, progress="none",
-                      augment=BatchAugment("none"))
+                      augment=BatchAugment("none"), callbacks=callbacks(args, tempfile.mkdtemp(prefix="bench-tb-")))
     # warm-up (allocator, cuDNN choice, compilation)
     hand_epoch(hand_model, hand_optimizer, batches[:3], device, amp, channels_last)
     trainer_epoch(trainer, device)
@@ -121,6 +143,8 @@ def main() -> None:
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--amp", choices=("bf16", "fp16"))
+    parser.add_argument("--log", choices=("tensorboard", "none"), default="tensorboard",
+                        help="the logger the trainer runs with (tensorboard)")
     args = parser.parse_args()
     device = torch.device(args.device)
 
@@ -131,7 +155,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, device {device}, "
           f"{torch.get_num_threads()} threads")
     print(f"model {args.model!r}: {macs / 1e6:.1f}M MACs per image; batch {args.batch}, "
-          f"{args.batches} batches per epoch, {args.repeats} repeats")
+          f"{args.batches} batches per epoch, {args.repeats} repeats; trainer with a callback and "
+          f"logger {args.log}")
     print(f"machine peak (fp32 matmul): {peak:,.0f} GFLOP/s")
     settings = [("fp32", {})]
     extra = {}

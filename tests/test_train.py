@@ -15,7 +15,7 @@ import torch
 import zoo
 from zoo.errors import DataError, OptionError, TrainingError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Interrupted, Trainer, fit_to_data, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, Trainer, fit_to_data, load_data
 from zoo.train.augment import random_crop, random_erasing, random_flip
 
 
@@ -65,14 +65,14 @@ def test_an_interrupted_epoch_resumes_exactly(digits, tmp_path):
     straight = make_trainer(digits, build("cnf16 m d r32", dropout=0.2))
     straight.fit(3)
 
-    class CtrlC:
-        def update(self):
-            if trainer.global_step == 9:  # epoch 2 of 6 steps, its third step
+    class CtrlC(Callback):
+        def on_step(self, trainer, step):
+            if step.global_step == 9:  # epoch 2 of 6 steps, its third step
                 os.kill(os.getpid(), signal.SIGINT)
 
-    trainer = make_trainer(digits, build("cnf16 m d r32", dropout=0.2), out=tmp_path)
+    trainer = make_trainer(digits, build("cnf16 m d r32", dropout=0.2), out=tmp_path, callbacks=[CtrlC()])
     with pytest.raises(Interrupted, match=r"interrupted in epoch 2 after step 3 of 6; saved .*last\.pt"):
-        trainer.fit(3, states=[CtrlC()])
+        trainer.fit(3)
     stored = torch.load(tmp_path / "last.pt", weights_only=True)
     assert (stored["epoch"], stored["step_in_epoch"], stored["global_step"]) == (1, 3, 9)
 

@@ -352,3 +352,37 @@ def test_without_matplotlib_training_goes_on_without_curves_and_plot_every_is_re
         "best.pt", "history.csv", "history.json", "last.pt", "summary.json"]
     out = run("train", "cnf8", "--epochs", "1", "--plot-every", "1", "--out", "o", check=1)
     assert "--plot-every (the block plots) needs matplotlib" in out.stderr and "zoo-cnn[plot]" in out.stderr
+
+
+def test_the_recipe_knobs_are_recorded_and_compared_on_resume(run, tmp_path):
+    run("train", "cnf8", "--epochs", "1", "--limit", "100", "--wd", "0.05", "--ema", "0.9", "--warmup", "3steps",
+        "--out", "o")
+    summary = json.loads((tmp_path / "o" / "cnf8" / "summary.json").read_text())
+    assert {k: summary["recipe"][k] for k in ("wd", "ema", "warmup", "accum", "clip_grad")} == {
+        "wd": 0.05, "ema": 0.9, "warmup": "3steps", "accum": 1, "clip_grad": None}
+    out = run("train", "cnf8", "--epochs", "2", "--limit", "100", "--wd", "0.1", "--ema", "0.9", "--warmup", "3steps",
+              "--out", "o", "--resume", check=2)
+    assert "the run was started with other arguments (wd: 0.05 then, 0.1 now)" in out.stderr
+    out = run("train", "cnf8", "--optimizer", "adamx", "--out", "o", check=2)
+    assert "zoo train: error: optimizer 'adamx' is not known; did you mean 'adamax', 'adam', 'radam'?" in out.stderr
+    out = run("train", "cnf8", "--log", "tensorbord", "--out", "o", check=2)
+    assert "zoo train: error: --log 'tensorbord' is not a logger; did you mean 'tensorboard'?" in out.stderr
+
+
+@pytest.mark.slow
+def test_zoo_train_logs_to_tensorboard_and_mlflow_at_once(run, tmp_path):
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run("train", "cnf8 m r16", "--epochs", "2", "--limit", "200", "--optimizer", "adamw", "--wd", "0.05",
+        "--schedule", "cosine", "--warmup", "1", "--label-smoothing", "0.1", "--clip-grad", "1", "--accum", "2",
+        "--ema", "0.99", "--mixup", "0.2", "--cutmix", "1", "--log", "tensorboard,mlflow", "--out", "o")
+    folder = tmp_path / "o" / "cnf8_m_r16"
+    history = json.loads((folder / "history.json").read_text())
+    events = EventAccumulator(str(folder / "tensorboard"))
+    events.Reload()
+    assert [s.value for s in events.Scalars("epoch/val_acc_ema")] == pytest.approx([r["val_acc_ema"] for r in history])
+    client = MlflowClient(f"sqlite:///{tmp_path / 'o' / 'mlflow.db'}")
+    (found,) = client.search_runs([client.get_experiment_by_name("zoo").experiment_id])
+    assert (found.data.params["mixup"], found.data.params["accum"], found.data.params["data"]) == ("0.2", "2", "digits")
+    assert found.data.metrics["val_acc"] == history[-1]["val_acc"]

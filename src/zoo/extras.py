@@ -5,7 +5,7 @@ for the feature (``BlockMonitor(out=...)``, ``zoo train --plot-every``), so that
 missing package is said at the start with the pip command, not hours into a run.
 
 >>> sorted(EXTRAS)[:2]
-['matplotlib', 'onnx']
+['matplotlib', 'mlflow']
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnx": ("export", "onnx"),
     "onnxscript": ("export", "onnxscript"),
     "onnxruntime": ("export", "onnxruntime"),
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "mlflow": ("mlflow", "mlflow"),
     "optuna": ("sweep", "optuna"),
 }
 

@@ -21,12 +21,12 @@ EXAMPLES = """examples:
   zoo train r32m r64m --data cifar10 --root ~/data --epochs 300 --schedule cosine
   zoo train "r32 m r r64 m" "r32_3_2 r r64_3_2" --data fake --limit 5000 --epochs 2
   zoo train r32m --data cifar10 --epochs 300 --resume          # continue runs/r32m/last.pt
+  zoo train r32m --data cifar10 --epochs 100 --optimizer adamw --lr 2e-3 --wd 0.05 \\
+      --schedule cosine --warmup 5 --label-smoothing 0.1 --ema 0.999 --log tensorboard
   torchrun --nproc_per_node=4 -m zoo train r64m --data cifar10 --batch 256 --sync-bn
   zoo runs runs/                                                # the table again
 """
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("none", "cosine", "onecycle")
 AUGMENTATIONS = ("document", "basic", "none")
 
 
@@ -37,6 +37,27 @@ def _positive(text: str) -> float:
         value = -1.0
     if not value > 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: give a number > 0, e.g. 1e-3")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A number in [0, 1) (label smoothing, an EMA's decay)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number from 0 to below 1, e.g. 0.1")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number >= 0, e.g. 0.05")
     return value
 
 
@@ -62,8 +83,28 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=whole_number(1), default=100, metavar="N",
                    help="examples per step, over all processes (100)")
     p.add_argument("--lr", type=_positive, default=1e-3, help="learning rate (1e-3)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="adam (the document's), adamw, sgd")
-    p.add_argument("--schedule", choices=SCHEDULES, default="none", help="learning-rate schedule per step (none)")
+    p.add_argument("--optimizer", default="adam", metavar="NAME", help="any optimizer of timm by name: adam "
+                   "(the document's), adamw, sgd (Nesterov), momentum, lamb, lion... (default: adam)")
+    from ..train.recipe import SCHEDULES
+
+    p.add_argument("--schedule", choices=SCHEDULES, default="none", metavar="NAME",
+                   help=f"timm's learning-rate schedule, per update: {', '.join(SCHEDULES)} (none)")
+    p.add_argument("--wd", type=_not_negative, default=0.0, metavar="X",
+                   help="weight decay, never on norms, biases and branch scales (0)")
+    p.add_argument("--warmup", default="0", metavar="N", help="linear warm-up from 1e-5: N epochs (2, 0.5) "
+                   "or Nsteps optimizer updates (300steps) (0)")
+    p.add_argument("--label-smoothing", type=_fraction, default=0.0, metavar="X", help="label smoothing (0)")
+    p.add_argument("--clip-grad", type=_positive, metavar="NORM", help="clip the gradients' L2 norm")
+    p.add_argument("--accum", type=whole_number(1), default=1, metavar="K",
+                   help="add up the gradients of K steps per update (effective batch K x --batch) (1)")
+    p.add_argument("--ema", type=_fraction, metavar="DECAY", help="keep an EMA of the weights (e.g. 0.999), "
+                   "validated too; best.pt takes the better")
+    p.add_argument("--mixup", type=_not_negative, default=0.0, metavar="ALPHA", help="mixup's alpha (0: off)")
+    p.add_argument("--cutmix", type=_not_negative, default=0.0, metavar="ALPHA", help="cutmix's alpha (0: off)")
+    p.add_argument("--log", action="append", default=[], metavar="NAME",
+                   help="also log to tensorboard (<run>/tensorboard) or mlflow; repeat or comma-separate")
+    p.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking server or store (default: "
+                   "$MLFLOW_TRACKING_URI, else <out>/mlflow.db)")
     p.add_argument("--aug", choices=AUGMENTATIONS, help="augmentation on the device: document (the seed's "
                    "recipe), basic (flip, crop), none (default: document for cifar and folders, else none)")
     p.add_argument("--limit", type=whole_number(1), metavar="N", help="examples per epoch (for quick runs)")
@@ -107,6 +148,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         _check_out(out)
     except TrainingError as exc:
+        return _error(str(exc))
+    from ..train.loggers import check_loggers
+
+    try:
+        args.log = check_loggers(args.log)  # unknown or not installed: said now, not after the data loads
+    except OptionError as exc:
+        return _error(str(exc))
+    try:
+        args.recipe = recipe_from_args(args)
+    except OptionError as exc:
         return _error(str(exc))
 
     import torch
@@ -195,7 +246,14 @@ def _check_out(out: Path) -> None:
                             "write to") from None
 
 
-_RESUME_KEYS = ("optimizer", "lr", "schedule", "batch", "limit", "seed", "amp", "data", "aug")
+def recipe_from_args(args: argparse.Namespace):
+    """The :class:`zoo.train.Recipe` of the command's flags."""
+    from ..train.recipe import Recipe
+
+    return Recipe(batch_size=args.batch, optimizer=args.optimizer, lr=args.lr, wd=args.wd, schedule=args.schedule,
+                  warmup=args.warmup, label_smoothing=args.label_smoothing, clip_grad=args.clip_grad,
+                  accum=args.accum, ema=args.ema, mixup=args.mixup, cutmix=args.cutmix, amp=args.amp,
+                  seed=args.seed, limit=args.limit)
 
 
 def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch) -> dict[str, Any]:
@@ -224,15 +282,15 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     config = {"data": data.name, "aug": aug}
     if checkpoint is not None:
         stored = checkpoint.get("config") or {}
-        current = {"optimizer": args.optimizer, "lr": args.lr, "schedule": args.schedule, "batch": args.batch,
-                   "limit": args.limit, "seed": args.seed, "amp": args.amp, **config}
-        changed = [f"{k}: {stored.get(k)!r} then, {current[k]!r} now" for k in _RESUME_KEYS
+        current = {**args.recipe.to_dict(), **config}  # what state_dict() stores under "config"
+        changed = [f"{k}: {stored.get(k)!r} then, {current[k]!r} now" for k in current
                    if k in stored and stored.get(k) != current[k]]
         if changed:
             raise OptionError(f"--resume {folder}: the run was started with other arguments ({'; '.join(changed)}); "
                               "resume with the same ones, or train a new run without --resume")
         planned = checkpoint.get("planned_epochs")
-        if args.schedule != "none" and planned not in (None, args.epochs):
+        scheduled = args.schedule != "none" or args.recipe.warmup_epochs or args.recipe.warmup_steps
+        if scheduled and planned not in (None, args.epochs):
             raise OptionError(f"--resume {folder}: its {args.schedule} schedule was planned for {planned} epochs; "
                               f"resume with --epochs {planned} (or use --schedule none)")
     torch.manual_seed(args.seed)
@@ -240,23 +298,24 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     for note in fit.notes:
         say(note)
     monitor = None
-    states = []
+    callbacks = []
     if args.plot_every:
         from ..cnn import find_cnn
 
-        cnn = find_cnn(model)
-        if cnn is not None:
+        if find_cnn(model) is not None:
             from ..monitor import BlockMonitor
 
-            monitor = BlockMonitor(model, every=10**9, table=False)  # debug statistics on
-            states.append(cnn)
+            # debug statistics on, the block plot into the run every --plot-every epochs
+            monitor = BlockMonitor(model, every=10**9, table=False, plot_epochs=args.plot_every)
+            callbacks.append(monitor)
+    from ..train.loggers import make_loggers
+
+    callbacks += make_loggers(args.log, mlflow_uri=args.mlflow_uri)
     trainer = Trainer(
-        model, data.train, data.val, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-        batch_size=args.batch, augment=BatchAugment(aug, data.mean, data.std), device=device, amp=args.amp,
-        channels_last=args.channels_last, compile=args.compile, limit=args.limit, seed=args.seed,
-        out=folder if distributed.main else None, spec=fit.spec, name=name,
-        progress="none" if args.json else "auto", distributed=distributed, sync_bn=args.sync_bn,
-        workers=args.workers, extra=config,
+        model, data.train, data.val, args.recipe, augment=BatchAugment(aug, data.mean, data.std), device=device,
+        channels_last=args.channels_last, compile=args.compile, out=folder if distributed.main else None,
+        spec=fit.spec, name=name, progress="none" if args.json else "auto", callbacks=callbacks,
+        distributed=distributed, sync_bn=args.sync_bn, workers=args.workers, extra=config,
     )
     if checkpoint is not None:
         trainer.load(checkpoint)
@@ -267,7 +326,7 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     remaining = args.epochs - trainer.epoch
     try:
         if remaining > 0:
-            trainer.fit(remaining, period_plot=(args.plot_every or args.epochs) if args.plots else 0, states=states)
+            trainer.fit(remaining, period_plot=(args.plot_every or args.epochs) if args.plots else 0)
         elif distributed.main:
             say(f"{name}: already trained for {trainer.epoch} epochs (--epochs {args.epochs})")
     except Interrupted as exc:
@@ -280,7 +339,7 @@ def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch
     info = {"model": fit.name, "kind": spec.kind, "weights_from": fit.weights, "blocks": fit.blocks, "params": fit.params, "macs": fit.macs,
             "data": data.name, "batch": args.batch, "lr": args.lr, "optimizer": args.optimizer,
             "schedule": args.schedule, "aug": aug, "world_size": distributed.world, "device": str(device),
-            "folder": str(folder) if folder else None}
+            "folder": str(folder) if folder else None, "recipe": args.recipe.to_dict()}
     if trainer.rank_checksums:
         info["rank_checksums"] = trainer.rank_checksums
     row = summary_row(name, trainer.history, info)

@@ -49,7 +49,10 @@ class BlockMonitor:
     ``with`` block (or :meth:`close`) turns debug mode off; the numbers stay.
 
     This is the document's ``trainer.fit(states=[model.cnn], period_plot=10)``
-    without a particular trainer:
+    without a particular trainer. It is also a :class:`zoo.train.Callback`:
+    ``Trainer(..., callbacks=[BlockMonitor(model, plot_epochs=1)])`` steps it after
+    every optimizer step and, every ``plot_epochs`` epochs, adds the block plot to the
+    run (``blocks_<epoch>.png``, and the loggers' images):
 
     >>> import torch, zoo
     >>> from torch import nn
@@ -78,6 +81,7 @@ class BlockMonitor:
         beta: float = DEFAULT_BETA,
         prefix: str = "blocks",
         plot_options: dict[str, Any] | None = None,
+        plot_epochs: int = 0,
     ):
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise OptionError(f"BlockMonitor: every={every!r} must be a whole number of steps >= 1")
@@ -90,6 +94,9 @@ class BlockMonitor:
         self.console = console
         self.prefix = prefix
         self.plot_options = dict(plot_options or {})
+        if isinstance(plot_epochs, bool) or not isinstance(plot_epochs, int) or plot_epochs < 0:
+            raise OptionError(f"BlockMonitor: plot_epochs={plot_epochs!r} must be a whole number of epochs >= 0")
+        self.plot_epochs = plot_epochs
         self.steps = 0
         self.saved: list[Path] = []  # the plots written so far
         self.blocks = set_debug(self.model, True, beta=beta)  # how many residual blocks
@@ -123,6 +130,28 @@ class BlockMonitor:
         figure.savefig(path)
         self.saved.append(path)
         return path
+
+    # -- the trainer's callback moments (zoo.train.callbacks) --------------------------------
+
+    def on_train_start(self, trainer: Any) -> None:
+        pass
+
+    def on_step(self, trainer: Any, step: Any) -> None:
+        self.step()
+
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+        epoch = trainer.epoch
+        if self.plot_epochs and (epoch % self.plot_epochs == 0 or epoch == trainer.end_epoch):
+            from .plot import plot_blocks
+
+            options = {"title": f"epoch {epoch}", **self.plot_options}
+            trainer.add_figure(f"{self.prefix}_{epoch:03d}", plot_blocks(self.model, **options))
+
+    def on_checkpoint(self, trainer: Any, path: Path) -> None:
+        pass
+
+    def on_train_end(self, trainer: Any) -> None:
+        pass
 
     def close(self) -> None:
         """Turn debug mode off (the statistics are kept)."""

@@ -22,6 +22,10 @@ from .._lazy import lazy_attributes
 _LAZY = {
     "AUGMENTATIONS": "zoo.train.augment",
     "BatchAugment": "zoo.train.augment",
+    "Callback": "zoo.train.callbacks",
+    "Step": "zoo.train.callbacks",
+    "Recipe": "zoo.train.recipe",
+    "Progress": "zoo.train.progress",
     "DATA_SETS": "zoo.train.data",
     "DataSet": "zoo.train.data",
     "FolderSplit": "zoo.train.data",
@@ -37,11 +41,15 @@ _LAZY = {
 __all__ = [
     "AUGMENTATIONS",
     "BatchAugment",
+    "Callback",
     "DATA_SETS",
     "DataSet",
     "Distributed",
     "FolderSplit",
     "Interrupted",
+    "Progress",
+    "Recipe",
+    "Step",
     "TensorSplit",
     "Trainer",
     "fit_to_data",
@@ -55,7 +63,10 @@ __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 if TYPE_CHECKING:
     from .augment import AUGMENTATIONS, BatchAugment
+    from .callbacks import Callback, Step
     from .data import DATA_SETS, DataSet, FolderSplit, TensorSplit, load_data
     from .distributed import Distributed, from_environment
     from .fitting import fit_to_data
+    from .progress import Progress
+    from .recipe import Recipe
     from .trainer import Interrupted, Trainer

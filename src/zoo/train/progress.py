@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .callbacks import Callback, Step
+
 __all__ = ["Progress", "epoch_line"]
 
 
@@ -24,9 +26,10 @@ def epoch_line(row: dict[str, Any], epochs: int) -> str:
     return text + f"  {row['seconds']:.1f}s {speed:,.0f} ex/s  lr {row['lr']:.1e}"
 
 
-class Progress:
+class Progress(Callback):
     """``mode``: ``"bar"`` (a rich bar per epoch, then its line), ``"lines"`` (the line
-    only), ``"none"``; ``"auto"``: a bar on a terminal, lines otherwise."""
+    only), ``"none"``; ``"auto"``: a bar on a terminal, lines otherwise. A callback of
+    the trainer: the bar starts at an epoch's first step and moves at each reading."""
 
     def __init__(self, mode: str = "auto", console: Any = None, name: str = ""):
         from rich.console import Console
@@ -38,6 +41,21 @@ class Progress:
         self.name = name
         self._bar = None
         self._task = None
+
+    def on_step(self, trainer: Any, step: Step) -> None:
+        if self.mode != "bar":
+            return
+        if self._bar is None:
+            self.start_epoch(step.epoch, step.epochs, trainer.epoch_examples())
+        if step.numbers is not None:
+            numbers = step.numbers
+            self.update(numbers.examples, numbers.seconds, numbers.loss, numbers.acc)
+
+    def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+        self.end_epoch(row, trainer.end_epoch)
+
+    def on_train_end(self, trainer: Any) -> None:
+        self.stop()
 
     def start_epoch(self, epoch: int, epochs: int, examples: int) -> None:
         if self.mode != "bar":

@@ -48,8 +48,8 @@ __all__ = [
     "HISTORY_KEYS",
 ]
 
-HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "val_seconds",
-                "examples", "steps", "lr")
+HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_loss_ema", "val_acc_ema", "seconds",
+                "val_seconds", "examples", "steps", "lr")
 
 
 def run_name(text: str) -> str:
@@ -99,7 +99,9 @@ def write_history(folder: Path, history: Sequence[dict[str, Any]]) -> None:
         (folder / "history.json").write_text(json.dumps([{k: _clean(v) for k, v in row.items()} for row in history],
                                                        indent=1) + "\n")
         with open(folder / "history.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=HISTORY_KEYS, extrasaction="ignore")
+            # the columns the rows have: the EMA's only with --ema
+            keys = [k for k in HISTORY_KEYS if not k.endswith("_ema") or any(k in row for row in history)]
+            writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(history)
     except OSError as exc:

@@ -26,24 +26,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import OptionError, TrainingError, did_you_mean
+from ..errors import OptionError, TrainingError
 from .augment import BatchAugment
+from .callbacks import Callback, RunFiles, StatePlots, Step, StepNumbers, as_callbacks
 from .data import TensorSplit, as_split
 from .distributed import Distributed
 from .progress import Progress
+from .recipe import AMP, SCHEDULES, Recipe, make_optimizer, make_scheduler
 
-__all__ = ["Trainer", "OPTIMIZERS", "SCHEDULES", "AMP"]
+__all__ = ["Trainer", "Recipe", "OPTIMIZERS", "SCHEDULES", "AMP"]
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("none", "cosine", "onecycle")
-AMP = ("bf16", "fp16")
-CHECK_EVERY = 10  # steps between two readings of the running loss (progress, NaN)
-
-
-def _choice(what: str, value: str, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise OptionError(f"{what} {value!r} is not known{did_you_mean(str(value), choices)} (one of {', '.join(choices)})")
-    return value
+OPTIMIZERS = ("adam", "adamw", "sgd")  # the common ones; any name of timm.optim.list_optimizers() works
+CHECK_EVERY = 10  # steps between two readings of the running loss (progress, NaN, loggers)
 
 
 class _Interrupt:
@@ -82,14 +76,17 @@ class Trainer:
 
     ``train_data``/``val_data``: ``(images, labels)`` tensors (uint8 images are scaled
     to 0..1), a torch ``Dataset``, or a split of :func:`zoo.train.load_data`.
-    ``optimizer``: ``"adam"`` (the document's), ``"adamw"``, ``"sgd"`` (momentum 0.9)
-    or a ``torch.optim.Optimizer``; ``schedule``: ``"none"``, ``"cosine"``,
-    ``"onecycle"`` (per step, over the epochs of the first :meth:`fit`). ``augment``:
-    a callable ``(batch, train) -> batch`` run on the device, e.g.
-    :class:`zoo.train.BatchAugment`. ``out``: the run folder (history, checkpoints,
-    plots); ``spec``: the :class:`zoo.target.ModelSpec` stored in checkpoints so that
-    ``zoo.create(out / "best.pt")`` rebuilds the model. ``distributed``: this
-    process's place under torchrun (:func:`zoo.train.distributed.from_environment`).
+    ``recipe``: the :class:`zoo.train.Recipe` (optimizer, learning rate and schedule,
+    weight decay, warm-up, label smoothing, clipping, accumulation, EMA, mixup/cutmix,
+    batch, precision, seed); its fields can be given here by name as well
+    (``Trainer(model, data, lr=1e-2, wd=0.05)``). ``optimizer`` may also be a built
+    ``torch.optim.Optimizer``. ``augment``: a callable ``(batch, train) -> batch`` run
+    on the device, e.g. :class:`zoo.train.BatchAugment`. ``out``: the run folder
+    (history, checkpoints, plots); ``spec``: the :class:`zoo.target.ModelSpec` stored in
+    checkpoints so that ``zoo.create(out / "best.pt")`` rebuilds the model.
+    ``callbacks``: :class:`zoo.train.Callback` objects (loggers, a
+    :class:`zoo.BlockMonitor`...). ``distributed``: this process's place under torchrun
+    (:func:`zoo.train.distributed.from_environment`).
 
     >>> import torch, zoo, zoo.target
     >>> from zoo.train import load_data
@@ -110,86 +107,52 @@ class Trainer:
         model: nn.Module,
         train_data: Any,
         val_data: Any = None,
+        recipe: Recipe | None = None,
         *,
-        optimizer: str | torch.optim.Optimizer = "adam",
-        lr: float = 1e-3,
-        schedule: str = "none",
-        batch_size: int = 100,
         augment: Callable[[torch.Tensor, bool], torch.Tensor] | None = None,
         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         device: str | torch.device | None = None,
-        amp: str | None = None,
         channels_last: bool = False,
         compile: bool = False,
-        limit: int | None = None,
-        seed: int = 0,
         out: str | os.PathLike | None = None,
         spec: Any = None,
         name: str = "",
         progress: str | Progress = "auto",
         console: Any = None,
+        callbacks: Sequence[Callback] = (),
         distributed: Distributed | None = None,
         sync_bn: bool = False,
         workers: int = 2,
         extra: dict[str, Any] | None = None,
+        **knobs: Any,
     ):
+        built = knobs.pop("optimizer", None) if isinstance(knobs.get("optimizer"), torch.optim.Optimizer) else None
+        self.recipe = recipe = Recipe.from_knobs(recipe, **knobs)
         self.distributed = distributed or Distributed()
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
         self.train_split = as_split(train_data)
         self.val_split = as_split(val_data) if val_data is not None else None
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise OptionError(f"batch_size={batch_size!r}: must be a whole number >= 1")
         world = self.distributed.world
-        if batch_size % world:
-            raise OptionError(f"--batch {batch_size} does not split over {world} processes; "
+        if recipe.batch_size % world:
+            raise OptionError(f"--batch {recipe.batch_size} does not split over {world} processes; "
                               f"give a multiple of {world} (each process takes batch / {world})")
-        self.batch_size = batch_size  # the global batch: each process takes batch / world
-        self.rank_batch = batch_size // world
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise OptionError(f"limit={limit!r}: must be a whole number of examples >= 1")
-        self.limit = limit
-        self.lr = float(lr)
-        self.schedule_name = _choice("schedule", schedule, SCHEDULES)
-        if amp is not None:
-            _choice("--amp", amp, AMP)
-        self.amp = amp
+        self.rank_batch = recipe.batch_size // world
         self.channels_last = channels_last
-        self.seed = seed
         self.workers = workers
         self.spec = spec
         self.name = name
         self.extra = dict(extra or {})
         self.augment = augment or BatchAugment("none")
-        self.loss_fn = loss or nn.CrossEntropyLoss()
+        self.loss_fn = loss or nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
         self.out = Path(out) if out is not None else None
-
-        model = model.to(self.device)
-        if sync_bn and world > 1:
-            from .distributed import sync_batchnorm
-
-            model = sync_batchnorm(model, self.device)
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        net: nn.Module = model
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            net = DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda" else None)
-        if compile:
-            net = torch.compile(net)
-        self.net = net
-        if isinstance(optimizer, torch.optim.Optimizer):
-            self.optimizer = optimizer
-            self.optimizer_name = type(optimizer).__name__.lower()
-        else:
-            self.optimizer_name = _choice("optimizer", optimizer, OPTIMIZERS)
-            self.optimizer = self._make_optimizer()
+        self.model, self.net = self._place(model, sync_bn, compile)
+        self.optimizer = built if built is not None else make_optimizer(self.model, recipe)
+        self.optimizer_name = type(built).__name__.lower() if built is not None else recipe.optimizer
         self.scheduler: Any = None
         self.planned_epochs: int | None = None
-        self.scaler = torch.amp.GradScaler(self.device.type) if amp == "fp16" else None
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=recipe.amp == "fp16")
+        self.ema = self._make_ema() if recipe.ema else None
+        self.mixup: Any = None  # timm's Mixup, made at the first step (it needs the number of classes)
         # TensorSplits go onto a GPU whole when they are small: no transfer per batch
         if self.device.type == "cuda":
             for attr in ("train_split", "val_split"):
@@ -200,8 +163,12 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.step_in_epoch = 0  # steps done of the epoch under way (resume within an epoch)
         self.global_step = 0
+        self.updates = 0  # optimizer updates (steps / accum)
+        self.end_epoch = 0  # the last epoch of the fit() under way
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
+        self.improved = False  # the epoch just ended is the best so far
+        self.outcome: str | None = None  # after fit(): "finished", "interrupted" or "failed"
         self.rank_checksums: list[float] = []
         self._partial = [0.0, 0.0, 0.0, 0.0]  # loss sum, correct, examples, seconds of the epoch under way
         self._resumed_rng: dict[str, Any] | None = None
@@ -210,16 +177,53 @@ class Trainer:
             self.progress = progress
         else:
             self.progress = Progress(progress if self.distributed.main else "none", console, name)
+        own: list[Callback] = [self.progress]
+        if self.out is not None and self.distributed.main:
+            own.append(RunFiles())
+        self.callbacks: list[Callback] = own + as_callbacks(callbacks)
+        self._active: list[Callback] = list(self.callbacks)  # fit() adds the plots of its states
+
+    # the recipe's knobs, read where the loop and the files need them
+    batch_size = property(lambda self: self.recipe.batch_size)
+    lr = property(lambda self: self.recipe.lr)
+    seed = property(lambda self: self.recipe.seed)
+    limit = property(lambda self: self.recipe.limit)
+    amp = property(lambda self: self.recipe.amp)
+    schedule_name = property(lambda self: self.recipe.schedule)
+
+    def _place(self, model: nn.Module, sync_bn: bool, compile: bool) -> tuple[nn.Module, nn.Module]:
+        """The model on the device (channels-last, synchronised BatchNorm), and what the
+        loop calls: the model, under DDP and ``torch.compile`` when asked."""
+        model = model.to(self.device)
+        if sync_bn and self.distributed.world > 1:
+            from .distributed import sync_batchnorm
+
+            model = sync_batchnorm(model, self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        net: nn.Module = model
+        if self.distributed.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            net = DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        if compile:
+            net = torch.compile(net)
+        return model, net
+
+    def _make_ema(self) -> Any:
+        from timm.utils import ModelEmaV3
+
+        # no step given to update(): the decay is the recipe's from the first update on
+        return ModelEmaV3(self.model, decay=self.recipe.ema)
+
+    def _make_mixup(self, output_classes: int) -> Any:
+        from timm.data import Mixup
+
+        recipe = self.recipe
+        return Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, label_smoothing=recipe.label_smoothing,
+                     num_classes=output_classes)
 
     # -- pieces --------------------------------------------------------------------------------
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        params = self.model.parameters()
-        if self.optimizer_name == "adam":
-            return torch.optim.Adam(params, lr=self.lr)
-        if self.optimizer_name == "adamw":
-            return torch.optim.AdamW(params, lr=self.lr)
-        return torch.optim.SGD(params, lr=self.lr, momentum=0.9)
 
     def steps_per_epoch(self) -> int:
         """Optimizer steps in one epoch (of this process; all processes take as many)."""
@@ -232,13 +236,16 @@ class Trainer:
             n = min(n, max(1, self.limit // world))
         return n
 
+    def epoch_examples(self) -> int:
+        """Examples in one epoch, over all processes."""
+        return self._examples_per_rank() * self.distributed.world
+
+    def updates_per_epoch(self) -> int:
+        """Optimizer updates in one epoch: steps / accum (the last one may take fewer)."""
+        return math.ceil(self.steps_per_epoch() / self.recipe.accum)
+
     def _make_scheduler(self, epochs: int) -> Any:
-        total = max(1, epochs * self.steps_per_epoch())
-        if self.schedule_name == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
-        if self.schedule_name == "onecycle":
-            return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.lr, total_steps=total)
-        return None
+        return make_scheduler(self.optimizer, self.recipe, epochs, self.updates_per_epoch())
 
     def _indices(self, epoch: int) -> list[int]:
         """The examples of ``epoch`` (1-based) for this process, in order."""
@@ -256,20 +263,43 @@ class Trainer:
         return x
 
     def _autocast(self):
-        if self.amp is None:
+        amp = self.recipe.amp
+        if amp is None:
             return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=torch.bfloat16 if self.amp == "bf16" else torch.float16)
+        return torch.autocast(self.device.type, dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
     def _rng_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             state["cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.recipe.uses_mixing:  # timm's Mixup draws from numpy's global generator
+            import numpy as np
+
+            kind, keys, position, has_gauss, gauss = np.random.get_state()
+            state["numpy"] = torch.from_numpy(keys.astype("int64"))
+            state["numpy_rest"] = [int(position), int(has_gauss), float(gauss)]
         return state
 
     def _set_rng_state(self, state: dict[str, Any]) -> None:
         torch.set_rng_state(state["torch"])
         if "cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda"], self.device)
+        if "numpy" in state:
+            import numpy as np
+
+            position, has_gauss, gauss = state["numpy_rest"]
+            np.random.set_state(("MT19937", state["numpy"].numpy().astype("uint32"), position, has_gauss, gauss))
+
+    def _seed(self) -> None:
+        torch.manual_seed(self.seed + self.distributed.rank)
+        if self.recipe.uses_mixing:
+            import numpy as np
+
+            np.random.seed(self.seed + self.distributed.rank)
+
+    def _dispatch(self, moment: str, *args: Any) -> None:
+        for callback in self._active:
+            getattr(callback, moment)(self, *args)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -285,17 +315,25 @@ class Trainer:
         """Train ``epochs`` more epochs; returns :attr:`history` (one dict per epoch).
 
         As in the document, ``states`` are objects updated after the backward pass
-        every ``period_state`` steps (``update()``: a ``zoo.CNN`` in debug mode, a
-        :class:`zoo.ModelState`) and plotted every ``period_plot`` epochs (``plot()``):
-        with ``out``, the plots are saved there (``blocks_<epoch>.png`` for a network,
+        every ``period_state`` steps (a ``zoo.CNN`` in debug mode, a
+        :class:`zoo.ModelState`) and plotted every ``period_plot`` epochs: with ``out``,
+        the plots are saved there (``blocks_<epoch>.png`` for a network,
         ``params_<epoch>.png`` for a ``ModelState``, and ``curves.png``), and kept in
         :attr:`figures`. A checkpoint is written every ``period_checkpoint`` epochs.
+        The callbacks hear each moment (:mod:`zoo.train.callbacks`).
         """
-        for what, value in (("epochs", epochs), ("period_state", period_state)):
+        for what, value in (("epochs", epochs), ("period_state", period_state),
+                            ("period_checkpoint", period_checkpoint)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise OptionError(f"{what}={value!r}: must be a whole number >= 1")
-        states = list(states)
-        if self.scheduler is None and self.schedule_name != "none":
+        plots = StatePlots(list(states), period_state, period_plot)
+        for callback in self.callbacks:
+            if isinstance(callback, RunFiles):
+                callback.period_checkpoint = period_checkpoint
+        # the trainer's own files and plots first, so that loggers see this epoch's checkpoints and figures
+        own = [c for c in self.callbacks if isinstance(c, (Progress, RunFiles))]
+        self._active = [*own, plots, *(c for c in self.callbacks if c not in own)]
+        if self.scheduler is None:
             self.planned_epochs = self.epoch + epochs
             self.scheduler = self._make_scheduler(self.planned_epochs)
         if self.out is not None and self.distributed.main:
@@ -304,41 +342,70 @@ class Trainer:
             self._set_rng_state(self._resumed_rng)
             self._resumed_rng = None
         elif self.epoch == 0 and self.step_in_epoch == 0:
-            torch.manual_seed(self.seed + self.distributed.rank)
-        end = self.epoch + epochs
-        with _Interrupt() as interrupt:
-            while self.epoch < end:
-                row = self._train_epoch(self.epoch + 1, end, states, period_state, interrupt)
-                if self.val_split is not None:
-                    row.update(self.evaluate())
-                self.history.append(row)
-                self.epoch += 1
-                self.step_in_epoch = 0
-                self._partial = [0.0, 0.0, 0.0, 0.0]
-                self.progress.end_epoch(row, end)
-                improved = self._is_best(row)
-                if self.distributed.main and self.out is not None:
-                    self._write_epoch(row, improved, period_checkpoint, end)
-                if period_plot and (self.epoch % period_plot == 0 or self.epoch == end):
-                    self._plot(states)
-                if self.epoch < end and self._stop_requested(interrupt):  # Ctrl-C at the end of an epoch
-                    self._stop_at_epoch_end(end)
+            self._seed()
+        self.end_epoch = end = self.epoch + epochs
+        self.outcome = None
+        self._dispatch("on_train_start")
+        try:
+            with _Interrupt() as interrupt:
+                while self.epoch < end:
+                    row = self._train_epoch(self.epoch + 1, end, interrupt)
+                    if self.val_split is not None:
+                        row.update(self.evaluate())
+                        if self.ema is not None:
+                            row.update({f"{k}_ema": v for k, v in self.evaluate(self.ema.module).items()
+                                        if k != "val_seconds"})
+                    self.history.append(row)
+                    self.epoch += 1
+                    self.step_in_epoch = 0
+                    self._partial = [0.0, 0.0, 0.0, 0.0]
+                    self.improved = self._is_best(row)
+                    self._dispatch("on_epoch_end", row)
+                    if self.epoch < end and self._stop_requested(interrupt):  # Ctrl-C at the end of an epoch
+                        self._stop_at_epoch_end(end)
+            self.outcome = "finished"
+        except KeyboardInterrupt:
+            self.outcome = "interrupted"
+            raise
+        except BaseException:
+            self.outcome = "failed"
+            raise
+        finally:
+            self._dispatch("on_train_end")
         if self.distributed.active:
             self.rank_checksums = self.distributed.gather(_checksum(self.model))
         return self.history
 
     def _is_best(self, row: dict[str, Any]) -> bool:
-        key = "val_acc" if row.get("val_acc") is not None else "train_acc"
-        if self.best is None or row[key] > self.best[key]:
+        if self.best is None or _score(row) > _score(self.best):
             self.best = dict(row)
             return True
         return False
 
-    def _train_epoch(self, epoch: int, end: int, states: list[Any], period_state: int,
-                     interrupt: _Interrupt) -> dict[str, Any]:
-        net, optimizer, scheduler = self.net, self.optimizer, self.scheduler
-        # a disabled scaler passes the loss and the step through: one code path for fp16 and not
-        scaler = self.scaler or torch.amp.GradScaler(self.device.type, enabled=False)
+    def _mix(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """mixup/cutmix (timm's ``Mixup``): the mixed images, their soft targets and the
+        labels kept for the accuracy (an odd batch leaves its last example out)."""
+        if self.mixup is None:
+            training = self.model.training
+            self.model.eval()
+            with torch.no_grad(), self._autocast():
+                classes = self.model(x[:1]).shape[-1]  # the output's size: the number of classes
+            self.model.train(training)
+            self.mixup = self._make_mixup(classes)
+        if len(x) % 2:
+            x, y = x[:-1], y[:-1]
+        x, target = self.mixup(x, y)
+        return x, target, y
+
+    def _train_epoch(self, epoch: int, end: int, interrupt: _Interrupt) -> dict[str, Any]:
+        net, optimizer, scheduler, scaler = self.net, self.optimizer, self.scheduler, self.scaler
+        recipe, ema, model = self.recipe, self.ema, self.model
+        accum, clip, mixing = recipe.accum, recipe.clip_grad, recipe.uses_mixing
+        loss_fn = self.loss_fn
+        if mixing and isinstance(loss_fn, nn.CrossEntropyLoss):
+            from timm.loss import SoftTargetCrossEntropy
+
+            loss_fn = SoftTargetCrossEntropy()  # the targets are mixed and smoothed already
         net.train()
         indices = self._indices(epoch)
         start_step = self.step_in_epoch
@@ -346,48 +413,68 @@ class Trainer:
         sums = torch.tensor(self._partial[:3], dtype=torch.float64, device=self.device)
         losses = torch.zeros(steps, dtype=torch.float32, device=self.device)  # per step, for NaN reports
         world = self.distributed.world
-        self.progress.start_epoch(epoch, end, len(indices) * world)
         reader = _Reader(self.device)
         seconds_before = self._partial[3]
+        first_global = self.global_step - start_step  # global step of the epoch's step 0, minus one
+        reported = start_step
+        info = Step(epoch, end, start_step, steps, self.global_step, self.updates)
+        dispatch = self._active
         t0 = time.perf_counter()
-        updating = [s for s in states if hasattr(s, "update")]
         batches = self.train_split.batches(indices[start_step * self.rank_batch:], self.rank_batch,
                                            device=self.device, workers=self.workers)
         step = start_step
         for step, (x, y) in enumerate(batches, start=start_step):
             x = self._input(x, True)
+            target = y
+            if mixing:
+                x, target, y = self._mix(x, y)
             with self._autocast():
                 output = net(x)
-                loss = self.loss_fn(output, y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
+                loss = loss_fn(output, target)
+            first, last = step % accum == 0, step + 1 == steps
+            boundary = last or (step + 1) % accum == 0
+            if first:
+                optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss / accum if accum > 1 else loss).backward()
+            if boundary:
+                if clip is not None:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+                scaler.step(optimizer)
+                scaler.update()
+                self.updates += 1
+                if scheduler is not None:
+                    scheduler.step_update(self.updates)
+                if ema is not None:
+                    ema.update(model)
             self.global_step += 1
-            if updating and self.global_step % period_state == 0:
-                for state in updating:
-                    state.update()
             with torch.no_grad():
                 loss = loss.detach()
                 losses[step] = loss
                 _accumulate(sums, loss, output, y)
-            last = step + 1 == steps
             check = (step + 1) % CHECK_EVERY == 0 or last
+            info.step, info.global_step, info.updates, info.numbers = step + 1, self.global_step, self.updates, None
             if check:
-                values = reader.read(sums, losses)
+                values = reader.read(sums, losses, step + 1)
                 if values is not None:
-                    total, correct, count = values[0]
-                    self._check_finite(values[1], epoch, steps)
-                    self.progress.update(int(count) * world, time.perf_counter() - t0, total / max(count, 1),
-                                         correct / max(count, 1))
-            # Ctrl-C: after any step alone; all processes together only where they agree (every few steps)
-            stop = (check and self._stop_requested(interrupt)) if self.distributed.active else interrupt.requested
-            if stop and not last:
-                self._stop(epoch, step + 1, sums, losses, steps, seconds_before + time.perf_counter() - t0)
+                    (total, correct, count), step_losses, upto = values
+                    self._check_finite(step_losses, epoch, steps)
+                    info.numbers = StepNumbers(
+                        total / max(count, 1), correct / max(count, 1), int(count) * world,
+                        time.perf_counter() - t0,
+                        [(first_global + i + 1, step_losses[i]) for i in range(reported, upto)])
+                    reported = upto
+            for callback in dispatch:
+                callback.on_step(self, info)
+            # Ctrl-C: after an optimizer update; all processes together only where they agree (every few steps)
+            if boundary and not last:
+                stop = (check and self._stop_requested(interrupt)) if self.distributed.active \
+                    else interrupt.requested
+                if stop:
+                    self._stop(epoch, step + 1, sums, losses, steps, seconds_before + time.perf_counter() - t0)
         final = sums.tolist()
-        self._check_finite(losses.tolist(), epoch, steps)
+        self.epoch_losses = losses.tolist()
+        self._check_finite(self.epoch_losses, epoch, steps)
         seconds = seconds_before + time.perf_counter() - t0
         loss_sum, correct, count = self.distributed.sum(final, self.device)
         lr = optimizer.param_groups[0]["lr"]
@@ -432,28 +519,29 @@ class Trainer:
         """Ctrl-C: keep ``last.pt`` (rank 0), then raise :class:`Interrupted` saying where."""
         path = None
         if self.out is not None and self.distributed.main:
-            path = self.out / "last.pt"
-            self.save(path)
+            path = self.checkpoint(self.out / "last.pt")
         self.distributed.barrier()
         where = f"; saved {path}: continue with --resume (Trainer.load)" if path else ""
         raise Interrupted(f"{what}{where}", path)
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, Any]:
-        """Loss and accuracy on the validation data (all processes together)."""
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, Any]:
+        """Loss and accuracy on the validation data (all processes together); ``model``:
+        another set of weights than the trained ones (the EMA's)."""
         split = self.val_split
         if split is None:
             return {}
-        net = self.net
+        net = model if model is not None else self.net
         net.eval()
         world, rank = self.distributed.world, self.distributed.rank
         indices = list(range(rank, len(split), world))
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        loss_fn = self.loss_fn
         t0 = time.perf_counter()
         for x, y in split.batches(indices, max(self.rank_batch, 256), device=self.device, workers=self.workers):
             with self._autocast():
                 output = net(self._input(x, False))
-                loss = self.loss_fn(output.float(), y)
+                loss = loss_fn(output.float(), y)
             _accumulate(sums, loss, output, y)
         loss_sum, correct, count = self.distributed.sum(sums.tolist(), self.device)
         return {"val_loss": loss_sum / max(count, 1), "val_acc": correct / max(count, 1),
@@ -463,7 +551,8 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint: what :meth:`load` needs to continue exactly (``torch.load(...,
-        weights_only=True)`` reads it)."""
+        weights_only=True)`` reads it). ``"config"`` is the recipe (:meth:`Recipe.to_dict`)
+        and the ``extra`` of the run: what ``--resume`` compares."""
         from ..target import CHECKPOINT_FORMAT
 
         return {
@@ -471,33 +560,46 @@ class Trainer:
             "spec": self.spec.to_dict() if self.spec is not None else None,
             "model": _plain_state(self.model),
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "scheduler": _scheduler_state(self.scheduler),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "ema": _plain_state(self.ema.module) if self.ema is not None else None,
             "epoch": self.epoch,
             "step_in_epoch": self.step_in_epoch,
             "global_step": self.global_step,
+            "updates": self.updates,
             "partial": list(self._partial),
             "planned_epochs": self.planned_epochs,
             "rng": self._rng_state(),
             "history": self.history,
             "best": self.best,
-            "config": {"optimizer": self.optimizer_name, "lr": self.lr, "schedule": self.schedule_name,
-                       "batch": self.batch_size, "limit": self.limit, "seed": self.seed, "amp": self.amp,
-                       **self.extra},
+            "config": {**self.recipe.to_dict(), "optimizer": self.optimizer_name, **self.extra},
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, state: dict[str, Any] | None = None) -> Path:
         """Write the checkpoint to ``path`` (whole or not at all: a temporary file renamed)."""
         path = Path(path)
         temporary = path.with_name(path.name + ".tmp")
         try:
-            torch.save(self.state_dict(), temporary)
+            torch.save(state if state is not None else self.state_dict(), temporary)
             os.replace(temporary, path)
         except (OSError, RuntimeError) as exc:  # torch's writer says RuntimeError for a full disk
             temporary.unlink(missing_ok=True)
             reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
             raise TrainingError(f"cannot write {path}: {reason}; free some space or give another --out "
                                 "(the checkpoint before it is kept)") from None
+        return path
+
+    def checkpoint(self, path: Path, best: bool = False) -> Path:
+        """:meth:`save` for the run files, then tell the callbacks. ``best``: ``best.pt``,
+        with the EMA's weights when they validated better than the trained ones."""
+        if best and self.ema is not None and self.best is not None and \
+                (self.best.get("val_acc_ema") or 0.0) > (self.best.get("val_acc") or 0.0):
+            state = self.state_dict()
+            state["model"], state["weights"] = state["ema"], "ema"
+            self.save(path, state)
+        else:
+            self.save(path)
+        self._dispatch("on_checkpoint", path)
         return path
 
     def load(self, checkpoint: str | os.PathLike | dict[str, Any]) -> Trainer:
@@ -508,14 +610,17 @@ class Trainer:
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.planned_epochs = checkpoint.get("planned_epochs")
-        if checkpoint.get("scheduler") is not None:
-            self.scheduler = self._make_scheduler(self.planned_epochs or 1)
-            self.scheduler.load_state_dict(checkpoint["scheduler"])
-        if self.scaler is not None and checkpoint.get("scaler") is not None:
-            self.scaler.load_state_dict(checkpoint["scaler"])
         self.epoch = int(checkpoint["epoch"])
         self.step_in_epoch = int(checkpoint.get("step_in_epoch") or 0)
         self.global_step = int(checkpoint.get("global_step") or 0)
+        self.updates = int(checkpoint.get("updates") or self.global_step)
+        if self.planned_epochs is not None:
+            self.scheduler = self._make_scheduler(self.planned_epochs)
+            _load_scheduler(self.scheduler, self.updates)
+        if self.scaler.is_enabled() and checkpoint.get("scaler") is not None:
+            self.scaler.load_state_dict(checkpoint["scaler"])
+        if self.ema is not None and checkpoint.get("ema") is not None:
+            self.ema.module.load_state_dict(checkpoint["ema"])
         self._partial = [float(v) for v in checkpoint.get("partial") or [0.0, 0.0, 0.0, 0.0]]
         self.history = list(checkpoint.get("history") or [])
         self.best = checkpoint.get("best")
@@ -526,32 +631,15 @@ class Trainer:
             torch.manual_seed(self.seed + 1000 * self.epoch + self.step_in_epoch + self.distributed.rank)
         return self
 
-    def _write_epoch(self, row: dict[str, Any], improved: bool, period_checkpoint: int, end: int) -> None:
-        from .runs import write_history
-
-        write_history(self.out, self.history)
-        if self.epoch % period_checkpoint == 0 or self.epoch == end:
-            self.save(self.out / "last.pt")
-        if improved:
-            self.save(self.out / "best.pt")
-
-    def _plot(self, states: list[Any]) -> None:
-        figures = {"curves": self.plot()}
-        for state in states:
-            if hasattr(state, "plot"):
-                kind = "params" if type(state).__name__ == "ModelState" else "blocks"
-                try:
-                    figures[f"{kind}_{self.epoch:03d}"] = state.plot(title=f"epoch {self.epoch}") if kind == "blocks" \
-                        else state.plot()
-                except TypeError:
-                    figures[f"{kind}_{self.epoch:03d}"] = state.plot()
-        self.figures.update(figures)
+    def add_figure(self, name: str, figure: Any) -> None:
+        """Keep a figure in :attr:`figures` and, with ``out``, save it there as
+        ``<name>.png`` (loggers pick it up at the end of the epoch)."""
+        self.figures[name] = figure
         if self.out is not None and self.distributed.main:
-            for name, figure in figures.items():
-                try:
-                    figure.savefig(self.out / f"{name}.png")
-                except OSError as exc:
-                    raise TrainingError(f"cannot write {self.out / (name + '.png')}: {exc.strerror or exc}") from None
+            try:
+                figure.savefig(self.out / f"{name}.png")
+            except OSError as exc:
+                raise TrainingError(f"cannot write {self.out / (name + '.png')}: {exc.strerror or exc}") from None
 
     def plot(self, earlier: Sequence[tuple[str, list[dict[str, Any]]]] | None = None):
         """The learning curves (loss and accuracy, training dashed, validation solid) as a
@@ -585,11 +673,12 @@ class _Reader:
 
     def __init__(self, device: torch.device):
         self.cuda = device.type == "cuda"
-        self.pending: tuple[torch.Tensor, torch.Tensor, Any] | None = None
+        self.pending: tuple[torch.Tensor, torch.Tensor, Any, int] | None = None
 
-    def read(self, sums: torch.Tensor, losses: torch.Tensor) -> tuple[list[float], list[float]] | None:
+    def read(self, sums: torch.Tensor, losses: torch.Tensor, steps: int) -> tuple[list[float], list[float], int] | None:
+        """``(sums, losses, steps)``: the numbers and the steps done they were read after."""
         if not self.cuda:
-            return sums.tolist(), losses.tolist()
+            return sums.tolist(), losses.tolist(), steps
         previous = self.pending
         host_sums = torch.empty(sums.shape, dtype=sums.dtype, pin_memory=True)
         host_losses = torch.empty(losses.shape, dtype=losses.dtype, pin_memory=True)
@@ -597,11 +686,11 @@ class _Reader:
         host_losses.copy_(losses, non_blocking=True)
         event = torch.cuda.Event()
         event.record()
-        self.pending = (host_sums, host_losses, event)
+        self.pending = (host_sums, host_losses, event, steps)
         if previous is None:
             return None
         previous[2].synchronize()
-        return previous[0].tolist(), previous[1].tolist()
+        return previous[0].tolist(), previous[1].tolist(), previous[3]
 
 
 def _accumulate(sums: torch.Tensor, loss: torch.Tensor, output: torch.Tensor, labels: torch.Tensor) -> None:
@@ -612,6 +701,25 @@ def _accumulate(sums: torch.Tensor, loss: torch.Tensor, output: torch.Tensor, la
     sums[0] += loss.double() * n
     sums[1] += (output.argmax(1) == labels).sum()
     sums[2] += n
+
+
+def _score(row: dict[str, Any]) -> float:
+    """What makes an epoch the best: its validation accuracy (the better of the trained
+    and the EMA weights), or the training accuracy without validation data."""
+    if row.get("val_acc") is None:
+        return row["train_acc"]
+    return max(row["val_acc"], row.get("val_acc_ema") or 0.0)
+
+
+def _scheduler_state(scheduler: Any) -> dict[str, Any] | None:
+    """A timm schedule is a function of the update count: :meth:`Trainer.load` rebuilds
+    it from the recipe and steps it to the checkpoint's count."""
+    return None if scheduler is None else {}
+
+
+def _load_scheduler(scheduler: Any, updates: int) -> None:
+    if scheduler is not None and updates:
+        scheduler.step_update(updates)
 
 
 def _plain_state(model: nn.Module) -> dict[str, torch.Tensor]:
