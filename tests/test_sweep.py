@@ -390,3 +390,30 @@ def test_a_search_space_file_with_tpe_samples_the_ranges(tmp_path):
     assert refused.returncode == 2
     assert refused.stderr == f"zoo sweep: error: --grid: {path} gives the variables; change them in the file\n"
 
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_and_resume_finishes_it(tmp_path):
+    import signal
+
+    out = tmp_path / "sweep"
+    args = ["sweep", "cnf{w} m r{2*w}", "--grid", "w=4,8", "--epochs", "3", "--limit", "300", "--pruner", "none",
+            "--sampler", "grid", "--device", "cpu", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "zoo", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    for line in process.stdout:
+        if ": epoch 1 acc " in line:
+            process.send_signal(signal.SIGINT)  # once: the epoch under way ends, last.pt is written
+            break
+    process.communicate(timeout=600)
+    assert process.returncode == 130
+    cut = _folders(out)
+    assert len(cut) == 1 and len(json.loads((cut[0] / "history.json").read_text())) in (1, 2)
+    resumed = zoo(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "was cut off: queued again" in resumed.stdout
+    assert f"resuming {cut[0]} at epoch " in resumed.stdout
+    for folder in _folders(out):
+        assert [row["epoch"] for row in json.loads((folder / "history.json").read_text())] == [1, 2, 3]
+    assert len(_folders(out)) == 2

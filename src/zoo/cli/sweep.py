@@ -106,8 +106,13 @@ def run(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         print(line, file=stream, flush=True)
 
-    result = run_sweep(space, settings_from_args(args), out, trials=args.trials, storage=args.storage,
-                       study_name=args.study, resume=args.resume, say=say)
+    try:
+        result = run_sweep(space, settings_from_args(args), out, trials=args.trials, storage=args.storage,
+                           study_name=args.study, resume=args.resume, say=say)
+    except KeyboardInterrupt:
+        print(f"zoo sweep: stopped; the trial under way keeps its last.pt: zoo sweep ... --out {out} --resume "
+              "continues", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(result.rows, indent=2, default=str))
         return 0

@@ -123,41 +123,45 @@ def _pruner(name: str, epochs: int):
 def train_variant(checked: CheckedVariant, settings: SweepSettings, data: Any, device: Any, folder: Path,
                   on_epoch: Callable[[int, float], None], say: Callable[[str], None]) -> dict[str, Any]:
     """The one place a sweep trains: one variant into ``folder`` (resumed from its
-    ``last.pt`` when there is one), ``on_epoch(epoch, val_acc)`` after each epoch (it
+    ``last.pt`` when there is one) as ``zoo train`` does, ``on_epoch(epoch, val_acc)``
+    at the end of each epoch (the Trainer's callback, after the epoch's checkpoint: it
     raises to stop); returns the run's summary row, also written when stopped."""
     import torch
 
     from ..train.augment import BatchAugment
+    from ..train.callbacks import Callback
+    from ..train.recipe import Recipe
     from ..train.runs import summary_row, write_summary
     from ..train.trainer import Trainer
 
+    class EpochEnd(Callback):
+        def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
+            on_epoch(row["epoch"], row.get("val_acc") or 0.0)
+
     variant, fit = checked.variant, checked.fit
-    lr = variant.knobs.get("lr", settings.lr)
-    batch = variant.knobs.get("batch", settings.batch)
+    recipe = Recipe(batch_size=variant.knobs.get("batch", settings.batch), optimizer=settings.optimizer,
+                    lr=variant.knobs.get("lr", settings.lr), schedule=settings.schedule, limit=settings.limit,
+                    seed=settings.seed)
     aug = settings.aug or data.default_aug
     torch.manual_seed(settings.seed)
     trainer = Trainer(
-        fit.build(), data.train, data.val, optimizer=settings.optimizer, lr=lr, schedule=settings.schedule,
-        batch_size=batch, augment=BatchAugment(aug, data.mean, data.std), device=device, limit=settings.limit,
-        seed=settings.seed, out=folder, spec=fit.spec, name=folder.name, progress="none",
+        fit.build(), data.train, data.val, recipe, augment=BatchAugment(aug, data.mean, data.std), device=device,
+        out=folder, spec=fit.spec, name=folder.name, progress="none", callbacks=[EpochEnd()],
         workers=settings.workers, extra={"data": data.name, "aug": aug},
     )
     if (folder / "last.pt").is_file():
         trainer.load(folder / "last.pt")
         say(f"  resuming {folder} at epoch {trainer.epoch + 1}")
-    if settings.schedule != "none" and trainer.scheduler is None:  # planned for the whole run, fed one epoch at a time
-        trainer.planned_epochs = settings.epochs
-        trainer.scheduler = trainer._make_scheduler(settings.epochs)
     info = {"model": variant.label, "kind": "blocks", "blocks": variant.blocks, "label": variant.label,
             "options": variant.options, "values": variant.values, "params": fit.params, "macs": fit.macs,
-            "data": data.name, "input": list(data.shape), "batch": batch, "lr": lr, "optimizer": settings.optimizer,
-            "schedule": settings.schedule, "aug": aug, "device": str(device), "folder": str(folder)}
+            "data": data.name, "input": list(data.shape), "batch": recipe.batch_size, "lr": recipe.lr,
+            "optimizer": recipe.optimizer, "schedule": recipe.schedule, "aug": aug, "device": str(device),
+            "folder": str(folder)}
     try:
         for row in trainer.history:  # a resumed run tells the pruner its epochs again
             on_epoch(row["epoch"], row.get("val_acc") or 0.0)
-        while trainer.epoch < settings.epochs:
-            row = trainer.fit(1)[-1]
-            on_epoch(row["epoch"], row.get("val_acc") or 0.0)
+        if trainer.epoch < settings.epochs:
+            trainer.fit(settings.epochs - trainer.epoch)
     except _Pruned:
         row = summary_row(folder.name, trainer.history, {**info, "pruned": True})
         write_summary(folder, row)
