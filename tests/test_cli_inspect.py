@@ -115,9 +115,9 @@ def test_set_takes_a_presets_overrides_and_a_block_strings_options():
     assert data["output"] == [1, 100] and data["params"] == 1_607_818 - 2_570 + 256 * 64 + 64 + 64 * 100 + 100
     for args, message in [
         (("c8", "--set", "blocks=zz"), "zoo inspect: error: --set: blocks='zz': the block string is the target itself"),
-        (("c8", "--set", "num_classes=100"),
-         "zoo inspect: error: --set: num_classes is an override of a preset (as is head); "
-         "a block string takes the options of zoo.Config only, e.g. fun=gelu"),
+        (("c8", "--set", "head={hidden: [3]}"),
+         "zoo inspect: error: --set: head is an override of a preset; a block string takes num_classes "
+         "(a classifier's head) and the options of zoo.Config, e.g. fun=gelu"),
         (("r32m", "--set", "nrom=1"), "zoo inspect: error: --set: unknown option 'nrom'; did you mean 'norm'"),
         (("r32m", "--set", "num_classes=-1"),
          "zoo inspect: error: --set: create('r32m'): head.num_classes must be a whole number >= 0"),

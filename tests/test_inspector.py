@@ -627,9 +627,10 @@ def test_options_of_a_block_string_target_get_their_own_errors():
         zoo.inspect("c8", fnu=1)
     with pytest.raises(zoo.OptionError, match=r"option norm=7: must be one of 0, 1, 2, 3"):
         zoo.inspect("c8", norm=7)
-    with pytest.raises(zoo.UnknownOptionError, match=r"num_classes is an override of a preset .*"
-                                                     r"a block string takes the options of zoo.Config only"):
-        zoo.inspect("c8", num_classes=10)
+    with pytest.raises(zoo.UnknownOptionError, match=r"head is an override of a preset; a block string takes "
+                                                     r"num_classes \(a classifier's head\)"):
+        zoo.inspect("c8", head={"hidden": [3]})
+    assert tuple(zoo.inspect("c8", num_classes=10, input_size=(3, 8, 8)).output) == (1, 10)  # a classifier
     for call in (lambda: zoo.inspect("c8", fnu=1), lambda: zoo.inspect("c8", norm=7)):
         with pytest.raises(zoo.ZooError) as info:
             call()

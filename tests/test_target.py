@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import zoo
-from zoo.target import CHECKPOINT_FORMAT, ModelSpec, load_checkpoint, resolve_model
+from zoo.checkpoint import FORMAT as CHECKPOINT_FORMAT
+from zoo.target import ModelSpec, load_checkpoint, resolve_model
 
 FACTORY = '''
 from torch import nn
@@ -52,8 +53,8 @@ def test_library_targets_and_their_nearest_names():
 def test_options_are_checked_for_the_kind_and_are_option_errors():
     with pytest.raises(zoo.UnknownOptionError, match="unknown option 'nrom'"):
         resolve_model("r32m", nrom=1)
-    with pytest.raises(zoo.UnknownOptionError, match="num_classes is an override of a preset"):
-        resolve_model("cnf8", num_classes=3)
+    with pytest.raises(zoo.UnknownOptionError, match="head is an override of a preset"):
+        resolve_model("cnf8", head={"hidden": [8]})
     with pytest.raises(zoo.OptionError, match=r"head.num_classes must be a whole number"):
         resolve_model("r32m", num_classes=-1)
     with pytest.raises(zoo.PresetError):  # also a preset's error, as zoo.create raises it
@@ -87,7 +88,7 @@ def test_a_checkpoint_rebuilds_its_model_from_the_stored_spec(tmp_path):
     torch.save({"format": CHECKPOINT_FORMAT, "spec": spec.to_dict(), "model": model.state_dict()}, path)
     assert ModelSpec.from_dict(spec.to_dict()) == spec
     again = resolve_model(str(path))
-    assert (again.kind, again.name) == ("checkpoint", "best")
+    assert (again.kind, again.name) == ("checkpoint", tmp_path.name)  # named after its run folder
     rebuilt = again.build()
     x = torch.randn(2, 1, 32, 32)
     model.eval(), rebuilt.eval()

@@ -117,7 +117,8 @@ def test_a_run_leaves_history_checkpoints_plots_and_summary(two_runs):
 
 
 def test_a_checkpoint_rebuilds_the_same_model(two_runs):
-    from zoo.target import CHECKPOINT_FORMAT, load_checkpoint, resolve_model
+    from zoo.checkpoint import FORMAT as CHECKPOINT_FORMAT
+    from zoo.target import load_checkpoint, resolve_model
     from zoo.train import load_data
 
     cwd, rows, _, _ = two_runs

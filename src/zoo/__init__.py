@@ -56,6 +56,8 @@ _LAZY = {
     "Report": "zoo.inspector",
     # training (zoo train): data, the loop, run folders
     "Trainer": "zoo.train",
+    # using a trained model: zoo.predict(checkpoint, images) -> [Prediction]
+    "predict": "zoo.prediction",
 }
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "create",
     "get_preset",
     "inspect",
+    "predict",
     "list_models",
     "load_timm_weights",
     "parse_blocks",
@@ -106,6 +109,7 @@ if TYPE_CHECKING:
     from .inspector import ModelState, Report, inspect
     from .layers import LayerNormChannels, Residual
     from .monitor import BlockMonitor
+    from .prediction import predict
     from .presets import get_preset, list_models
     from .target import create
     from .timm_bridge import load_timm_weights, register_timm

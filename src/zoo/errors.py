@@ -40,6 +40,10 @@ __all__ = [
     "ExportError",
     "DeviceError",
     "OutputPathError",
+    "CheckpointError",
+    "UntrustedCodeError",
+    "DiskFullError",
+    "RunLockedError",
     "nearest",
     "did_you_mean",
 ]
@@ -259,3 +263,23 @@ class DeviceError(ZooError, ValueError):
 
 class OutputPathError(ZooError, ValueError):
     """A file cannot be written where asked (no such folder, no permission)."""
+
+
+class CheckpointError(WeightsError):
+    """A file is not a checkpoint zoo can use: unreadable, truncated, not zoo's, a key
+    missing or of the wrong type (the message names the file and what is wrong)."""
+
+
+class UntrustedCodeError(CheckpointError):
+    """A checkpoint's model spec names Python code to run (``module:function``,
+    ``file.py:function``): refused unless the caller opts in with ``trust_code=True``
+    (``--trust-code``)."""
+
+
+class DiskFullError(ZooError, ValueError):
+    """A file could not be written for want of space (or over the file-size limit);
+    the file that was there before is kept."""
+
+
+class RunLockedError(TrainingError):
+    """A run folder is in use by another process (the message names it: pid and host)."""

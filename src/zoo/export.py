@@ -146,12 +146,19 @@ def _first_conv_channels(model: nn.Module) -> int | None:
     return None
 
 
-def prepare_model(target: Any, *, weights: str | os.PathLike | None = None, **options: Any
-                  ) -> tuple[nn.Module, ModelSpec | None]:
+def prepare_model(target: Any, *, weights: str | os.PathLike | None = None, trust_code: bool = False,
+                  **options: Any) -> tuple[nn.Module, ModelSpec | None]:
     """``(model, spec)`` for a target (any MODEL of :mod:`zoo.target`, or an ``nn.Module``
-    as it is), with the weights of a ``zoo train`` checkpoint loaded when given."""
+    as it is), with the weights of a ``zoo train`` checkpoint loaded when given: a
+    preset or block string gets the checkpoint's classes and channels (as zoo train
+    built it), and the checkpoint's input size."""
     from torch import nn
 
+    checkpoint = None
+    if weights is not None:
+        from .checkpoint import read_checkpoint
+
+        checkpoint = read_checkpoint(weights, trust_code=trust_code)
     if isinstance(target, nn.Module):
         if options:
             raise OptionError(f"options ({', '.join(sorted(options))}) apply to a named model, not a built one")
@@ -159,14 +166,19 @@ def prepare_model(target: Any, *, weights: str | os.PathLike | None = None, **op
     else:
         from .target import resolve_model
 
-        spec = resolve_model(target, **options)
-        model = spec.build()
-    if weights is not None:
-        from .target import load_checkpoint
+        spec = resolve_model(target, trust_code=trust_code, **options)
+        if checkpoint is not None and spec.kind in ("preset", "file", "blocks"):
+            stored = checkpoint.spec
+            spec = spec.with_data(num_classes=spec.num_classes or stored.get("num_classes"),
+                                  channels=spec.channels or stored.get("channels"))
+            if checkpoint.input_size is not None:
+                from dataclasses import replace
 
-        trained, _ = load_checkpoint(weights)
+                spec = replace(spec, checkpoint=checkpoint)  # its input size: the data it was trained on
+        model = spec.build()
+    if checkpoint is not None:
         try:
-            model.load_state_dict(trained.state_dict())
+            model.load_state_dict(checkpoint.state)
         except RuntimeError as exc:
             first = (str(exc).strip().splitlines() or ["?"])[0]
             raise WeightsError(f"{os.fspath(weights)}: its weights do not fit this model: {first}") from None
@@ -184,6 +196,7 @@ def export_model(
     weights: str | os.PathLike | None = None,
     tolerance: float = TOLERANCE,
     seed: int = 0,
+    trust_code: bool = False,
     **options: Any,
 ) -> ExportResult:
     """Export ``target`` (a MODEL of :mod:`zoo.target` or an ``nn.Module``) to ``path``
@@ -193,7 +206,10 @@ def export_model(
     ``input_size``: ``(C, H, W)`` (default: the model's own); ``batch``: ``"dynamic"``
     (a free batch dimension, checked at batches 1 and 3) or a whole number (fixed,
     checked on two inputs of that size); ``opset``: the ONNX opset (default: torch's); ``weights``: a
-    ``zoo train`` checkpoint whose weights the model gets.
+    ``zoo train`` checkpoint whose weights the model gets (and whose input size is the
+    default); ``trust_code``: allow a checkpoint whose model is built by Python code.
+    The file is written next to ``path`` and renamed over it once checked
+    (:func:`zoo.files.atomic_write`): a failure keeps the file that was there.
 
     Raises :class:`~zoo.errors.ExportError` when the model cannot be exported (the op
     and the layer) or the file's outputs differ from the model's by ``tolerance`` or
@@ -210,7 +226,7 @@ def export_model(
     path = check_output_path(path)
     if format == "onnx":
         _require_onnx()
-    model, spec = prepare_model(target, weights=weights, **options)
+    model, spec = prepare_model(target, weights=weights, trust_code=trust_code, **options)
     size = tuple(input_size[-3:]) if input_size is not None else model_input_size(model, spec)
     training = model.training
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in _floating(model)):
@@ -232,11 +248,14 @@ def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed)
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     example = torch.randn(EXAMPLE_BATCH if dynamic else batches[0], *size, generator=generator)
-    with torch.no_grad():
+    from .files import atomic_write
+
+    # written beside path and renamed over it only once checked: a failure keeps what was there
+    with torch.no_grad(), atomic_write(path) as written:
         _check_forward(model, example)
         load = {"onnx": _export_onnx, "pt2": _export_pt2, "torchscript": _export_torchscript}[format](
-            model, example, path, dynamic, opset, result)
-        runner = load(path)
+            model, example, written, dynamic, opset, result)
+        runner = load(written)
         for b in batches if dynamic else batches * 2:  # a fixed batch: two inputs of that size
             x = torch.randn(b, *size, generator=generator)
             expected = _first_output(model(x))
@@ -246,14 +265,14 @@ def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed)
                                   f"{tuple(got.shape)}, the model's {tuple(expected.shape)}")
             diff = float((got.double() - expected.double()).abs().max())
             result.max_diff[b] = max(diff, result.max_diff.get(b, 0.0))
-    result.seconds = time.perf_counter() - started
-    if not result.ok:
-        diffs = ", ".join(f"batch {b}: {d:.3g}" for b, d in result.max_diff.items())
-        path.unlink(missing_ok=True)  # a file that computes something else must not be shipped
-        error = ExportError(f"{path}: the exported {format} file differs from the model "
-                            f"(max abs difference {diffs}; allowed < {tolerance:g}); file removed")
-        error.result = result
-        raise error
+        result.seconds = time.perf_counter() - started
+        if not result.ok:  # a file that computes something else must not be shipped
+            diffs = ", ".join(f"batch {b}: {d:.3g}" for b, d in result.max_diff.items())
+            kept = "the file that was there is kept" if path.exists() else "nothing written"
+            error = ExportError(f"{path}: the exported {format} file differs from the model "
+                                f"(max abs difference {diffs}; allowed < {tolerance:g}); {kept}")
+            error.result = result
+            raise error
     return result
 
 

@@ -6,7 +6,11 @@ and ``str(zoo.inspect(...))`` always write a number the same way.
 
 from __future__ import annotations
 
-__all__ = ["format_count"]
+import re
+
+__all__ = ["format_count", "plain"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 # (size, suffix, decimals): two decimals from a billion up, one below
 _UNITS = ((1e12, "T", 2), (1e9, "G", 2), (1e6, "M", 1), (1e3, "k", 1))
@@ -35,3 +39,15 @@ def format_count(n: int | float | None, unit: str = "", missing: str = "?") -> s
     if isinstance(n, float) and not n.is_integer():
         return f"{n:.1f}{' ' + unit if unit else ''}"
     return f"{int(n)}{' ' + unit if unit else ''}"
+
+
+def plain(value: object) -> str:
+    r"""Text from a file (a summary, a preset, a checkpoint) made safe to print: control
+    characters (escape sequences, carriage returns, bidirectional overrides) written as
+    ``\xNN``/``\uNNNN``, so that no file drives the terminal. Print it as a
+    ``rich.text.Text``, not as markup, so that ``[link=...]`` stays text.
+
+    >>> plain("run\x1b]8;;http://x\x07 [b]bold[/b]\x1b[2J")
+    'run\\x1b]8;;http://x\\x07 [b]bold[/b]\\x1b[2J'
+    """
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(value))

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     BlockSyntaxError,
     BuildError,
+    CheckpointError,
     OptionError,
     OverrideError,
     PresetError,
@@ -57,6 +58,7 @@ from .errors import (
     UnknownPresetError,
     UnknownTokenError,
     WeightsError,
+    ZooError,
     did_you_mean,
 )
 from .extras import require
@@ -71,14 +73,13 @@ __all__ = [
     "resolve_model",
     "create",
     "KINDS",
-    "CHECKPOINT_FORMAT",
     "CHECKPOINT_SUFFIXES",
     "load_checkpoint",
+    "checkpoint_spec",
 ]
 
 KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "factory")
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
-CHECKPOINT_FORMAT = "zoo-checkpoint/1"  # the "format" key of a checkpoint zoo writes
+CHECKPOINT_SUFFIXES = (".pt", ".pth")  # zoo.checkpoint.SUFFIXES; the format is zoo.checkpoint's
 _PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
 MODEL_KINDS = (  # what a MODEL may be: for messages and the commands' help
     "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
@@ -98,6 +99,9 @@ class ModelSpec:
     num_classes: int | None = None  # a head of this many classes (None: the model's own)
     channels: int | None = None  # input channels (None: the model's own)
     preset: Preset | None = field(default=None, repr=False, compare=False)
+    checkpoint: Any = field(default=None, repr=False, compare=False)  # a zoo.checkpoint.Checkpoint, read
+    stored: ModelSpec | None = field(default=None, repr=False, compare=False)  # the model a checkpoint holds
+
 
     @property
     def name(self) -> str:
@@ -109,7 +113,7 @@ class ModelSpec:
         if self.kind == "factory":
             return self.text.rsplit(":", 1)[1]
         if self.kind == "checkpoint":
-            return Path(self.text).stem
+            return self.checkpoint.name if self.checkpoint is not None else Path(self.text).stem
         return self.text
 
     @property
@@ -119,6 +123,8 @@ class ModelSpec:
         takes any size (a block string) or declares it only once built (timm)."""
         if self.kind == "torchvision":
             return _torchvision_input_size(self.name, self.channels)
+        if self.checkpoint is not None:
+            return self.checkpoint.input_size or (self.stored.input_size if self.stored is not None else None)
         if self.preset is None:
             return None
         channels = self.channels or self.options.get("input") or self.preset.input[0]
@@ -133,6 +139,9 @@ class ModelSpec:
             return self.options["input"]
         if self.preset is not None:
             return self.preset.input[0]
+        if self.stored is not None:
+            size = self.checkpoint.input_size
+            return size[0] if size is not None else self.stored.default_channels
         if self.kind == "blocks":
             return 3  # zoo.Config's default
         return None
@@ -220,7 +229,17 @@ class ModelSpec:
         return model
 
     def _build_checkpoint(self, weights: bool) -> nn.Module:
-        model, _ = load_checkpoint(self.text, weights=weights)
+        if self.stored is None:  # a ModelSpec("checkpoint", path) made by hand: read (and check) it now
+            from .checkpoint import read_checkpoint
+
+            return checkpoint_spec(read_checkpoint(self.text), self.text).build(weights=weights)
+        model = self.stored.build()
+        if weights:
+            try:
+                model.load_state_dict(self.checkpoint.state)
+            except (RuntimeError, KeyError, TypeError) as exc:
+                raise WeightsError(f"{self.text}: the weights do not fit {self.stored.text!r}: "
+                                   f"{_first_line(exc)}") from None
         return model
 
     # -- plain data, for checkpoints ---------------------------------------------------
@@ -236,30 +255,36 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
-        from .presets import Preset
+        """The spec :meth:`to_dict` wrote; a stored preset is checked as a preset file is
+        (a :class:`~zoo.errors.PresetError` says what is wrong). Nothing is imported or
+        run: a ``factory`` spec is only built when :meth:`build` is called (and
+        :func:`zoo.checkpoint.read_checkpoint` refuses it unless told to trust code)."""
+        from .presets.schema import KEYS, _parse
 
         kind = data.get("kind")
         if kind not in KINDS or kind == "checkpoint" or not isinstance(data.get("text"), str):
             raise WeightsError(f"not a zoo model spec: {dict(data)!r}")
         preset = None
         if data.get("preset"):
-            stored = dict(data["preset"])
-            preset = Preset(
-                name=stored["name"], description=stored["description"], input=tuple(stored["input"]),
-                blocks=stored["blocks"], options=dict(stored["options"]), head=dict(stored["head"]),
-                params=stored.get("params"), macs=stored.get("macs"), path=Path(stored["path"]),
-                plugin=stored.get("plugin", ""),
-            )
+            stored = data["preset"]
+            if not isinstance(stored, Mapping):
+                raise PresetError(f"the stored preset must be a mapping, not {type(stored).__name__}")
+            plugin, path = stored.get("plugin", ""), stored.get("path", "")
+            preset = _parse({k: v for k, v in stored.items() if k in KEYS}, {}, "the stored preset",
+                            Path(path if isinstance(path, str) else ""), plugin if isinstance(plugin, str) else "")
         return cls(kind, data["text"], dict(data.get("options") or {}), data.get("num_classes"),
                    data.get("channels"), preset)
 
 
-def resolve_model(target: Any, **options: Any) -> ModelSpec:
+def resolve_model(target: Any, *, trust_code: bool = False, **options: Any) -> ModelSpec:
     """Decide what ``target`` names and check ``options`` for it (see the module's table).
 
     ``options`` are a preset's overrides (``num_classes``, ``input``, ``head`` and the
     options of ``zoo.Config``), a block string's ``zoo.Config`` options, or keyword
-    arguments of a timm, torchvision or factory model. Mistakes are zoo errors:
+    arguments of a timm, torchvision or factory model; a block string also takes
+    ``num_classes`` (a classifier, as ``zoo train`` builds it). A checkpoint is read
+    and checked now (:func:`zoo.checkpoint.read_checkpoint`; ``trust_code``: allow one
+    whose model is built by Python code). Mistakes are zoo errors:
     ``UnknownPresetError`` (a name that is neither a preset nor a block string, with
     the nearest names), ``BlockSyntaxError``/``UnknownTokenError``, ``PresetError`` (a
     broken file), ``OptionError``/``UnknownOptionError`` (an option that does not fit).
@@ -289,9 +314,9 @@ def resolve_model(target: Any, **options: Any) -> ModelSpec:
                 f"{text}: a checkpoint's weights fix its model; options ({', '.join(sorted(options))}) "
                 "cannot change it (train again with them, or inspect the preset or block string)"
             )
-        if not Path(text).is_file():
-            raise UnknownModelError(f"no checkpoint file {text!r}")
-        return ModelSpec("checkpoint", text)
+        from .checkpoint import read_checkpoint
+
+        return checkpoint_spec(read_checkpoint(text, trust_code=trust_code), text)
     try:
         preset = find_preset(text)
     except UnknownPresetError as exc:  # one word that names no preset: perhaps a block string
@@ -302,7 +327,7 @@ def resolve_model(target: Any, **options: Any) -> ModelSpec:
     return ModelSpec("file" if looks_like_path(text) else "preset", text, options, preset=preset)
 
 
-def create(target: Any, **overrides: Any) -> nn.Module:
+def create(target: Any, *, trust_code: bool = False, **overrides: Any) -> nn.Module:
     """Build what ``target`` names (any kind of the module's table) with ``overrides``:
     ``zoo.create``.
 
@@ -310,12 +335,16 @@ def create(target: Any, **overrides: Any) -> nn.Module:
     100
     >>> type(create("cnf8 m r16")).__name__
     'CNN'
+    >>> model = create("cnf8 m r16", num_classes=10, input=1)   # what zoo train builds
+    >>> type(model).__name__, model.head.fc.out_features
+    ('Classifier', 10)
 
     A checkpoint that ``zoo train`` wrote comes back with its weights
-    (``zoo.create("runs/r32m/best.pt")``); a preset is a ``Classifier`` with ``.cnn``
-    and ``.head``; a block string a ``CNN``.
+    (``zoo.create("runs/r32m/best.pt")``; ``trust_code=True`` for one whose model is
+    built by Python code); a preset is a ``Classifier`` with ``.cnn`` and ``.head``; a
+    block string a ``CNN``, or with ``num_classes`` the ``Classifier`` zoo train builds.
     """
-    return resolve_model(target, **overrides).build()
+    return resolve_model(target, trust_code=trust_code, **overrides).build()
 
 
 def _preset_options(preset: Preset, options: dict[str, Any]) -> dict[str, Any]:
@@ -351,8 +380,13 @@ def _resolve_blocks(text: str, options: dict[str, Any], preset_error: UnknownPre
             as_blocks = str(exc).splitlines()[0]  # neither a preset nor a block string
             raise UnknownPresetError(f"{preset_error}\nNot a block string either: {as_blocks}") from exc
         raise
+    options = dict(options)
+    num_classes = options.pop("num_classes", None)
+    if "head" in options:
+        raise UnknownOptionError("head is an override of a preset; a block string takes num_classes (a "
+                                 "classifier's head) and the options of zoo.Config, e.g. fun=gelu")
     check_cnn_options(options)  # option mistakes are the options' own errors
-    return ModelSpec("blocks", text, dict(options))
+    return ModelSpec("blocks", text, options).with_data(num_classes=num_classes)
 
 
 def _resolve_library(library: str, name: str, options: dict[str, Any]) -> ModelSpec:
@@ -446,35 +480,26 @@ def _accepted(function) -> set[str]:
     return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in parameters}
 
 
-def load_checkpoint(path: str | os.PathLike, *, weights: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike, *, weights: bool = True, trust_code: bool = False
+                    ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model of a checkpoint that zoo wrote (``zoo train``'s ``best.pt`` and
-    ``last.pt``) and load its weights: ``(model, checkpoint)``.
+    ``last.pt``) and load its weights: ``(model, checkpoint dict)``. Read and checked by
+    :func:`zoo.checkpoint.read_checkpoint`, which says what a checkpoint holds."""
+    from .checkpoint import read_checkpoint
 
-    A checkpoint is a dict readable with ``torch.load(path, weights_only=True)``:
-    ``format`` (``"zoo-checkpoint/1"``), ``spec`` (:meth:`ModelSpec.to_dict`) and
-    ``model`` (the state dict), and whatever else its writer keeps (optimizer, epoch).
-    """
-    import torch
+    spec = checkpoint_spec(read_checkpoint(path, trust_code=trust_code), os.fspath(path))
+    return spec.build(weights=weights), spec.checkpoint.data
 
+
+def checkpoint_spec(checkpoint: Any, text: str | None = None) -> ModelSpec:
+    """The :class:`ModelSpec` of a checkpoint read by :func:`zoo.checkpoint.read_checkpoint`:
+    kind ``checkpoint``, whose :meth:`~ModelSpec.build` is its model with its weights
+    (``.stored``: the model's own spec)."""
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UnknownModelError(f"no checkpoint file {os.fspath(path)!r}") from None
-    except Exception as exc:  # a torch file that is not ours, or not a torch file at all
-        raise WeightsError(f"{os.fspath(path)}: not a checkpoint torch can read safely ({_first_line(exc)})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise WeightsError(
-            f"{os.fspath(path)}: not a zoo checkpoint (no format {CHECKPOINT_FORMAT!r}); for a bare "
-            "state dict, build the model and call model.load_state_dict(torch.load(path))"
-        )
-    spec = ModelSpec.from_dict(checkpoint["spec"])
-    model = spec.build()
-    if weights:
-        try:
-            model.load_state_dict(checkpoint["model"])
-        except (RuntimeError, KeyError) as exc:
-            raise WeightsError(f"{os.fspath(path)}: the weights do not fit {spec.text!r}: {_first_line(exc)}") from None
-    return model, checkpoint
+        stored = ModelSpec.from_dict(checkpoint.spec)
+    except ZooError as exc:
+        raise CheckpointError(f"{checkpoint.path}: its model spec is broken: {exc}") from None
+    return ModelSpec("checkpoint", text or os.fspath(checkpoint.path), checkpoint=checkpoint, stored=stored)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -357,7 +357,8 @@ def _device_name(device: str) -> str:
 
 
 def _make_runner(text: str, *, mode: str, batch: int, device: str, input_size, channels_last: bool,
-                 compile: bool, amp: str | None, options: dict[str, Any], seed: int) -> _Runner:
+                 compile: bool, amp: str | None, options: dict[str, Any], seed: int,
+                 trust_code: bool = False) -> _Runner:
     import torch
 
     from ..export import model_input_size
@@ -368,7 +369,7 @@ def _make_runner(text: str, *, mode: str, batch: int, device: str, input_size, c
     channels_last = channels_last or "channels_last" in variants
     compile = compile or "compile" in variants
     amp = next((v for v in variants if v in AMP), amp)
-    spec = resolve_model(target, **options)
+    spec = resolve_model(target, trust_code=trust_code, **options)
     size = tuple(input_size[-3:]) if input_size else None
     if size is not None and spec.kind == "blocks" and "input" not in options:
         spec = spec.with_data(channels=size[0])
@@ -445,6 +446,7 @@ def benchmark(
     options: dict[str, Any] | None = None,
     seed: int = 0,
     progress: Any = None,
+    trust_code: bool = False,
 ) -> BenchReport:
     """Time ``targets`` (MODELs of :mod:`zoo.target`, each optionally with ``@variants``)
     against each other; the first is the reference of ``ratio``.
@@ -455,7 +457,8 @@ def benchmark(
     apply to every model. ``steps`` steps make one timed repeat; ``warmup`` steps per
     model come first. ``peak``: time a float32 ``peak_size``-square matrix product in
     the same rotation. ``options``: ``--set`` options for every target. ``progress``:
-    a ``rich.progress.Progress`` to report to.
+    a ``rich.progress.Progress`` to report to. ``trust_code``: allow checkpoints whose
+    model is built by Python code (:mod:`zoo.checkpoint`).
     """
     import torch
 
@@ -477,13 +480,13 @@ def benchmark(
         return _run(targets, mode=mode, batch=batch, input_size=input_size, device=device,
                     channels_last=channels_last, compile=compile, amp=amp, steps=steps, repeats=repeats,
                     warmup=warmup, peak=peak, peak_size=peak_size, options=options, seed=seed,
-                    progress=progress)
+                    progress=progress, trust_code=trust_code)
     finally:
         torch.set_num_threads(threads_before)  # the caller's process keeps its own setting
 
 
 def _run(targets, *, mode, batch, input_size, device, channels_last, compile, amp, steps, repeats, warmup,
-         peak, peak_size, options, seed, progress) -> BenchReport:
+         peak, peak_size, options, seed, progress, trust_code=False) -> BenchReport:
     import torch
 
     memory = _Memory(device)
@@ -494,7 +497,7 @@ def _run(targets, *, mode, batch, input_size, device, channels_last, compile, am
             progress.update(task, description=f"warm-up {text}")
         runner = _make_runner(text, mode=mode, batch=batch, device=device, input_size=input_size,
                               channels_last=channels_last, compile=compile, amp=amp, options=options or {},
-                              seed=seed)
+                              seed=seed, trust_code=trust_code)
         for _ in range(warmup):
             runner.step()
             if progress:

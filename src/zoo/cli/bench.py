@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     targets = [args.target, *args.vs]
     for text in targets:  # every target is checked before anything is built (a mistake: exit 2)
         target, _ = split_variants(text)
-        resolve_model_argument(target, args.options)
+        resolve_model_argument(target, args.options, trust_code=args.trust_code)
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
         report = benchmark(targets, mode=args.mode, batch=args.batch, input_size=args.input,
                            device=args.device, channels_last=args.channels_last, compile=args.compile,
                            amp=args.amp, threads=args.threads, steps=args.steps, repeats=args.repeats,
-                           warmup=args.warmup, peak=args.peak, options=dict(args.options), progress=progress)
+                           warmup=args.warmup, peak=args.peak, options=dict(args.options), progress=progress,
+                           trust_code=args.trust_code)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0

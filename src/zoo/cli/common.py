@@ -111,9 +111,12 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, many: bool = False) 
                         help=MODEL_KINDS)
     parser.add_argument("--set", dest="options", type=option, action="append", default=[],
                         metavar="OPTION=VALUE", help=SET_HELP)
+    parser.add_argument("--trust-code", action="store_true",
+                        help="allow a checkpoint whose model is built by Python code (module:function): "
+                        "that code runs; only for files from a source you trust")
 
 
-def resolve_model_argument(target: str, options: list[tuple[str, Any]]):
+def resolve_model_argument(target: str, options: list[tuple[str, Any]], *, trust_code: bool = False):
     """The :class:`~zoo.target.ModelSpec` of a MODEL argument and its ``--set`` options.
     A mistake in the options is an ``OptionError``/``UnknownOptionError`` (the command
     exits 2), in the target a zoo error of its own (exit 1)."""
@@ -121,7 +124,7 @@ def resolve_model_argument(target: str, options: list[tuple[str, Any]]):
     from ..target import resolve_model
 
     try:
-        return resolve_model(target, **dict(options))
+        return resolve_model(target, trust_code=trust_code, **dict(options))
     except (OptionError, UnknownOptionError) as exc:  # said of the --set that caused it
         if not options:
             raise

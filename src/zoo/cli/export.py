@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import FORMATS, check_output_path, format_from_path
 
     # argument mistakes (OptionError, OutputPathError, ...) are exit 2 by class (zoo.cli)
-    spec = resolve_model_argument(args.target, args.options)
+    spec = resolve_model_argument(args.target, args.options, trust_code=args.trust_code)
     fmt = args.format or (format_from_path(args.output) if args.output else None)
     if fmt is None:
         if args.output:
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     size = args.input[-3:] if args.input else None
     result = export_model(spec, output, fmt, input_size=size, batch=args.batch, opset=args.opset,
-                          weights=args.weights)
+                          weights=args.weights, trust_code=args.trust_code)
     if args.json:
         print(json.dumps({"model": spec.name, **result.to_dict()}, indent=2))
         return 0

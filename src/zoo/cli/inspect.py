@@ -57,7 +57,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..errors import OptionError, ShapeError, UnknownOptionError
 
-    spec = resolve_model_argument(args.target, args.options)  # a --set mistake: exit 2
+    spec = resolve_model_argument(args.target, args.options, trust_code=args.trust_code)  # a --set mistake: exit 2
 
     from rich.console import Console
 

@@ -7,7 +7,7 @@ import json
 import sys
 import textwrap
 
-from ..format import format_count
+from ..format import format_count, plain
 from .layout import columns, terminal_width
 
 
@@ -55,4 +55,4 @@ def preset_lines(presets: list, width: int | None = None) -> list[str]:
                f"{p.params:,}" if p.params is not None else "?", format_count(p.macs)]
         rows.append(row + ([p.source] if show_source else []))
     return columns(headers, rows, aligns="<<>>" + "<" * show_source,
-                   notes=[[p.description] for p in presets], note_header="description", width=width)
+                   notes=[[plain(p.description)] for p in presets], note_header="description", width=width)

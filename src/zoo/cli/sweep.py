@@ -36,7 +36,8 @@ def _bytes(text: str) -> int:
 
 def add_parser(sub) -> None:
     from ..sweep.study import PRUNERS, SAMPLERS
-    from .train import AUGMENTATIONS, OPTIMIZERS, SCHEDULES, _positive
+    from ..train.recipe import SCHEDULES
+    from .train import AUGMENTATIONS, _positive
 
     p = sub.add_parser(
         "sweep",
@@ -76,8 +77,8 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=whole_number(1), default=3, metavar="N", help="epochs of a trial (3)")
     p.add_argument("--batch", type=whole_number(1), default=100, metavar="N", help="(100)")
     p.add_argument("--lr", type=_positive, default=1e-3, help="(1e-3)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    p.add_argument("--schedule", choices=SCHEDULES, default="none")
+    p.add_argument("--optimizer", default="adam", metavar="NAME", help="as zoo train's (adam)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="none", metavar="NAME", help="as zoo train's (none)")
     p.add_argument("--aug", choices=AUGMENTATIONS)
     p.add_argument("--limit", type=whole_number(1), metavar="N", help="examples per epoch")
     p.add_argument("--device", metavar="DEV")

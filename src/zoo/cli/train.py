@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from .common import add_model_arguments, resolve_model_argument, whole_number
 
@@ -141,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     specs = []
     for target in args.target:
         try:
-            specs.append(resolve_model_argument(target, args.options))
+            specs.append(resolve_model_argument(target, args.options, trust_code=args.trust_code))
         except (OptionError, UnknownOptionError) as exc:
             return _error(f"--set: {exc}")
     out = Path(args.out)
@@ -159,8 +158,6 @@ def run(args: argparse.Namespace) -> int:
         args.recipe = recipe_from_args(args)
     except OptionError as exc:
         return _error(str(exc))
-
-    import torch
 
     from ..train.data import load_data
     from ..train.distributed import from_environment
@@ -198,9 +195,11 @@ def run(args: argparse.Namespace) -> int:
                 fitted.append(fit_to_data(spec, data))
             except OptionError as exc:
                 return _error(str(exc))
+        from ..train.session import train_run
+
         rows = []
         for spec, fit in zip(specs, fitted):
-            rows.append(_train_one(args, spec, fit, data, distributed, device, out, say, torch))
+            rows.append(train_run(args, spec, fit, data, distributed, device, out, say))
     except OptionError as exc:
         return _error(str(exc))
     finally:
@@ -255,94 +254,3 @@ def recipe_from_args(args: argparse.Namespace):
                   accum=args.accum, ema=args.ema, mixup=args.mixup, cutmix=args.cutmix, amp=args.amp,
                   seed=args.seed, limit=args.limit)
 
-
-def _train_one(args, spec, fit, data, distributed, device, out: Path, say, torch) -> dict[str, Any]:
-    from ..errors import OptionError, TrainingError
-    from ..train.augment import BatchAugment
-    from ..train.runs import latest_run_folder, new_run_folder, run_name, summary_row, write_summary
-    from ..train.trainer import Interrupted, Trainer
-
-    name = run_name(fit.name)
-    checkpoint = None
-    if distributed.main:
-        if args.resume:
-            folder = latest_run_folder(out, name)
-            if folder is None:
-                raise TrainingError(f"--resume: no run of {fit.name!r} with a last.pt in {out}/; "
-                                    "train it without --resume first")
-            checkpoint = torch.load(folder / "last.pt", map_location="cpu", weights_only=True)
-        else:
-            folder = new_run_folder(out, name)
-            folder.mkdir(parents=True, exist_ok=True)
-    else:
-        folder = None
-    folder_name, checkpoint = distributed.broadcast((str(folder) if folder else None, checkpoint))
-    folder = Path(folder_name) if folder_name else None
-    aug = args.aug or data.default_aug
-    config = {"data": data.name, "aug": aug}
-    if checkpoint is not None:
-        stored = checkpoint.get("config") or {}
-        current = {**args.recipe.to_dict(), **config}  # what state_dict() stores under "config"
-        changed = [f"{k}: {stored.get(k)!r} then, {current[k]!r} now" for k in current
-                   if k in stored and stored.get(k) != current[k]]
-        if changed:
-            raise OptionError(f"--resume {folder}: the run was started with other arguments ({'; '.join(changed)}); "
-                              "resume with the same ones, or train a new run without --resume")
-        planned = checkpoint.get("planned_epochs")
-        scheduled = args.schedule != "none" or args.recipe.warmup_epochs or args.recipe.warmup_steps
-        if scheduled and planned not in (None, args.epochs):
-            raise OptionError(f"--resume {folder}: its {args.schedule} schedule was planned for {planned} epochs; "
-                              f"resume with --epochs {planned} (or use --schedule none)")
-    torch.manual_seed(args.seed)
-    model = fit.build()
-    for note in fit.notes:
-        say(note)
-    monitor = None
-    callbacks = []
-    if args.plot_every:
-        from ..cnn import find_cnn
-
-        if find_cnn(model) is not None:
-            from ..monitor import BlockMonitor
-
-            # debug statistics on, the block plot into the run every --plot-every epochs
-            monitor = BlockMonitor(model, every=10**9, table=False, plot_epochs=args.plot_every)
-            callbacks.append(monitor)
-    from ..train.loggers import make_loggers
-
-    callbacks += make_loggers(args.log, mlflow_uri=args.mlflow_uri)
-    trainer = Trainer(
-        model, data.train, data.val, args.recipe, augment=BatchAugment(aug, data.mean, data.std), device=device,
-        channels_last=args.channels_last, compile=args.compile, out=folder if distributed.main else None,
-        spec=fit.spec, name=name, progress="none" if args.json else "auto", callbacks=callbacks,
-        distributed=distributed, sync_bn=args.sync_bn, workers=args.workers, extra=config,
-    )
-    if checkpoint is not None:
-        trainer.load(checkpoint)
-        say(f"{name}: resuming {folder} at epoch {trainer.epoch + 1}"
-            + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else ""))
-    elif folder is not None:
-        say(f"{name}: {fit.params:,} parameters, {fit.macs / 1e6:,.1f}M MACs per image -> {folder}")
-    remaining = args.epochs - trainer.epoch
-    try:
-        if remaining > 0:
-            trainer.fit(remaining, period_plot=(args.plot_every or args.epochs) if args.plots else 0)
-        elif distributed.main:
-            say(f"{name}: already trained for {trainer.epoch} epochs (--epochs {args.epochs})")
-    except Interrupted as exc:
-        if distributed.main:
-            print(f"zoo train: {exc}", file=sys.stderr)
-        raise
-    finally:
-        if monitor is not None:
-            monitor.close()
-    info = {"model": fit.name, "kind": spec.kind, "weights_from": fit.weights, "blocks": fit.blocks, "params": fit.params, "macs": fit.macs,
-            "data": data.name, "batch": args.batch, "lr": args.lr, "optimizer": args.optimizer,
-            "schedule": args.schedule, "aug": aug, "world_size": distributed.world, "device": str(device),
-            "folder": str(folder) if folder else None, "recipe": args.recipe.to_dict()}
-    if trainer.rank_checksums:
-        info["rank_checksums"] = trainer.rank_checksums
-    row = summary_row(name, trainer.history, info)
-    if distributed.main and folder is not None:
-        write_summary(folder, row)
-    return row

@@ -100,11 +100,13 @@ class RunFiles(Callback):
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         from .runs import write_history
 
-        write_history(trainer.out, trainer.history)
-        if trainer.epoch % self.period_checkpoint == 0 or trainer.epoch == trainer.end_epoch:
-            trainer.checkpoint(trainer.out / "last.pt")
+        # best.pt first: a crash between the writes leaves it newer than what last.pt and
+        # the history report, never older (resuming from last.pt redoes that epoch)
         if trainer.improved:
             trainer.checkpoint(trainer.out / "best.pt", best=True)
+        if trainer.epoch % self.period_checkpoint == 0 or trainer.epoch == trainer.end_epoch:
+            trainer.checkpoint(trainer.out / "last.pt")
+        write_history(trainer.out, trainer.history)
 
 
 class StatePlots(Callback):

@@ -37,6 +37,7 @@ class FittedModel:
     blocks: str
     notes: list[str] = field(default_factory=list)
     weights: str | None = None  # a checkpoint to start from
+    weights_from: Any = field(default=None, repr=False)  # its ModelSpec (kind checkpoint), read
 
     @property
     def name(self) -> str:
@@ -46,9 +47,7 @@ class FittedModel:
     def build(self):
         """The model, with the weights of the checkpoint it starts from, if any."""
         if self.weights is not None:
-            from ..target import load_checkpoint
-
-            return load_checkpoint(self.weights)[0]
+            return self.weights_from.build()  # the checkpoint's ModelSpec: its model with its weights
         return self.spec.build()
 
 
@@ -60,15 +59,16 @@ def fit_to_data(spec: Any, data: Any) -> FittedModel:
     """``spec`` (:class:`zoo.target.ModelSpec`) made for ``data`` (:class:`zoo.train.DataSet`):
     its classes and channels, checked on the meta device with the data's image size."""
     from ..inspector import inspect
-    from ..target import ModelSpec
 
     notes: list[str] = []
     c, h, w = data.shape
     if spec.kind == "checkpoint":
-        import torch
+        if spec.stored is None:  # a ModelSpec made by hand: read (and checked) here
+            from ..checkpoint import read_checkpoint
+            from ..target import checkpoint_spec
 
-        stored = torch.load(spec.text, map_location="cpu", weights_only=True)
-        inner = ModelSpec.from_dict(stored["spec"])
+            spec = checkpoint_spec(read_checkpoint(spec.text), spec.text)
+        inner = spec.stored
         for what, have, want in (("classes", inner.num_classes, data.num_classes),
                                  ("input channels", inner.channels, c)):
             if have is not None and have != want:
@@ -107,4 +107,5 @@ def fit_to_data(spec: Any, data: Any) -> FittedModel:
                         f"{data.name} needs ({1}, {data.num_classes}): one score per class "
                         "(a preset or block string gets a head of that size; a module:function should take num_classes)")
     weights = spec.text if spec.kind == "checkpoint" else None
-    return FittedModel(fitted_spec, report.params, report.macs, blocks_text, notes, weights)
+    return FittedModel(fitted_spec, report.params, report.macs, blocks_text, notes, weights,
+                       spec if spec.kind == "checkpoint" else None)

@@ -22,6 +22,7 @@ string) plus MACs. ``zoo runs DIR`` prints the table of every run in a folder.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -95,24 +96,39 @@ def _clean(value: Any) -> Any:
 
 def write_history(folder: Path, history: Sequence[dict[str, Any]]) -> None:
     """``history.json`` and ``history.csv`` of a run."""
-    try:
-        (folder / "history.json").write_text(json.dumps([{k: _clean(v) for k, v in row.items()} for row in history],
-                                                       indent=1) + "\n")
-        with open(folder / "history.csv", "w", newline="") as f:
-            # the columns the rows have: the EMA's only with --ema
-            keys = [k for k in HISTORY_KEYS if not k.endswith("_ema") or any(k in row for row in history)]
-            writer = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(history)
+    from ..files import write_text
+
+    # the columns the rows have: the EMA's only with --ema
+    keys = [k for k in HISTORY_KEYS if not k.endswith("_ema") or any(k in row for row in history)]
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=keys, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    try:  # each whole or not at all: a full disk keeps the history of the epoch before
+        write_text(folder / "history.json",
+                   json.dumps([{k: _clean(v) for k, v in row.items()} for row in history], indent=1) + "\n")
+        write_text(folder / "history.csv", table.getvalue())
     except OSError as exc:
         raise TrainingError(f"cannot write the history in {folder}: {exc.strerror or exc}") from None
 
 
 def read_history(folder: Path) -> list[dict[str, Any]]:
+    """A run's history, or [] when ``history.json`` is missing or malformed (a row that
+    is not a mapping with a whole-number ``epoch``, a value that is not a number)."""
     try:
-        return json.loads((folder / "history.json").read_text())
+        rows = json.loads((folder / "history.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
+    if not isinstance(rows, list) or not all(_history_row(row) for row in rows):
+        return []
+    return rows
+
+
+def _history_row(row: Any) -> bool:
+    if not isinstance(row, dict) or isinstance(row.get("epoch"), bool) or not isinstance(row.get("epoch"), int):
+        return False
+    return all(value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+               for key, value in row.items() if key in HISTORY_KEYS)
 
 
 def history_stat(history: Sequence[dict[str, Any]], smooth: int = 5) -> dict[str, Any]:
@@ -145,26 +161,51 @@ def summary_row(name: str, history: Sequence[dict[str, Any]], info: dict[str, An
 
 
 def write_summary(folder: Path, row: dict[str, Any]) -> None:
+    from ..files import write_text
+
     try:
-        (folder / "summary.json").write_text(json.dumps(row, indent=1) + "\n")
+        write_text(folder / "summary.json", json.dumps(row, indent=1) + "\n")
     except OSError as exc:
         raise TrainingError(f"cannot write {folder / 'summary.json'}: {exc.strerror or exc}") from None
 
 
 def read_summaries(out: Path) -> list[dict[str, Any]]:
     """The summaries of the runs in ``out`` (a run folder itself, or a folder of them),
-    oldest first."""
+    oldest first. A run folder whose ``summary.json`` cannot be read or holds values of
+    the wrong kind is skipped with a :class:`~zoo.errors.ZooWarning` naming it."""
+    from ..errors import warn
+
     folders = [out] if (out / "summary.json").is_file() else sorted(
         (p for p in out.iterdir() if (p / "summary.json").is_file()), key=lambda p: (p / "summary.json").stat().st_mtime)
     rows = []
     for folder in folders:
         try:
-            row = json.loads((folder / "summary.json").read_text())
-        except (OSError, ValueError):
+            row = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+            problem = _summary_problem(row)
+        except (OSError, ValueError) as exc:
+            problem = f"not readable JSON ({getattr(exc, 'strerror', None) or str(exc).splitlines()[0]})"
+        if problem:
+            from ..format import plain
+
+            warn(f"{plain(folder / 'summary.json')}: {plain(problem)}; run skipped")
             continue
         row["folder"] = str(folder)
         rows.append(row)
     return rows
+
+
+_SUMMARY_TYPES = {"val_acc": (int, float), "seconds_per_1e6": (int, float), "params": (int,), "macs": (int,),
+                  "epochs": (int,), "run": (str,), "model": (str,), "blocks": (str,)}
+
+
+def _summary_problem(row: Any) -> str | None:
+    if not isinstance(row, dict):
+        return f"holds {type(row).__name__}, not a run's summary (a mapping)"
+    for key, kinds in _SUMMARY_TYPES.items():
+        value = row.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            return f"{key} is {type(value).__name__}, not {' or '.join(k.__name__ for k in kinds)}"
+    return None
 
 
 def earlier_runs(folder: Path | None) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -246,9 +287,12 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
     └────────┴──────┴────────┴───────┴────────┴─────────────────────────────────┘
     """
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, caption="acc: best validation accuracy; time: training s per 10^6 examples",
-                  caption_justify="left") if title else Table()
+    from ..format import plain
+
+    table = Table(title=Text(plain(title)), caption="acc: best validation accuracy; time: training s per "
+                  "10^6 examples", caption_justify="left") if title else Table()
     table.add_column("acc", justify="right")
     table.add_column("time", justify="right")
     table.add_column("pars", justify="right")
@@ -261,8 +305,9 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
         blocks = row.get("blocks") or row.get("run", "")
         if row.get("blocks") and row.get("model") and row["model"] != row["blocks"]:
             blocks = f"{row['model']}: {row['blocks']}"
+        # text from a file: printed as it is, never as markup or terminal codes
         table.add_row(acc, seconds, _thousands(row.get("params")), _macs(row.get("macs")),
-                      str(row.get("epochs", "-")), blocks)
+                      str(row.get("epochs", "-")), Text(plain(blocks)))
     return table
 
 

@@ -41,16 +41,20 @@ CHECK_EVERY = 10  # steps between two readings of the running loss (progress, Na
 
 
 class _Interrupt:
-    """Ctrl-C during :meth:`Trainer.fit`: the first one asks the loop to stop after the
-    current step (and save), a second one stops at once."""
+    """Ctrl-C (or SIGTERM: a scheduler's or ``kill``'s stop) during :meth:`Trainer.fit`:
+    the first one asks the loop to stop after the current step (and save), a second one
+    stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupt:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
         return self
 
     def _handle(self, signum, frame) -> None:
@@ -59,8 +63,8 @@ class _Interrupt:
         self.requested = True
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -84,7 +88,8 @@ class Trainer:
     on the device, e.g. :class:`zoo.train.BatchAugment`. ``out``: the run folder
     (history, checkpoints, plots); ``spec``: the :class:`zoo.target.ModelSpec` stored in
     checkpoints so that ``zoo.create(out / "best.pt")`` rebuilds the model.
-    ``callbacks``: :class:`zoo.train.Callback` objects (loggers, a
+    ``preprocessing``: the :class:`zoo.checkpoint.Preprocessing` stored
+    with it (``zoo predict`` uses it). ``callbacks``: :class:`zoo.train.Callback` objects (loggers, a
     :class:`zoo.BlockMonitor`...). ``distributed``: this process's place under torchrun
     (:func:`zoo.train.distributed.from_environment`).
 
@@ -124,6 +129,7 @@ class Trainer:
         sync_bn: bool = False,
         workers: int = 2,
         extra: dict[str, Any] | None = None,
+        preprocessing: Any = None,
         **knobs: Any,
     ):
         built = knobs.pop("optimizer", None) if isinstance(knobs.get("optimizer"), torch.optim.Optimizer) else None
@@ -140,6 +146,7 @@ class Trainer:
         self.channels_last = channels_last
         self.workers = workers
         self.spec = spec
+        self.preprocessing = preprocessing  # zoo.checkpoint.Preprocessing: stored in checkpoints
         self.name = name
         self.extra = dict(extra or {})
         self.augment = augment or BatchAugment("none")
@@ -551,43 +558,41 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint: what :meth:`load` needs to continue exactly (``torch.load(...,
-        weights_only=True)`` reads it). ``"config"`` is the recipe (:meth:`Recipe.to_dict`)
-        and the ``extra`` of the run: what ``--resume`` compares."""
-        from ..target import CHECKPOINT_FORMAT
+        weights_only=True)`` reads it; :mod:`zoo.checkpoint` says what it holds).
+        ``"config"`` is the recipe (:meth:`Recipe.to_dict`) and the ``extra`` of the run:
+        what ``--resume`` compares."""
+        from ..checkpoint import checkpoint_dict
 
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "spec": self.spec.to_dict() if self.spec is not None else None,
-            "model": _plain_state(self.model),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": _scheduler_state(self.scheduler),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-            "ema": _plain_state(self.ema.module) if self.ema is not None else None,
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "updates": self.updates,
-            "partial": list(self._partial),
-            "planned_epochs": self.planned_epochs,
-            "rng": self._rng_state(),
-            "history": self.history,
-            "best": self.best,
-            "config": {**self.recipe.to_dict(), "optimizer": self.optimizer_name, **self.extra},
-        }
+        return checkpoint_dict(
+            _plain_state(self.model), spec=self.spec, preprocessing=self.preprocessing, name=self.name or None,
+            optimizer=self.optimizer.state_dict(),
+            scheduler=_scheduler_state(self.scheduler),
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            ema=_plain_state(self.ema.module) if self.ema is not None else None,
+            epoch=self.epoch,
+            step_in_epoch=self.step_in_epoch,
+            global_step=self.global_step,
+            updates=self.updates,
+            partial=list(self._partial),
+            planned_epochs=self.planned_epochs,
+            rng=self._rng_state(),
+            history=self.history,
+            best=self.best,
+            config={**self.recipe.to_dict(), "optimizer": self.optimizer_name, **self.extra},
+        )
 
     def save(self, path: str | os.PathLike, state: dict[str, Any] | None = None) -> Path:
-        """Write the checkpoint to ``path`` (whole or not at all: a temporary file renamed)."""
+        """Write the checkpoint (``state``, else :meth:`state_dict`) to ``path``, whole or
+        not at all (:func:`zoo.files.atomic_write`; a full disk is a
+        :class:`zoo.errors.DiskFullError`, the checkpoint before it kept)."""
+        from ..checkpoint import write_checkpoint
+
         path = Path(path)
-        temporary = path.with_name(path.name + ".tmp")
         try:
-            torch.save(state if state is not None else self.state_dict(), temporary)
-            os.replace(temporary, path)
-        except (OSError, RuntimeError) as exc:  # torch's writer says RuntimeError for a full disk
-            temporary.unlink(missing_ok=True)
-            reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
-            raise TrainingError(f"cannot write {path}: {reason}; free some space or give another --out "
+            return write_checkpoint(path, data=state if state is not None else self.state_dict())
+        except OSError as exc:
+            raise TrainingError(f"cannot write {path}: {exc.strerror or exc}; give another --out "
                                 "(the checkpoint before it is kept)") from None
-        return path
 
     def checkpoint(self, path: Path, best: bool = False) -> Path:
         """:meth:`save` for the run files, then tell the callbacks. ``best``: ``best.pt``,
@@ -604,9 +609,12 @@ class Trainer:
 
     def load(self, checkpoint: str | os.PathLike | dict[str, Any]) -> Trainer:
         """Continue from a checkpoint of :meth:`save` (a path or the dict): weights,
-        optimizer, schedule, random states, epoch and step, history."""
+        optimizer, schedule, random states, epoch and step, history. A path is read
+        by :func:`zoo.checkpoint.read_checkpoint` (checked; nothing in it is run)."""
         if not isinstance(checkpoint, dict):
-            checkpoint = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            from ..checkpoint import read_checkpoint
+
+            checkpoint = read_checkpoint(checkpoint, need_spec=False).data  # the model is ours already
         self.model.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.planned_epochs = checkpoint.get("planned_epochs")
@@ -633,11 +641,14 @@ class Trainer:
 
     def add_figure(self, name: str, figure: Any) -> None:
         """Keep a figure in :attr:`figures` and, with ``out``, save it there as
-        ``<name>.png`` (loggers pick it up at the end of the epoch)."""
+        ``<name>.png`` (whole or not at all; loggers pick it up at the end of the epoch)."""
         self.figures[name] = figure
         if self.out is not None and self.distributed.main:
+            from ..files import atomic_write
+
             try:
-                figure.savefig(self.out / f"{name}.png")
+                with atomic_write(self.out / f"{name}.png") as temporary:
+                    figure.savefig(temporary, format="png")
             except OSError as exc:
                 raise TrainingError(f"cannot write {self.out / (name + '.png')}: {exc.strerror or exc}") from None
 
