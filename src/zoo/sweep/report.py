@@ -103,21 +103,23 @@ def _table(rows: Sequence[dict[str, Any]], front: set[int]) -> str:
 
 def _cost_table(folder: Path, row: dict[str, Any]) -> str:
     """The model's cost table from ``zoo inspect``, as text; a note where it cannot be made."""
-    import torch
     from rich.console import Console
 
+    from ..checkpoint import read_checkpoint
     from ..inspector import inspect
     from ..inspector.render import cost_table
     from ..target import ModelSpec
 
-    checkpoint = next((folder / name for name in ("best.pt", "last.pt") if (folder / name).is_file()), None)
-    size = row.get("input") or DATA_SHAPES.get(str(row.get("data")))
-    if checkpoint is None or size is None:
-        return '<p class="note">no cost table: the run has no checkpoint or its input size is unknown</p>'
+    path = next((folder / name for name in ("best.pt", "last.pt") if (folder / name).is_file()), None)
+    if path is None:
+        return '<p class="note">no cost table: the run has no checkpoint</p>'
     try:
-        stored = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        report = inspect(ModelSpec.from_dict(stored["spec"]), input_size=tuple(size))
-    except (ZooError, KeyError, OSError, RuntimeError) as exc:
+        checkpoint = read_checkpoint(path)  # data only: no code runs
+        size = row.get("input") or checkpoint.input_size or DATA_SHAPES.get(str(row.get("data")))
+        if size is None:
+            return '<p class="note">no cost table: the input size of the run is unknown</p>'
+        report = inspect(ModelSpec.from_dict(checkpoint.spec), input_size=tuple(size))
+    except ZooError as exc:
         return f'<p class="note">no cost table: {html.escape(str(exc).splitlines()[0])}</p>'
     console = Console(record=True, width=110, file=io.StringIO(), color_system=None)
     console.print(cost_table(report))

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import SweepError, TrainingError, ZooError
+from ..errors import RunLockedError, SweepError, TrainingError, ZooError
 from .check import CheckedVariant, check_variant
 from .space import SearchSpace
 
@@ -71,23 +71,13 @@ class SweepResult:
     trained_seconds: float = 0.0
 
 
-class _Locked(Exception):
-    """Another process trains this variant."""
-
-
-def _lock(folder: Path):
-    """A lock on a run folder (``flock``: the system drops it when its process dies), or
-    :class:`_Locked` when another process holds it."""
-    import fcntl
+def _lock(folder: Path) -> Any:
+    """The run folder's lock (:class:`zoo.train.session.RunLock`, dropped by the system
+    when its process dies); :class:`~zoo.errors.RunLockedError` when another holds it."""
+    from ..train.session import RunLock
 
     folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / ".lock", "a+")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise _Locked(str(folder)) from None
-    return handle
+    return RunLock(folder).acquire()
 
 
 def _storage(folder: Path, storage: str | None):
@@ -128,6 +118,7 @@ def train_variant(checked: CheckedVariant, settings: SweepSettings, data: Any, d
     raises to stop); returns the run's summary row, also written when stopped."""
     import torch
 
+    from ..checkpoint import Preprocessing
     from ..train.augment import BatchAugment
     from ..train.callbacks import Callback
     from ..train.recipe import Recipe
@@ -148,6 +139,7 @@ def train_variant(checked: CheckedVariant, settings: SweepSettings, data: Any, d
         fit.build(), data.train, data.val, recipe, augment=BatchAugment(aug, data.mean, data.std), device=device,
         out=folder, spec=fit.spec, name=folder.name, progress="none", callbacks=[EpochEnd()],
         workers=settings.workers, extra={"data": data.name, "aug": aug},
+        preprocessing=Preprocessing.from_data(data),  # zoo predict reads a trial's checkpoint as any run's
     )
     if (folder / "last.pt").is_file():
         trainer.load(folder / "last.pt")
@@ -192,10 +184,9 @@ def _stale_trials(study: Any, say: Callable[[str], None]) -> None:
             if not run:
                 continue  # not training yet: another worker's, alive
             try:
-                handle = _lock(Path(run))
-            except _Locked:
+                _lock(Path(run)).release()
+            except RunLockedError:
                 continue  # alive
-            handle.close()
             study._storage.set_trial_state_values(trial._trial_id, states.FAIL)
         study.enqueue_trial(trial.params, skip_if_exists=False)
         again.append(trial.number)
@@ -283,7 +274,7 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
         run = folder / run_name(variant.label)
         try:
             lock = _lock(run)
-        except _Locked:
+        except RunLockedError:
             trial.set_user_attr("duplicate", str(run))
             say(f"trial {trial.number}: {variant.label}: another worker trains it")
             raise optuna.TrialPruned() from None
@@ -313,7 +304,7 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
                 result.trained_seconds += time.perf_counter() - start
             return row["val_acc"]
         finally:
-            lock.close()
+            lock.release()
 
     while _counted(study) < budget:
         if study.user_attrs.get("stopped"):  # the grid sampler ran out of variants
