@@ -223,6 +223,7 @@ def test_a_sweep_on_digits_prunes_the_weak_variants_and_leaves_run_folders_a_plo
     assert report.returncode == 0, report.stderr
     page = (tmp_path / "report.html").read_text()
     assert page.count('<tr class="') == 6
+    assert page.count("<pre>") == 6 and page.count("data:image/png;base64,") == 1 + 6  # cost tables; plot, curves
     assert "http://" not in page and "https://" not in page  # nothing fetched
 
 

@@ -220,7 +220,7 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
     optuna = require("optuna", "zoo sweep")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # zoo says what failed, once
     epochs = space.epochs or settings.epochs
     settings = SweepSettings(**{**settings.__dict__, "epochs": epochs})
     data = load_data(settings.data, settings.root, size=settings.size, seed=settings.seed)
@@ -307,13 +307,15 @@ def run_sweep(space: SearchSpace, settings: SweepSettings, folder: str | Path, *
             lock.release()
 
     while _counted(study) < budget:
-        if study.user_attrs.get("stopped"):  # the grid sampler ran out of variants
-            break
-        before = len(study.trials)
+        if sampler == "grid":
+            missing = _missing(study, space)
+            if not missing:
+                break
+            if _grid_taken(study, size):  # the grid sampler counts a cut-off trial as seen: queue it again
+                study.enqueue_trial(missing[0], skip_if_exists=False)
+        before = _finished(study)
         study.optimize(objective, n_trials=1, catch=(_VariantFailed, TrainingError))
-        if len(study.trials) == before:
-            break
-        if sampler == "grid" and _grid_done(study, size):
+        if _finished(study) == before:  # nothing ran (the sampler stopped the study)
             break
     result.rows = study_rows(study)
     result.failed = [c for c in checked.values() if not c.ok]
@@ -325,14 +327,27 @@ class _VariantFailed(ZooError, ValueError):
     """A variant that fails its checks: its trial fails with the message."""
 
 
-def _grid_done(study: Any, size: int | None) -> bool:
+def _finished(study: Any) -> int:
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+
+
+def _grid_taken(study: Any, size: int | None) -> bool:
+    """Whether the grid sampler has started every point of the grid (a trial that
+    failed, even cut off, counts for it)."""
+    taken = {t.system_attrs.get("grid_id") for t in study.get_trials(deepcopy=False)}
+    return size is not None and len(taken - {None}) >= size
+
+
+def _missing(study: Any, space: SearchSpace) -> list[dict[str, Any]]:
+    """The grid's values of the variants no trial has finished (a check's failure
+    counts as finished) and none is training."""
     import optuna
 
     states = optuna.trial.TrialState
-    seen = {t.system_attrs.get("grid_id") for t in study.get_trials(deepcopy=False)
+    done = {t.user_attrs.get("label") for t in study.get_trials(deepcopy=False)
             if t.state in (states.COMPLETE, states.PRUNED, states.RUNNING)
             or (t.state == states.FAIL and "error" in t.user_attrs)}
-    return size is not None and len(seen - {None}) >= size
+    return [variant.values for variant in space.grid() if variant.label not in done]
 
 
 def _read_summary(run: Path) -> dict[str, Any] | None:
