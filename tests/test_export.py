@@ -116,7 +116,7 @@ def test_a_model_passed_in_keeps_its_training_mode(tmp_path):
 def test_bad_arguments_are_exit_2_before_any_export(tmp_path, capsys):
     cases = {
         (str(tmp_path / "missing" / "m.onnx"),): f"cannot write {tmp_path / 'missing' / 'm.onnx'}: no folder",
-        (str(tmp_path / "m.bin"),): "m.bin: say the format (--format onnx, pt2 or torchscript)",
+        (str(tmp_path / "m.bin"),): "m.bin: say the format (--format onnx, pt2, torchscript or safetensors)",
         (str(tmp_path / "m.pt2"), "--opset", "18"): "--opset applies to ONNX only, not to pt2",
         (str(tmp_path), "--format", "onnx"): f"{tmp_path} is a folder; give a file name",
     }

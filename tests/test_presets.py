@@ -192,7 +192,8 @@ def test_create_from_a_path(tmp_path):
 def test_pool_0_head_sees_every_pixel(tmp_path):
     path = write(tmp_path, "flat.yaml", GOOD.replace('"cnf4 m r8"', '"cnf4 m r8"\n    options: {pool: 0}'))
     model = zoo.create(path)
-    assert model.num_features == 8 * 4 * 4
+    # timm's meanings: num_features are the feature map's channels, the head takes every pixel
+    assert (model.num_features, model.head_hidden_size) == (8, 8 * 4 * 4)
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 3)
 
 
@@ -210,7 +211,7 @@ def test_pool_0_builds_the_network_once_and_leaves_it_untouched(tmp_path, monkey
     # one network for real (the other is create's size check, on the meta device)
     real = [cnn for cnn in built if next(cnn.parameters()).device.type != "meta"]
     assert len(real) == 1 and real[0] is model.cnn and len(built) == 2
-    assert model.num_features == 8 * 4 * 4
+    assert model.head_hidden_size == 8 * 4 * 4
     assert all(m.training for m in model.modules())  # the size came from eval mode, flags restored
     assert {t.device.type for t in (*model.parameters(), *model.buffers())} == {"cpu"}
     assert [int(m.num_batches_tracked) for m in model.modules() if isinstance(m, nn.BatchNorm2d)] == [0, 0, 0, 0]

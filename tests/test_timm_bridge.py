@@ -232,6 +232,12 @@ def test_timm_create_model_follows_the_contract():
     assert isinstance(model.cnn.blocks[len(model.cnn.block_names)], nn.AdaptiveMaxPool2d)
     assert model.cnn.cfg.pool == 2
     assert torch.equal(model.forward_head(features, pre_logits=True), features.amax(dim=(2, 3)))
+    model.reset_classifier(4, global_pool="catavgmax")  # timm's SelectAdaptivePool2d: twice the width
+    assert model.head_hidden_size == 1024 and model.forward_head(features).shape == (2, 4)
+    assert torch.equal(model.forward_head(features, pre_logits=True),
+                       torch.cat([features.mean(dim=(2, 3)), features.amax(dim=(2, 3))], 1))
+    model.reset_classifier(0, global_pool="")  # no pool, no flatten: the feature map
+    assert torch.equal(model.forward_head(features), features)
     with pytest.raises(zoo.OptionError, match="global_pool='token'"):
         model.reset_classifier(4, global_pool="token")
 
@@ -242,10 +248,11 @@ def test_timm_kwargs():
     assert [m.p for m in model.head.hidden] == [0.2]
     assert [r.p for r in model.cnn.modules() if isinstance(r, zoo.Residual) and r.identity_align] == [0.1] * 3
     assert model.cnn.cfg.fun == "gelu"
-    with pytest.raises(zoo.PresetError, match="zoo ships no weights"):
+    with pytest.raises(zoo.PresetError, match="zoo_r32m: no pretrained weights"):
         timm.create_model("zoo_r32m", pretrained=True)
-    with pytest.raises(zoo.UnknownOptionError, match="unknown option 'feature_only'"):
+    with pytest.raises(zoo.UnknownOptionError, match="zoo_r32m: unknown option 'feature_only'") as info:
         timm.create_model("zoo_r32m", feature_only=True)
+    assert isinstance(info.value, TypeError)  # timm's contract for an unknown keyword
 
 
 def test_import_zoo_does_not_import_timm_or_torch():
@@ -318,3 +325,41 @@ def test_imagenet_weights_into_a_ten_class_model_skip_the_head_with_a_warning(re
         zoo.load_timm_weights(model, resnet18_state)
     assert torch.equal(model.head.fc.weight, fc)
     assert torch.equal(model.cnn.blocks[0][0][0].weight, resnet18_state["conv1.weight"])
+
+
+# -- the rest of timm's contract, quickly (timm's own tests: tests/test_timm_models.py) ------
+
+
+def test_feature_info_and_forward_intermediates_follow_timms_resnet():
+    ours = zoo.create("resnet18").eval()
+    # timm's resnet18: the same stages after its stem's (act1, reduction 2)
+    assert [(f["num_chs"], f["reduction"], f["module"]) for f in ours.feature_info] == [
+        (64, 4, "cnn.blocks.2"), (128, 8, "cnn.blocks.4"), (256, 16, "cnn.blocks.6"), (512, 32, "cnn.blocks.8")]
+    assert ours.pretrained_cfg["pool_size"] == (7, 7)
+    assert ours.in_chans == 3
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        final, taps = ours.forward_intermediates(x)
+        assert torch.equal(final, ours.forward_features(x))
+        assert [t.shape[1] for t in taps] == [64, 128, 256, 512]
+        assert [t.shape[-1] for t in ours.forward_intermediates(x, indices=2, intermediates_only=True)] == [4, 2]
+        kept = ours.prune_intermediate_layers([1])
+        assert kept == [1] and ours.num_features == ours.head_hidden_size == 128
+        assert torch.equal(ours(x), taps[1])  # the head went with the later blocks
+    with pytest.raises(zoo.OptionError, match=r"indices=\[9\]: this model has 4 feature stages"):
+        ours.forward_intermediates(x, indices=[9])
+
+
+@pytest.mark.slow
+def test_torchscript_and_fx_give_the_models_outputs():
+    from torch.fx import symbolic_trace
+
+    zoo.register_timm()
+    model = zoo.create("resnet18_cifar").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+        assert torch.equal(torch.jit.script(model)(x), expected)
+        assert torch.equal(torch.jit.script(symbolic_trace(model))(x), expected)
+        features = timm.create_model("zoo_resnet18_cifar", features_only=True).eval()
+        assert [f.shape[1] for f in torch.jit.script(features)(x)] == [64, 128, 256, 512]

@@ -22,6 +22,7 @@ from .errors import (
     PresetError,
     ShapeError,
     TokenValueError,
+    UnknownArgumentError,
     UnknownModelError,
     UnknownOptionError,
     UnknownPresetError,
@@ -49,6 +50,7 @@ _LAZY = {
     "Classifier": "zoo.classifier",
     "load_timm_weights": "zoo.timm_bridge",
     "register_timm": "zoo.timm_bridge",
+    "save_for_hf": "zoo.safetensors_file",
     "BlockMonitor": "zoo.monitor",
     # the inspector (meta device): zoo.inspect(target) -> Report
     "inspect": "zoo.inspector",
@@ -82,6 +84,7 @@ __all__ = [
     "TokenValueError",
     "Trainer",
     "UnknownModelError",
+    "UnknownArgumentError",
     "UnknownOptionError",
     "UnknownPresetError",
     "UnknownTokenError",
@@ -96,6 +99,7 @@ __all__ = [
     "load_timm_weights",
     "parse_blocks",
     "register_timm",
+    "save_for_hf",
 ]
 
 
@@ -111,6 +115,7 @@ if TYPE_CHECKING:
     from .monitor import BlockMonitor
     from .prediction import predict
     from .presets import get_preset, list_models
+    from .safetensors_file import save_for_hf
     from .target import create
     from .timm_bridge import load_timm_weights, register_timm
     from .train import Trainer

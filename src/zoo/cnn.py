@@ -1,13 +1,14 @@
 """``CNN``: the syntax tree of a block string, plus options, turned into modules."""
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: FX copies forward's annotations into the code
+# it generates, and torch.jit.script cannot read them as strings (timm's FX tests)
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .errors import BuildError, OptionError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
@@ -175,9 +176,13 @@ class CNN(nn.Module):
         if self.cfg.flat:
             self.blocks.append(nn.Flatten())
         self.out_channels = channels  # channels leaving the last block (the features)
+        # an attribute, not a class default, and a count rather than a property: what
+        # torch.jit.script compiles (timm's tests script every model)
+        self.grad_checkpointing = False  # recompute each block in backward (timm's set_grad_checkpointing)
+        self.num_body = len(self.block_names)
 
-    grad_checkpointing = False  # recompute each block in backward (timm's set_grad_checkpointing)
     is_zoo_network = True  # what zoo.network.find_cnn looks for (no import of this module needed)
+    __jit_unused_properties__ = ["body"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, input, H, W)
         return self.forward_pool(self.forward_features(x))  # (B, out_channels) with pool and flat
@@ -185,25 +190,51 @@ class CNN(nn.Module):
     @property
     def body(self) -> int:
         """How many entries of ``blocks`` are the block string's (the rest: pool, flatten)."""
-        return len(self.block_names)
+        return self.num_body
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The blocks of the block string alone: the feature map before the global pool."""
         checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
-        for block in self.blocks[: self.body]:
-            if checkpointing:
-                from torch.utils.checkpoint import checkpoint
-
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+        for index, block in enumerate(self.blocks):  # a loop torch.jit.script takes (no slice)
+            if index < self.num_body:
+                if checkpointing and not torch.jit.is_scripting():
+                    x = checkpoint(block, x, use_reentrant=False)
+                else:
+                    x = block(x)
         return x  # (B, out_channels, H', W')
 
     def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
         """The global pool and the flatten that follow the blocks (as the options ask)."""
-        for layer in self.blocks[self.body :]:
-            x = layer(x)
+        for index, layer in enumerate(self.blocks):
+            if index >= self.num_body:
+                x = layer(x)
         return x
+
+    def run_block(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Block ``index`` of the block string on ``x`` (recomputed in backward while
+        grad checkpointing is on), for loops that stop at a block (forward_intermediates)."""
+        block = self.blocks[index]
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(block, x, use_reentrant=False)
+        return block(x)
+
+    def set_tail(self, pool: nn.Module | None, flat: bool, kind: int | None = None) -> None:
+        """Replace what follows the blocks: ``pool`` (None: no global pool), then a flatten
+        if ``flat``; ``kind`` is the pool kind the options record (None: keep theirs)."""
+        tail = [m for m in (pool, nn.Flatten() if flat else None) if m is not None]
+        self.blocks = nn.ModuleList([*self.blocks[: self.num_body], *tail])
+        self.cfg = self.cfg.replace(flat=flat, **({} if kind is None else {"pool": kind}))
+
+    def keep_blocks(self, count: int, channels: int) -> None:
+        """Drop the blocks of the block string from ``count`` on (timm's
+        ``prune_intermediate_layers``); ``channels`` leave block ``count - 1``."""
+        tail = list(self.blocks[self.num_body :])
+        self.blocks = nn.ModuleList([*self.blocks[:count], *tail])
+        self.block_names = self.block_names[:count]
+        self.token_texts = {path: text for path, text in self.token_texts.items()
+                            if int(path.split(".")[1]) < count}
+        self.num_body = count
+        self.out_channels = channels
 
     def set_pool(self, kind: int) -> None:
         """Swap the global pool for another kind (1 average, 2 max); the network must have
@@ -217,7 +248,7 @@ class CNN(nn.Module):
         self.cfg = self.cfg.replace(pool=kind)
 
     # -- debug statistics (zoo.monitor) ---------------------------------------------
-    def debug(self, on: bool = True, beta: float | None = None, reset: bool = False) -> CNN:
+    def debug(self, on: bool = True, beta: float | None = None, reset: bool = False) -> "CNN":
         """Turn the statistics of every residual block (at any depth) on or off.
 
         While on, each TRAINING forward mixes into an EMA (factor ``beta``, 0.9 by

@@ -22,6 +22,7 @@ __all__ = [
     "OptionError",
     "SweepError",
     "UnknownOptionError",
+    "UnknownArgumentError",
     "BuildError",
     "ShapeError",
     "PresetError",
@@ -139,6 +140,11 @@ class UnknownOptionError(ZooError, LookupError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class UnknownArgumentError(UnknownOptionError, TypeError):
+    """An unknown keyword argument of ``timm.create_model("zoo_...")``: a
+    ``TypeError`` too, as timm's contract has it for every model."""
 
 
 class BuildError(_Located, ZooError, ValueError):

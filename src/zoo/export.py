@@ -13,6 +13,8 @@ format         written by                                        loaded back by
 ``pt2``        ``torch.export.export`` + ``torch.export.save``   ``torch.export.load``
 ``torchscript``  ``torch.jit.trace`` (``torch.jit.script`` is     ``torch.jit.load``
                deprecated)
+``safetensors``  the weights, with the model spec and the           ``zoo.create(FILE)``
+               preprocessing in the metadata (no pickle)          (the model rebuilt)
 =============  ================================================  =====================
 
 A model that cannot be exported (data-dependent control flow, an op without an ONNX
@@ -60,9 +62,10 @@ __all__ = [
     "prepare_model",
 ]
 
-FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}  # format -> usual suffix
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt",  # format -> usual suffix
+           "safetensors": ".safetensors"}
 _SUFFIXES = {".onnx": "onnx", ".pt2": "pt2", ".pt": "torchscript", ".ts": "torchscript",
-             ".torchscript": "torchscript"}
+             ".torchscript": "torchscript", ".safetensors": "safetensors"}
 TOLERANCE = 1e-4  # max abs difference allowed between the file's outputs and the model's
 EXAMPLE_BATCH = 2  # the batch torch.export traces with (a batch of 1 would fix the size)
 DYNAMIC_CHECK_BATCHES = (1, 3)  # two sizes, neither the traced one
@@ -232,7 +235,7 @@ def export_model(
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in _floating(model)):
         model = copy.deepcopy(model).to("cpu", torch.float32)  # the export runs on the CPU in float32
     try:
-        return _export(model.eval(), path, format, size, dynamic, batches, opset, tolerance, seed)
+        return _export(model.eval(), path, format, size, dynamic, batches, opset, tolerance, seed, spec)
     finally:
         model.train(training)  # a caller's model keeps its mode
 
@@ -241,7 +244,7 @@ def _floating(model: nn.Module) -> list[torch.Tensor]:
     return [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
 
 
-def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed) -> ExportResult:
+def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed, spec=None) -> ExportResult:
     import torch
 
     result = ExportResult(path, format, size, dynamic, batches, tolerance=tolerance)
@@ -253,8 +256,11 @@ def _export(model, path, format, size, dynamic, batches, opset, tolerance, seed)
     # written beside path and renamed over it only once checked: a failure keeps what was there
     with torch.no_grad(), atomic_write(path) as written:
         _check_forward(model, example)
-        load = {"onnx": _export_onnx, "pt2": _export_pt2, "torchscript": _export_torchscript}[format](
-            model, example, written, dynamic, opset, result)
+        if format == "safetensors":  # weights and the spec: the file rebuilds the model
+            load = _export_safetensors(model, spec, written)
+        else:
+            load = {"onnx": _export_onnx, "pt2": _export_pt2, "torchscript": _export_torchscript}[format](
+                model, example, written, dynamic, opset, result)
         runner = load(written)
         for b in batches if dynamic else batches * 2:  # a fixed batch: two inputs of that size
             x = torch.randn(b, *size, generator=generator)
@@ -280,10 +286,10 @@ def _check_format(format: str | None, path: str | os.PathLike) -> str:
     if format is None:
         format = format_from_path(path)
         if format is None:
-            raise OptionError(f"{os.fspath(path)}: say the format (--format onnx, pt2 or torchscript), "
-                              "or end the file name in .onnx, .pt2 or .pt")
+            raise OptionError(f"{os.fspath(path)}: say the format (--format onnx, pt2, torchscript or safetensors), "
+                              "or end the file name in .onnx, .pt2, .pt or .safetensors")
     if format not in FORMATS:
-        raise OptionError(f"unknown format {format!r}: choose onnx, pt2 or torchscript")
+        raise OptionError(f"unknown format {format!r}: choose onnx, pt2, torchscript or safetensors")
     return format
 
 
@@ -515,5 +521,24 @@ def _export_torchscript(model, example, path, dynamic, opset, result):
         with _quiet():
             module = torch.jit.load(str(path))
         return lambda x: _first_output(module(x))
+
+    return load
+
+
+def _export_safetensors(model, spec, path):
+    from .safetensors_file import write_safetensors
+    from .target import create
+
+    if spec is None:
+        raise OptionError("safetensors stores a named model's spec (a preset, a block string, timm:<name>), "
+                          "not a built nn.Module: export it by name")
+    try:
+        write_safetensors(model, path, spec.to_dict())
+    except WeightsError as exc:
+        raise ExportError(str(exc)) from None
+
+    def load(path):
+        rebuilt = create(os.fspath(path)).eval()
+        return lambda x: _first_output(rebuilt(x))
 
     return load

@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "factory")
-CHECKPOINT_SUFFIXES = (".pt", ".pth")  # zoo.checkpoint.SUFFIXES; the format is zoo.checkpoint's
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")  # .pt/.pth: zoo.checkpoint; .safetensors: zoo.safetensors_file
 _PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
 MODEL_KINDS = (  # what a MODEL may be: for messages and the commands' help
     "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "
@@ -229,6 +229,8 @@ class ModelSpec:
         return model
 
     def _build_checkpoint(self, weights: bool) -> nn.Module:
+        if self.text.endswith(".safetensors"):  # weights and a spec in its metadata (zoo.safetensors_file)
+            return _load_safetensors(self.text, weights=weights)
         if self.stored is None:  # a ModelSpec("checkpoint", path) made by hand: read (and check) it now
             from .checkpoint import read_checkpoint
 
@@ -314,6 +316,10 @@ def resolve_model(target: Any, *, trust_code: bool = False, **options: Any) -> M
                 f"{text}: a checkpoint's weights fix its model; options ({', '.join(sorted(options))}) "
                 "cannot change it (train again with them, or inspect the preset or block string)"
             )
+        if text.endswith(".safetensors"):  # data only: its spec is checked when it is read
+            if not Path(text).is_file():
+                raise UnknownModelError(f"no checkpoint file {text!r}")
+            return ModelSpec("checkpoint", text)
         from .checkpoint import read_checkpoint
 
         return checkpoint_spec(read_checkpoint(text, trust_code=trust_code), text)
@@ -341,10 +347,22 @@ def create(target: Any, *, trust_code: bool = False, **overrides: Any) -> nn.Mod
 
     A checkpoint that ``zoo train`` wrote comes back with its weights
     (``zoo.create("runs/r32m/best.pt")``; ``trust_code=True`` for one whose model is
-    built by Python code); a preset is a ``Classifier`` with ``.cnn`` and ``.head``; a
-    block string a ``CNN``, or with ``num_classes`` the ``Classifier`` zoo train builds.
+    built by Python code), as does a safetensors file that ``zoo export`` wrote; a
+    preset is a ``Classifier`` with ``.cnn`` and ``.head``; a block string a ``CNN``, or
+    with ``num_classes`` the ``Classifier`` zoo train builds.
+
+    ``pretrained``: weights for a preset, through timm's loader
+    (:func:`zoo.timm_bridge.load_pretrained`): True (timm's weights of the architecture
+    the preset is named after: resnet18, resnet34), ``"timm:resnet18.a1_in1k"``, or a
+    state dict file (``.safetensors``, ``.pth``, ``.bin``; timm's, torchvision's or zoo's).
     """
-    return resolve_model(target, trust_code=trust_code, **overrides).build()
+    pretrained = overrides.pop("pretrained", None)
+    model = resolve_model(target, trust_code=trust_code, **overrides).build()
+    if pretrained not in (None, False):
+        from .timm_bridge import load_pretrained
+
+        load_pretrained(model, pretrained)
+    return model
 
 
 def _preset_options(preset: Preset, options: dict[str, Any]) -> dict[str, Any]:
@@ -500,6 +518,21 @@ def checkpoint_spec(checkpoint: Any, text: str | None = None) -> ModelSpec:
     except ZooError as exc:
         raise CheckpointError(f"{checkpoint.path}: its model spec is broken: {exc}") from None
     return ModelSpec("checkpoint", text or os.fspath(checkpoint.path), checkpoint=checkpoint, stored=stored)
+
+
+def _load_safetensors(path: str, *, weights: bool = True) -> nn.Module:
+    """Rebuild the model a safetensors file from ``zoo export`` describes (its spec is in
+    the metadata: :mod:`zoo.safetensors_file`) and load its weights."""
+    from .safetensors_file import read_spec, read_weights
+
+    spec = ModelSpec.from_dict(read_spec(path))
+    model = spec.build()
+    if weights:
+        try:
+            model.load_state_dict(read_weights(path))
+        except RuntimeError as exc:
+            raise WeightsError(f"{path}: the weights do not fit {spec.text!r}: {_first_line(exc)}") from None
+    return model
 
 
 def _first_line(exc: BaseException) -> str:

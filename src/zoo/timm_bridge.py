@@ -13,10 +13,13 @@ the structure of both, and checks every key and shape before it copies anything:
 
 So any block built on ``zoo.layers.Residual`` maps, a plugin's bottleneck
 (conv1..conv3) as well as ``r``. ``register_timm()`` makes each preset the timm
-model ``zoo_<preset>``. timm itself is imported only inside ``register_timm``.
+model ``zoo_<preset>`` (built through timm's ``build_model_with_cfg``: timm's
+pretrained loading and feature extractors), and :func:`load_pretrained` gives a zoo
+model timm's weights through timm's own loader (its hub download and cache). timm
+itself is imported only inside functions.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FeatureMaps is scripted by timm's tests
 
 import re
 import warnings
@@ -26,11 +29,19 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.utils.checkpoint import checkpoint
 
-from .errors import PresetError, WeightsError, warn
+from .errors import (
+    OptionError,
+    PresetError,
+    UnknownArgumentError,
+    UnknownOptionError,
+    WeightsError,
+    warn,
+)
 from .network import find_cnn
 
-__all__ = ["load_timm_weights", "timm_key_map", "register_timm"]
+__all__ = ["load_timm_weights", "timm_key_map", "register_timm", "load_pretrained", "FeatureMaps"]
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)\.(.+)$")
 _INNER = re.compile(r"^(conv|bn)(\d+)$")
@@ -286,49 +297,123 @@ def _other_classes(
     return {key for key in mapping if key.startswith("fc.")}, note
 
 
-# -- zoo presets as timm models ------------------------------------------------------------
+# -- timm's weights through timm's loader ----------------------------------------------------
 
 
-def feature_levels(model: nn.Module) -> list[dict[str, Any]]:
-    """The stages of a ``Classifier``'s CNN for its ``pretrained_cfg`` input size: for
-    each reduction of the image (4, 8, 16, 32 for a ResNet), the last top-level block
-    that reaches it, as timm's ``feature_info`` entries (``num_chs``, ``reduction``,
-    ``module``, and ``index``: the block's place in ``cnn.blocks``). Followed on meta
-    stand-ins of the weights: nothing is computed or copied."""
-    from torch.func import functional_call
+def zoo_state_dict(state_dict: Mapping[str, Any], model: nn.Module) -> dict[str, Any]:
+    """``state_dict`` with zoo's keys for ``model``: a timm or torchvision ResNet's mapped by
+    :func:`timm_key_map` (every key must have its place), zoo's own as it is. The
+    ``filter_fn`` of timm's ``load_pretrained``; the shapes are checked when it loads."""
+    own = model.state_dict()
+    if all(key in own for key in state_dict):
+        return dict(state_dict)
+    mapping = timm_key_map(model, list(state_dict))
+    for key in state_dict:
+        if key not in mapping:
+            raise WeightsError(f"the state dict's key {key!r} has no place in the zoo model")
+    return {mapping[key]: value for key, value in state_dict.items()}
 
-    size = tuple(model.pretrained_cfg["input_size"])
-    x = torch.empty(1, *size, device="meta")
-    levels: dict[int, dict[str, Any]] = {}
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
+
+def _timm_weights_cfg(source: Any, model: nn.Module) -> dict[str, Any]:
+    """The pretrained cfg that timm's ``load_pretrained`` reads for ``source``: True (the
+    timm weights of the preset's own name), ``"timm:<name>.<tag>"``, or a file."""
+    import os
+
+    from timm.models import get_pretrained_cfg, is_model, load_state_dict
+
+    if isinstance(source, (str, os.PathLike)) and not str(source).startswith("timm:"):
+        path = os.fspath(source)
+        if not os.path.isfile(path):
+            raise WeightsError(f"pretrained={path!r}: no such file (a .safetensors, .pth or .bin state dict)")
+        try:
+            state = load_state_dict(path, weights_only=True)
+        except Exception as exc:  # not a state dict torch or safetensors can read safely
+            raise WeightsError(f"pretrained={path!r}: not a state dict ({type(exc).__name__}: {exc})") from None
+        fc, conv = state.get("fc.weight", state.get("head.fc.weight")), zoo_state_dict(state, model)
+        first = model.pretrained_cfg["first_conv"] + ".weight"
+        channels = conv[first].shape[1] if first in conv else model.in_chans
+        return {"state_dict": state, "num_classes": fc.shape[0] if fc is not None else 0,
+                "input_size": (channels, *model.pretrained_cfg["input_size"][1:])}
+    if source is True:
+        name = getattr(model, "name", "")
+        if not (name and is_model(name) and get_pretrained_cfg(name) is not None
+                and get_pretrained_cfg(name).has_weights):
+            raise PresetError(
+                f"pretrained=True: {name or 'this model'} is not a timm architecture with weights (only "
+                "presets named as one are: resnet18, resnet34, zoo-extra's resnet50); pass "
+                "pretrained='timm:<model>.<tag>' or a state dict file"
+            )
+        cfg = get_pretrained_cfg(name)
+    elif isinstance(source, str):
+        name = source.split(":", 1)[1]
+        try:
+            cfg = get_pretrained_cfg(name) if is_model(name.partition(".")[0]) else None
+        except RuntimeError:  # timm's word for a tag the architecture does not have
+            cfg = None
+        if cfg is None or not cfg.has_weights:
+            raise WeightsError(f"pretrained={source!r}: timm has no weights of that name "
+                               "(timm.list_pretrained() lists them)")
+    else:
+        raise WeightsError(f"pretrained={source!r}: give True, 'timm:<model>.<tag>' or a file path")
+    return cfg.to_dict()
+
+
+def load_pretrained(model: nn.Module, source: Any = True, cache_dir: str | None = None) -> nn.Module:
+    """Load pretrained weights into a zoo ``Classifier`` with timm's own loader.
+
+    ``source``: True (timm's weights of the architecture the preset is named after:
+    resnet18, resnet34, zoo-extra's resnet50), ``"timm:resnet18.a1_in1k"`` (a timm model
+    and tag), or the path of a state dict (``.safetensors``, ``.pth``, ``.bin``: a timm or
+    torchvision ResNet's, or zoo's own). timm downloads and caches (Hugging Face hub),
+    adapts the first convolution to ``in_chans`` and leaves out a classifier for
+    another number of classes (with a :class:`zoo.ZooWarning`); :func:`zoo_state_dict`
+    maps the keys. ``zoo.create("resnet18", pretrained=True)`` calls it.
+
+    >>> import timm, safetensors.torch, tempfile, zoo
+    >>> path = tempfile.mkdtemp() + "/resnet18.safetensors"
+    >>> safetensors.torch.save_file(timm.create_model("resnet18").state_dict(), path)
+    >>> model = zoo.create("resnet18", pretrained=path)
+    """
+    from timm.models import load_pretrained as timm_load_pretrained
+
+    if not (hasattr(model, "pretrained_cfg") and hasattr(model, "num_classes") and find_cnn(model) is not None):
+        raise WeightsError(f"pretrained weights go into a zoo preset's model (zoo.create), not {type(model).__name__}")
+    cfg = _timm_weights_cfg(source, model)
+    own = model.pretrained_cfg
+    cfg.update(first_conv=own["first_conv"], classifier=own["classifier"])
+    if cfg.get("num_classes") and cfg["num_classes"] != model.num_classes:
+        warn(f"the weights' classifier is for {cfg['num_classes']} classes, the model's for "
+             f"{model.num_classes}: head.fc keeps its fresh initialisation (train it, or create the model "
+             f"with num_classes={cfg['num_classes']} to load it too)")
     try:
-        for index, block in enumerate(model.cnn.blocks[: model.cnn.body]):
-            tensors = {n: torch.empty_like(t, device="meta")
-                       for n, t in (*block.named_parameters(), *block.named_buffers())}
-            x = functional_call(block, tensors, (x,))
-            reduction = size[-1] // x.shape[-1] if x.dim() == 4 and x.shape[-1] else 0
-            if reduction > 1:
-                levels[reduction] = {"num_chs": x.shape[1], "reduction": reduction,
-                                     "module": f"cnn.blocks.{index}", "index": index}
-    finally:
-        for module, training in flags:
-            module.training = training
-    return [levels[r] for r in sorted(levels)]
+        timm_load_pretrained(model, pretrained_cfg=cfg, num_classes=model.num_classes, in_chans=model.in_chans,
+                             filter_fn=zoo_state_dict, cache_dir=cache_dir)
+    except OSError as exc:  # the hub or the site out of reach (timm's download raises these)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise WeightsError(f"pretrained={source!r}: timm could not fetch the weights ({type(exc).__name__}: "
+                           f"{first}); without a network, give a local state dict: pretrained=PATH") from None
+    except RuntimeError as exc:  # torch's load_state_dict: a shape or a key that does not fit
+        raise WeightsError(f"the weights do not fit {getattr(model, 'name', '') or 'the model'}: "
+                           f"{str(exc).strip().splitlines()[-1].strip()}") from None
+    return model
+
+
+# -- zoo presets as timm models ------------------------------------------------------------
 
 
 class FeatureMaps(nn.Module):
     """A zoo model as timm's ``features_only=True`` gives it: ``forward`` returns the
-    feature maps at the end of each stage (:func:`feature_levels`), chosen by
-    ``out_indices`` (default: every stage); ``feature_info`` is timm's, so
+    feature maps at the end of each stage (``feature_info``), chosen by ``out_indices``
+    (default: every stage); ``feature_info`` is timm's, so
     ``model.feature_info.channels()`` and ``.reduction()`` work. The blocks are the
-    model's own (no copy); the head is dropped."""
+    model's own (no copy); the head is dropped. ``set_grad_checkpointing`` and
+    ``torch.jit.script`` work as on timm's feature extractors."""
 
-    def __init__(self, model: nn.Module, out_indices: Any = None):
+    def __init__(self, model: nn.Module, out_indices: Any = None, output_fmt: str = "NCHW"):
         from timm.models._features import FeatureInfo
 
         super().__init__()
-        levels = feature_levels(model)
+        levels = model.feature_info
         if out_indices is None:
             out_indices = tuple(range(len(levels)))
         if isinstance(out_indices, int):  # timm: an int n means the last n stages
@@ -342,66 +427,162 @@ class FeatureMaps(nn.Module):
                 f"{', '.join(str(level['reduction']) for level in levels)}), so indices go from 0 to "
                 f"{len(levels) - 1}"
             )
+        if output_fmt != "NCHW":
+            raise OptionError(f"output_fmt={output_fmt!r}: zoo's feature maps are 'NCHW'")
         out_indices = tuple(i % len(levels) for i in out_indices)
-        self.blocks = model.cnn.blocks[: levels[max(out_indices)]["index"] + 1]  # shared, not copied
-        self.taps = {levels[i]["index"] for i in out_indices}
+        last = levels[max(out_indices)]["block"]
+        self.blocks = nn.ModuleList(model.cnn.blocks[i] for i in range(last + 1))  # shared, not copied
+        self.taps = sorted(levels[i]["block"] for i in out_indices)
         info = [{key: level[key] for key in ("num_chs", "reduction", "module")} for level in levels]
         self.feature_info = FeatureInfo(info, out_indices)
-        self.pretrained_cfg = model.pretrained_cfg
+        self.pretrained_cfg = self.default_cfg = model.pretrained_cfg
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each block in backward instead of keeping its activations."""
+        self.grad_checkpointing = bool(enable)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # (B, C, H, W)
-        features = []
+        features: list[torch.Tensor] = []
+        checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for index, block in enumerate(self.blocks):
-            x = block(x)
+            if checkpointing and not torch.jit.is_scripting():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
             if index in self.taps:
                 features.append(x)  # (B, C_i, H / r_i, W / r_i)
         return features
 
 
-default_cfgs: dict[str, dict[str, Any]] = {}  # timm reads the module's default_cfgs
+default_cfgs: dict[str, Any] = {}  # timm reads the module's default_cfgs
 _registered: dict[str, str] = {}  # timm name -> preset file it was registered from
+# keys of a model's pretrained_cfg that its options decide (in_chans, num_classes), over a
+# registered cfg written for the default options
+_OWN_CFG_KEYS = ("num_classes", "input_size", "pool_size", "mean", "std", "first_conv", "classifier")
+
+
+def _build_preset(preset_name: str, **kwargs: Any) -> nn.Module:
+    """``zoo.create(preset, ...)`` with timm's keywords: the model class that timm's
+    ``build_model_with_cfg`` instantiates."""
+    from .change import Change
+    from .presets import get_preset
+
+    overrides: dict[str, Any] = {}
+    if "in_chans" in kwargs:
+        overrides["input"] = kwargs.pop("in_chans")
+    if "num_classes" in kwargs:
+        overrides["num_classes"] = kwargs.pop("num_classes")
+    drop_rate = kwargs.pop("drop_rate", None)
+    if drop_rate:
+        overrides["head"] = {"dropout": drop_rate}
+    global_pool = kwargs.pop("global_pool", None)
+    drop_path_rate = kwargs.pop("drop_path_rate", None)
+    device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
+    try:
+        with torch.device(device) if device is not None else _no_context():
+            model = get_preset(preset_name).create(**overrides, **kwargs)
+    except UnknownOptionError as exc:  # timm's contract: an unknown keyword is a TypeError
+        raise UnknownArgumentError(f"zoo_{preset_name}: {exc}") from None
+    if global_pool is not None:
+        model.reset_classifier(model.num_classes, global_pool)
+    if drop_path_rate:
+        Change.drop_block(model, drop_path_rate)
+    if dtype is not None:
+        model.to(dtype=dtype)
+    return model
+
+
+class _no_context:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 def _entrypoint(preset_name: str):
     def create(pretrained: bool = False, **kwargs: Any) -> nn.Module:
-        from .change import Change
-        from .presets import get_preset
+        from timm.models import build_model_with_cfg
+        from timm.models._builder import pretrained_cfg_for_features
 
-        for key in ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir"):
-            kwargs.pop(key, None)
-        if pretrained:
+        name = f"zoo_{preset_name}"
+        features = bool(kwargs.get("features_only"))
+        feature_cfg = dict(kwargs.pop("feature_cfg", None) or {})
+        out_indices = kwargs.pop("out_indices", feature_cfg.pop("out_indices", None))
+        if features:
+            feature_cls = kwargs.pop("feature_cls", feature_cfg.pop("feature_cls", "list"))
+            # timm's FeatureListNet looks for top-level modules; zoo's stages are nested
+            # (cnn.blocks.N), so the list of feature maps is zoo's FeatureMaps
+            feature_cfg["feature_cls"] = FeatureMaps if feature_cls == "list" else feature_cls
+        built: dict[str, nn.Module] = {}
+
+        def build(**options: Any) -> nn.Module:
+            model = built["model"] = _build_preset(preset_name, **options)
+            built["cfg"] = dict(model.pretrained_cfg)
+            if features:  # every stage unless asked: known once the model is built
+                feature_cfg["out_indices"] = (tuple(range(len(model.feature_info))) if out_indices is None
+                                              else out_indices)
+            return model
+
+        if pretrained and not _has_weights(name, kwargs):
             raise PresetError(
-                f"zoo_{preset_name}: zoo ships no weights; create it with pretrained=False and copy "
-                "a timm ResNet's weights with zoo.load_timm_weights(model, state_dict)"
+                f"{name}: no pretrained weights (presets named after a timm architecture have "
+                "timm's: zoo_resnet18, zoo_resnet34); create it with pretrained=False, or load a "
+                "state dict with zoo.load_timm_weights(model, state_dict)"
             )
-        overrides: dict[str, Any] = {}
-        if "in_chans" in kwargs:
-            overrides["input"] = kwargs.pop("in_chans")
-        if "num_classes" in kwargs:
-            overrides["num_classes"] = kwargs.pop("num_classes")
-        features_only = kwargs.pop("features_only", False)
-        out_indices = kwargs.pop("out_indices", None)
-        drop_rate = kwargs.pop("drop_rate", None)
-        if drop_rate:
-            overrides["head"] = {"dropout": drop_rate}
-        global_pool = kwargs.pop("global_pool", None)
-        drop_path_rate = kwargs.pop("drop_path_rate", None)
-        device, dtype = kwargs.pop("device", None), kwargs.pop("dtype", None)
-        model = get_preset(preset_name).create(**overrides, **kwargs)
-        if global_pool is not None:
-            model.set_global_pool(global_pool)
-        if drop_path_rate:
-            Change.drop_block(model, drop_path_rate)
-        if features_only:
-            model = FeatureMaps(model, out_indices)
-        if device is not None or dtype is not None:
-            model.to(device=device, dtype=dtype)
+        model = build_model_with_cfg(build, name, pretrained, feature_cfg=feature_cfg,
+                                     pretrained_filter_fn=zoo_state_dict, **kwargs)
+        inner = built["model"]
+        cfg = {**inner.pretrained_cfg, **{key: built["cfg"][key] for key in _OWN_CFG_KEYS}}
+        cfg["num_classes"] = inner.num_classes
+        inner.pretrained_cfg = inner.default_cfg = cfg
+        if model is not inner:
+            model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(cfg)
         return model
 
     create.__name__ = create.__qualname__ = f"zoo_{preset_name}"
     create.__module__ = __name__
     create.__doc__ = f"The zoo preset {preset_name!r} as a timm model (zoo.create({preset_name!r}))."
     return create
+
+
+def _has_weights(name: str, kwargs: dict[str, Any]) -> bool:
+    """Whether timm's cfg for this call (the registered one, a tag, an overlay with a
+    file or url) points at weights: timm's own resolution of it."""
+    from timm.models._builder import resolve_pretrained_cfg
+
+    cfg = resolve_pretrained_cfg(name, pretrained_cfg=kwargs.get("pretrained_cfg"),
+                                 pretrained_cfg_overlay=kwargs.get("pretrained_cfg_overlay"))
+    return bool(cfg.has_weights or cfg.state_dict)
+
+
+def _preset_cfgs(preset: Any) -> Any:
+    """The timm ``DefaultCfg`` of a preset: zoo's own cfg (built on meta), and where the
+    preset is named after a timm architecture with weights (resnet18), one cfg per tag
+    of timm's (``zoo_resnet18.a1_in1k``), pointing at timm's weights."""
+    from collections import deque
+
+    from timm.models import get_pretrained_cfg, is_model, list_pretrained
+    from timm.models._pretrained import DefaultCfg, PretrainedCfg
+
+    with torch.device("meta"):  # the cfg names real modules (first_conv): build, for free
+        cfg = dict(preset.create().pretrained_cfg)
+    cfg.pop("architecture", None)
+    cfg["description"] = preset.description
+    default = get_pretrained_cfg(preset.name) if is_model(preset.name) else None
+    if default is None or not default.has_weights:
+        return DefaultCfg(tags=deque([""]), cfgs={"": PretrainedCfg(**cfg)})
+    tags = [default.tag] + [name.partition(".")[2] for name in list_pretrained(f"{preset.name}.*")
+                            if name.partition(".")[2] != default.tag]
+    cfgs = {}
+    for tag in tags:
+        theirs = get_pretrained_cfg(f"{preset.name}.{tag}").to_dict()
+        theirs.pop("architecture", None)
+        theirs.pop("tag", None)
+        theirs.update({key: cfg[key] for key in ("first_conv", "classifier", "pool_size", "description")})
+        cfgs[tag] = PretrainedCfg(**theirs)
+    return DefaultCfg(tags=deque(tags), cfgs=cfgs, is_pretrained=True)
 
 
 def register_timm() -> list[str]:
@@ -414,6 +595,8 @@ def register_timm() -> list[str]:
     7
 
     Calling it again registers presets added since (plugins, ``ZOO_PRESET_PATH``).
+    Presets named after a timm architecture get timm's pretrained tags
+    (``timm.create_model("zoo_resnet18.a1_in1k", pretrained=True)``).
     """
     import sys
 
@@ -430,10 +613,7 @@ def register_timm() -> list[str]:
             continue
         fn = _entrypoint(preset.name)
         setattr(module, name, fn)  # timm lists its models in the module's __all__
-        with torch.device("meta"):  # the cfg names real modules (first_conv): build, for free
-            cfg = dict(preset.create().pretrained_cfg)
-        cfg.pop("architecture", None)
-        default_cfgs[name] = {**cfg, "description": preset.description}
+        default_cfgs[name] = _preset_cfgs(preset)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # re-registering our own name after a change
             register_model(fn)

@@ -1,4 +1,4 @@
-"""``zoo export MODEL --format onnx|pt2|torchscript -o FILE``: write the model, then prove
+"""``zoo export MODEL --format onnx|pt2|torchscript|safetensors -o FILE``: write the model, then prove
 the file: loaded back, its outputs on random inputs of two batch sizes equal the model's
 (max abs difference < 1e-4), else exit 1 with the difference.
 """
@@ -15,9 +15,11 @@ EXAMPLES = """examples:
   zoo export resnet18 --format pt2 -o resnet18.pt2 --batch 8
   zoo export r32m --weights runs/r32m/best.pt -o r32m.onnx --opset 18
   zoo export timm:resnet18 --format torchscript -o resnet18.pt
+  zoo export resnet18_cifar --weights runs/resnet18_cifar/best.pt -o resnet18_cifar.safetensors
 """
 
-_LOADERS = {"onnx": "onnxruntime", "pt2": "torch.export.load", "torchscript": "torch.jit.load"}
+_LOADERS = {"onnx": "onnxruntime", "pt2": "torch.export.load", "torchscript": "torch.jit.load",
+            "safetensors": "zoo.create (rebuilt from its metadata)"}
 
 
 def _batch(text: str) -> int | str:
@@ -54,8 +56,8 @@ def add_parser(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_model_arguments(p)
-    p.add_argument("--format", choices=("onnx", "pt2", "torchscript"),
-                   help="the file format (default: from the suffix of -o: .onnx, .pt2, .pt)")
+    p.add_argument("--format", choices=("onnx", "pt2", "torchscript", "safetensors"),
+                   help="the file format (default: from the suffix of -o: .onnx, .pt2, .pt, .safetensors)")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="the file to write (default: MODEL's name and the format's suffix, here)")
     p.add_argument("--batch", type=_batch, default="dynamic", metavar="dynamic|N",
@@ -77,8 +79,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or (format_from_path(args.output) if args.output else None)
     if fmt is None:
         if args.output:
-            raise OptionError(f"{args.output}: say the format (--format onnx, pt2 or torchscript), "
-                                "or end the file name in .onnx, .pt2 or .pt")
+            raise OptionError(f"{args.output}: say the format (--format onnx, pt2, torchscript or safetensors), "
+                                "or end the file name in .onnx, .pt2, .pt or .safetensors")
         fmt = "onnx"
     if args.opset is not None and fmt != "onnx":
         raise OptionError(f"--opset applies to ONNX only, not to {fmt}")

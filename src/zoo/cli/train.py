@@ -113,6 +113,10 @@ def add_parser(sub) -> None:
     p.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision")
     p.add_argument("--seed", type=whole_number(0), default=0, help="random seed (0): same data order and weights")
     p.add_argument("--workers", type=whole_number(0), default=2, help="DataLoader workers of a folder: data set (2)")
+    p.add_argument("--pretrained", nargs="?", const=True, metavar="SOURCE",
+                   help="start from pretrained weights: alone, timm's for a preset named after a timm "
+                        "architecture (resnet18); timm:<model>.<tag>; or a .safetensors/.pth/.bin state dict "
+                        "(a head for other classes starts fresh)")
     p.add_argument("--out", default="runs", metavar="DIR", help="where run folders go (runs/)")
     p.add_argument("--resume", action="store_true", help="continue the latest run of each MODEL in --out from "
                    "its last.pt, up to --epochs")

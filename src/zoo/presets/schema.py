@@ -500,7 +500,7 @@ TIMM_NAMES = {  # timm's create_model keywords -> what zoo.create takes instead
     "drop_rate": "the head's dropout (head={'dropout': 0.2})",
     "drop_path_rate": "drop-block (Change.drop_block(model, p) after create)",
     "global_pool": "pool (pool=1 average, pool=2 max)",
-    "pretrained": "not needed: zoo ships no weights (zoo.load_timm_weights maps timm's)",
+    "pretrained": "an argument of zoo.create (zoo.create(name, pretrained=True): timm's weights)",
 }
 
 

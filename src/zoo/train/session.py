@@ -271,6 +271,8 @@ def _train(args, spec, fit, data, distributed, device, say, model, folder, name,
                               f"resume with --epochs {planned} (or use --schedule none)")
     for note in fit.notes:
         say(note)
+    if getattr(args, "pretrained", None) and checkpoint is None:  # a resumed run has its own weights
+        _load_pretrained(model, args.pretrained, name, say)
     monitor = None
     callbacks = []
     if args.plot_every:
@@ -321,3 +323,19 @@ def _train(args, spec, fit, data, distributed, device, say, model, folder, name,
     if distributed.main and folder is not None:
         write_summary(folder, row)
     return row
+
+
+def _load_pretrained(model: Any, source: Any, name: str, say: Any) -> None:
+    """``--pretrained``: timm's weights (or a file's) into the model, through timm's loader;
+    what does not fit (a new head) is left out with a note."""
+    import warnings
+
+    from ..errors import ZooWarning
+    from ..timm_bridge import load_pretrained
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ZooWarning)
+        load_pretrained(model, source)
+    say(f"{name}: pretrained weights from {source if source is not True else 'timm'}")
+    for warning in caught:
+        say(f"note: {warning.message}")
