@@ -24,8 +24,8 @@ import zoo
 from zoo import CNN, Change, Config, ModelState, ShapeError
 from zoo.inspector.describe import describe
 from zoo.inspector.render import cost_table, tree_table
-from zoo.inspector.shapes import MetaShapeMode
 from zoo.inspector.trace import meta_copy
+from zoo.layers.meta_shapes import MetaShapeMode
 from zoo.monitor.stats import top_level
 
 RESNET18_CIFAR = "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"

@@ -116,6 +116,8 @@ def feature_stages(cnn: CNN, size: Sequence[int]) -> tuple[list[dict[str, Any]],
     """
     from torch.func import functional_call
 
+    from .layers.meta_shapes import MetaShapeMode
+
     x = torch.empty(1, *size, device="meta")
     stages: dict[int, dict[str, Any]] = {}
     flags = [(m, m.training) for m in cnn.modules()]
@@ -123,9 +125,12 @@ def feature_stages(cnn: CNN, size: Sequence[int]) -> tuple[list[dict[str, Any]],
     try:
         for index in range(cnn.num_body):
             block = cnn.blocks[index]
-            tensors = {n: torch.empty_like(t, device="meta")
+            # torch.empty, not empty_like: under a device context empty_like takes torch's
+            # Python reference path, which imports sympy and torch._dynamo (~1 s)
+            tensors = {n: torch.empty(t.shape, dtype=t.dtype, device="meta")
                        for n, t in (*block.named_parameters(), *block.named_buffers())}
-            x = functional_call(block, tensors, (x,))
+            with MetaShapeMode():  # zoo's shape rules: torch's Python meta kernels import sympy (~1 s)
+                x = functional_call(block, tensors, (x,))
             reduction = size[-1] // x.shape[-1] if x.dim() == 4 and x.shape[-1] else 0
             if reduction > 1:
                 stages[reduction] = {"num_chs": x.shape[1], "reduction": reduction,

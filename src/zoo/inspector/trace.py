@@ -35,8 +35,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from ..layers.meta_shapes import MetaShapeMode
 from .counting import MacCounter
-from .shapes import MetaShapeMode
 
 __all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "shapes_of", "Scripted"]
 
