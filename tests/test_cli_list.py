@@ -12,8 +12,10 @@ import pytest
 from zoo.format import format_count
 
 EXPECTED_NAMES = [
-    "mnist_cnn", "r128m", "r32m", "r64m", "r64m_lite", "resnet18", "resnet18_cifar",
-    "resnet18_cifar_nopool", "resnet18_cifar_v2", "resnet18_cifar_v3", "resnet34",
+    "mnist_cnn", "preact_resnet18", "r128m", "r32m", "r64m", "r64m_lite", "resnet110", "resnet18",
+    "resnet18_cifar", "resnet18_cifar_nopool", "resnet18_cifar_v2", "resnet18_cifar_v3", "resnet20",
+    "resnet32", "resnet34", "resnet44", "resnet56", "vgg11_bn", "vgg16_bn", "wrn16_4", "wrn16_8",
+    "wrn28_10", "wrn40_4",
 ]
 
 
@@ -103,11 +105,41 @@ def test_list_json():
 
 
 def test_list_no_match():
-    run = zoo_cmd("list", "vgg*")
+    run = zoo_cmd("list", "alexnet*")
     assert (run.returncode, run.stdout) == (0, "")
-    assert "no preset matches 'vgg*'" in run.stderr
-    run = zoo_cmd("list", "vgg*", "--json")
+    assert "no preset matches 'alexnet*'" in run.stderr
+    run = zoo_cmd("list", "alexnet*", "--json")
     assert (run.returncode, json.loads(run.stdout)) == (0, [])
+
+
+def test_list_by_tag():
+    """--tag keeps the presets with that tag; repeated, with every tag given."""
+    run = zoo_cmd("list", "--tag", "wrn", env={"COLUMNS": "80"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == (
+        "zoo presets (4)\n"
+        "name      input    parameters     MACs\n"
+        + "─" * 66 + "\n"
+        "wrn16_4   3×32×32   2,748,890  392.6 M\n"
+        "    WRN-16-4 (Zagoruyko & Komodakis 2016, Wide Residual Networks)\n"
+        "wrn16_8   3×32×32  10,961,370   1.55 G\n"
+        "    WRN-16-8 (Zagoruyko & Komodakis 2016, Wide Residual Networks)\n"
+        "wrn28_10  3×32×32  36,479,194   5.24 G\n"
+        "    WRN-28-10 (Zagoruyko & Komodakis 2016, Wide Residual Networks)\n"
+        "wrn40_4   3×32×32   8,949,210   1.30 G\n"
+        "    WRN-40-4 (Zagoruyko & Komodakis 2016, Wide Residual Networks)\n"
+    )
+    names = [d["name"] for d in json.loads(zoo_cmd("list", "--tag", "cifar", "--tag", "resnet", "--json").stdout)]
+    assert names == ["preact_resnet18", "resnet110", "resnet20", "resnet32", "resnet44", "resnet56"]
+    every = json.loads(zoo_cmd("list", "--json").stdout)
+    assert {d["name"]: d["tags"] for d in every}["resnet20"] == ["cifar", "resnet"]
+    assert all(d["tags"] for d in every)  # every preset of zoo says what it is for
+    typo = zoo_cmd("list", "--tag", "cifr")
+    assert (typo.returncode, typo.stdout) == (0, "")
+    assert typo.stderr == (
+        "no preset matches '*' with the tag 'cifr'; no preset has the tag 'cifr'; did you mean 'cifar'? "
+        "(the tags: cifar, document, imagenet, mnist, preact, resnet, vgg, wrn)\n"
+    )
 
 
 def test_list_shows_user_presets_and_their_source(tmp_path):

@@ -31,7 +31,8 @@ def test_tokens_table_for_chosen_tokens():
         "token   values                           help                                              plugin",
         RULE,
         "r       channels=C kernel=3 stride=1     residual block: align(x) + scale * block(x),      zoo",
-        "                                         then the after-layers",
+        "                                         then the after-layers (options align=pad:",
+        "                                         option A skip; preact: pre-activation)",
         "rb      channels=C/4 kernel=3 stride=1   bottleneck residual block (ResNet-50): 1x1 ->     zoo-extra",
         "                                         kxk -> 1x1, output 4*channels; with",
         "                                         stride_first=True (the default) the stride sits",
@@ -113,16 +114,18 @@ def test_plugins_table_exact_at_80_and_120_columns():
     assert narrow.returncode == 0 and narrow.stderr == ""
     assert narrow.stdout == (
         "plugin     version  status\n"
-        + "─" * 79 + "\n"
+        + "─" * 80 + "\n"
         "zoo        0.1.0    ok\n"
         "    tokens: a b c cnf d f gelu hsigmoid hswish m n r relu relu6 s sigmoid swish\n"
         "      tanh\n"
-        "    presets: mnist_cnn r128m r32m r64m r64m_lite resnet18 resnet18_cifar\n"
-        "      resnet18_cifar_nopool resnet18_cifar_v2 resnet18_cifar_v3 resnet34\n"
-        "    options: bias blocks branch_noise drop drop_after drop_inside flat fun\n"
-        "      fun_after fun_inside input mult norm norm_after norm_align norm_before\n"
-        "      norm_block norm_inside pool scale shift shift_after shift_inside\n"
-        "      stride_first\n"
+        "    presets: mnist_cnn preact_resnet18 r128m r32m r64m r64m_lite resnet110\n"
+        "      resnet18 resnet18_cifar resnet18_cifar_nopool resnet18_cifar_v2\n"
+        "      resnet18_cifar_v3 resnet20 resnet32 resnet34 resnet44 resnet56 vgg11_bn\n"
+        "      vgg16_bn wrn16_4 wrn16_8 wrn28_10 wrn40_4\n"
+        "    options: align bias blocks branch_noise drop drop_after drop_inside flat fun\n"
+        "      fun_after fun_before fun_inside input mult norm norm_after norm_align\n"
+        "      norm_before norm_block norm_inside pool preact scale shift shift_after\n"
+        "      shift_inside stride_first\n"
         "zoo-extra  0.1.0    ok\n"
         "    tokens: mish rb se\n"
         "    presets: resnet50\n"
@@ -131,8 +134,8 @@ def test_plugins_table_exact_at_80_and_120_columns():
     wide = zoo("plugins", columns=120)
     assert wide.stdout.splitlines()[3:6] == [
         "    tokens: a b c cnf d f gelu hsigmoid hswish m n r relu relu6 s sigmoid swish tanh",
-        "    presets: mnist_cnn r128m r32m r64m r64m_lite resnet18 resnet18_cifar resnet18_cifar_nopool resnet18_cifar_v2",
-        "      resnet18_cifar_v3 resnet34",
+        "    presets: mnist_cnn preact_resnet18 r128m r32m r64m r64m_lite resnet110 resnet18 resnet18_cifar resnet18_cifar_nopool",
+        "      resnet18_cifar_v2 resnet18_cifar_v3 resnet20 resnet32 resnet34 resnet44 resnet56 vgg11_bn vgg16_bn wrn16_4 wrn16_8",
     ]
 
 

@@ -54,10 +54,21 @@ class BuildContext:
         ``""``. ``inplace=True`` only on a fresh output nobody else reads."""
         return create_activation(name, self.tables.activations, inplace)
 
-    def residual(self, block: nn.Module, out_channels: int, stride: int) -> nn.Module:
+    def before_layers(self) -> list[nn.Module]:
+        """The layers that open a residual branch: the norm of ``norm_before``, then the
+        activation ``fun_before``. Put them first in the branch, or, with option
+        ``preact``, pass them as ``residual(..., before=nn.Sequential(*layers))``: the
+        projection takes their output too (He et al. 2016b)."""
+        norm = self.norm(self.options.norm_before)
+        # in place only on the norm's fresh output: the input itself is the identity skip
+        fun = self.activation(self.options.fun_before, inplace=norm is not None)
+        return [layer for layer in (norm, fun) if layer is not None]
+
+    def residual(self, block: nn.Module, out_channels: int, stride: int, before: nn.Module | None = None) -> nn.Module:
         """``block`` inside a :class:`zoo.layers.Residual` with the skip, scale and
-        after-layers that the options ask for, as the ``r`` token builds it."""
-        return residual_from_options(block, self.channels, out_channels, stride, self.options, self.tables)
+        after-layers that the options ask for, as the ``r`` token builds it; ``before``
+        runs first, for the branch and a projecting skip alike (option ``preact``)."""
+        return residual_from_options(block, self.channels, out_channels, stride, self.options, self.tables, before)
 
     def error(self, problem: str, hint: str = "") -> BuildError:
         """A :class:`BuildError` pointing at this token: ``raise ctx.error("...")``."""

@@ -20,6 +20,7 @@ __all__ = [
     "TokenValueError",
     "UnknownTokenError",
     "OptionError",
+    "SweepError",
     "UnknownOptionError",
     "UnknownArgumentError",
     "BuildError",
@@ -233,6 +234,11 @@ class UnknownDataError(ZooError, LookupError):
 class TrainingError(ZooError, ValueError):
     """Training cannot go on: the loss is not finite, the output folder cannot be
     written, a run to resume does not match its arguments."""
+
+
+class SweepError(OptionError):
+    """A family of block strings that cannot be read: a template's ``{...}`` expression,
+    a ``--grid`` value, a search-space file (the message says which and where)."""
 
 
 class ZooWarning(UserWarning):

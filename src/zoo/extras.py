@@ -29,6 +29,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("export", "onnxruntime"),
     "tensorboard": ("tensorboard", "tensorboard"),
     "mlflow": ("mlflow", "mlflow"),
+    "optuna": ("sweep", "optuna"),
 }
 
 

@@ -21,7 +21,9 @@ Building (torch is imported on first use of these names):
 
 - :class:`BuildContext` (``ctx``: ``ctx.channels``, ``ctx.options``, ``ctx.error()``;
   ``ctx.norm(kind)``, ``ctx.activation(name)`` and ``ctx.residual(block, out, stride)``
-  build from the tables of zoo's and the plugins' kinds that ``ctx`` carries)
+  build from the tables of zoo's and the plugins' kinds that ``ctx`` carries;
+  ``ctx.before_layers()`` opens a residual branch, or with option ``preact`` goes to
+  ``ctx.residual(..., before=...)``, shared with the projection)
 - :func:`create_dropout`, :class:`Residual`, :func:`check_odd_kernel` (a residual
   branch keeps the image size)
 

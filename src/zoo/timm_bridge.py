@@ -589,8 +589,8 @@ def register_timm() -> list[str]:
     """Register every zoo preset as the timm model ``zoo_<preset>``; returns their names.
 
     >>> import timm, zoo
-    >>> zoo.register_timm()[:2]
-    ['zoo_mnist_cnn', 'zoo_r128m']
+    >>> zoo.register_timm()[:3]
+    ['zoo_mnist_cnn', 'zoo_preact_resnet18', 'zoo_r128m']
     >>> timm.create_model("zoo_resnet18_cifar", num_classes=7, in_chans=1).num_classes
     7
 

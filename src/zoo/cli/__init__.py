@@ -34,7 +34,8 @@ __all__ = ["main", "build_parser"]
 # the model, a file or the data (exit 1): mapped here, by class, for every command
 ARGUMENT_ERRORS = (OptionError, UnknownOptionError, DeviceError, OutputPathError)
 
-COMMANDS = ("list", "inspect", "train", "runs", "predict", "tokens", "options", "plugins", "bench", "export")  # modules of zoo.cli, in the order `zoo --help` lists them
+COMMANDS = ("list", "inspect", "train", "runs", "sweep", "report", "predict", "tokens", "options", "plugins", "bench",
+            "export")  # modules of zoo.cli, in the order `zoo --help` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:

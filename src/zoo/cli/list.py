@@ -16,23 +16,33 @@ def add_parser(sub) -> None:
         "list",
         help="list the presets (named models)",
         description="List the presets: zoo's own, the plugins', and those in ZOO_PRESET_PATH.",
-        epilog="Example: zoo list 'resnet18*'",
+        epilog="Examples: zoo list 'resnet18*'; zoo list --tag cifar; zoo list 'wrn*' --tag cifar",
     )
     p.add_argument("pattern", nargs="?", default="*", metavar="PATTERN",
                    help="shell-style wildcard on the names, e.g. 'r*m' (default: all)")
+    p.add_argument("--tag", action="append", default=[], metavar="TAG",
+                   help="only the presets with this tag (cifar, imagenet, resnet, ...); repeat it for "
+                   "presets with every tag given")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..presets import list_presets
+    from ..errors import did_you_mean
+    from ..presets import list_presets, list_tags
 
-    presets = list_presets(args.pattern)
+    presets = list_presets(args.pattern, args.tag)
     if args.json:
         print(json.dumps([p.to_dict() for p in presets], indent=2))
         return 0
     if not presets:
-        print(f"no preset matches {args.pattern!r} ('zoo list' shows them all)", file=sys.stderr)
+        tags = "".join(f" with the tag {t!r}" for t in args.tag)
+        known = list_tags()
+        unknown = [t for t in args.tag if t not in known]
+        hint = (f"; no preset has the tag {unknown[0]!r}{did_you_mean(unknown[0], known)} (the tags: "
+                f"{', '.join(known)})" if unknown
+                else " ('zoo list' shows them all)")
+        print(f"no preset matches {args.pattern!r}{tags}{hint}", file=sys.stderr)
         return 0
     print(f"zoo presets ({len(presets)})")
     print("\n".join(preset_lines(presets)))

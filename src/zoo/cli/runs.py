@@ -22,6 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("folder", nargs="?", default="runs", metavar="DIR", help="the --out of zoo train (runs/)")
     p.add_argument("--sort", choices=("time", "acc", "params"), default="time",
                    help="order: time (oldest first), acc (best first), params (smallest first)")
+    p.add_argument("--pareto", metavar="acc,COST", help="mark the runs no other beats on accuracy and COST "
+                   "(acc,params, acc,time or acc,macs), and write DIR/pareto.png")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(run=run)
 
@@ -35,6 +37,14 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     rows = read_summaries(folder)
+    cost = None
+    if args.pareto:
+        from ..sweep.pareto import pareto_front, parse_pareto
+
+        cost = parse_pareto(args.pareto)
+        front = set(pareto_front(rows, cost))
+        for i, row in enumerate(rows):
+            row["pareto"] = i in front
     if args.sort == "acc":
         rows.sort(key=lambda r: -(r.get("val_acc") or 0.0))
     elif args.sort == "params":
@@ -48,5 +58,15 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from rich.console import Console
 
-    Console(highlight=False).print(comparison_table(rows, title=f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {folder}"))
+    console = Console(highlight=False)
+    console.print(comparison_table(rows, title=f"{len(rows)} run{'s' if len(rows) != 1 else ''} in {folder}"))
+    if cost is not None:
+        from ..sweep.pareto import front_table, write_pareto_plot
+
+        front = [i for i, row in enumerate(rows) if row["pareto"]]
+        front = sorted(front, key=lambda i: pareto_front(rows, cost).index(i))
+        console.print(front_table(rows, front, cost))
+        plot = write_pareto_plot(rows, front, cost, folder / "pareto.png")
+        if plot is not None:
+            print(plot)
     return 0

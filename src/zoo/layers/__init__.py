@@ -4,7 +4,7 @@ from .activation import create_activation
 from .dropout import create_dropout
 from .norm import LayerNormChannels, create_norm
 from .pool import GLOBAL_POOLS, create_pool
-from .residual import Residual, residual_from_options
+from .residual import PadAlign, Residual, residual_from_options
 from .shift import ShiftFeatures, create_shift
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "create_pool",
     "GLOBAL_POOLS",
     "LayerNormChannels",
+    "PadAlign",
     "Residual",
     "residual_from_options",
     "ShiftFeatures",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import OptionError
@@ -27,6 +28,10 @@ class Residual(nn.Module):
     training, each sample's branch is dropped with probability ``p`` and kept
     branches are scaled by ``1/(1-p)``; in eval it does nothing.
 
+    ``before`` (the pre-activation block of He et al. 2016b, option ``preact``) runs
+    on the input first; the branch and a projecting ``align`` both take its output,
+    while an identity skip keeps ``x`` itself.
+
     >>> from torch import nn
     >>> r = Residual(nn.Conv2d(8, 8, 3, padding=1), channels=8, mult=1)
     >>> r(torch.randn(2, 8, 4, 4)).shape
@@ -43,8 +48,10 @@ class Residual(nn.Module):
         scale: float = 1.0,
         after: nn.Module | None = None,
         noise: float = 0.0,
+        before: nn.Module | None = None,
     ):
         super().__init__()
+        self.before = before  # registered first: its weights come first, as they run first
         self.block = block
         self.align = align if align is not None else nn.Identity()
         if mult == 0:
@@ -74,8 +81,13 @@ class Residual(nn.Module):
         return isinstance(self.align, nn.Identity)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W)
-        skip = self.align(x)  # (B, C, H', W')
-        branch = self.block(x)  # (B, C, H', W')
+        if self.before is None:
+            skip = self.align(x)  # (B, C, H', W')
+            branch = self.block(x)  # (B, C, H', W')
+        else:
+            pre = self.before(x)  # (B, C_in, H, W)
+            skip = self.align(x if self.identity_align else pre)
+            branch = self.block(pre)
         if self.scale is not None:
             branch = branch * self.scale
         if self.stats is not None and self.training:  # the block's own share, before the noise (as the original)
@@ -99,6 +111,34 @@ class Residual(nn.Module):
         return ", ".join(parts)
 
 
+class PadAlign(nn.Module):
+    """The skip of He et al. 2016's option A: keep every ``stride``-th pixel and add
+    zero channels up to ``out_channels``. No parameters and no multiply-accumulates
+    (option ``align="pad"``).
+
+    >>> PadAlign(16, 32, 2)(torch.ones(1, 16, 8, 8)).shape
+    torch.Size([1, 32, 4, 4])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        if out_channels < in_channels:
+            raise OptionError(
+                f"align='pad' cannot take {in_channels} channels down to {out_channels}: zero "
+                "padding only adds channels; use align='conv' for this block"
+            )
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W)
+        if self.stride != 1:
+            # the branch's odd kernel with padding (k-1)//2 gives ceil(H/stride) rows: so does this
+            x = x[:, :, :: self.stride, :: self.stride]  # (B, C_in, H', W')
+        return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - self.in_channels))  # (B, C_out, H', W')
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}->{self.out_channels}, s:{self.stride}"
+
+
 _UNREAD_OUTPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, nn.InstanceNorm2d)
 
 
@@ -114,16 +154,21 @@ def _output_unread(block: nn.Module) -> bool:
 
 
 def residual_from_options(
-    block: nn.Module, in_channels: int, out_channels: int, stride: int, options, tables: Tables
+    block: nn.Module, in_channels: int, out_channels: int, stride: int, options, tables: Tables,
+    before: nn.Module | None = None,
 ) -> Residual:
     """A :class:`Residual` around ``block`` with the skip, scale and after-layers that
     the options ask for: the one place these are chosen, for ``r`` and for
     plugins' residual tokens alike.
 
-    The skip is the identity when the shape is kept, else ``Conv2d(1x1, stride)`` and
-    the norm of ``norm_align``; then ``mult``/``scale``; after the sum the norm of
-    ``norm_after``, the activation ``fun_after`` and the dropout ``drop_after``, their
-    kinds looked up in ``tables`` (a token: ``ctx.residual(block, out, stride)``).
+    The skip is the identity when the shape is kept, else (``align="conv"``)
+    ``Conv2d(1x1, stride)`` and the norm of ``norm_align``, or (``align="pad"``, He et
+    al.'s option A) every stride-th pixel with zero channels added; then
+    ``mult``/``scale``; after the sum the norm of ``norm_after``, the activation
+    ``fun_after`` and the dropout ``drop_after``, their kinds looked up in ``tables`` (a
+    token: ``ctx.residual(block, out, stride)``). ``before`` (the layers of
+    ``ctx.before_layers()``, with option ``preact``) runs first, for the branch and a
+    projecting skip alike.
 
     >>> from zoo import Config
     >>> from zoo.registry.registry import get_registry
@@ -132,7 +177,9 @@ def residual_from_options(
     torch.Size([2, 16, 4, 4])
     """
     align = None
-    if out_channels != in_channels or stride != 1:
+    if (out_channels != in_channels or stride != 1) and options.align == "pad":
+        align = PadAlign(in_channels, out_channels, stride)
+    elif out_channels != in_channels or stride != 1:
         norm = create_norm(options.norm_align, out_channels, tables.norms)
         conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
         align = nn.Sequential(conv, *([norm] if norm is not None else []))
@@ -145,5 +192,5 @@ def residual_from_options(
     after = [layer for layer in after if layer is not None]
     return Residual(
         block, align, channels=out_channels, mult=options.mult, scale=options.scale,
-        after=nn.Sequential(*after) if after else None, noise=options.branch_noise,
+        after=nn.Sequential(*after) if after else None, noise=options.branch_noise, before=before,
     )

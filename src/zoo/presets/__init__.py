@@ -4,6 +4,7 @@ A preset file holds one model::
 
     name: resnet18_cifar
     description: ResNet-18 for CIFAR-10 ...
+    tags: [cifar, document]                 # optional: zoo list --tag cifar
     input: [3, 32, 32]                      # C, H, W
     blocks: "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
     options: {}                             # any option of zoo.Config except input/blocks
@@ -34,6 +35,7 @@ from .catalog import (  # where presets come from, by name
     get_preset,
     list_models,
     list_presets,
+    list_tags,
     looks_like_path,
     preset_dirs,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "find_preset",
     "list_models",
     "list_presets",
+    "list_tags",
     "create",
     "load_preset_file",
     "looks_like_path",

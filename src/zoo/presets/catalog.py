@@ -238,8 +238,10 @@ def find_preset(text: str) -> Preset | None:
     return get_preset(text)
 
 
-def list_presets(pattern: str | Sequence[str] = "*") -> list[Preset]:
-    """The presets whose names match ``pattern`` (shell wildcards), sorted by name."""
+def list_presets(pattern: str | Sequence[str] = "*", tag: str | Sequence[str] = ()) -> list[Preset]:
+    """The presets whose names match ``pattern`` (shell wildcards) and that carry every
+    tag of ``tag``, sorted by name."""
+    tags = _tags(tag)
     if isinstance(pattern, str):
         patterns = [pattern]
     elif isinstance(pattern, Sequence) and all(isinstance(p, str) for p in pattern):
@@ -250,15 +252,41 @@ def list_presets(pattern: str | Sequence[str] = "*") -> list[Preset]:
             f"{type(pattern).__name__} {pattern!r}"
         )
     catalog = _catalog().presets
-    return [p for name, p in catalog.items() if any(fnmatch.fnmatchcase(name, pat) for pat in patterns)]
+    return [
+        p for name, p in catalog.items()
+        if any(fnmatch.fnmatchcase(name, pat) for pat in patterns) and tags <= set(p.tags)
+    ]
 
 
-def list_models(pattern: str | Sequence[str] = "*") -> list[str]:
+def _tags(tag: str | Sequence[str]) -> set[str]:
+    tags = [tag] if isinstance(tag, str) else tag
+    if not isinstance(tags, Sequence) or not all(isinstance(t, str) for t in tags):
+        raise UnknownPresetError(f"a preset tag is text such as 'cifar' (or a list of them), not {tag!r}")
+    return set(tags)
+
+
+def list_tags() -> dict[str, int]:
+    """Every tag of the presets, with how many presets carry it, sorted by tag.
+
+    >>> list_tags()["cifar"] > 10
+    True
+    """
+    counts: dict[str, int] = {}
+    for preset in _catalog().presets.values():
+        for tag in preset.tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def list_models(pattern: str | Sequence[str] = "*", tag: str | Sequence[str] = ()) -> list[str]:
     """Names of the presets that match ``pattern``, sorted, like ``timm.list_models``.
 
-    ``pattern`` is a shell-style wildcard (``"resnet*"``, ``"r?m"``) or a list of them.
+    ``pattern`` is a shell-style wildcard (``"resnet*"``, ``"r?m"``) or a list of them;
+    ``tag`` keeps the presets that carry that tag (or every tag of a list).
 
     >>> list_models("r*m")
     ['r128m', 'r32m', 'r64m']
+    >>> list_models("resnet*", tag="cifar")[:3]
+    ['resnet110', 'resnet18_cifar', 'resnet18_cifar_nopool']
     """
-    return [p.name for p in list_presets(pattern)]
+    return [p.name for p in list_presets(pattern, tag)]

@@ -30,13 +30,15 @@ if TYPE_CHECKING:
 
 
 ENV_PATH = "ZOO_PRESET_PATH"
-KEYS = ("name", "description", "input", "blocks", "options", "head", "params", "macs")
+KEYS = ("name", "description", "tags", "input", "blocks", "options", "head", "params", "macs")
 REQUIRED = ("name", "description", "input", "blocks", "head")
 HEAD_KEYS = ("num_classes", "hidden", "dropout", "fun")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_TAGS = 16
 _FORMAT = (
-    "a preset is a mapping with the keys name, description, input ([C, H, W]), blocks, "
-    "options (optional), head ({num_classes: N}), params and macs (optional)"
+    "a preset is a mapping with the keys name, description, tags (optional), input ([C, H, W]), "
+    "blocks, options (optional), head ({num_classes: N}), params and macs (optional)"
 )
 
 
@@ -54,6 +56,7 @@ class Preset:
     macs: int | None  # multiply-accumulates of one image, written in the file
     path: Path
     plugin: str = ""  # "zoo", a plugin's name, or "" (ZOO_PRESET_PATH, a path)
+    tags: tuple[str, ...] = ()  # the data and family it belongs to: cifar, resnet, ... (zoo list --tag)
     lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -132,6 +135,7 @@ class Preset:
         return {
             "name": self.name,
             "description": self.description,
+            "tags": list(self.tags),
             "input": list(self.input),
             "blocks": self.blocks,
             "options": dict(self.options),
@@ -374,6 +378,16 @@ def _parse(data: Any, lines: dict[str, int], where: str, path: Path, plugin: str
     if not isinstance(description, str) or not description.strip():
         raise PresetError(f"{at('description')}: description must be a line of text, not {description!r}")
 
+    tags = data.get("tags") or []
+    if not (
+        isinstance(tags, list) and len(tags) <= MAX_TAGS
+        and all(isinstance(t, str) and _TAG.match(t) for t in tags)
+    ):
+        raise PresetError(
+            f"{at('tags')}: tags must be a list of up to {MAX_TAGS} lower-case words (letters, digits, "
+            f"'_' and '-', at most 32 characters), such as [cifar, resnet], not {tags!r}"
+        )
+
     shape = data["input"]
     if not (
         isinstance(shape, list) and len(shape) == 3 and all(_whole(v) and v >= 1 for v in shape)
@@ -423,6 +437,7 @@ def _parse(data: Any, lines: dict[str, int], where: str, path: Path, plugin: str
         macs=counts["macs"],
         path=path,
         plugin=plugin,
+        tags=tuple(dict.fromkeys(tags)),
         lines=dict(lines),
     )
 

@@ -45,9 +45,15 @@ OPTIONS = [
     _kind("drop_inside", 0, kinds.DROPOUTS, "dropout kind between a residual block's convolutions (0 none)"),
     _fun("fun_inside", "relu", "activation between a residual block's convolutions"),
     _kind("norm_before", 0, kinds.NORMS, "norm kind before a residual block's branch"),
+    _fun("fun_before", "", "activation after norm_before, opening a residual block's branch"),
+    Option("preact", False, "norm_before and fun_before run before the skip's projection too: both take "
+           "the pre-activated input (He et al. 2016b); an identity skip keeps x"),
     _kind("norm_inside", 1, kinds.NORMS, "norm kind between a residual block's convolutions"),
     _kind("norm_block", 1, kinds.NORMS, "norm kind at the end of a residual block's branch"),
     _kind("norm_align", 1, kinds.NORMS, "norm kind after the 1x1 convolution of the skip"),
+    Option("align", "conv", "the skip where a residual block changes the shape: conv (a 1x1 Conv2d and "
+           "norm_align) or pad (every stride-th pixel, zero channels added: He et al. 2016's option A)",
+           choices=("conv", "pad")),
     _kind("mult", 0, kinds.SCALES, f"scale of the branch: {kinds.describe(kinds.SCALES)}"),
     Option("scale", 1.0, "initial value of the scale (mult > 0)"),
     _kind("norm_after", 0, kinds.NORMS, "norm kind after the sum of a residual block"),

@@ -55,14 +55,24 @@ def check_odd_kernel(ctx, kernel: int) -> None:
 def build_residual(ctx, channels, kernel, stride):
     from torch import nn
 
+    o = ctx.options
     check_odd_kernel(ctx, kernel)
     layers, out = branch_layers(ctx, channels, kernel, stride)
-    before = ctx.norm(ctx.options.norm_before)
-    block = nn.Sequential(*([before] if before is not None else []), *layers)
-    return ctx.residual(block, out, stride), out
+    if o.align == "pad" and out < ctx.channels:
+        raise ctx.error(
+            f"align='pad' cannot take {ctx.channels} channels down to {out}: zero padding only adds channels",
+            hint=f"give at least {ctx.channels} channels, or use align='conv'",
+        )
+    before = ctx.before_layers()
+    if o.preact and before:  # shared by the branch and the projection (He et al. 2016b)
+        block, shared = nn.Sequential(*layers), nn.Sequential(*before)
+    else:
+        block, shared = nn.Sequential(*before, *layers), None
+    return ctx.residual(block, out, stride, before=shared), out
 
 
 TOKENS = [
-    Token("r", RESIDUAL_VALUES, "residual block: align(x) + scale * block(x), then the after-layers", build_residual),
+    Token("r", RESIDUAL_VALUES, "residual block: align(x) + scale * block(x), then the after-layers "
+          "(options align=pad: option A skip; preact: pre-activation)", build_residual),
     Token("b", RESIDUAL_VALUES, "the residual block's branch alone: Conv2d, norm, activation, Conv2d, norm", build_branch),
 ]

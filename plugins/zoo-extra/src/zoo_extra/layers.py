@@ -42,10 +42,11 @@ def build_se(ctx, reduction: int) -> nn.Module:
 def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tuple[Residual, int]:
     """``rb[channels]_[kernel]_[stride]``: the ResNet-50 bottleneck as a ``Residual``.
 
-    block = [norm_before] conv1 1x1 -> norm_inside -> fun_inside -> [drop_inside]
+    block = [norm_before, fun_before] conv1 1x1 -> norm_inside -> fun_inside -> [drop_inside]
             -> conv2 kxk -> norm_inside -> fun_inside -> [drop_inside]
             -> conv3 1x1 (expansion * channels) -> norm_block
-    align = Conv2d 1x1 (stride) -> norm_align when the shape changes, else the identity.
+    align = Conv2d 1x1 (stride) -> norm_align when the shape changes, else the identity
+    (or as the options ``align`` and ``preact`` say, as for ``r``).
 
     With the default options the Conv2d/BatchNorm2d layers of ``block`` are, in
     module order, timm's conv1, bn1, conv2, bn2, conv3, bn3, and ``align`` is its
@@ -71,8 +72,10 @@ def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tup
     # timm); otherwise on the first 1x1 convolution (the original ResNet v1).
     s1, s2 = (1, stride) if o.stride_first else (stride, 1)
     pad = (kernel - 1) // 2
+    before = ctx.before_layers()
+    shared = nn.Sequential(*before) if o.preact and before else None  # pre-activation: the projection's too
     layers = [
-        ctx.norm(o.norm_before),
+        *(before if shared is None else []),
         nn.Conv2d(c_in, width, 1, s1, 0, bias=o.bias),
         ctx.norm(o.norm_inside, width),
         ctx.activation(o.fun_inside, inplace=True),  # on the fresh conv/norm output
@@ -85,7 +88,7 @@ def build_bottleneck(ctx, channels: int | None, kernel: int, stride: int) -> tup
         ctx.norm(o.norm_block, out),
     ]
     block = nn.Sequential(*(layer for layer in layers if layer is not None))
-    module = ctx.residual(block, out, stride)
+    module = ctx.residual(block, out, stride, before=shared)
     return module, out
 
 

@@ -1,0 +1,1 @@
+"""Sweeps: families of block strings, trained and compared (``zoo sweep``, ``zoo report``)."""
