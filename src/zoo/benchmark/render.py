@@ -7,17 +7,16 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from ..format import format_fixed
+
 __all__ = ["render_report"]
 
 _MODE = {"train": "training (forward, backward, SGD step)", "infer": "inference (forward)"}
 
 
-def _memory(value: int | None) -> str:
-    return "-" if value is None else f"{value / 2**20:,.0f}"
-
-
 def _macs(value: int) -> str:
-    return f"{value / 1e9:.2f}" if value >= 1e7 else f"{value / 1e6:.2f}M"
+    """The GMACs column; a model under 0.01 G in millions, marked M, so that it does not read as 0.00."""
+    return format_fixed(value, 1e9, 2) if value >= 1e7 else format_fixed(value, 1e6, 2, "M")
 
 
 def _label(label: str) -> str:
@@ -50,7 +49,7 @@ def render_report(report) -> Group:
     for r in report.results:
         fraction = "-" if r.fraction_of_peak is None else f"{r.fraction_of_peak:.0%}"
         speed = f"{r.median:,.1f} {r.spread:>3.0%}"
-        table.add_row(_label(r.label), speed, f"{r.seconds_per_million:,.0f}", _memory(r.peak_memory), _macs(r.macs),
+        table.add_row(_label(r.label), speed, f"{r.seconds_per_million:,.0f}", format_fixed(r.peak_memory, 2**20), _macs(r.macs),
                       f"{r.gflops:,.1f}", fraction, f"{r.ratio:.2f}")
     flops = "6×MACs (forward + backward)" if report.mode == "train" else "2×MACs"
     memory = "CUDA max allocated" if report.device.startswith("cuda") else "process RSS"

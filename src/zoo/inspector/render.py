@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import OptionError
-from ..format import format_count
+from ..format import format_count, format_fixed
 
 __all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "Layout", "LAYOUTS", "terminal_width"]
 
@@ -31,11 +31,6 @@ STYLES = {
     "cpu": "yellow",
     "total": "bold",
 }
-
-
-def _count(n: int | float | None) -> str:
-    """A count as :func:`zoo.format.format_count` writes it; "" for 0 and None (empty cells)."""
-    return format_count(n) if n else ""
 
 
 def shape_text(shape: Any) -> str:
@@ -99,7 +94,7 @@ def title(report: Report, compact: bool = False) -> Text:
     text.append(" params")
     if report.ran and not report.error:
         text.append("  ")
-        text.append(_count(report.macs) or "0", style=STYLES["macs"])
+        text.append(format_count(report.macs, missing="0"), style=STYLES["macs"])
         text.append(" MACs")
     return text
 
@@ -264,7 +259,7 @@ def tree_table(
             if row.failed and not with_shapes and row.path == _innermost_failure(report):
                 cells.append(Text("fails", style=STYLES["failed"]))  # the marker, where the shapes were
             else:
-                cells.append(Text(_count(row.macs), style=STYLES["macs"]))
+                cells.append(Text(format_count(row.macs or None, missing=""), style=STYLES["macs"]))
         if with_shapes:
             start = shape_of(row.input).ljust(in_width) + " -> " if layout.inputs else ""
             if row.calls:
@@ -323,14 +318,6 @@ def _ratio(value: float | None) -> str:
     return text or "0"
 
 
-def _thousands(n: int) -> str:
-    return f"{n / 1e3:,.1f}" if n else "-"
-
-
-def _millions(n: int) -> str:
-    return f"{n / 1e6:,.1f}" if n else "-"
-
-
 def cost_table(report: Report) -> Table:
     """The document's cost table, one row per top-level block: pars (thousands),
     ops (millions of MACs), w (output width), V0/V (input volume / output volume)."""
@@ -351,8 +338,8 @@ def cost_table(report: Report) -> Table:
             numbered += 1
         _add_block(table, block, str(numbered) if block.path else "")
     table.add_section()
-    table.add_row("", Text("total", style=STYLES["total"]), Text(_thousands(report.params), style="bold green"),
-                  Text(_millions(report.macs), style="bold magenta"), "", "", "")
+    table.add_row("", Text("total", style=STYLES["total"]), Text(format_fixed(report.params or None, 1e3, 1), style="bold green"),
+                  Text(format_fixed(report.macs or None, 1e6, 1), style="bold magenta"), "", "", "")
     return table
 
 
@@ -437,8 +424,8 @@ def _add_block(table: Table, block: BlockRow, number: str) -> None:
     table.add_row(
         number,
         Text(block.name, style=style or STYLES["token"]),
-        _thousands(block.params),
-        "" if block.failed else _millions(block.macs),
+        format_fixed(block.params or None, 1e3, 1),  # in thousands; 0 as "-"
+        "" if block.failed else format_fixed(block.macs or None, 1e6, 1),  # in millions
         "" if block.failed else str(block.width) if block.width is not None else "-",
         "" if block.failed else _ratio(block.v0_over_v),
         Text("fails", style=STYLES["failed"]) if block.failed else shape_text(block.shape),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OptionError
+from ..format import format_fixed
 
 __all__ = ["COSTS", "pareto_front", "front_table", "pareto_figure", "write_pareto_plot", "parse_pareto"]
 
@@ -83,7 +84,8 @@ def front_table(rows: Sequence[dict[str, Any]], front: Sequence[int], cost: str)
     for i in front:
         row = rows[i]
         value = row[key]
-        shown = f"{value:,.0f}s" if cost == "time" else f"{value:,.0f}" if cost == "params" else f"{value / 1e6:,.2f}M"
+        shown = format_fixed(value, suffix="s") if cost == "time" else format_fixed(value) if cost == "params" \
+            else format_fixed(value, 1e6, 2, "M")
         table.add_row(f"{row['val_acc']:.4f}", shown, _label(row))
     return table
 

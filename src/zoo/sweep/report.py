@@ -79,7 +79,7 @@ def _label(row: dict[str, Any]) -> str:
 
 
 def _table(rows: Sequence[dict[str, Any]], front: set[int]) -> str:
-    from ..train.runs import _macs, _thousands
+    from ..format import format_compact, format_fixed, format_thousands
 
     head = "".join(f'<th class="{c}">{t}</th>' for c, t in (
         ("left", "run"), ("", "acc"), ("", "time s/10<sup>6</sup>"), ("", "params"), ("", "MACs"), ("", "epochs"),
@@ -92,9 +92,9 @@ def _table(rows: Sequence[dict[str, Any]], front: set[int]) -> str:
             f'<tr class="{"front" if i in front else ""}">'
             + _cell(row.get("run"), row.get("run", ""), "left")
             + _cell(acc, f"{acc:.4f}" if acc is not None else "-")
-            + _cell(sec, f"{sec:,.0f}" if sec is not None else "-")
-            + _cell(row.get("params"), _thousands(row.get("params")))
-            + _cell(row.get("macs"), _macs(row.get("macs")))
+            + _cell(sec, format_fixed(sec))
+            + _cell(row.get("params"), format_thousands(row.get("params")))
+            + _cell(row.get("macs"), format_compact(row.get("macs")))
             + _cell(row.get("epochs"), str(row.get("epochs", "-")))
             + _cell(state, state)
             + _cell(_label(row), _label(row), "left blocks") + "</tr>")

@@ -316,26 +316,6 @@ def plot_curves(name: str, history: Sequence[dict[str, Any]],
     return fig
 
 
-def _thousands(value: int | None) -> str:
-    """Parameters as the document writes them: ``1,608k``; a small count as it is.
-
-    >>> _thousands(1_607_818), _thousands(15_034), _thousands(98)
-    ('1,608k', '15k', '98')
-    """
-    if value is None:
-        return "-"
-    return f"{value / 1e3:,.0f}k" if value >= 1000 else str(value)
-
-
-def _macs(value: int | None) -> str:
-    """MACs per image: ``1.81G``, ``140.2M``, ``48.6k``."""
-    if not value:
-        return "-"
-    if value >= 1e9:
-        return f"{value / 1e9:.2f}G"
-    return f"{value / 1e6:,.1f}M" if value >= 1e5 else f"{value / 1e3:,.1f}k"
-
-
 def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
     """The document's table (accuracy, seconds of training per 10^6 examples,
     parameters, blocks) plus MACs and epochs, as a rich ``Table``.
@@ -353,7 +333,7 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
     from rich.table import Table
     from rich.text import Text
 
-    from ..format import plain
+    from ..format import format_compact, format_fixed, format_thousands, plain
 
     table = Table(title=Text(plain(title)), caption="acc: best validation accuracy; time: training s per "
                   "10^6 examples", caption_justify="left") if title else Table()
@@ -365,13 +345,13 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str | None = None):
     table.add_column("blocks", overflow="fold", ratio=1)
     for row in rows:
         acc = f"{row['val_acc']:.4f}" if row.get("val_acc") is not None else "-"
-        seconds = f"{row['seconds_per_1e6']:,.0f}s" if row.get("seconds_per_1e6") is not None else "-"
+        seconds = format_fixed(row.get("seconds_per_1e6"), suffix="s")
         blocks = row.get("blocks") or row.get("run", "")
         if row.get("blocks") and row.get("model") and row["model"] != row["blocks"]:
             blocks = f"{row['model']}: {row['blocks']}"
         epochs = str(row.get("epochs", "-")) + (" stopped" if row.get("stopped") else "")
         # text from a file: printed as it is, never as markup or terminal codes
-        table.add_row(acc, seconds, _thousands(row.get("params")), _macs(row.get("macs")), epochs,
+        table.add_row(acc, seconds, format_thousands(row.get("params")), format_compact(row.get("macs")), epochs,
                       Text(plain(blocks)))
     return table
 

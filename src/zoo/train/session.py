@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OptionError, RunLockedError, TrainingError
+from ..format import format_fixed
 
 __all__ = ["run_folder_name", "RunLock", "resume_differences", "train_run"]
 
@@ -303,7 +304,7 @@ def _train(args, spec, fit, data, distributed, device, say, model, folder, name,
         say(f"{name}: resuming {folder} at epoch {trainer.epoch + 1}"
             + (f", step {trainer.step_in_epoch + 1}" if trainer.step_in_epoch else ""))
     elif folder is not None:
-        say(f"{name}: {fit.params:,} parameters, {fit.macs / 1e6:,.1f}M MACs per image -> {folder}")
+        say(f"{name}: {fit.params:,} parameters, {format_fixed(fit.macs, 1e6, 1, 'M')} MACs per image -> {folder}")
     remaining = args.epochs - trainer.epoch
     try:
         if remaining > 0:
