@@ -120,7 +120,7 @@ def test_set_takes_a_presets_overrides_and_a_block_strings_options():
          "(a classifier's head) and the options of zoo.Config, e.g. fun=gelu"),
         (("r32m", "--set", "nrom=1"), "zoo inspect: error: --set: unknown option 'nrom'; did you mean 'norm'"),
         (("r32m", "--set", "num_classes=-1"),
-         "zoo inspect: error: --set: create('r32m'): head.num_classes must be a whole number >= 0"),
+         "zoo inspect: error: --set: create('r32m'): head.num_classes=-1: must be at least 0"),
         (("r32m", "--set", "head={hiden: [3]}"),
          "zoo inspect: error: --set: create('r32m'): head: unknown head key 'hiden'; did you mean 'hidden'?"),
         (("r32m", "--set", "head={hidden: [3]"),

@@ -55,7 +55,7 @@ def test_options_are_checked_for_the_kind_and_are_option_errors():
         resolve_model("r32m", nrom=1)
     with pytest.raises(zoo.UnknownOptionError, match="head is an override of a preset"):
         resolve_model("cnf8", head={"hidden": [8]})
-    with pytest.raises(zoo.OptionError, match=r"head.num_classes must be a whole number"):
+    with pytest.raises(zoo.OptionError, match=r"head.num_classes=-1: must be at least 0"):
         resolve_model("r32m", num_classes=-1)
     with pytest.raises(zoo.PresetError):  # also a preset's error, as zoo.create raises it
         resolve_model("r32m", num_classes=-1)

@@ -23,7 +23,7 @@ from ..errors import (
 from ..options import DOCUMENT_NAMES, Config, declared_options
 from ..registry.limits import MAX_CHANNELS, MAX_SIDE, MAX_WIDTH
 from ..registry.registry import get_registry
-from ..registry.specs import as_whole, check_activation
+from ..registry.specs import Param, as_whole
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
@@ -32,7 +32,30 @@ if TYPE_CHECKING:
 ENV_PATH = "ZOO_PRESET_PATH"
 KEYS = ("name", "description", "tags", "input", "blocks", "options", "head", "params", "macs")
 REQUIRED = ("name", "description", "input", "blocks", "head")
-HEAD_KEYS = ("num_classes", "hidden", "dropout", "fun")
+
+
+def _hidden_widths(value: Any, where: str) -> list[int]:
+    widths = [] if value is None else [as_whole(h) for h in value] if isinstance(value, (list, tuple)) else [None]
+    if not all(w is not None and 1 <= w <= MAX_WIDTH for w in widths):
+        raise OptionError(f"{where}: must be a list of layer widths >= 1 such as [512, 256], "
+                          f"at most {MAX_WIDTH:,} each")
+    return widths
+
+
+def _probability(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise OptionError(f"{where}: must be a probability 0 <= p < 1")
+    return float(value)
+
+
+# a head's keys, checked as the options are (Param.check): the classifier's arguments
+HEAD = {param.name: param for param in (
+    Param("num_classes", int, min=0, max=MAX_WIDTH, help="the last Linear's outputs; 0: no last Linear"),
+    Param("hidden", validate=_hidden_widths),
+    Param("dropout", float, validate=_probability),
+    Param("fun", str, table="activations"),
+)}
+HEAD_KEYS = tuple(HEAD)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 MAX_TAGS = 16
@@ -311,41 +334,18 @@ def _check_head(head: Any, where: str, lines: dict[str, int], key: str = "head")
             f"{at()}: head must be a mapping such as {{num_classes: 10}}, not {_type_name(head)}"
         )
     for name in head:
-        if name not in HEAD_KEYS:
+        if name not in HEAD:
             raise PresetError(
                 f"{at(str(name))}: unknown head key {name!r}{did_you_mean(str(name), HEAD_KEYS)} "
                 f"(a head takes {', '.join(HEAD_KEYS)})"
             )
     out: dict[str, Any] = {}
-    if "num_classes" in head:
-        n = as_whole(head["num_classes"])
-        if n is None or not 0 <= n <= MAX_WIDTH:
-            raise PresetError(
-                f"{at('num_classes')}: head.num_classes must be a whole number >= 0 "
-                f"(0: no last Linear) and at most {MAX_WIDTH:,}, not {head['num_classes']!r}"
-            )
-        out["num_classes"] = n
-    if "hidden" in head:
-        hidden = head["hidden"]
-        if hidden is None:
-            hidden = []
-        widths = [as_whole(h) for h in hidden] if isinstance(hidden, (list, tuple)) else [None]
-        if not all(w is not None and 1 <= w <= MAX_WIDTH for w in widths):
-            raise PresetError(
-                f"{at('hidden')}: head.hidden must be a list of layer widths >= 1, such as "
-                f"[512, 256] (at most {MAX_WIDTH:,} each), not {hidden!r}"
-            )
-        out["hidden"] = widths
-    if "dropout" in head:
-        p = head["dropout"]
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-            raise PresetError(f"{at('dropout')}: head.dropout must be a probability 0 <= p < 1, not {p!r}")
-        out["dropout"] = float(p)
-    if "fun" in head:
-        try:
-            out["fun"] = check_activation(f"head.fun={head['fun']!r}", head["fun"], get_registry().activations)
-        except OptionError as exc:
-            raise PresetError(f"{at('fun')}: {exc}") from None
+    for name, param in HEAD.items():
+        if name in head:
+            try:
+                out[name] = param.check(head[name], "head.", tables=get_registry() if param.table else None)
+            except OptionError as exc:
+                raise PresetError(f"{at(name)}: {exc}") from None
     return out
 
 

@@ -79,6 +79,11 @@ def in_choices(value: Any, choices: Iterable) -> bool:
     return any(type(value) is type(choice) and value == choice for choice in choices)
 
 
+def _bound(limit: float) -> str:
+    """A min or max as a message writes it: 1,048,576 (``:g`` would write 1.04858e+06), 0.5."""
+    return f"{int(limit):,}" if float(limit).is_integer() else f"{limit:g}"
+
+
 def _show(choice: Any) -> str:
     return repr(choice) if isinstance(choice, str) else str(choice)
 
@@ -152,23 +157,25 @@ class Param:
         if self.choices is not None and not in_choices(value, self.choices):
             return value, one_of
         if self.min is not None and value < self.min:
-            return value, f"must be at least {self.min:g}"
+            return value, f"must be at least {_bound(self.min)}"
         if self.max is not None and value > self.max:
-            return value, f"must be at most {self.max:,g}"
+            return value, f"must be at most {_bound(self.max)}"
         return value, None
 
     def check(self, value: Any, where: str = "option", tables: Tables | None = None) -> Any:
         """``value`` checked and in its type (a numpy integer becomes an int), or an
         :class:`OptionError` ``"option norm=7: must be one of 0, 1, 2, 3 (...)"``.
+        ``where`` ending in a dot is the name's prefix (``"head."``: ``head.dropout=2``).
         ``tables``: the activations and norms a ``table`` parameter is checked against."""
+        label = f"{where}{self.name}={value!r}" if where.endswith(".") else f"{where} {self.name}={value!r}"
         if self.table:
-            return self._in_table(value, f"{where} {self.name}={value!r}", tables)
+            return self._in_table(value, label, tables)
         if self.validate is not None:
-            return self.validate(value, f"{where} {self.name}={value!r}")
+            return self.validate(value, label)
         checked, problem = self.problem(value)
         if problem:
             meaning = f" ({self.help})" if self.help else ""
-            raise OptionError(f"{where} {self.name}={value!r}: {problem}{meaning}")
+            raise OptionError(f"{label}: {problem}{meaning}")
         return checked
 
     def _in_table(self, value: Any, where: str, tables: Tables | None) -> Any:
