@@ -21,8 +21,7 @@ import time
 import torch
 from torch import nn
 
-from zoo import CNN
-from zoo.layers import Residual
+from zoo import CNN, Residual
 
 BLOCKS = "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
 

@@ -100,8 +100,9 @@ def callbacks(args, folder: str) -> list:
 
 
 def measure(args, device, *, channels_last=False, compile=False, amp=None) -> dict:
+    from zoo import Trainer
     from zoo.target import resolve_model
-    from zoo.train import BatchAugment, Trainer
+    from zoo.train import BatchAugment
 
     torch.manual_seed(0)
     model = resolve_model(args.model).with_data(num_classes=10, channels=3).build().to(device)

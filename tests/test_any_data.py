@@ -11,9 +11,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from zoo import Trainer
 from zoo.errors import DataError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, Trainer, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, load_data
 
 
 @pytest.fixture(autouse=True)

@@ -152,7 +152,7 @@ def test_in_place_relu_and_sum_compute_what_the_out_of_place_ones_do(options):
     same outputs and gradients as fresh tensors everywhere, debug statistics included."""
     import copy
 
-    from zoo.layers import Residual
+    from zoo import Residual
 
     torch.manual_seed(0)
     model = zoo.CNN(blocks="cnf16 r r32_3_2 r", **options).train()

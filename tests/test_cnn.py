@@ -5,8 +5,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo import CNN, Change, Config
-from zoo.layers import LayerNormChannels, Residual
+from zoo import CNN, Change, Config, LayerNormChannels, Residual
 
 
 def n_params(module: nn.Module) -> int:

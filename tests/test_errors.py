@@ -153,7 +153,7 @@ def test_config_rejects_non_mapping():
 def test_residual_refuses_a_bad_mult_with_a_zoo_error():
     from torch import nn
 
-    from zoo.layers import Residual
+    from zoo import Residual
 
     with pytest.raises(zoo.OptionError, match="mult=5: must be 0"):
         Residual(nn.Identity(), channels=4, mult=5)

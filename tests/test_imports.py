@@ -153,7 +153,7 @@ def test_no_import_cycles_between_modules_even_through_function_level_imports():
 def test_names_and_references_count_as_imports():
     """What a module loads by name is an import: the lazy tables and ``"module:function"``."""
     graph = import_graph()
-    assert "zoo.cnn" in graph["zoo"] and "zoo.layers" in graph["zoo.plugin"]  # the lazy tables
+    assert "zoo.cnn" in graph["zoo"] and "zoo.layers.residual" in graph["zoo.plugin"]  # the lazy tables
     assert "zoo.layers.norm" in graph["zoo.tokens.norm"]  # Norm(1, "BatchNorm2d", "zoo.layers.norm:...")
 
 
@@ -174,3 +174,56 @@ def test_every_import_goes_down_a_layer_of_contributing():
             if their_entry != entry and their_level >= level:
                 upward.append(f"{module} ({entry}) -> {target} ({their_entry})")
     assert upward == []
+
+
+# Names that two public modules export on purpose, with the reason; nothing else may be.
+SHARED_EXPORTS = {
+    # a user finds it in a built model (isinstance); a plugin builds with it, importing zoo.plugin alone
+    ("zoo.Residual", "zoo.plugin.Residual"),
+    # the same class: Value is Param under the name a token's positional values read as
+    ("zoo.plugin.Value", "zoo.registry.specs.Param"),
+}
+
+
+def exported_twice(modules) -> list[tuple[str, ...]]:
+    """Each object that the ``__all__`` lists of ``modules`` export more than once (from
+    two modules, or under two names), as its sorted ``module.name`` paths. A class, a
+    function or a module is one object under any name; any other value (a number, a
+    tuple) counts under its own name only, since equal small numbers are one object."""
+    import types
+    from collections import defaultdict
+
+    paths: dict[object, list[str]] = defaultdict(list)
+    for module in modules:
+        for name in getattr(module, "__all__", ()):
+            value = getattr(module, name)
+            one_object = callable(value) or isinstance(value, types.ModuleType)
+            paths[id(value) if one_object else (name, id(value))].append(f"{module.__name__}.{name}")
+    return sorted(tuple(sorted(found)) for found in paths.values() if len(found) > 1)
+
+
+def test_the_export_check_finds_a_name_exported_twice():
+    import types
+
+    first, second = types.ModuleType("zoo.first"), types.ModuleType("zoo.second")
+    first.create = second.create = first.build = lambda: None
+    first.LIMIT = second.LIMIT = [1, 2]
+    first.__all__, second.__all__ = ["create", "build", "LIMIT"], ["create", "LIMIT"]
+    assert exported_twice([first, second]) == [("zoo.first.LIMIT", "zoo.second.LIMIT"),
+                                               ("zoo.first.build", "zoo.first.create", "zoo.second.create")]
+    second.LIMIT, second.__all__ = [1, 2], ["LIMIT"]  # an equal value of its own: not the same export
+    assert exported_twice([first, second]) == [("zoo.first.build", "zoo.first.create")]
+
+
+def test_each_public_name_has_one_import_path():
+    """``zoo`` for users, ``zoo.plugin`` for plugin authors, else the module or package
+    that has it (``zoo.train.load_data``): no object in two ``__all__`` lists."""
+    import importlib
+    import pkgutil
+
+    import zoo
+
+    names = ["zoo", *(m.name for m in pkgutil.walk_packages(zoo.__path__, "zoo.") if m.name != "zoo.__main__")]
+    modules = [importlib.import_module(name) for name in names]
+    assert len(modules) > 80 and all(hasattr(m, "__all__") for m in (zoo, zoo.plugin))
+    assert exported_twice(modules) == sorted(SHARED_EXPORTS)

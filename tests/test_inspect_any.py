@@ -339,7 +339,7 @@ def test_work_in_a_models_own_forward_gets_a_row():
     assert report.macs == 16 * 16 * 27 * 8 + 80 + 16 * 16 * 64
 
 
-def assert_every_mac_in_a_row(report: zoo.inspector.Report) -> None:
+def assert_every_mac_in_a_row(report: zoo.Report) -> None:
     """The cost table adds up to the totals, and each module's MACs to its children's."""
     assert sum(b.macs for b in report.blocks) == report.macs, [(b.name, b.macs) for b in report.blocks]
     assert sum(b.params for b in report.blocks) == report.params

@@ -16,8 +16,7 @@ from torch import nn
 
 import zoo
 import zoo.plugin
-from zoo import CNN
-from zoo.layers import Residual
+from zoo import CNN, Residual
 from zoo.monitor import BlockTable, block_stats, block_table, plot_blocks, set_debug
 
 RESNET18_CIFAR = "(cnf64 m) 2r r128_3_2 r r256_3_2 r r512_3_2 r"
@@ -312,7 +311,7 @@ def test_plot_says_why_it_is_empty_instead_of_an_empty_chart():
     fig = plot_blocks(CNN(blocks="c8 r"))  # the README's loop before it turned debug on
     assert [t.get_text() for t in fig.texts] == [
         "no statistics: debug mode is off.\nTurn it on before training (cnn.debug(True),\n"
-        "or zoo.monitor.BlockMonitor(model)), then run forward passes"]
+        "or zoo.BlockMonitor(model)), then run forward passes"]
     assert _bars(fig) == []
 
 

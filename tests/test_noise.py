@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import zoo
-from zoo import CNN, Change
-from zoo.layers import Residual, ShiftFeatures
+from zoo import CNN, Change, Residual
+from zoo.layers import ShiftFeatures
 
 
 def test_a_shift_has_the_documented_statistics_and_is_the_identity_in_eval():

@@ -18,8 +18,8 @@ from rich.console import Console
 from torch import nn
 
 import zoo
-from zoo import CNN, Change, Config, ModelState
-from zoo.layers import Residual, ShiftFeatures
+from zoo import CNN, Change, Config, ModelState, Residual
+from zoo.layers import ShiftFeatures
 
 
 def fill(model: nn.Module) -> nn.Module:

@@ -845,8 +845,8 @@ def test_zoo_extra_uses_the_plugin_api_alone():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True"]  # declarations need no torch
     import zoo.plugin as plugin
+    from zoo import Residual
     from zoo.cnn import BuildContext
-    from zoo.layers import Residual
 
     assert plugin.BuildContext is BuildContext and plugin.Residual is Residual and plugin.MAX_CHANNELS == 65_536
     # the tables travel in the build context: no factory that looks the registry up

@@ -4,8 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from zoo import CNN, Change
-from zoo.layers import LayerNormChannels, Residual
+from zoo import CNN, Change, LayerNormChannels, Residual
 
 
 def r(blocks="r16_3_2", input=8, **options) -> Residual:

@@ -12,9 +12,9 @@ import zoo_extra
 from torch import nn
 
 import zoo
-from zoo import CNN, Change
+from zoo import CNN, Change, Residual
 from zoo.errors import BuildError, OptionError
-from zoo.layers import PadAlign, Residual
+from zoo.layers import PadAlign
 from zoo.plugin import isolated_registry, register_plugin
 from zoo.presets import get_preset, list_presets
 

@@ -82,7 +82,7 @@ def test_the_key_map_is_explicit():
 
 
 def build_bottleneck(ctx, channels, stride):
-    from zoo.layers import Residual
+    from zoo import Residual
 
     width, out = channels, 4 * channels
     block = nn.Sequential(

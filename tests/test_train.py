@@ -13,9 +13,10 @@ import pytest
 import torch
 
 import zoo
+from zoo import Trainer
 from zoo.errors import DataError, OptionError, TrainingError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, Trainer, fit_to_data, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, fit_to_data, load_data
 from zoo.train.augment import random_crop, random_erasing, random_flip
 
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 
 import zoo
+from zoo import Trainer
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Trainer, load_data
+from zoo.train import BatchAugment, load_data
 from zoo.train.loggers import MLflowLogger, TensorBoardLogger
 
 

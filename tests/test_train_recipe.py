@@ -13,9 +13,10 @@ import pytest
 import torch
 from torch import nn
 
+from zoo import Trainer
 from zoo.errors import OptionError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, Recipe, Trainer, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, Recipe, load_data
 from zoo.train.recipe import make_optimizer, no_decay_names
 
 

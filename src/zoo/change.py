@@ -10,7 +10,8 @@ from torch import nn
 from torch.nn.modules.dropout import _DropoutNd
 
 from .errors import OptionError, did_you_mean
-from .layers import Residual, ShiftFeatures
+from .layers.residual import Residual
+from .layers.shift import ShiftFeatures
 
 # weight initialisations of Change.init: name -> (function of the weight, what it is)
 INITS = {
@@ -22,7 +23,8 @@ INITS = {
     "trunc_normal": (lambda w: nn.init.trunc_normal_(w, std=0.02, a=-0.04, b=0.04), "normal, std 0.02, cut at 2 std (ViT's)"),
 }
 
-__all__ = ["Change"]
+# one import path per name: Change is zoo.Change
+__all__: list[str] = []
 
 
 def _per_layer(given: float | Sequence[float], layers: list, what: str, name: str,

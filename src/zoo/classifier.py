@@ -22,7 +22,8 @@ from .layers import create_activation
 from .layers.pool import create_pool
 from .registry.registry import get_registry
 
-__all__ = ["Classifier", "Head", "IMAGENET_MEAN", "IMAGENET_STD"]
+# one import path per name: Classifier is zoo.Classifier
+__all__ = ["Head", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the document normalises CIFAR with these too
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -14,13 +14,13 @@ from .errors import BuildError, OptionError, ZooError
 from .language import GroupNode, Node, TokenNode, expand, parse_blocks
 from .layers import create_activation, create_norm, residual_from_options
 from .layers.pool import GLOBAL_POOLS, create_pool
-from .network import find_cnn
 from .options import Config
 from .registry.limits import MAX_CHANNELS
 from .registry.registry import get_registry
 from .registry.specs import Tables
 
-__all__ = ["CNN", "BuildContext", "build_modules", "find_cnn"]
+# one import path per name: CNN from zoo; BuildContext from zoo.plugin; find_cnn from zoo.network
+__all__ = ["build_modules"]
 
 # Expanded tokens in one network; more is surely a typo. `zoo inspect "2(1000r)"` (the
 # largest network of residual blocks) takes about 5 s on one core; 10,000 took 108 s.
@@ -65,7 +65,7 @@ class BuildContext:
         return [layer for layer in (norm, fun) if layer is not None]
 
     def residual(self, block: nn.Module, out_channels: int, stride: int, before: nn.Module | None = None) -> nn.Module:
-        """``block`` inside a :class:`zoo.layers.Residual` with the skip, scale and
+        """``block`` inside a :class:`zoo.Residual` with the skip, scale and
         after-layers that the options ask for, as the ``r`` token builds it; ``before``
         runs first, for the branch and a projecting skip alike (option ``preact``)."""
         return residual_from_options(block, self.channels, out_channels, stride, self.options, self.tables, before)

@@ -14,37 +14,9 @@ import unicodedata
 import warnings
 from collections.abc import Iterable
 
+# the exceptions and ZooWarning are exported as zoo.ZooError, ...: one import path per name
 __all__ = [
-    "ZooError",
-    "BlockSyntaxError",
-    "TokenValueError",
-    "UnknownTokenError",
-    "OptionError",
-    "SweepError",
-    "UnknownOptionError",
-    "UnknownArgumentError",
-    "BuildError",
-    "ShapeError",
-    "PresetError",
-    "OverrideError",
-    "UnknownModelError",
-    "UnknownPresetError",
-    "PluginError",
-    "PluginClashError",
-    "WeightsError",
-    "MissingExtraError",
-    "DataError",
-    "UnknownDataError",
-    "TrainingError",
-    "ZooWarning",
     "warn",
-    "ExportError",
-    "DeviceError",
-    "OutputPathError",
-    "CheckpointError",
-    "UntrustedCodeError",
-    "DiskFullError",
-    "RunLockedError",
     "nearest",
     "did_you_mean",
 ]

@@ -27,7 +27,8 @@ from .registry.limits import MAX_DEPTH, MAX_REPEAT
 from .registry.registry import Registry, get_registry
 from .registry.specs import Token
 
-__all__ = ["TokenNode", "GroupNode", "Node", "parse_blocks", "expand"]
+# one import path per name: parse_blocks is zoo.parse_blocks
+__all__ = ["TokenNode", "GroupNode", "Node", "expand"]
 
 _OPEN, _CLOSE = "(", ")"
 _DIGITS = "0123456789"  # ASCII only: str.isdigit() would also take '²' and '١'

@@ -13,7 +13,8 @@ from .registry.limits import MAX_CHANNELS, MAX_SIDE
 from .registry.registry import get_registry
 from .registry.specs import Param
 
-__all__ = ["Config", "declared_options", "check_cnn_options"]
+# one import path per name: Config is zoo.Config
+__all__ = ["declared_options", "check_cnn_options"]
 
 
 def declared_options() -> dict[str, Param]:

@@ -11,7 +11,8 @@ Declarations (torch-free):
   ``zoo_activations()``, ``zoo_norms()``
 - :class:`Token` (name, values, help, build), :class:`Value` (a token's positional
   value: name, type, default, doc, min, max, choices), :class:`Option` (a network
-  option a plugin adds: name, default, help, choices): both make a :class:`Param`
+  option a plugin adds: name, default, help, choices): both make a
+  :class:`zoo.registry.specs.Param`, the one parameter type
 - :class:`Activation` (``fun="mish"`` and a token ``mish``), :class:`Norm` (a norm
   kind: ``norm=4`` and the token ``n4``), for the hooks ``zoo_activations()`` and
   ``zoo_norms()``
@@ -42,39 +43,38 @@ from typing import TYPE_CHECKING
 from ._lazy import lazy_attributes
 from .registry.hooks import hookimpl
 from .registry.limits import MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT
-from .registry.specs import Activation, Norm, Option, Param, Token, Value
+from .registry.specs import Activation, Norm, Option, Token, Value
 from .testing import isolated_registry, register_plugin
 from .tokens.residual import check_odd_kernel
+
+_LAZY = {  # torch-backed: imported when a build function first asks
+    "BuildContext": "zoo.cnn",
+    "create_dropout": "zoo.layers.dropout",
+    "Residual": "zoo.layers.residual",
+}
 
 __all__ = [
     "hookimpl",
     "Token",
     "Value",
     "Option",
-    "Param",
     "Activation",
     "Norm",
     "MAX_CHANNELS",
     "MAX_KERNEL",
     "MAX_REPEAT",
-    "BuildContext",
-    "create_dropout",
-    "Residual",
     "check_odd_kernel",
     "register_plugin",
     "isolated_registry",
+    *_LAZY,
 ]
-
-_LAZY = {  # torch-backed: imported when a build function first asks
-    "BuildContext": "zoo.cnn",
-    "create_dropout": "zoo.layers",
-    "Residual": "zoo.layers",
-}
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
+# for type checkers: the names of _LAZY ("as": re-exported)
 if TYPE_CHECKING:
-    from .cnn import BuildContext
-    from .layers import Residual, create_dropout
+    from .cnn import BuildContext as BuildContext
+    from .layers.dropout import create_dropout as create_dropout
+    from .layers.residual import Residual as Residual

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
 
     from .checkpoint import Preprocessing
 
-__all__ = ["Prediction", "predict", "image_paths", "IMAGE_SUFFIXES"]
+# one import path per name: predict is zoo.predict
+__all__ = ["Prediction", "image_paths", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 

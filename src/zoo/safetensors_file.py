@@ -38,8 +38,14 @@ if TYPE_CHECKING:
 
     from torch import nn
 
-__all__ = ["SAFETENSORS_FORMAT", "write_safetensors", "read_spec", "read_preprocessing",
-           "read_weights", "save_for_hf"]
+# one import path per name: save_for_hf is zoo.save_for_hf
+__all__ = [
+    "SAFETENSORS_FORMAT",
+    "write_safetensors",
+    "read_spec",
+    "read_preprocessing",
+    "read_weights",
+]
 
 SAFETENSORS_FORMAT = "zoo-safetensors/1"
 

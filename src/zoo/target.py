@@ -68,10 +68,10 @@ if TYPE_CHECKING:
 
     from .presets import Preset
 
+# one import path per name: create is zoo.create
 __all__ = [
     "ModelSpec",
     "resolve_model",
-    "create",
     "KINDS",
     "CHECKPOINT_SUFFIXES",
     "load_checkpoint",

@@ -33,7 +33,8 @@ from pathlib import Path
 from .registry import registry as _registry
 from .registry.registry import PluginInfo, Registry, get_registry
 
-__all__ = ["register_plugin", "isolated_registry", "install_distribution"]
+# one import path per name: register_plugin, isolated_registry from zoo.plugin
+__all__ = ["install_distribution"]
 
 
 @contextmanager

@@ -11,7 +11,7 @@ the structure of both, and checks every key and shape before it copies anything:
       downsample.0, downsample.1      the Conv2d, BatchNorm2d of its ``align``
     fc                              the head's last Linear (``head.fc``)
 
-So any block built on ``zoo.layers.Residual`` maps, a plugin's bottleneck
+So any block built on ``zoo.Residual`` maps, a plugin's bottleneck
 (conv1..conv3) as well as ``r``. ``register_timm()`` makes each preset the timm
 model ``zoo_<preset>`` (built through timm's ``build_model_with_cfg``: timm's
 pretrained loading and feature extractors), and :func:`load_pretrained` gives a zoo
@@ -41,7 +41,8 @@ from .errors import (
 )
 from .network import find_cnn
 
-__all__ = ["load_timm_weights", "timm_key_map", "register_timm", "load_pretrained", "FeatureMaps"]
+# one import path per name: load_timm_weights, register_timm from zoo
+__all__ = ["timm_key_map", "load_pretrained", "FeatureMaps"]
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)\.(.+)$")
 _INNER = re.compile(r"^(conv|bn)(\d+)$")
@@ -74,7 +75,7 @@ def _zoo_parts(model: nn.Module) -> tuple[str, nn.Module, str, nn.Module | None]
 def _zoo_structure(cnn: nn.Module, prefix: str) -> tuple[list[tuple[str, nn.Module]], list[tuple[str, nn.Module]]]:
     """The stem layers (Conv2d/BatchNorm before the first Residual) and the top-level
     Residuals of ``cnn``, each as (qualified name, module), in module order."""
-    from .layers import Residual
+    from .layers.residual import Residual
 
     stem: list[tuple[str, nn.Module]] = []
     residuals: list[tuple[str, nn.Module]] = []

@@ -56,8 +56,15 @@ from ..errors import OptionError
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["VARIANTS", "BenchResult", "BenchReport", "benchmark", "check_device", "split_variants",
-           "measure_peak"]
+# one import path per name: check_device is zoo.devices.check_device
+__all__ = [
+    "VARIANTS",
+    "BenchResult",
+    "BenchReport",
+    "benchmark",
+    "split_variants",
+    "measure_peak",
+]
 
 VARIANTS = ("channels_last", "compile", "bf16", "fp16", "eager")  # what may follow a target's @
 MODES = ("train", "infer")
@@ -359,7 +366,7 @@ def _make_runner(text: str, *, mode: str, batch: int, device: str, input_size, c
     import torch
 
     from ..export import model_input_size
-    from ..inspector import inspect
+    from ..inspector.inspection import inspect
     from ..target import resolve_model
 
     target, variants = split_variants(text)

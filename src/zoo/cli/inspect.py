@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     _import_flop_counter_without_triton()
-    from ..inspector import inspect
+    from ..inspector.inspection import inspect
     from ..inspector.render import render_report
 
     console = Console(highlight=False)

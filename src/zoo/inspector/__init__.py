@@ -8,8 +8,7 @@ computed on the meta device.
 ``zoo.ModelState(model).layers(depth, input_size=...)`` prints the document's tree.
 """
 
-from .inspection import inspect
-from .model_state import ModelState
-from .report import BlockRow, ModuleRow, Report
+from .report import BlockRow, ModuleRow
 
-__all__ = ["inspect", "ModelState", "Report", "BlockRow", "ModuleRow"]
+# one import path per name: inspect, ModelState and Report are zoo's
+__all__ = ["BlockRow", "ModuleRow"]

@@ -31,7 +31,8 @@ from .report import (
 )
 from .trace import Trace, meta_copy, shapes_of, trace
 
-__all__ = ["inspect", "resolve_target", "InspectedModel", "DEFAULT_SIZE", "input_specs", "takes_images"]
+# one import path per name: inspect is zoo.inspect
+__all__ = ["resolve_target", "InspectedModel", "DEFAULT_SIZE", "input_specs", "takes_images"]
 
 DEFAULT_SIZE = (32, 32)  # H, W for a block string or CNN without an input size (CIFAR's)
 

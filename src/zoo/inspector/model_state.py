@@ -7,7 +7,8 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["ModelState"]
+# one import path per name: ModelState is zoo.ModelState
+__all__: list[str] = []
 
 
 class ModelState:

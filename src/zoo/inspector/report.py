@@ -15,9 +15,14 @@ from torch import nn
 from .describe import describe
 from .trace import Trace
 
+# one import path per name: ModuleRow, BlockRow from zoo.inspector; Report from zoo
 __all__ = [
-    "ModuleRow", "BlockRow", "Report", "build_rows", "build_blocks", "locate_cnn",
-    "add_forward_rows", "IN_FORWARD", "param_count",
+    "build_rows",
+    "build_blocks",
+    "locate_cnn",
+    "add_forward_rows",
+    "IN_FORWARD",
+    "param_count",
 ]
 
 Shape = Any  # a tuple of ints, a list of them, or None
@@ -335,7 +340,7 @@ class remembering_networks:
 
 
 def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
-    """The zoo network of ``model`` (:func:`zoo.cnn.find_cnn`) and its module path."""
+    """The zoo network of ``model`` (:func:`zoo.network.find_cnn`) and its module path."""
     if _FOUND is not None:
         known = _FOUND.get(id(model))
         if known is not None and known[0] is model:

@@ -12,13 +12,12 @@
 every N steps of any training loop.
 """
 
-from .block_monitor import BlockMonitor
 from .plot import plot_blocks
 from .stats import BlockStats, block_stats, residual_blocks, set_debug, update_scales
 from .table import BlockTable, block_table
 
+# one import path per name: BlockMonitor is zoo.BlockMonitor
 __all__ = [
-    "BlockMonitor",
     "BlockStats",
     "BlockTable",
     "block_stats",

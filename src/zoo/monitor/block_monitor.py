@@ -13,7 +13,8 @@ from ..extras import check_installed
 from .stats import DEFAULT_BETA, find_cnn, set_debug, update_scales
 from .table import block_table
 
-__all__ = ["BlockMonitor"]
+# one import path per name: BlockMonitor is zoo.BlockMonitor
+__all__: list[str] = []
 
 
 def _writable_folder(out: str | os.PathLike[str]) -> Path:

@@ -16,7 +16,8 @@ from torch import nn
 from ..extras import require
 from .stats import block_stats, top_level
 
-__all__ = ["plot_blocks", "bar_positions"]
+# one import path per name: plot_blocks is zoo.monitor.plot_blocks
+__all__ = ["bar_positions"]
 
 SLOT_WIDTH = 0.75  # the bars of one top-level block share this much of its slot
 
@@ -163,6 +164,6 @@ def _empty_note(model: nn.Module, rows: list[dict[str, Any]]) -> str | None:
     if all(row["ratio"] is None for row in rows):
         if not any(row["debug"] for row in rows):
             return ("no statistics: debug mode is off.\nTurn it on before training (cnn.debug(True),\n"
-                    "or zoo.monitor.BlockMonitor(model)), then run forward passes")
+                    "or zoo.BlockMonitor(model)), then run forward passes")
         return "no statistics yet: run a forward pass in debug mode first"
     return None

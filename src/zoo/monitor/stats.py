@@ -1,6 +1,6 @@
 """Debug statistics of residual blocks: how much each branch adds to its skip.
 
-In debug mode every :class:`~zoo.layers.Residual` holds a :class:`BlockStats` in its
+In debug mode every :class:`zoo.Residual` holds a :class:`BlockStats` in its
 ``stats`` attribute and calls ``stats.observe(skip, branch)`` on each TRAINING forward.
 Nothing here runs while debug is off: the block's forward then checks one attribute.
 """
@@ -15,17 +15,13 @@ import torch
 from torch import nn
 
 from ..errors import OptionError
-from ..layers import Residual
+from ..layers.residual import Residual
 from ..network import find_cnn  # also imported from here by .block_monitor
 
+# one import path per name: BlockStats, block_stats, residual_blocks, set_debug, update_scales from zoo.monitor
 __all__ = [
-    "BlockStats",
     "ResidualSite",
-    "block_stats",
-    "residual_blocks",
-    "set_debug",
     "top_level",
-    "update_scales",
 ]
 
 DEFAULT_BETA = 0.9

@@ -14,7 +14,8 @@ from torch import nn
 
 from .stats import block_stats
 
-__all__ = ["BlockTable", "block_table", "ratio_bar"]
+# one import path per name: BlockTable, block_table from zoo.monitor
+__all__ = ["ratio_bar"]
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 

@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any
 from .catalog import (  # where presets come from, by name
     find_preset,
     get_preset,
-    list_models,
     list_presets,
     list_tags,
     looks_like_path,
@@ -52,11 +51,10 @@ from .schema import (  # one file -> one Preset
 if TYPE_CHECKING:
     from ..classifier import Classifier
 
+# one import path per name: get_preset is zoo.get_preset, list_models is zoo.list_models
 __all__ = [
     "Preset",
-    "get_preset",
     "find_preset",
-    "list_models",
     "list_presets",
     "list_tags",
     "create",

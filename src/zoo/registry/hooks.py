@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
     from .specs import Activation, Norm, Param, Token
 
-__all__ = ["PROJECT", "hookimpl", "hookspec", "ZooSpec"]
+# one import path per name: hookimpl is zoo.plugin.hookimpl
+__all__ = ["PROJECT", "hookspec", "ZooSpec"]
 
 PROJECT = "zoo"  # the entry-point group, the hook prefix and the built-in plugin's name
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -3,7 +3,8 @@ the presets, the inspector and the plugins' values all check against them)."""
 
 from __future__ import annotations
 
-__all__ = ["MAX_CHANNELS", "MAX_KERNEL", "MAX_REPEAT", "MAX_DEPTH", "MAX_SIDE", "MAX_WIDTH"]
+# one import path per name: MAX_CHANNELS, MAX_KERNEL, MAX_REPEAT from zoo.plugin
+__all__ = ["MAX_DEPTH", "MAX_SIDE", "MAX_WIDTH"]
 
 MAX_CHANNELS = 65_536
 MAX_KERNEL = 63

@@ -33,13 +33,9 @@ from typing import Any, Protocol
 from .. import kinds
 from ..errors import OptionError, PluginError, did_you_mean
 
+# one import path per name: Value, Option, Token, Activation, Norm from zoo.plugin
 __all__ = [
     "Param",
-    "Value",
-    "Option",
-    "Token",
-    "Activation",
-    "Norm",
     "resolve",
     "Tables",
     "check_activation",
@@ -275,7 +271,7 @@ class Token:
 
     ``build(ctx, **values)`` returns the module, or ``(module, out_channels)`` when
     the token changes the number of channels; ``ctx`` is a
-    :class:`zoo.cnn.BuildContext` (incoming ``channels``, ``options``, the token).
+    :class:`zoo.plugin.BuildContext` (incoming ``channels``, ``options``, the token).
     ``build`` may be a ``"package.module:function"`` string, imported on first use,
     so that declaring (and listing) a token never imports torch.
 

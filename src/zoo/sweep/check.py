@@ -46,7 +46,7 @@ def check_variant(variant: Variant, data: Any, batch: int, max_memory: int | Non
     """Parse, build on the meta device for the data's images, and estimate the memory:
     one inspection, as ``zoo train`` makes for a model (its message where it fails)."""
     from ..errors import ShapeError
-    from ..inspector import inspect
+    from ..inspector.inspection import inspect
     from ..target import resolve_model
     from ..train.fitting import FittedModel, fit_to_data
 

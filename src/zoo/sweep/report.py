@@ -106,7 +106,7 @@ def _cost_table(folder: Path, row: dict[str, Any]) -> str:
     from rich.console import Console
 
     from ..checkpoint import read_checkpoint
-    from ..inspector import inspect
+    from ..inspector.inspection import inspect
     from ..inspector.render import cost_table
     from ..target import ModelSpec
 

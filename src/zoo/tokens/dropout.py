@@ -8,7 +8,7 @@ from ..registry.specs import Token, Value
 
 
 def build_dropout(ctx, dim):
-    from ..layers import create_dropout
+    from ..layers.dropout import create_dropout
 
     return create_dropout(ctx.options.drop if dim is None else dim)
 

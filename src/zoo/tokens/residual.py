@@ -16,7 +16,8 @@ def branch_layers(ctx, channels, kernel, stride):
     """Conv2d -> norm_inside -> fun_inside -> drop_inside -> shift_inside -> Conv2d -> norm_block."""
     from torch import nn
 
-    from ..layers import create_dropout, create_shift
+    from ..layers.dropout import create_dropout
+    from ..layers.shift import create_shift
 
     o = ctx.options
     out = channels or ctx.channels

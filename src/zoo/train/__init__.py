@@ -1,8 +1,8 @@
-"""Training: data sets, batch augmentation on the device, :class:`Trainer`, run folders.
+"""Training: data sets, batch augmentation on the device, :class:`zoo.Trainer`, run folders.
 
 ``zoo train`` is a thin command over this package::
 
-    >>> from zoo.train import Trainer, load_data, BatchAugment
+    >>> from zoo.train import load_data, BatchAugment
     >>> data = load_data("digits")
     >>> data.shape, data.num_classes
     ((1, 8, 8), 10)
@@ -34,39 +34,30 @@ _LAZY = {
     "Distributed": "zoo.train.distributed",
     "from_environment": "zoo.train.distributed",
     "Interrupted": "zoo.train.trainer",
-    "Trainer": "zoo.train.trainer",
     "fit_to_data": "zoo.train.fitting",
 }
 
-__all__ = [
-    "AUGMENTATIONS",
-    "BatchAugment",
-    "Callback",
-    "DATA_SETS",
-    "DataSet",
-    "Distributed",
-    "FolderSplit",
-    "Interrupted",
-    "Progress",
-    "Recipe",
-    "Step",
-    "TensorSplit",
-    "Trainer",
-    "fit_to_data",
-    "from_environment",
-    "load_data",
-]
+# the Trainer itself is zoo.Trainer (one import path per name)
+__all__ = [*_LAZY]
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _LAZY)
 
 
+# for type checkers: the names of _LAZY ("as": re-exported)
 if TYPE_CHECKING:
-    from .augment import AUGMENTATIONS, BatchAugment
-    from .callbacks import Callback, Step
-    from .data import DATA_SETS, DataSet, FolderSplit, TensorSplit, load_data
-    from .distributed import Distributed, from_environment
-    from .fitting import fit_to_data
-    from .progress import Progress
-    from .recipe import Recipe
-    from .trainer import Interrupted, Trainer
+    from .augment import AUGMENTATIONS as AUGMENTATIONS
+    from .augment import BatchAugment as BatchAugment
+    from .callbacks import Callback as Callback
+    from .callbacks import Step as Step
+    from .data import DATA_SETS as DATA_SETS
+    from .data import DataSet as DataSet
+    from .data import FolderSplit as FolderSplit
+    from .data import TensorSplit as TensorSplit
+    from .data import load_data as load_data
+    from .distributed import Distributed as Distributed
+    from .distributed import from_environment as from_environment
+    from .fitting import fit_to_data as fit_to_data
+    from .progress import Progress as Progress
+    from .recipe import Recipe as Recipe
+    from .trainer import Interrupted as Interrupted

@@ -34,7 +34,8 @@ import torch
 
 from ..errors import OptionError, did_you_mean
 
-__all__ = ["AUGMENTATIONS", "BatchAugment", "random_flip", "random_crop", "random_erasing"]
+# one import path per name: AUGMENTATIONS, BatchAugment from zoo.train
+__all__ = ["random_flip", "random_crop", "random_erasing"]
 
 AUGMENTATIONS = ("document", "basic", "none")
 

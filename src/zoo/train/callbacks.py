@@ -22,7 +22,7 @@ the trainer reads them together, a step late, and hands them to everyone.
 ...     def on_step(self, trainer, step):
 ...         self.steps += 1
 >>> import torch, zoo
->>> from zoo.train import Trainer
+>>> from zoo import Trainer
 >>> _ = torch.manual_seed(0)
 >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
 >>> count = Count()
@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Callback", "Step", "StepNumbers", "RunFiles", "StatePlots", "as_callbacks"]
+# one import path per name: Callback is zoo.train.Callback, Step is zoo.train.Step
+__all__ = ["StepNumbers", "RunFiles", "StatePlots", "as_callbacks"]
 
 
 @dataclass
@@ -118,7 +119,7 @@ class StatePlots(Callback):
     def __init__(self, states: list[Any], period_state: int = 1, period_plot: int = 0):
         from ..cnn import CNN
         from ..errors import OptionError
-        from ..inspector import ModelState
+        from ..inspector.model_state import ModelState
 
         self.states: list[tuple[str, Any]] = []
         for state in states:

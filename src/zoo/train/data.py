@@ -37,12 +37,8 @@ import torch
 from ..errors import DataError, UnknownDataError, did_you_mean
 from ..extras import require
 
+# one import path per name: DATA_SETS, DataSet, TensorSplit, FolderSplit, load_data from zoo.train
 __all__ = [
-    "DATA_SETS",
-    "DataSet",
-    "TensorSplit",
-    "FolderSplit",
-    "load_data",
     "as_split",
     "DatasetSplit",
     "LoaderSplit",

@@ -20,7 +20,8 @@ from datetime import timedelta
 import torch
 from torch import nn
 
-__all__ = ["Distributed", "from_environment", "launched_by_torchrun", "GlobalBatchNorm2d", "sync_batchnorm"]
+# one import path per name: Distributed, from_environment from zoo.train
+__all__ = ["launched_by_torchrun", "GlobalBatchNorm2d", "sync_batchnorm"]
 
 
 @dataclass

@@ -24,7 +24,8 @@ from typing import Any
 
 from ..errors import DataError, OptionError, ShapeError
 
-__all__ = ["FittedModel", "fit_to_data"]
+# one import path per name: fit_to_data is zoo.train.fit_to_data
+__all__ = ["FittedModel"]
 
 
 @dataclass
@@ -58,7 +59,7 @@ def _chw(size) -> str:
 def fit_to_data(spec: Any, data: Any) -> FittedModel:
     """``spec`` (:class:`zoo.target.ModelSpec`) made for ``data`` (:class:`zoo.train.DataSet`):
     its classes and channels, checked on the meta device with the data's image size."""
-    from ..inspector import inspect
+    from ..inspector.inspection import inspect
 
     notes: list[str] = []
     c, h, w = data.shape

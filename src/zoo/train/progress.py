@@ -8,7 +8,8 @@ from typing import Any
 
 from .callbacks import Callback, Step
 
-__all__ = ["Progress", "epoch_line"]
+# one import path per name: Progress is zoo.train.Progress
+__all__ = ["epoch_line"]
 
 
 def epoch_line(row: dict[str, Any], epochs: int, width: int = 80) -> str:

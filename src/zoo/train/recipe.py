@@ -29,7 +29,8 @@ from typing import Any
 
 from ..errors import OptionError, did_you_mean
 
-__all__ = ["Recipe", "SCHEDULES", "AMP", "list_optimizers", "no_decay_names", "make_optimizer", "make_scheduler"]
+# one import path per name: Recipe is zoo.train.Recipe
+__all__ = ["SCHEDULES", "AMP", "list_optimizers", "no_decay_names", "make_optimizer", "make_scheduler"]
 
 # timm's create_scheduler_v2 names but "plateau", which timm deprecates (its state is not saved: no exact resume)
 SCHEDULES = ("none", "cosine", "tanh", "step", "multistep", "poly", "wsd", "rsqrt", "constant")

@@ -2,7 +2,7 @@
 
 What a run is lives here, not in the command: :func:`train_run` finds or makes the
 run folder, takes its lock, resumes (only a run of the same model, options and data),
-builds the model, trains it with :class:`~zoo.train.Trainer`, and writes
+builds the model, trains it with :class:`zoo.Trainer`, and writes
 ``summary.json``. The command only parses arguments and maps errors to exit codes.
 
 - **A run is identified by what it trains.** Folder names cannot collide between
@@ -277,14 +277,14 @@ def _train(args, spec, fit, data, distributed, device, say, model, folder, name,
     monitor = None
     callbacks = []
     if args.plot_every:
-        from ..cnn import find_cnn
         from ..monitor.stats import residual_blocks
+        from ..network import find_cnn
 
         cnn = find_cnn(model)
         if cnn is not None and not residual_blocks(cnn):
             say(f"{name}: no residual blocks, so no block plots (of dx/x and the scale)")
         elif cnn is not None:
-            from ..monitor import BlockMonitor
+            from ..monitor.block_monitor import BlockMonitor
 
             # debug statistics on, the block plot into the run every --plot-every epochs
             monitor = BlockMonitor(model, every=10**9, table=False, plot_epochs=args.plot_every)

@@ -33,9 +33,10 @@ from .callbacks import Callback, RunFiles, StatePlots, Step, StepNumbers, as_cal
 from .data import TensorSplit, as_split
 from .distributed import Distributed
 from .progress import Progress
-from .recipe import AMP, SCHEDULES, Recipe, make_optimizer, make_scheduler
+from .recipe import Recipe, make_optimizer, make_scheduler
 
-__all__ = ["Trainer", "Recipe", "OPTIMIZERS", "SCHEDULES", "AMP"]
+# one import path per name: Trainer is zoo.Trainer, Recipe zoo.train.Recipe
+__all__ = ["OPTIMIZERS"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")  # the common ones; any name of timm.optim.list_optimizers() works
 CHECK_EVERY = 10  # steps between two readings of the running loss (progress, NaN, loggers)
