@@ -79,7 +79,7 @@ __all__ = [
 
 FORMAT = "zoo-checkpoint/2"
 FORMATS = ("zoo-checkpoint/1", FORMAT)  # what read_checkpoint accepts
-SUFFIXES = (".pt", ".pth")
+SUFFIXES = (".pt", ".pth")  # the files read_checkpoint reads (zoo.target adds .safetensors)
 DATA_KINDS = ("preset", "file", "blocks", "timm", "torchvision")  # specs that are data, not code
 CODE_KINDS = ("factory",)  # zoo.target.KINDS, less "checkpoint", is the two together
 
@@ -356,7 +356,3 @@ def _load_problem(exc: BaseException) -> str:
         return "the file is cut short or damaged"
     return _first_line(exc)[:200]
 
-
-def is_checkpoint_path(text: str) -> bool:
-    """Whether a MODEL argument names a checkpoint file by its suffix."""
-    return text.endswith(SUFFIXES)

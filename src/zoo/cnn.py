@@ -102,12 +102,12 @@ def build_modules(
     return built, channels
 
 
-def _token_texts(built: list, prefix: str) -> dict[str, str]:
+def _built_texts(built: list, prefix: str) -> dict[str, str]:
     """Module path -> the token text it was built from (groups' items too)."""
     texts: dict[str, str] = {}
     for index, (_, text, inner) in enumerate(built):
         texts[f"{prefix}{index}"] = text
-        texts.update(_token_texts(inner, f"{prefix}{index}."))
+        texts.update(_built_texts(inner, f"{prefix}{index}."))
     return texts
 
 
@@ -180,7 +180,7 @@ class CNN(nn.Module):
         self.block_names: list[str] = [name for _, name, _ in built]
         # the token text of each module built from one, by its path in this network
         # ("blocks.1", "blocks.0.1" inside a group): for reports, plots and messages
-        self.token_texts: dict[str, str] = _token_texts(built, "blocks.")
+        self.token_texts: dict[str, str] = _built_texts(built, "blocks.")
         pool = create_pool(self.cfg.pool)
         if pool is not None:
             self.blocks.append(pool)

@@ -30,6 +30,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "tensorboard": ("tensorboard", "tensorboard"),
     "mlflow": ("mlflow", "mlflow"),
     "optuna": ("sweep", "optuna"),
+    "PIL": ("", "pillow"),  # comes with torchvision; no extra of its own
 }
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from .errors import DiskFullError
 
-__all__ = ["atomic_write", "write_text", "write_bytes", "is_disk_full", "disk_full_error"]
+__all__ = ["atomic_write", "write_text", "write_bytes", "is_disk_full", "disk_full_error", "unwritable"]
 
 _FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -53,6 +53,31 @@ def disk_full_error(path: str | os.PathLike, exc: BaseException | None = None) -
     reason = f" ({exc.strerror})" if isinstance(exc, OSError) and exc.strerror else ""
     return DiskFullError(f"disk full: {os.fspath(path)}{reason}; free some space or write elsewhere "
                          "(the file that was there is kept)")
+
+
+def unwritable(folder: str | os.PathLike) -> OSError | None:
+    """Make ``folder`` (and its parents) and write and remove an empty file in it: the
+    error that stops it, or ``None``. Asked before a long run, so that it does not fail
+    at its first checkpoint.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> unwritable(folder / "runs"), sorted(p.name for p in (folder / "runs").iterdir())
+    (None, [])
+    >>> (folder / "file").write_text("")
+    0
+    >>> type(unwritable(folder / "file" / "runs")).__name__
+    'NotADirectoryError'
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".zoo-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return exc
+    return None
 
 
 @contextlib.contextmanager

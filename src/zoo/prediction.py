@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataError, MissingExtraError, OptionError
+from .errors import DataError, OptionError
+from .extras import require
 
 if TYPE_CHECKING:
     import torch
@@ -159,10 +160,7 @@ def _read_image(path: Path, preprocessing: Preprocessing | None) -> tuple[torch.
     import numpy as np
     import torch
 
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:
-        raise MissingExtraError("reading images needs Pillow", hint="pip install pillow") from None
+    Image = require("PIL.Image", "reading images")  # noqa: N806 - the module, named as PIL names it
     notes = []
     try:
         with Image.open(path) as image:
@@ -174,7 +172,7 @@ def _read_image(path: Path, preprocessing: Preprocessing | None) -> tuple[torch.
                     notes.append(f"resized from {image.size[0]}x{image.size[1]} to {w}x{h}")
                     image = image.resize((w, h), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (Image.UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: not an image zoo can read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     tensor = torch.from_numpy(array.copy())
     tensor = tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)

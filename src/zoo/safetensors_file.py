@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import WeightsError
+from .errors import UnknownModelError, WeightsError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -94,9 +94,7 @@ def _metadata(path: str | os.PathLike) -> dict[str, str]:
         with safe_open(os.fspath(path), framework="pt") as handle:
             return handle.metadata() or {}
     except FileNotFoundError:
-        from .errors import UnknownPresetError
-
-        raise UnknownPresetError(f"no safetensors file {os.fspath(path)!r}") from None
+        raise UnknownModelError(f"no safetensors file {os.fspath(path)!r}") from None
     except Exception as exc:  # a file that is not safetensors at all
         raise WeightsError(f"{os.fspath(path)}: not a safetensors file ({exc})") from None
 

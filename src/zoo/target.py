@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .checkpoint import SUFFIXES
 from .errors import (
     BlockSyntaxError,
     BuildError,
@@ -79,7 +80,7 @@ __all__ = [
 ]
 
 KINDS = ("preset", "file", "blocks", "checkpoint", "timm", "torchvision", "factory")
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".safetensors")  # .pt/.pth: zoo.checkpoint; .safetensors: zoo.safetensors_file
+CHECKPOINT_SUFFIXES = (*SUFFIXES, ".safetensors")  # zoo.checkpoint's files; zoo.safetensors_file's
 _PREFIXES = {"timm": "timm", "torchvision": "torchvision", "tv": "torchvision"}
 MODEL_KINDS = (  # what a MODEL may be: for messages and the commands' help
     "a preset name (zoo list), a YAML preset file, a block string (quoted), a checkpoint "

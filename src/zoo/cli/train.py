@@ -268,15 +268,12 @@ class _Say:
 
 def _check_out(out: Path) -> None:
     from ..errors import TrainingError
+    from ..files import unwritable
 
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".zoo-write-test-{id(out)}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
+    exc = unwritable(out)
+    if exc is not None:
         raise TrainingError(f"--out {out}: cannot write there ({exc.strerror or exc}); give a folder you can "
-                            "write to") from None
+                            "write to")
 
 
 def recipe_from_args(args: argparse.Namespace):

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import OptionError, TrainingError
+from ..files import unwritable
 from .augment import BatchAugment
 from .callbacks import Callback, RunFiles, StatePlots, Step, StepNumbers, as_callbacks
 from .data import TensorSplit, as_split
@@ -754,11 +755,7 @@ def _checksum(model: nn.Module) -> float:
 
 
 def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".zoo-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
+    exc = unwritable(folder)
+    if exc is not None:
         raise TrainingError(f"cannot write to {folder}: {exc.strerror or exc}; give a folder you can write "
-                            "to with --out DIR") from None
+                            "to with --out DIR")
