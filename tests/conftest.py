@@ -31,6 +31,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's bundled digits as zoo loads them, once for the whole run (about
+    1.5 s); tests only read it."""
+    from zoo.train import load_data
+
+    return load_data("digits")
+
+
 # -- the inspector never changes a model (issue 21) ------------------------------------------
 
 _HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from zoo.errors import DataError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, Trainer, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, Trainer
 
 
 @pytest.fixture(autouse=True)
@@ -38,10 +38,6 @@ class Digits(Dataset):
         self.reads += 1
         return self.images[i], int(self.labels[i])
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
 
 
 def build(seed: int = 0):

@@ -15,7 +15,7 @@ import torch
 import zoo
 from zoo.errors import DataError, OptionError, TrainingError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, Trainer, fit_to_data, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, Trainer, fit_to_data
 from zoo.train.augment import random_crop, random_erasing, random_flip
 
 
@@ -26,10 +26,6 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
 
 
 def build(blocks: str, seed: int = 0, dropout: float = 0.0, **options):

@@ -11,7 +11,7 @@ import torch
 
 import zoo
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Trainer, load_data
+from zoo.train import BatchAugment, Trainer
 from zoo.train.loggers import MLflowLogger, TensorBoardLogger
 
 
@@ -22,10 +22,6 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
 
 
 def trainer_for(digits, out, callbacks, **knobs):

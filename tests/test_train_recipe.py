@@ -15,7 +15,7 @@ from torch import nn
 
 from zoo.errors import OptionError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, Recipe, Trainer, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, Recipe, Trainer
 from zoo.train.recipe import make_optimizer, no_decay_names
 
 
@@ -26,10 +26,6 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
 
 
 def build(blocks: str = "cnf8 m r16", seed: int = 0, **options):
