@@ -15,13 +15,7 @@ from zoo.errors import DataError
 from zoo.target import resolve_model
 from zoo.train import BatchAugment, Callback, Interrupted, Trainer
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Digits(Dataset):
@@ -37,7 +31,6 @@ class Digits(Dataset):
     def __getitem__(self, i: int):
         self.reads += 1
         return self.images[i], int(self.labels[i])
-
 
 
 def build(seed: int = 0):

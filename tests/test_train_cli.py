@@ -29,33 +29,6 @@ def zoo(*args: str, cwd: Path, timeout: float = 120, check: int | None = 0) -> s
     return out
 
 
-class Result:
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
-@pytest.fixture
-def run(monkeypatch, tmp_path, capsys):
-    """``zoo ARGS`` in this process (``zoo.cli.main``), in ``tmp_path``, on one thread."""
-    from zoo.cli import main
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "80")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-
-    def call(*args: str, check: int | None = 0) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        if check is not None:
-            assert code == check, out + err
-        return Result(code, out, err)
-
-    yield call
-    torch.set_num_threads(threads)
-
-
 def main_in(cwd: Path, *args: str) -> tuple[int, str, str]:
     """``zoo ARGS`` in this process, in ``cwd``, on one thread: (exit code, stdout, stderr)."""
     import contextlib

@@ -14,14 +14,7 @@ from zoo.target import resolve_model
 from zoo.train import BatchAugment, Trainer
 from zoo.train.loggers import MLflowLogger, TensorBoardLogger
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer_for(digits, out, callbacks, **knobs):

@@ -18,14 +18,7 @@ from zoo.target import resolve_model
 from zoo.train import BatchAugment, Callback, Interrupted, Recipe, Trainer
 from zoo.train.recipe import make_optimizer, no_decay_names
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(blocks: str = "cnf8 m r16", seed: int = 0, **options):
