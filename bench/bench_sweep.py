@@ -8,7 +8,9 @@ process, one thread: the sweep through ``run_sweep`` (checks of every variant, t
 Optuna study in its journal file, one epoch at a time with the pruner asked, no
 pruning so that both train the same), the baseline as ``zoo train`` does, a
 ``Trainer.fit(epochs)`` per variant. Repeats alternate which goes first; the ratio
-sweep / baseline of the median wall times, after one untimed run of each (imports) is reported (target <= 1.05).
+sweep / baseline of the median wall times, after one untimed run of each (imports), is
+reported (target <= 1.05), with the median of the repeats' own ratios and the
+ratio of the best repeats.
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ import time
 from pathlib import Path
 
 import torch
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """The machine's fp32 peak on this run's thread count: the best of a few n x n products."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
 
 
 def baseline(space, settings, out: Path) -> float:
@@ -74,6 +88,7 @@ def main() -> None:
         warm(SearchSpace.from_grid(args.template, [args.grid[0].split(",")[0]] + args.grid[1:]),
              SweepSettings(**{**settings.__dict__, "epochs": 1}), out)
         shutil.rmtree(out, ignore_errors=True)
+    peaks = [matmul_gflops()]
     times: dict[str, list[float]] = {"sweep": [], "baseline": []}
     for repeat in range(args.repeats):
         order = ("sweep", "baseline") if repeat % 2 == 0 else ("baseline", "sweep")
@@ -83,11 +98,13 @@ def main() -> None:
                 times[name].append((sweep if name == "sweep" else baseline)(space, settings, out))
             finally:
                 shutil.rmtree(out, ignore_errors=True)
+        peaks.append(matmul_gflops())
         print(f"repeat {repeat + 1}: sweep {times['sweep'][-1]:.2f} s, one after another {times['baseline'][-1]:.2f} s",
               flush=True)
     s, b = statistics.median(times["sweep"]), statistics.median(times["baseline"])
     print(f"{len(space.grid())} variants x {args.epochs} epochs on {args.data}, {platform.machine()}, "
-          f"torch {torch.__version__}, 1 thread")
+          f"torch {torch.__version__}, 1 thread; fp32 matmul peak on that thread {min(peaks):.0f}-{max(peaks):.0f} "
+          f"GFLOP/s (measured before and after each repeat: a steady peak says the machine was quiet)")
     print(f"median: sweep {s:.2f} s, one after another {b:.2f} s, sweep / one after another {s / b:.3f} "
           f"(best repeats {min(times['sweep']) / min(times['baseline']):.3f}, median of the paired repeats "
           f"{statistics.median(a / b for a, b in zip(times['sweep'], times['baseline'])):.3f})")

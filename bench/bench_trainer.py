@@ -10,7 +10,9 @@ images in memory on the device; the hand loop is forward, loss, zero_grad,
 backward, step over batches sliced beforehand. Each repeat times one epoch of each,
 in alternating order, so that the machine's noise hits both alike; the ratio
 hand/trainer of the median epoch times is reported (1.00: the trainer costs
-nothing; the target is >= 0.97). ``--channels-last``, ``--compile`` and ``--amp``
+nothing; the target is >= 0.97), with the median of the repeats' own ratios
+("paired": each repeat's two epochs ran back to back, under the same load) and the
+ratio of the best epochs. ``--channels-last``, ``--compile`` and ``--amp``
 apply to both loops and are measured against the plain fp32 loop as well. A large
 fp32 matrix product in the same run gives the machine's peak, to say how much of it
 the training step uses. The trainer runs as a user runs it: with a callback of the
@@ -130,7 +132,8 @@ def measure(args, device, *, channels_last=False, compile=False, amp=None) -> di
             ours.append(trainer_epoch(trainer, device))
     examples = len(x)
     return {"hand": statistics.median(hand), "trainer": statistics.median(ours),
-            "hand_best": min(hand), "trainer_best": min(ours), "examples": examples}
+            "hand_best": min(hand), "trainer_best": min(ours), "examples": examples,
+            "paired": statistics.median(h / o for h, o in zip(hand, ours))}
 
 
 def main() -> None:
@@ -170,7 +173,7 @@ def main() -> None:
     if extra:
         settings.append(("+".join(k.replace("_", "-") if v is True else f"amp {v}" for k, v in extra.items()), extra))
     base = None
-    print(f"{'setting':<24} {'hand ex/s':>10} {'trainer ex/s':>13} {'hand/trainer':>13} {'best':>6} "
+    print(f"{'setting':<24} {'hand ex/s':>10} {'trainer ex/s':>13} {'hand/trainer':>13} {'paired':>7} {'best':>6} "
           f"{'vs fp32':>8} {'% peak':>7}")
     for name, options in settings:
         result = measure(args, device, **options)
@@ -180,7 +183,7 @@ def main() -> None:
         base = base or speed
         flops = 3 * 2 * macs * speed / 1e9  # forward + backward ~ 3 x forward
         print(f"{name:<24} {result['examples'] / result['hand']:>10,.0f} {speed:>13,.0f} {ratio:>13.3f} "
-              f"{best:>6.3f} {speed / base:>7.2f}x {100 * flops / peak:>6.1f}%")
+              f"{result['paired']:>7.3f} {best:>6.3f} {speed / base:>7.2f}x {100 * flops / peak:>6.1f}%")
 
 
 if __name__ == "__main__":

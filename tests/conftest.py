@@ -31,6 +31,57 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (a module takes it with ``pytestmark =
+    pytest.mark.usefixtures("one_thread")``): on a shared 2-core machine two OpenMP
+    threads wait on each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Result:
+    """What ``run`` gives back: the exit code and what the command printed."""
+
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+        self.returncode, self.stdout, self.stderr = code, out, err  # subprocess's names too
+
+
+@pytest.fixture
+def run(monkeypatch, tmp_path, capsys, one_thread):
+    """``run("train", ...)``: ``zoo ARGS`` in this process (``zoo.cli.main``), in
+    ``tmp_path``, at 80 columns, on one thread; ``check`` is the exit code it must end
+    with (``None``: any)."""
+    from zoo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "80")
+
+    def call(*args: str, check: int | None = 0) -> Result:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        if check is not None:
+            assert code == check, out + err
+        return Result(code, out, err)
+
+    return call
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's bundled digits as zoo loads them, once for the whole run (about
+    1.5 s); tests only read it."""
+    from zoo.train import load_data
+
+    return load_data("digits")
+
+
 # -- the inspector never changes a model (issue 21) ------------------------------------------
 
 _HOOK_TABLES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",

@@ -14,15 +14,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from zoo import Trainer
 from zoo.errors import DataError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, load_data
+from zoo.train import BatchAugment, Callback, Interrupted
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Digits(Dataset):
@@ -38,11 +32,6 @@ class Digits(Dataset):
     def __getitem__(self, i: int):
         self.reads += 1
         return self.images[i], int(self.labels[i])
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
 
 
 def build(seed: int = 0):

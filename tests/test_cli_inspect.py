@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ZOO = [sys.executable, "-m", "zoo", "inspect"]
 
 
@@ -21,6 +23,7 @@ def lines(out: str) -> list[str]:
     return [line.rstrip() for line in out.splitlines()]
 
 
+@pytest.mark.slow  # ~6 s on an idle core
 def test_the_documents_second_table_from_the_command_line():
     out = zoo_inspect("r64 m r128 m r256 m r512 m", "--input", "3,32,32")
     assert out.returncode == 0, out.stderr
@@ -61,6 +64,7 @@ def test_resnet18_cifar_is_the_readme_command():
     assert text[-1] == "11,173,962 parameters (11,173,962 trainable, 0 frozen), 140,186,624 MACs per image"
 
 
+@pytest.mark.slow  # ~5 s on an idle core
 def test_json_options_and_depth():
     out = zoo_inspect("cnf8 m r16_3_2", "--input", "1,12,12", "--set", "fun=gelu", "--set", "mult=1", "--json")
     assert out.returncode == 0, out.stderr
@@ -79,6 +83,7 @@ def test_json_options_and_depth():
     assert data["macs"] == 72 * 144 + (1_152 + 2_304 + 128) * 9  # cnf8 on 12x12, r16_3_2 on 3x3
 
 
+@pytest.mark.slow  # ~5 s on an idle core
 def test_a_failing_model_shows_the_tree_up_to_the_block_and_exits_1():
     # InstanceNorm (norm kind 3) cannot normalise a 1x1 image: a shape that cannot work
     out = zoo_inspect("(cnf64_7_2 m3_2_1) 2r r128_3_2 r r256_3_2 r r512_3_2 r", "--input", "3,16,16",
@@ -108,6 +113,7 @@ def test_a_failing_model_shows_the_tree_up_to_the_block_and_exits_1():
     assert json.loads(out.stdout)["output"] == [1, 512]
 
 
+@pytest.mark.slow  # ~5 s on an idle core
 def test_set_takes_a_presets_overrides_and_a_block_strings_options():
     out = zoo_inspect("r32m", "--set", "num_classes=100", "--set", "head={hidden: [64]}", "--json")
     assert out.returncode == 0, out.stderr
@@ -153,6 +159,7 @@ def test_bad_arguments_exit_2_and_bad_models_exit_1():
     assert out.returncode == 1 and out.stderr.startswith("zoo: error: unknown token 'q7' (column 6)")
 
 
+@pytest.mark.slow  # ~5 s on an idle core
 def test_set_input_changes_the_channels_of_the_presets_input_and_printed_sizes_paste_back():
     """README: ``--set input=C`` for a preset; any size zoo prints (3×64×64) is an --input."""
     out = zoo_inspect("resnet18_cifar", "--set", "input=1", "--json")
@@ -174,6 +181,7 @@ def test_yaml_file_target(tmp_path):
     assert (data["name"], data["input"], data["output"]) == ("tiny", [1, 1, 12, 12], [1, 3])
 
 
+@pytest.mark.slow  # ~3 s on an idle core
 def test_the_command_skips_triton_and_the_slow_meta_kernels():
     # `zoo inspect` must cost little more than `import torch`: no triton (imported by
     # torch.utils.flop_counter), no torch._dynamo or sympy (torch's Python meta kernels)

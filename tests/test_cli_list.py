@@ -66,6 +66,7 @@ def test_list_everything():
     assert "11,173,962" in cifar and "140.2 M" in cifar
 
 
+@pytest.mark.slow  # ~8 s on an idle core
 def test_user_presets_without_counts_say_how_to_write_them(tmp_path):
     (tmp_path / "mine.yaml").write_text(
         "name: mine\ndescription: my first net\ninput: [1, 28, 28]\nblocks: cnf8 m\nhead: {num_classes: 10}\n")

@@ -193,6 +193,7 @@ def test_mixed_sizes_and_modes_are_resized_and_made_rgb_and_said(tmp_path):
     assert load_data(f"folder:{root}", size=16).shape == (3, 16, 16)
 
 
+@pytest.mark.slow  # ~5 s on an idle core
 @pytest.mark.parametrize("workers", [0, 1])
 def test_an_image_damaged_after_its_header_is_named_in_one_line_even_from_a_worker(tmp_path, workers):
     root = _tree(tmp_path / "imgs", size=(32, 32))

@@ -41,6 +41,7 @@ def checkpoint(tmp_path: Path) -> tuple[Path, torch.nn.Module]:
     return path, model
 
 
+@pytest.mark.slow  # ~5 s on an idle core
 def test_onnx_file_from_the_command_runs_in_onnxruntime_like_the_trained_model(tmp_path, capsys):
     ort = pytest.importorskip("onnxruntime")
     weights, model = checkpoint(tmp_path)

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("torch", "timm", "torchvision", "matplotlib")
 
 
@@ -17,6 +19,7 @@ def test_import_zoo_imports_no_heavy_module():
     assert imported_after("import zoo") == dict.fromkeys(HEAVY, False)
 
 
+@pytest.mark.slow  # ~4 s on an idle core
 def test_torch_loads_on_first_use_of_a_torch_name():
     assert imported_after("import zoo; zoo.CNN") == {"torch": True, "timm": False, "torchvision": False,
                                                      "matplotlib": False}

@@ -330,6 +330,7 @@ def test_billions_of_parameters_cost_no_memory():
     assert [round(b.params / 1e6, 1) for b in report.blocks[:2]] == [151.1, 302.0]
 
 
+@pytest.mark.slow  # ~4 s on an idle core
 def test_inspecting_a_zoo_network_imports_neither_dynamo_nor_sympy():
     # torch's Python meta kernels import torch._dynamo and sympy on first use (~1 s);
     # the fast shape rules must answer every operator zoo's own tokens use

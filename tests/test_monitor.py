@@ -359,6 +359,7 @@ def test_a_monitor_that_saves_plots_without_matplotlib_fails_when_created(monkey
     assert zoo.BlockMonitor(cnn, every=100, table=False).out is None  # no plots asked for: fine
 
 
+@pytest.mark.slow  # ~4 s on an idle core
 def test_import_zoo_and_plotting_use_no_pyplot():
     code = textwrap.dedent("""
         import sys, torch, zoo

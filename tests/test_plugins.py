@@ -425,6 +425,7 @@ def test_inspector_tree_and_cost_table_show_plugin_tokens():
     assert '"token": "se4"' in text and '"type": "SqueezeExcite"' in text and '"token": "rb32_3_2"' in text
 
 
+@pytest.mark.slow  # ~4 s on an idle core
 def test_zoo_inspect_command_shows_plugin_tokens():
     out = run_zoo("inspect", "c64 rb16 se4", "--input", "3,8,8", "--json")
     assert out.returncode == 0, out.stderr
@@ -484,6 +485,7 @@ def test_a_broken_plugin_is_named_and_everything_else_keeps_working(broken_site)
     assert next(line for line in text if line.startswith("zoo-broken ")).split() == ["zoo-broken", "0.3.0", "failed"]
 
 
+@pytest.mark.slow  # ~3 s on an idle core
 def test_a_network_builds_beside_a_broken_plugin(broken_site):
     out = run_python("import zoo; print(zoo.CNN(input=64, blocks='c8 r rb4').out_channels)", site=broken_site)
     assert out.returncode == 0, out.stderr
@@ -495,6 +497,7 @@ def test_a_network_builds_beside_a_broken_plugin(broken_site):
     )
 
 
+@pytest.mark.slow  # ~3 s on an idle core
 def test_unknown_token_names_the_plugins_that_failed(broken_site):
     code = "import zoo.plugin\ntry:\n    zoo.CNN(blocks='c8 shuffle2')\nexcept zoo.UnknownTokenError as e:\n    print(e)"
     out = run_python(code, site=broken_site)
@@ -597,6 +600,7 @@ def _toml_value(text: str, key: str) -> str:
     return re.search(rf'^{key} = "([^"]+)"', text, re.M).group(1)
 
 
+@pytest.mark.slow  # ~4 s on an idle core
 def test_the_plugin_in_contributing_works_as_written(tmp_path):
     files, test = contributing_example()
     assert sorted(files) == ["zoo-shuffle/pyproject.toml", "zoo-shuffle/src/zoo_shuffle/__init__.py",

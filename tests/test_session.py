@@ -19,25 +19,6 @@ from zoo.cli import main
 from zoo.train.session import RunLock, run_folder_name
 
 
-@pytest.fixture
-def run(monkeypatch, tmp_path, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COLUMNS", "80")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-
-    def call(*args: str, check: int | None = 0) -> SimpleNamespace:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        if check is not None:
-            assert code == check, out + err
-        return SimpleNamespace(code=code, out=out, err=err)
-
-    yield call
-    torch.set_num_threads(threads)
-
-
 def _name(kind: str, text: str) -> str:
     return run_folder_name(SimpleNamespace(kind=kind, text=text, name=text.split(":", 1)[-1]))
 

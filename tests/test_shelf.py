@@ -150,6 +150,7 @@ def macs(model: nn.Module) -> int:
 # -- the presets -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # ~3 s on an idle core
 def test_the_shelf_counts_and_papers():
     for name, (params, n_macs) in SHELF.items():
         preset = get_preset(name)

@@ -16,21 +16,10 @@ import zoo
 from zoo import Trainer
 from zoo.errors import DataError, OptionError, TrainingError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, fit_to_data, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, fit_to_data
 from zoo.train.augment import random_crop, random_erasing, random_flip
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads wait on each other
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(blocks: str, seed: int = 0, dropout: float = 0.0, **options):

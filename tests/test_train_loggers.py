@@ -12,21 +12,10 @@ import torch
 import zoo
 from zoo import Trainer
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, load_data
+from zoo.train import BatchAugment
 from zoo.train.loggers import MLflowLogger, TensorBoardLogger
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def trainer_for(digits, out, callbacks, **knobs):

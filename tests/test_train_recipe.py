@@ -16,21 +16,10 @@ from torch import nn
 from zoo import Trainer
 from zoo.errors import OptionError
 from zoo.target import resolve_model
-from zoo.train import BatchAugment, Callback, Interrupted, Recipe, load_data
+from zoo.train import BatchAugment, Callback, Interrupted, Recipe
 from zoo.train.recipe import make_optimizer, no_decay_names
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(blocks: str = "cnf8 m r16", seed: int = 0, **options):
