@@ -19,7 +19,7 @@ from .registry.limits import MAX_CHANNELS
 from .registry.registry import get_registry
 from .registry.specs import Tables
 
-# one import path per name: CNN from zoo; BuildContext from zoo.plugin; find_cnn from zoo.network
+# one import path per name: CNN is zoo.CNN, BuildContext zoo.plugin.BuildContext
 __all__ = ["build_modules"]
 
 # Expanded tokens in one network; more is surely a typo. `zoo inspect "2(1000r)"` (the
