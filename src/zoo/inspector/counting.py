@@ -46,6 +46,9 @@ if _Base is not None and _raw is not None:
         "sym_is_contiguous", "is_contiguous", "is_strides_like_format", "is_non_overlapping_and_dense",
         "size", "sym_size", "stride", "sym_stride", "storage_offset", "sym_storage_offset", "numel",
         "sym_numel", "dim") if hasattr(torch.ops.aten, name)}
+    # the operators torch's handler leaves to the modes below it (NotImplemented)
+    _LEFT = _SHAPE_QUERIES | {op for op in (getattr(torch.ops.aten.is_contiguous, "memory_format", None),
+                                            getattr(torch.ops.prim.layout, "default", None)) if op is not None}
 
     class _UnguardedMode(_Base):  # type: ignore[misc, valid-type]
         @classmethod
@@ -53,11 +56,22 @@ if _Base is not None and _raw is not None:
             return False
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            shapes = self.counter.shapes
             if _is_plain(func):  # what torch's handler does for it, without the detour
                 kwargs = kwargs or {}
-                out = func(*args, **kwargs)
+                out = func(*args, **kwargs) if shapes is None else shapes.__torch_dispatch__(func, types, args, kwargs)
                 return self.counter._count_flops(func._overloadpacket, out, args, kwargs)
-            return _raw(self, func, types, args, kwargs)
+            if shapes is None or func in _LEFT or isinstance(func, torch._ops.HigherOrderOperator):
+                return _raw(self, func, types, args, kwargs)
+            # torch's handler, with the shape mode's answer where it would call the mode below
+            kwargs = kwargs or {}
+            if func not in self.counter.flop_registry and func is not torch.ops.prim.device.default:
+                with self:
+                    done = func.decompose(*args, **kwargs)
+                    if done is not NotImplemented:
+                        return done
+            out = shapes.__torch_dispatch__(func, types, args, kwargs)
+            return self.counter._count_flops(func._overloadpacket, out, args, kwargs)
 else:  # pragma: no cover - another torch layout
     _UnguardedMode = None
 
@@ -97,6 +111,30 @@ def _shapes(value):
     return value
 
 
+def _mm_of(formula):
+    """addmm's and baddbmm's formula on shapes: they call mm's and bmm's wrapped
+    formulas, each a pytree walk of its arguments (most of a Linear's counting)."""
+    raw = getattr(formula, "__wrapped__", None)
+    return None if raw is None else lambda _self, a, b, *args, **kwargs: raw(a, b)
+
+
+_RAW_FORMULAS = {  # packet -> formula on shapes; None: torch's formula as registered
+    packet: _mm_of(getattr(flop_counter, inner, None))
+    for packet, inner in ((torch.ops.aten.addmm, "mm_flop"), (torch.ops.aten.baddbmm, "bmm_flop"))
+}
+
+
+def _on_shapes(packet, formula):
+    """torch's formula ``formula`` of ``packet`` taking shapes (without its pytree
+    walk of the arguments), or None where it takes the tensors themselves."""
+    found = _RAW_FORMULAS.get(packet, _RAW_FORMULAS)
+    if found is _RAW_FORMULAS:
+        raw = getattr(formula, "__wrapped__", None)
+        found = raw if raw is not None and getattr(formula, "__name__", "") == getattr(raw, "__name__", None) else None
+        _RAW_FORMULAS[packet] = found
+    return found
+
+
 class MacCounter(flop_counter.FlopCounterMode):
     """Count the MACs of everything run inside ``with MacCounter() as c:``.
 
@@ -120,6 +158,18 @@ class MacCounter(flop_counter.FlopCounterMode):
             self.flop_registry, self.mod_tracker = shared["flop_registry"], shared["mod_tracker"]
         self._flops = 0
         self._fast = _UnguardedMode is not None and hasattr(self, "mod_tracker")
+        # a MetaShapeMode whose answers this counter takes in its own handler instead of
+        # calling the mode below (one Python dispatch per operator, not two): see :meth:`with_shapes`
+        self.shapes = None
+
+    def with_shapes(self, shapes) -> bool:
+        """Answer each operator through ``shapes`` (a ``MetaShapeMode``, not entered)
+        as if it were the mode just below this one; False where this torch's layout
+        does not allow it (then enter ``shapes`` below the counter as usual)."""
+        if not self._fast:  # pragma: no cover - another torch layout
+            return False
+        self.shapes = shapes
+        return True
 
     @property
     def fast(self) -> bool:
@@ -144,10 +194,10 @@ class MacCounter(flop_counter.FlopCounterMode):
             return super()._count_flops(func_packet, out, args, kwargs)
         formula = self.flop_registry.get(func_packet)
         if formula is not None:
-            raw = getattr(formula, "__wrapped__", None)  # torch's formula on shapes, without its pytree walk
-            if raw is not None and getattr(formula, "__name__", "") == getattr(raw, "__name__", None):
+            raw = _on_shapes(func_packet, formula)
+            if raw is not None:
                 self._flops += raw(*_shapes(args), out_shape=_shapes(out),
-                                   **{k: _shapes(v) for k, v in kwargs.items()})
+                                   **{k: _shapes(v) for k, v in kwargs.items()} if kwargs else {})
             else:
                 self._flops += formula(*args, **kwargs, out_val=out)
         return out

@@ -24,6 +24,7 @@ where it ran. A TorchScript module is one leaf running a private copy
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import weakref
 from collections import OrderedDict
@@ -561,7 +562,8 @@ def trace(
             args, kw = real_inputs
             real = _RealValues(traced, original, reads, names, shape_mode, recorder)
         try:
-            with torch.no_grad(), shape_mode, counter:
+            below = contextlib.nullcontext() if counter.with_shapes(shape_mode) else shape_mode
+            with torch.no_grad(), below, counter:
                 result.output = shapes_of(traced(*args, **kw))
         except Exception as error:  # the model's own failure, or one of the meta device
             chain = [(module, call.inputs) for module, (_, _, call, _) in zip(recorder.modules, recorder.stack)]
