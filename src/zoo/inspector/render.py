@@ -746,7 +746,7 @@ def _cost_plain(report: Report) -> list[str]:
     cache = report.__dict__.setdefault("_tables", {})
     key = ("plain costs", len(report.blocks))
     if key not in cache:
-        lines = _grid_lines(_cost_grid(report), "   ")
+        lines, _ = _grid_lines(_cost_grid(report), "   ")
         rule = "─" * cell_len(lines[0])
         cache[key] = [lines[0], rule, *lines[1:-1], rule, lines[-1]]
     return cache[key]
@@ -769,19 +769,23 @@ def _plain_columns(table: Table, gap: str) -> list[str]:
     return lines
 
 
-def _grid_lines(grid: _Grid, gap: str) -> list[str]:
-    """:func:`_plain_columns` of the table drawn from ``grid``, without drawing it."""
-    columns = [[header] + [_plain_cell(row[i]) for row in grid.rows] for i, (header, _) in enumerate(grid.columns)]
-    widths = [max(_cell_len(t) for t in column) for column in columns]
+def _grid_lines(grid: _Grid, gap: str) -> tuple[list[str], list[int]]:
+    """:func:`_plain_columns` of the table drawn from ``grid``, without drawing it; and
+    the widths of its columns as :func:`table_width` measures them."""
+    texts = [[_plain_cell(cell) for cell in row] for row in grid.rows]
+    sizes = [[_cell_len(t) for t in row] for row in texts]
+    headers = [header for header, _ in grid.columns]
+    head_sizes = [_cell_len(h) for h in headers]
+    widths = [max(column) for column in zip(head_sizes, *sizes)]
     right = [justify == "right" for _, justify in grid.columns]
     lines = []
-    for row in zip(*columns):
-        parts = []
-        for text, size, to_right in zip(row, widths, right):
-            fill = " " * (size - _cell_len(text))
-            parts.append(fill + text if to_right else text + fill)
+    for row, row_sizes in zip([headers, *texts], [head_sizes, *sizes]):
+        parts = [" " * (width - size) + text if to_right else text + " " * (width - size)
+                 for text, size, width, to_right in zip(row, row_sizes, widths, right)]
         lines.append(gap.join(parts))
-    return lines
+    measured = [max(width, _cell_len(_plain(header))) if not (header.isascii() and header.isprintable()) else width
+                for width, header in zip(widths, headers)]
+    return lines, measured
 
 
 def _tree_plain(report: Report, depth: int | None, layout: Layout, document: bool) -> tuple[list[str], int]:
@@ -790,9 +794,8 @@ def _tree_plain(report: Report, depth: int | None, layout: Layout, document: boo
     cache = report.__dict__.setdefault("_tables", {})
     key = ("plain tree", depth, layout, document, len(report.tree))
     if key not in cache:
-        grid = _tree_grid(report, depth, layout, document)
-        widths = grid.widths()
-        cache[key] = (_grid_lines(grid, "  "), sum(widths) + 2 * (len(widths) - 1))
+        lines, widths = _grid_lines(_tree_grid(report, depth, layout, document), "  ")
+        cache[key] = (lines, sum(widths) + 2 * (len(widths) - 1))
     return cache[key]
 
 
