@@ -17,6 +17,9 @@ from collections import defaultdict
 import torch
 from torch.utils import flop_counter
 
+from ..layers.meta_shapes import RULES
+from ..layers.meta_shapes import _dtype as _rule_dtype
+
 __all__ = ["MacCounter"]
 
 _Base = getattr(flop_counter, "_FlopCounterMode", None)
@@ -56,7 +59,22 @@ if _Base is not None and _raw is not None:
             return False
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            shapes = self.counter.shapes
+            counter = self.counter
+            shapes = counter.shapes
+            if shapes is not None and shapes.on_read is None and not shapes.to_meta and not shapes.to_real:
+                plan = _plans.get(id(func))
+                if plan is None:
+                    plan = _plans[id(func)] = _plan(func, counter.flop_registry)
+                plain, rule, raw, counted, own_dtype = plan
+                if plain:  # the common case, in one step (see _idle_shapes and _count_flops)
+                    kwargs = kwargs or {}
+                    out = _idle_shapes(func, rule, own_dtype, args, kwargs)
+                    if raw is not None:
+                        counter._flops += raw(*_shapes(args), out_shape=_shapes(out),
+                                              **{k: _shapes(v) for k, v in kwargs.items()} if kwargs else {})
+                    elif counted:
+                        counter._count_flops(func._overloadpacket, out, args, kwargs)
+                    return out
             if _is_plain(func):  # what torch's handler does for it, without the detour
                 kwargs = kwargs or {}
                 out = func(*args, **kwargs) if shapes is None else shapes.__torch_dispatch__(func, types, args, kwargs)
@@ -72,6 +90,56 @@ if _Base is not None and _raw is not None:
                         return done
             out = shapes.__torch_dispatch__(func, types, args, kwargs)
             return self.counter._count_flops(func._overloadpacket, out, args, kwargs)
+    _plans: dict[int, tuple] = {}  # id(operator) -> _plan (ids: an operator's own hash is Python code)
+
+    def _plan(func, registry) -> tuple:
+        """What an operator needs on the fast path: whether it is plain
+        (:func:`_is_plain`), its shape rule, its MAC formula on shapes."""
+        plain = _is_plain(func)
+        if not plain:
+            return False, None, None, False, False
+        packet = func._overloadpacket
+        formula = registry.get(packet)
+        raw = None if formula is None else _on_shapes(packet, formula)
+        # the output's dtype is the first tensor argument's (MetaShapeMode's _dtype) but
+        # for cat and the arithmetic that promotes types
+        own_dtype = func is not torch.ops.aten.cat.default and func not in _PROMOTING
+        return True, RULES.get(func), raw, formula is not None, own_dtype
+
+    _PROMOTING = {getattr(torch.ops.aten, name).Tensor for name in ("add", "sub", "mul", "div")}
+    _PROMOTING |= {getattr(torch.ops.aten, name).Scalar for name in ("add", "sub", "mul", "div")}
+
+    def _idle_shapes(func, rule, own_dtype, args, kwargs):
+        """What ``MetaShapeMode`` answers while it converts nothing and hears no reads
+        (the first pass of every inspection): the rule's output where it has one and
+        the arguments are all meta, else torch's own kernel."""
+        if rule is not None and _all_meta(args, kwargs):
+            try:
+                shape = rule(*args, **kwargs)
+            except (TypeError, ValueError, IndexError):  # arguments this rule does not know
+                shape = None
+            if shape is not None:
+                if isinstance(shape, str) and shape == "self":
+                    return args[0]
+                if isinstance(shape, torch.Tensor):
+                    return shape
+                if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
+                    return tuple(torch.empty(s, dtype=d, device="meta") for s, d in shape)
+                dtype = ([a for a in args if isinstance(a, torch.Tensor)][0].dtype if own_dtype
+                         else _rule_dtype(func, args))
+                return torch.empty(shape, dtype=dtype, device="meta")
+        return func(*args, **kwargs)
+
+    def _all_meta(args, kwargs) -> bool:
+        """Some tensor among the arguments (a list's too, for cat), and all on meta."""
+        found = False
+        for values in (args, kwargs.values(), args[0] if args and isinstance(args[0], (list, tuple)) else ()):
+            for a in values:
+                if isinstance(a, torch.Tensor):
+                    if a.device.type != "meta":
+                        return False
+                    found = True
+        return found
 else:  # pragma: no cover - another torch layout
     _UnguardedMode = None
 
