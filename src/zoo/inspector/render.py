@@ -18,7 +18,8 @@ from rich.text import Text
 from ..errors import OptionError
 from ..format import format_count
 
-__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "Layout", "LAYOUTS", "terminal_width"]
+__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "report_text", "Layout", "LAYOUTS",
+           "terminal_width"]
 
 GUIDE = "dim"
 STYLES = {
@@ -256,6 +257,11 @@ class _Grid:
                 if size > found[i]:
                     found[i] = size
         return found
+
+
+# characters one cell wide that rich keeps as they are: printable ASCII, the tree's
+# guides, the short shapes' separator
+_NARROW = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("├└│─×")
 
 
 def _cell_len(text: str) -> int:
@@ -517,6 +523,12 @@ class FittedCosts:
         self.report = report
         self.width = len(_cost_plain(report)[1])
 
+    def rich(self) -> FittedCosts:
+        return self
+
+    def plain(self, width: int) -> list[str] | None:
+        return _cost_plain(self.report) if self.width <= width else None
+
     def choose(self, width: int) -> RenderableType:
         return Group(*cost_lines(self.report)[0]) if self.width <= width else cost_table(self.report)
 
@@ -562,6 +574,12 @@ class FittedTitle:
     def __init__(self, report: Report):
         self.report = report
 
+    def rich(self) -> FittedTitle:
+        return self
+
+    def plain(self, width: int) -> list[str] | None:
+        return _fitting(_fitted_plain(_title_spans, self.report, width), width)
+
     def choose(self, width: int) -> RenderableType:
         full = title(self.report)
         return full if full.cell_len <= width else title(self.report, compact=True)
@@ -578,6 +596,12 @@ class FittedSummary:
 
     def __init__(self, report: Report):
         self.report = report
+
+    def rich(self) -> FittedSummary:
+        return self
+
+    def plain(self, width: int) -> list[str] | None:
+        return _fitting(_fitted_plain(_summary_spans, self.report, width), width)
 
     def choose(self, width: int) -> RenderableType:
         full = summary(self.report)
@@ -604,6 +628,9 @@ class FittedTree:
             if table_width(table) <= width:
                 return table, True
         return table, False
+
+    def rich(self) -> FittedTree:
+        return self
 
     def plain(self, width: int) -> list[str] | None:
         """The plain lines of the first layout that fits, or None where none does."""
@@ -690,20 +717,65 @@ def render_report(
 ) -> RenderableType:
     """Title, tree (down to ``depth``), cost table, totals and notes."""
     check_depth(depth)
-    parts: list[RenderableType] = [FittedTitle(report), Text("")]
+    return Group(*(part.rich() for part in _report_parts(report, depth, tree, costs, error)))
+
+
+class _Line:
+    """A line of text of the report: ``Text(text, style=style)`` for rich."""
+
+    __slots__ = ("text", "style")
+
+    def __init__(self, text: str, style: str = ""):
+        self.text, self.style = text, style
+
+    def rich(self) -> Text:
+        return Text(self.text, style=self.style)
+
+    def plain(self, width: int) -> list[str] | None:
+        """What :func:`_plain_lines` gives for its Text."""
+        return _fitting(_plain(self.text), width)
+
+
+def _fitting(plain: str, width: int) -> list[str] | None:
+    return [plain] if "\n" not in plain and "\t" not in plain and _cell_len(plain) <= width else None
+
+
+def _report_parts(report: Report, depth: int | None, tree: bool = True, costs: bool = True,
+                  error: bool = True) -> list[Any]:
+    """The parts of :func:`render_report`, each with ``rich()`` (its renderable) and
+    ``plain(width)`` (its lines where they fit, else None)."""
+    parts: list[Any] = [FittedTitle(report), _Line("")]
     if tree:
         parts.append(FittedTree(report, depth))
         if folded(report, depth):
-            parts.append(Text(FOLD_NOTE, style="dim"))
-        parts.append(Text(""))
+            parts.append(_Line(FOLD_NOTE, style="dim"))
+        parts.append(_Line(""))
     if costs and report.blocks and report.ran:
-        parts += [FittedCosts(report), Text("")]
+        parts += [FittedCosts(report), _Line("")]
     parts.append(FittedSummary(report))
     for note in report.notes:
-        parts.append(Text(f"note: {note}", style="yellow"))
+        parts.append(_Line(f"note: {note}", style="yellow"))
     if report.error and error:
-        parts.append(Text(report.error, style=STYLES["failed"]))
-    return Group(*parts)
+        parts.append(_Line(report.error, style=STYLES["failed"]))
+    return parts
+
+
+def report_text(report: Report) -> str:
+    """``str(report)``: :func:`to_text` of :func:`render_report`, without making the
+    rich objects of the parts whose lines all fit."""
+    width = terminal_width(None, report)
+    buffer = io.StringIO()
+    console = None
+    for part in _report_parts(report, None):
+        lines = part.plain(width)
+        if lines is None:  # what only rich can draw (a line to wrap, labels to cut)
+            if console is None:
+                console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
+                                  legacy_windows=False)
+            console.print(part.rich())
+        else:
+            buffer.write("".join(line + "\n" for line in lines))
+    return buffer.getvalue()
 
 
 def terminal_width(renderable: RenderableType, report: Report | None = None) -> int:
@@ -772,12 +844,20 @@ def _plain_columns(table: Table, gap: str) -> list[str]:
 def _grid_lines(grid: _Grid, gap: str) -> tuple[list[str], list[int]]:
     """:func:`_plain_columns` of the table drawn from ``grid``, without drawing it; and
     the widths of its columns as :func:`table_width` measures them."""
+    headers = [header for header, _ in grid.columns]
+    right = [justify == "right" for _, justify in grid.columns]
+    texts = [[text + "".join([part for part, _ in spans]) if spans else text for text, _, spans in row]
+             for row in grid.rows]
+    if _NARROW.issuperset("".join(headers)) and all(_NARROW.issuperset("".join(row)) for row in texts):
+        # one cell per character, nothing for rich to take out: widths are lengths
+        widths = [max(map(len, column)) for column in zip(headers, *texts)]
+        lines = [gap.join([text.rjust(width) if to_right else text.ljust(width)
+                           for text, width, to_right in zip(row, widths, right)]) for row in [headers, *texts]]
+        return lines, widths
     texts = [[_plain_cell(cell) for cell in row] for row in grid.rows]
     sizes = [[_cell_len(t) for t in row] for row in texts]
-    headers = [header for header, _ in grid.columns]
     head_sizes = [_cell_len(h) for h in headers]
     widths = [max(column) for column in zip(head_sizes, *sizes)]
-    right = [justify == "right" for _, justify in grid.columns]
     lines = []
     for row, row_sizes in zip([headers, *texts], [head_sizes, *sizes]):
         parts = [" " * (width - size) + text if to_right else text + " " * (width - size)
@@ -806,9 +886,7 @@ def _plain_lines(renderable: RenderableType, width: int) -> list[str] | None:
     if isinstance(renderable, FittedCosts):
         return _cost_plain(renderable.report) if renderable.width <= width else None
     if isinstance(renderable, (FittedTitle, FittedSummary)):
-        spans_of = _title_spans if isinstance(renderable, FittedTitle) else _summary_spans
-        plain = _fitted_plain(spans_of, renderable.report, width)
-        return [plain] if "\n" not in plain and "\t" not in plain and _cell_len(plain) <= width else None
+        return renderable.plain(width)
     if isinstance(renderable, Text):
         plain = renderable.plain
         return [plain] if "\n" not in plain and "\t" not in plain and renderable.cell_len <= width else None
