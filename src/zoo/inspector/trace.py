@@ -128,27 +128,29 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
         clone = object.__new__(type(m))
         memo[id(m)] = clone
         state = m.__dict__.copy()
+        tables: dict[int, Any] = {}  # id of each table of the module -> the copy's
+        handles = []
         for key, value in state.items():
             kind = type(value)
             if kind in _TABLES:
                 if not value:
-                    state[key] = kind()
+                    new = kind()
                 elif key == "_parameters" or key == "_buffers":
-                    state[key] = kind((k, None if t is None else tensor(t)) for k, t in value.items())
+                    new = kind((k, None if t is None else tensor(t)) for k, t in value.items())
                 elif key == "_modules":
-                    state[key] = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
-                elif value and key.endswith("hooks"):
+                    new = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
+                elif key.endswith("hooks"):
                     # the user's own hooks must not see inspection tensors; torch's stay
-                    state[key] = kind((k, h) for k, h in value.items()
-                                      if getattr(h, "__module__", "").startswith("torch."))
+                    new = kind((k, h) for k, h in value.items() if getattr(h, "__module__", "").startswith("torch."))
                 else:  # torch's other tables, and a cache a forward appends to
-                    state[key] = value.copy()
+                    new = value.copy()
+                state[key] = tables[id(value)] = new
             elif isinstance(value, torch.Tensor):
                 state[key] = tensor(value)
-        tables = {id(value): state[key] for key, value in m.__dict__.items() if type(value) in _TABLES}
-        for key, value in state.items():
-            if isinstance(value, RemovableHandle):  # a lazy module's own: must remove from the copy's tables
-                state[key] = _rebound(value, tables)
+            elif isinstance(value, RemovableHandle):
+                handles.append(key)
+        for key in handles:  # a lazy module's own: must remove from the copy's tables
+            state[key] = _rebound(state[key], tables)
         clone.__dict__.update(state)
         return clone
 
