@@ -17,6 +17,9 @@ from collections import defaultdict
 import torch
 from torch.utils import flop_counter
 
+from ..layers.meta_shapes import RULES
+from ..layers.meta_shapes import _dtype as _rule_dtype
+
 __all__ = ["MacCounter"]
 
 _Base = getattr(flop_counter, "_FlopCounterMode", None)
@@ -46,6 +49,9 @@ if _Base is not None and _raw is not None:
         "sym_is_contiguous", "is_contiguous", "is_strides_like_format", "is_non_overlapping_and_dense",
         "size", "sym_size", "stride", "sym_stride", "storage_offset", "sym_storage_offset", "numel",
         "sym_numel", "dim") if hasattr(torch.ops.aten, name)}
+    # the operators torch's handler leaves to the modes below it (NotImplemented)
+    _LEFT = _SHAPE_QUERIES | {op for op in (getattr(torch.ops.aten.is_contiguous, "memory_format", None),
+                                            getattr(torch.ops.prim.layout, "default", None)) if op is not None}
 
     class _UnguardedMode(_Base):  # type: ignore[misc, valid-type]
         @classmethod
@@ -53,11 +59,87 @@ if _Base is not None and _raw is not None:
             return False
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            counter = self.counter
+            shapes = counter.shapes
+            if shapes is not None and shapes.on_read is None and not shapes.to_meta and not shapes.to_real:
+                plan = _plans.get(id(func))
+                if plan is None:
+                    plan = _plans[id(func)] = _plan(func, counter.flop_registry)
+                plain, rule, raw, counted, own_dtype = plan
+                if plain:  # the common case, in one step (see _idle_shapes and _count_flops)
+                    kwargs = kwargs or {}
+                    out = _idle_shapes(func, rule, own_dtype, args, kwargs)
+                    if raw is not None:
+                        counter._flops += raw(*_shapes(args), out_shape=_shapes(out),
+                                              **{k: _shapes(v) for k, v in kwargs.items()} if kwargs else {})
+                    elif counted:
+                        counter._count_flops(func._overloadpacket, out, args, kwargs)
+                    return out
             if _is_plain(func):  # what torch's handler does for it, without the detour
                 kwargs = kwargs or {}
-                out = func(*args, **kwargs)
+                out = func(*args, **kwargs) if shapes is None else shapes.__torch_dispatch__(func, types, args, kwargs)
                 return self.counter._count_flops(func._overloadpacket, out, args, kwargs)
-            return _raw(self, func, types, args, kwargs)
+            if shapes is None or func in _LEFT or isinstance(func, torch._ops.HigherOrderOperator):
+                return _raw(self, func, types, args, kwargs)
+            # torch's handler, with the shape mode's answer where it would call the mode below
+            kwargs = kwargs or {}
+            if func not in self.counter.flop_registry and func is not torch.ops.prim.device.default:
+                with self:
+                    done = func.decompose(*args, **kwargs)
+                    if done is not NotImplemented:
+                        return done
+            out = shapes.__torch_dispatch__(func, types, args, kwargs)
+            return self.counter._count_flops(func._overloadpacket, out, args, kwargs)
+    _plans: dict[int, tuple] = {}  # id(operator) -> _plan (ids: an operator's own hash is Python code)
+
+    def _plan(func, registry) -> tuple:
+        """What an operator needs on the fast path: whether it is plain
+        (:func:`_is_plain`), its shape rule, its MAC formula on shapes."""
+        plain = _is_plain(func)
+        if not plain:
+            return False, None, None, False, False
+        packet = func._overloadpacket
+        formula = registry.get(packet)
+        raw = None if formula is None else _on_shapes(packet, formula)
+        # the output's dtype is the first tensor argument's (MetaShapeMode's _dtype) but
+        # for cat and the arithmetic that promotes types
+        own_dtype = func is not torch.ops.aten.cat.default and func not in _PROMOTING
+        return True, RULES.get(func), raw, formula is not None, own_dtype
+
+    _PROMOTING = {getattr(torch.ops.aten, name).Tensor for name in ("add", "sub", "mul", "div")}
+    _PROMOTING |= {getattr(torch.ops.aten, name).Scalar for name in ("add", "sub", "mul", "div")}
+
+    def _idle_shapes(func, rule, own_dtype, args, kwargs):
+        """What ``MetaShapeMode`` answers while it converts nothing and hears no reads
+        (the first pass of every inspection): the rule's output where it has one and
+        the arguments are all meta, else torch's own kernel."""
+        if rule is not None and _all_meta(args, kwargs):
+            try:
+                shape = rule(*args, **kwargs)
+            except (TypeError, ValueError, IndexError):  # arguments this rule does not know
+                shape = None
+            if shape is not None:
+                if isinstance(shape, str) and shape == "self":
+                    return args[0]
+                if isinstance(shape, torch.Tensor):
+                    return shape
+                if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
+                    return tuple(torch.empty(s, dtype=d, device="meta") for s, d in shape)
+                dtype = ([a for a in args if isinstance(a, torch.Tensor)][0].dtype if own_dtype
+                         else _rule_dtype(func, args))
+                return torch.empty(shape, dtype=dtype, device="meta")
+        return func(*args, **kwargs)
+
+    def _all_meta(args, kwargs) -> bool:
+        """Some tensor among the arguments (a list's too, for cat), and all on meta."""
+        found = False
+        for values in (args, kwargs.values(), args[0] if args and isinstance(args[0], (list, tuple)) else ()):
+            for a in values:
+                if isinstance(a, torch.Tensor):
+                    if a.device.type != "meta":
+                        return False
+                    found = True
+        return found
 else:  # pragma: no cover - another torch layout
     _UnguardedMode = None
 
@@ -97,6 +179,30 @@ def _shapes(value):
     return value
 
 
+def _mm_of(formula):
+    """addmm's and baddbmm's formula on shapes: they call mm's and bmm's wrapped
+    formulas, each a pytree walk of its arguments (most of a Linear's counting)."""
+    raw = getattr(formula, "__wrapped__", None)
+    return None if raw is None else lambda _self, a, b, *args, **kwargs: raw(a, b)
+
+
+_RAW_FORMULAS = {  # packet -> formula on shapes; None: torch's formula as registered
+    packet: _mm_of(getattr(flop_counter, inner, None))
+    for packet, inner in ((torch.ops.aten.addmm, "mm_flop"), (torch.ops.aten.baddbmm, "bmm_flop"))
+}
+
+
+def _on_shapes(packet, formula):
+    """torch's formula ``formula`` of ``packet`` taking shapes (without its pytree
+    walk of the arguments), or None where it takes the tensors themselves."""
+    found = _RAW_FORMULAS.get(packet, _RAW_FORMULAS)
+    if found is _RAW_FORMULAS:
+        raw = getattr(formula, "__wrapped__", None)
+        found = raw if raw is not None and getattr(formula, "__name__", "") == getattr(raw, "__name__", None) else None
+        _RAW_FORMULAS[packet] = found
+    return found
+
+
 class MacCounter(flop_counter.FlopCounterMode):
     """Count the MACs of everything run inside ``with MacCounter() as c:``.
 
@@ -120,6 +226,18 @@ class MacCounter(flop_counter.FlopCounterMode):
             self.flop_registry, self.mod_tracker = shared["flop_registry"], shared["mod_tracker"]
         self._flops = 0
         self._fast = _UnguardedMode is not None and hasattr(self, "mod_tracker")
+        # a MetaShapeMode whose answers this counter takes in its own handler instead of
+        # calling the mode below (one Python dispatch per operator, not two): see :meth:`with_shapes`
+        self.shapes = None
+
+    def with_shapes(self, shapes) -> bool:
+        """Answer each operator through ``shapes`` (a ``MetaShapeMode``, not entered)
+        as if it were the mode just below this one; False where this torch's layout
+        does not allow it (then enter ``shapes`` below the counter as usual)."""
+        if not self._fast:  # pragma: no cover - another torch layout
+            return False
+        self.shapes = shapes
+        return True
 
     @property
     def fast(self) -> bool:
@@ -144,10 +262,10 @@ class MacCounter(flop_counter.FlopCounterMode):
             return super()._count_flops(func_packet, out, args, kwargs)
         formula = self.flop_registry.get(func_packet)
         if formula is not None:
-            raw = getattr(formula, "__wrapped__", None)  # torch's formula on shapes, without its pytree walk
-            if raw is not None and getattr(formula, "__name__", "") == getattr(raw, "__name__", None):
+            raw = _on_shapes(func_packet, formula)
+            if raw is not None:
                 self._flops += raw(*_shapes(args), out_shape=_shapes(out),
-                                   **{k: _shapes(v) for k, v in kwargs.items()})
+                                   **{k: _shapes(v) for k, v in kwargs.items()} if kwargs else {})
             else:
                 self._flops += formula(*args, **kwargs, out_val=out)
         return out

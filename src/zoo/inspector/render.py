@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from rich import box
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.control import strip_control_codes
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -17,7 +18,8 @@ from rich.text import Text
 from ..errors import OptionError
 from ..format import format_count, format_fixed
 
-__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "Layout", "LAYOUTS", "terminal_width"]
+__all__ = ["render_report", "tree_table", "cost_table", "title", "to_text", "report_text", "Layout", "LAYOUTS",
+           "terminal_width"]
 
 GUIDE = "dim"
 STYLES = {
@@ -58,7 +60,7 @@ def _share(params: int, total: int) -> str:
 
 
 if TYPE_CHECKING:  # the renderer reads reports; report.py imports it on use, so no import back
-    from .report import BlockRow, ModuleRow, Report
+    from .report import ModuleRow, Report
 
 
 def check_depth(depth: Any) -> int | None:
@@ -79,24 +81,35 @@ def check_depth(depth: Any) -> int | None:
 def title(report: Report, compact: bool = False) -> Text:
     """``resnet18_cifar  (1, 3, 32, 32) -> (1, 10)  11,173,962 params  140.2 M MACs``;
     ``compact``: ``3×32×32 -> 10``, for narrow terminals."""
+    return _styled(_title_spans(report, compact))
+
+
+def _title_spans(report: Report, compact: bool = False) -> list[tuple[str, str | None]]:
     shape_of = compact_shape if compact else shape_text
-    text = Text()
-    text.append(report.name, style="bold")
+    spans: list[tuple[str, str | None]] = [(report.name, "bold")]
     if report.ran:
         plain = report.inputs in ([], [shape_text(report.input)])  # one positional input of the model's dtype
-        text.append(f"  {shape_of(report.input) if plain else ', '.join(report.inputs)} -> ")
+        spans.append((f"  {shape_of(report.input) if plain else ', '.join(report.inputs)} -> ", None))
         if report.error:
-            text.append("failed", style=STYLES["failed"])
+            spans.append(("failed", STYLES["failed"]))
         else:
-            text.append(shape_of(report.output))
-    text.append("  ")
-    text.append(f"{report.params:,}", style=STYLES["params"])
-    text.append(" params")
+            spans.append((shape_of(report.output), None))
+    spans += [("  ", None), (f"{report.params:,}", STYLES["params"]), (" params", None)]
     if report.ran and not report.error:
-        text.append("  ")
-        text.append(format_count(report.macs, missing="0"), style=STYLES["macs"])
-        text.append(" MACs")
+        spans += [("  ", None), (format_count(report.macs, missing="0"), STYLES["macs"]), (" MACs", None)]
+    return spans
+
+
+def _styled(spans: list[tuple[str, str | None]]) -> Text:
+    text = Text()
+    for part, style in spans:
+        text.append(part, style=style)
     return text
+
+
+def _joined(spans: list[tuple[str, str | None]]) -> str:
+    """The plain text of :func:`_styled`."""
+    return _plain("".join(part for part, _ in spans))
 
 
 # -- the tree ---------------------------------------------------------------------------
@@ -195,6 +208,120 @@ LAYOUTS = (
 )
 
 
+# A cell: (text, style of the whole cell, [(text, style) appended]); drawn as a rich
+# Text (:func:`_rich_cell`) or, where every line fits, as the plain string alone.
+Cell = tuple[str, str, list[tuple[str, "str | None"]]]
+
+
+def _plain_cell(cell: Cell) -> str:
+    """The cell's text as rich holds it (control codes taken out of a Text; a cell of
+    style None is a plain string, taken as it is)."""
+    text, style, spans = cell
+    if style is None:
+        return text
+    return _plain(text + "".join(part for part, _ in spans) if spans else text)
+
+
+def _plain(text: str) -> str:
+    return text if text.isascii() and text.isprintable() else strip_control_codes(text)
+
+
+def _rich_cell(cell: Cell, **options: Any) -> Text:
+    text, style, spans = cell
+    out = Text(text, style=style, **options)
+    for part, part_style in spans:
+        out.append(part, style=part_style)
+    return out
+
+
+@dataclass
+class _Grid:
+    """A table's columns and cells, before rich: ``columns`` of (header, justify),
+    ``rows`` of :data:`Cell`."""
+
+    columns: list[tuple[str, str]]
+    rows: list[list[Cell]]
+    with_shapes: bool = False
+
+    def widths(self) -> list[int]:
+        """Each column's width: its widest cell or header."""
+        found = [_cell_len(_plain(header)) for header, _ in self.columns]
+        for row in self.rows:
+            for i, cell in enumerate(row):
+                size = _cell_len(_plain_cell(cell))
+                if size > found[i]:
+                    found[i] = size
+        return found
+
+
+# characters one cell wide that rich keeps as they are: printable ASCII, the tree's
+# guides, the short shapes' separator
+_NARROW = frozenset(map(chr, range(0x20, 0x7F))) | frozenset("├└│─×")
+
+
+def _cell_len(text: str) -> int:
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
+def _tree_grid(report: Report, depth: int | None, layout: Layout, document: bool, fold: bool = True) -> _Grid:
+    """The cells of :func:`tree_table` (see there)."""
+    depth = report.default_depth if check_depth(depth) is None else depth
+    shown = _visible(report, depth, fold)
+    if document and shown:  # the model's name heads the first column instead of a row
+        shown = shown[1:]
+    with_shapes = report.ran and layout.shapes
+    with_macs = not document and report.ran
+    shape_of = (lambda shape: compact_shape(shape, layout.times)) if layout.compact else shape_text
+    in_width = max((len(shape_of(r.input)) for r, *_ in shown if r.calls or r.failed), default=0)
+
+    root = report.tree[0] if report.tree else None
+    columns = [(root.description if document and root else "module", "left"), ("params", "right")]
+    if layout.share:
+        columns.append(("share" if not document else "", "right"))
+    if with_macs:
+        columns.append(("MACs", "right"))
+    if with_shapes:
+        header = "input -> output" if layout.inputs else "output"
+        columns.append((header + (" shapes" if document else ""), "left"))
+
+    rows = []
+    innermost = _innermost_failure(report) if with_macs and not with_shapes else None
+    for row, copies, expanded, lasts in shown:
+        label = [(_guides(lasts), GUIDE)]
+        if not document and row.name and not row.name.isdigit():
+            label.append((f"{row.name}: ", STYLES["name"]))
+        label.append((row.description, STYLES["failed"] if row.failed else None))
+        if copies > 1:
+            label.append((f" x {copies}", "bold"))
+        if not document and row.token:
+            label.append((f"  {row.token}", STYLES["token"]))
+        if row.same_as is not None:
+            label.append((f"  (same module as {row.same_as or 'the model'})", "dim"))
+        for key, holder in row.shared_with.items():
+            label.append((f"  ({key} shared with {holder})", "dim"))
+        if row.needs_values:
+            label.append(("  [real values]", STYLES["cpu"]))
+        params = row.params if expanded else row.total_params
+        cells: list[Cell] = [("", "", label), (f"{params:,}" if params else "", STYLES["params"], [])]
+        if layout.share:
+            cells.append((_share(params, report.params), STYLES["share"], []))
+        if with_macs:
+            if row.failed and not with_shapes and row.path == innermost:
+                cells.append(("fails", STYLES["failed"], []))  # the marker, where the shapes were
+            else:
+                cells.append((format_count(row.macs or None, missing=""), STYLES["macs"], []))
+        if with_shapes:
+            start = shape_of(row.input).ljust(in_width) + " -> " if layout.inputs else ""
+            if row.calls:
+                cells.append((start, STYLES["shape"], [(shape_of(row.output), STYLES["shape"])]))
+            elif row.failed:
+                cells.append((start, STYLES["shape"], [("fails", STYLES["failed"])]))
+            else:
+                cells.append(("", "", []))
+        rows.append(cells)
+    return _Grid(columns, rows, with_shapes)
+
+
 def tree_table(
     report: Report,
     depth: int | None = None,
@@ -211,73 +338,22 @@ def tree_table(
     ``layout``: what to leave out in a narrow terminal (:class:`Layout`).
     """
     layout = layout or Layout(compact=compact)
-    depth = report.default_depth if check_depth(depth) is None else depth
-    shown = _visible(report, depth, fold)
-    if document and shown:  # the model's name heads the first column instead of a row
-        shown = shown[1:]
-    with_shapes = report.ran and layout.shapes
-    with_macs = not document and report.ran
-    shape_of = (lambda shape: compact_shape(shape, layout.times)) if layout.compact else shape_text
-    in_width = max((len(shape_of(r.input)) for r, *_ in shown if r.calls or r.failed), default=0)
-
+    grid = _tree_grid(report, depth, layout, document, fold)
     table = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1), header_style="bold",
                   show_header=True)
-    root = report.tree[0] if report.tree else None
     # cut_labels: the one column rich may narrow, its labels cut with an ellipsis, never wrapped
-    table.add_column(root.description if document and root else "module", no_wrap=not layout.cut_labels,
-                     overflow="ellipsis")
-    table.add_column("params", justify="right", no_wrap=True)
-    if layout.share:
-        table.add_column("share" if not document else "", justify="right", no_wrap=True)
-    if with_macs:
-        table.add_column("MACs", justify="right", no_wrap=True)
-    if with_shapes:
-        header = "input -> output" if layout.inputs else "output"
-        table.add_column(header + (" shapes" if document else ""), no_wrap=True)
-
-    for row, copies, expanded, lasts in shown:
-        label = Text(no_wrap=True, overflow="ellipsis")
-        label.append(_guides(lasts), style=GUIDE)
-        if not document and row.name and not row.name.isdigit():
-            label.append(f"{row.name}: ", style=STYLES["name"])
-        label.append(row.description, style=STYLES["failed"] if row.failed else None)
-        if copies > 1:
-            label.append(f" x {copies}", style="bold")
-        if not document and row.token:
-            label.append(f"  {row.token}", style=STYLES["token"])
-        if row.same_as is not None:
-            label.append(f"  (same module as {row.same_as or 'the model'})", style="dim")
-        for key, holder in row.shared_with.items():
-            label.append(f"  ({key} shared with {holder})", style="dim")
-        if row.needs_values:
-            label.append("  [real values]", style=STYLES["cpu"])
-        params = row.params if expanded else row.total_params
-        cells: list[Any] = [label, Text(f"{params:,}" if params else "", style=STYLES["params"])]
-        if layout.share:
-            cells.append(Text(_share(params, report.params), style=STYLES["share"]))
-        if with_macs:
-            if row.failed and not with_shapes and row.path == _innermost_failure(report):
-                cells.append(Text("fails", style=STYLES["failed"]))  # the marker, where the shapes were
-            else:
-                cells.append(Text(format_count(row.macs or None, missing=""), style=STYLES["macs"]))
-        if with_shapes:
-            start = shape_of(row.input).ljust(in_width) + " -> " if layout.inputs else ""
-            if row.calls:
-                shapes = Text(start, style=STYLES["shape"])
-                shapes.append(shape_of(row.output), style=STYLES["shape"])
-            elif row.failed:
-                shapes = Text(start, style=STYLES["shape"])
-                shapes.append("fails", style=STYLES["failed"])
-            else:
-                shapes = Text("")
-            cells.append(shapes)
-        table.add_row(*cells)
+    (first, _), *others = grid.columns
+    table.add_column(first, no_wrap=not layout.cut_labels, overflow="ellipsis")
+    for header, justify in others:
+        table.add_column(header, justify=justify, no_wrap=True)
+    for cells in grid.rows:
+        table.add_row(_rich_cell(cells[0], no_wrap=True, overflow="ellipsis"), *(_rich_cell(c) for c in cells[1:]))
     # the numbers are never cut: each column but the last (the shapes, or the labels
     # when they may end in an ellipsis) is as wide as its widest cell
-    keep = table.columns[1:] if layout.cut_labels else table.columns[: len(table.columns) - (1 if with_shapes else 0)]
-    for column in keep:
-        cells = [c for c in column.cells if isinstance(c, Text)]
-        column.min_width = max([Text(str(column.header)).cell_len] + [c.cell_len for c in cells])
+    widths = grid.widths()
+    keep = range(1, len(widths)) if layout.cut_labels else range(len(widths) - (1 if grid.with_shapes else 0))
+    for i in keep:
+        table.columns[i].min_width = widths[i]
     return table
 
 
@@ -318,28 +394,54 @@ def _ratio(value: float | None) -> str:
     return text or "0"
 
 
+_COST_COLUMNS = (  # header, justify, the column's style
+    ("#", "right", "dim"), ("block", "left", STYLES["token"]), ("pars k", "right", STYLES["params"]),
+    ("ops M", "right", STYLES["macs"]), ("w", "right", None), ("V0/V", "right", None),
+    ("output", "left", STYLES["shape"]),
+)
+
+
+def _cost_grid(report: Report) -> _Grid:
+    """The cells of :func:`cost_table`; a cell of style None is a plain string there.
+    The last row is the total."""
+    def plain(text: str) -> Cell:
+        return (text, None, [])
+
+    width = report.input[-1] if len(report.input) >= 3 else None
+    rows = [[plain(""), ("input", "dim", []), plain(""), plain(""), plain(str(width or "-")), plain("1"),
+             plain(shape_text(report.input))]]
+    numbered = 0
+    for block in report.blocks:  # the head and the model's own work (no path) go unnumbered
+        if block.path:
+            numbered += 1
+        failed = block.failed
+        rows.append([
+            plain(str(numbered) if block.path else ""),
+            (block.name, STYLES["failed"] if failed else STYLES["token"], []),
+            plain(format_fixed(block.params or None, 1e3, 1)),  # in thousands; 0 as "-"
+            plain("" if failed else format_fixed(block.macs or None, 1e6, 1)),  # in millions
+            plain("" if failed else str(block.width) if block.width is not None else "-"),
+            plain("" if failed else _ratio(block.v0_over_v)),
+            ("fails", STYLES["failed"], []) if failed else plain(shape_text(block.shape)),
+        ])
+    rows.append([plain(""), ("total", STYLES["total"], []),
+                 (format_fixed(report.params or None, 1e3, 1), "bold green", []),
+                 (format_fixed(report.macs or None, 1e6, 1), "bold magenta", []), plain(""), plain(""), plain("")])
+    return _Grid([(header, justify) for header, justify, _ in _COST_COLUMNS], rows)
+
+
 def cost_table(report: Report) -> Table:
     """The document's cost table, one row per top-level block: pars (thousands),
     ops (millions of MACs), w (output width), V0/V (input volume / output volume)."""
     table = Table(box=_RULES, show_edge=False, pad_edge=False, header_style="bold",
                   show_footer=False, title=None)
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("block", style=STYLES["token"], no_wrap=True)
-    table.add_column("pars k", justify="right", style=STYLES["params"], no_wrap=True)
-    table.add_column("ops M", justify="right", style=STYLES["macs"], no_wrap=True)
-    table.add_column("w", justify="right", no_wrap=True)
-    table.add_column("V0/V", justify="right", no_wrap=True)
-    table.add_column("output", style=STYLES["shape"], no_wrap=True)
-    width = report.input[-1] if len(report.input) >= 3 else None
-    table.add_row("", Text("input", style="dim"), "", "", str(width or "-"), "1", shape_text(report.input))
-    numbered = 0
-    for block in report.blocks:  # the head and the model's own work (no path) go unnumbered
-        if block.path:
-            numbered += 1
-        _add_block(table, block, str(numbered) if block.path else "")
-    table.add_section()
-    table.add_row("", Text("total", style=STYLES["total"]), Text(format_fixed(report.params or None, 1e3, 1), style="bold green"),
-                  Text(format_fixed(report.macs or None, 1e6, 1), style="bold magenta"), "", "", "")
+    for header, justify, style in _COST_COLUMNS:
+        table.add_column(header, justify=justify, style=style, no_wrap=header != "#")
+    grid = _cost_grid(report)
+    for i, cells in enumerate(grid.rows):
+        if i == len(grid.rows) - 1:
+            table.add_section()
+        table.add_row(*(text if style is None else _rich_cell((text, style, spans)) for text, style, spans in cells))
     return table
 
 
@@ -409,6 +511,12 @@ class FittedCosts:
         self.report = report
         self.width = len(_cost_plain(report)[1])
 
+    def rich(self) -> FittedCosts:
+        return self
+
+    def plain(self, width: int) -> list[str] | None:
+        return _cost_plain(self.report) if self.width <= width else None
+
     def choose(self, width: int) -> RenderableType:
         return Group(*cost_lines(self.report)[0]) if self.width <= width else cost_table(self.report)
 
@@ -419,39 +527,33 @@ class FittedCosts:
         return Measurement(min(self.width, options.max_width), min(self.width, options.max_width))
 
 
-def _add_block(table: Table, block: BlockRow, number: str) -> None:
-    style = STYLES["failed"] if block.failed else None
-    table.add_row(
-        number,
-        Text(block.name, style=style or STYLES["token"]),
-        format_fixed(block.params or None, 1e3, 1),  # in thousands; 0 as "-"
-        "" if block.failed else format_fixed(block.macs or None, 1e6, 1),  # in millions
-        "" if block.failed else str(block.width) if block.width is not None else "-",
-        "" if block.failed else _ratio(block.v0_over_v),
-        Text("fails", style=STYLES["failed"]) if block.failed else shape_text(block.shape),
-    )
-
-
 # -- the whole report -------------------------------------------------------------------
 
 
 def summary(report: Report, short: bool = False) -> Text:
     """``11,173,962 parameters (11,173,962 trainable, 0 frozen), 140,186,624 MACs per
     image``; ``short``: ``(all trainable)`` where nothing is frozen, for 80 columns."""
-    text = Text()
-    text.append(f"{report.params:,}", style=STYLES["params"])
-    text.append(" parameters (")
+    return _styled(_summary_spans(report, short))
+
+
+def _summary_spans(report: Report, short: bool = False) -> list[tuple[str, str | None]]:
+    spans: list[tuple[str, str | None]] = [(f"{report.params:,}", STYLES["params"]), (" parameters (", None)]
     if short and not report.frozen:
-        text.append("all trainable")
+        spans.append(("all trainable", None))
     else:
-        text.append(f"{report.trainable:,} trainable, {report.frozen:,} frozen")
-    text.append(")")
+        spans.append((f"{report.trainable:,} trainable, {report.frozen:,} frozen", None))
+    spans.append((")", None))
     if report.ran and not report.error:
-        text.append(", ")
-        text.append(f"{report.macs:,}", style=STYLES["macs"])
-        text.append(" MACs in all" if report.per == "forward" else
-                    " MACs per image" if len(report.input) == 4 else " MACs per sample")
-    return text
+        spans += [(", ", None), (f"{report.macs:,}", STYLES["macs"])]
+        spans.append((" MACs in all" if report.per == "forward" else
+                      " MACs per image" if len(report.input) == 4 else " MACs per sample", None))
+    return spans
+
+
+def _fitted_plain(spans_of: Any, report: Report, width: int) -> str:
+    """The plain text of the full line where it fits ``width``, else of the short one."""
+    full = _joined(spans_of(report))
+    return full if _cell_len(full) <= width else _joined(spans_of(report, True))
 
 
 class FittedTitle:
@@ -459,6 +561,12 @@ class FittedTitle:
 
     def __init__(self, report: Report):
         self.report = report
+
+    def rich(self) -> FittedTitle:
+        return self
+
+    def plain(self, width: int) -> list[str] | None:
+        return _fitting(_fitted_plain(_title_spans, self.report, width), width)
 
     def choose(self, width: int) -> RenderableType:
         full = title(self.report)
@@ -476,6 +584,12 @@ class FittedSummary:
 
     def __init__(self, report: Report):
         self.report = report
+
+    def rich(self) -> FittedSummary:
+        return self
+
+    def plain(self, width: int) -> list[str] | None:
+        return _fitting(_fitted_plain(_summary_spans, self.report, width), width)
 
     def choose(self, width: int) -> RenderableType:
         full = summary(self.report)
@@ -503,6 +617,17 @@ class FittedTree:
                 return table, True
         return table, False
 
+    def rich(self) -> FittedTree:
+        return self
+
+    def plain(self, width: int) -> list[str] | None:
+        """The plain lines of the first layout that fits, or None where none does."""
+        for layout in LAYOUTS:
+            lines, size = _tree_plain(self.report, self.depth, replace(layout, times=self.times), self.document)
+            if size <= width:
+                return lines
+        return None
+
     def choose(self, width: int) -> RenderableType:
         table, fits = self.pick(width)
         # it fits: each row is one line, drawn directly; else rich narrows the label column
@@ -514,7 +639,7 @@ class FittedTree:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         # as narrow as the narrowest layout, as wide as the full one: rich then gives
         # the tree no more than the width there is (a pipe's COLUMNS, a terminal's)
-        widths = [table_width(_tree_table(self.report, self.depth, replace(layout, times=self.times), self.document))
+        widths = [_tree_plain(self.report, self.depth, replace(layout, times=self.times), self.document)[1]
                   for layout in (LAYOUTS[0], LAYOUTS[-2])]
         return Measurement(min(widths[1], options.max_width), min(widths[0], options.max_width))
 
@@ -580,20 +705,65 @@ def render_report(
 ) -> RenderableType:
     """Title, tree (down to ``depth``), cost table, totals and notes."""
     check_depth(depth)
-    parts: list[RenderableType] = [FittedTitle(report), Text("")]
+    return Group(*(part.rich() for part in _report_parts(report, depth, tree, costs, error)))
+
+
+class _Line:
+    """A line of text of the report: ``Text(text, style=style)`` for rich."""
+
+    __slots__ = ("text", "style")
+
+    def __init__(self, text: str, style: str = ""):
+        self.text, self.style = text, style
+
+    def rich(self) -> Text:
+        return Text(self.text, style=self.style)
+
+    def plain(self, width: int) -> list[str] | None:
+        """What :func:`_plain_lines` gives for its Text."""
+        return _fitting(_plain(self.text), width)
+
+
+def _fitting(plain: str, width: int) -> list[str] | None:
+    return [plain] if "\n" not in plain and "\t" not in plain and _cell_len(plain) <= width else None
+
+
+def _report_parts(report: Report, depth: int | None, tree: bool = True, costs: bool = True,
+                  error: bool = True) -> list[Any]:
+    """The parts of :func:`render_report`, each with ``rich()`` (its renderable) and
+    ``plain(width)`` (its lines where they fit, else None)."""
+    parts: list[Any] = [FittedTitle(report), _Line("")]
     if tree:
         parts.append(FittedTree(report, depth))
         if folded(report, depth):
-            parts.append(Text(FOLD_NOTE, style="dim"))
-        parts.append(Text(""))
+            parts.append(_Line(FOLD_NOTE, style="dim"))
+        parts.append(_Line(""))
     if costs and report.blocks and report.ran:
-        parts += [FittedCosts(report), Text("")]
+        parts += [FittedCosts(report), _Line("")]
     parts.append(FittedSummary(report))
     for note in report.notes:
-        parts.append(Text(f"note: {note}", style="yellow"))
+        parts.append(_Line(f"note: {note}", style="yellow"))
     if report.error and error:
-        parts.append(Text(report.error, style=STYLES["failed"]))
-    return Group(*parts)
+        parts.append(_Line(report.error, style=STYLES["failed"]))
+    return parts
+
+
+def report_text(report: Report) -> str:
+    """``str(report)``: :func:`to_text` of :func:`render_report`, without making the
+    rich objects of the parts whose lines all fit."""
+    width = terminal_width(None, report)
+    buffer = io.StringIO()
+    console = None
+    for part in _report_parts(report, None):
+        lines = part.plain(width)
+        if lines is None:  # what only rich can draw (a line to wrap, labels to cut)
+            if console is None:
+                console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
+                                  legacy_windows=False)
+            console.print(part.rich())
+        else:
+            buffer.write("".join(line + "\n" for line in lines))
+    return buffer.getvalue()
 
 
 def terminal_width(renderable: RenderableType, report: Report | None = None) -> int:
@@ -603,9 +773,10 @@ def terminal_width(renderable: RenderableType, report: Report | None = None) -> 
     if console.is_terminal or os.environ.get("COLUMNS"):
         return console.width
     if report is not None:  # the widest line without measuring every cell again
-        lines = [title(report), summary(report), *(Text(f"note: {n}") for n in report.notes)]
-        widest = max(t.cell_len for t in lines)
-        widest = max(widest, table_width(_tree_table(report, None, LAYOUTS[0], False)), len(_cost_plain(report)[1]))
+        lines = [_joined(_title_spans(report)), _joined(_summary_spans(report)),
+                 *(_plain(f"note: {n}") for n in report.notes)]
+        widest = max(_cell_len(t) for t in lines)
+        widest = max(widest, _tree_plain(report, None, LAYOUTS[0], False)[1], len(_cost_plain(report)[1]))
         return max(80, widest)
     wide = console.options.update_width(1000)
     return max(80, console.measure(renderable, options=wide).maximum)
@@ -635,7 +806,7 @@ def _cost_plain(report: Report) -> list[str]:
     cache = report.__dict__.setdefault("_tables", {})
     key = ("plain costs", len(report.blocks))
     if key not in cache:
-        lines = _plain_columns(cost_table(report), "   ")
+        lines, _ = _grid_lines(_cost_grid(report), "   ")
         rule = "─" * cell_len(lines[0])
         cache[key] = [lines[0], rule, *lines[1:-1], rule, lines[-1]]
     return cache[key]
@@ -658,15 +829,52 @@ def _plain_columns(table: Table, gap: str) -> list[str]:
     return lines
 
 
+def _grid_lines(grid: _Grid, gap: str) -> tuple[list[str], list[int]]:
+    """:func:`_plain_columns` of the table drawn from ``grid``, without drawing it; and
+    the widths of its columns as :func:`table_width` measures them."""
+    headers = [header for header, _ in grid.columns]
+    right = [justify == "right" for _, justify in grid.columns]
+    texts = [[text + "".join([part for part, _ in spans]) if spans else text for text, _, spans in row]
+             for row in grid.rows]
+    if _NARROW.issuperset("".join(headers)) and all(_NARROW.issuperset("".join(row)) for row in texts):
+        # one cell per character, nothing for rich to take out: widths are lengths
+        widths = [max(map(len, column)) for column in zip(headers, *texts)]
+        lines = [gap.join([text.rjust(width) if to_right else text.ljust(width)
+                           for text, width, to_right in zip(row, widths, right)]) for row in [headers, *texts]]
+        return lines, widths
+    texts = [[_plain_cell(cell) for cell in row] for row in grid.rows]
+    sizes = [[_cell_len(t) for t in row] for row in texts]
+    head_sizes = [_cell_len(h) for h in headers]
+    widths = [max(column) for column in zip(head_sizes, *sizes)]
+    lines = []
+    for row, row_sizes in zip([headers, *texts], [head_sizes, *sizes]):
+        parts = [" " * (width - size) + text if to_right else text + " " * (width - size)
+                 for text, size, width, to_right in zip(row, row_sizes, widths, right)]
+        lines.append(gap.join(parts))
+    measured = [max(width, _cell_len(_plain(header))) if not (header.isascii() and header.isprintable()) else width
+                for width, header in zip(widths, headers)]
+    return lines, measured
+
+
+def _tree_plain(report: Report, depth: int | None, layout: Layout, document: bool) -> tuple[list[str], int]:
+    """The tree of a layout as plain lines, and its :func:`table_width` (once per
+    report and view: choosing a layout and measuring the width ask for the same)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = ("plain tree", depth, layout, document, len(report.tree))
+    if key not in cache:
+        lines, widths = _grid_lines(_tree_grid(report, depth, layout, document), "  ")
+        cache[key] = (lines, sum(widths) + 2 * (len(widths) - 1))
+    return cache[key]
+
+
 def _plain_lines(renderable: RenderableType, width: int) -> list[str] | None:
     """The lines of a renderable made of one-line texts that fit ``width``, else None."""
     if isinstance(renderable, FittedTree):
-        table, fits = renderable.pick(width)
-        return _plain_columns(table, "  ") if fits else None
+        return renderable.plain(width)
     if isinstance(renderable, FittedCosts):
         return _cost_plain(renderable.report) if renderable.width <= width else None
     if isinstance(renderable, (FittedTitle, FittedSummary)):
-        renderable = renderable.choose(width)
+        return renderable.plain(width)
     if isinstance(renderable, Text):
         plain = renderable.plain
         return [plain] if "\n" not in plain and "\t" not in plain and renderable.cell_len <= width else None

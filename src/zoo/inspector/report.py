@@ -142,9 +142,9 @@ class Report:
         return JupyterMixin._repr_mimebundle_(self, include, exclude, **kwargs)
 
     def __str__(self) -> str:
-        from .render import to_text
+        from .render import report_text
 
-        return to_text(self.render(), report=self)
+        return report_text(self)
 
     def __repr__(self) -> str:
         state = f"failed: {self.error.splitlines()[0]}" if self.error else f"{self.macs:,} MACs"

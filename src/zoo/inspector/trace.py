@@ -24,6 +24,7 @@ where it ran. A TorchScript module is one leaf running a private copy
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import weakref
 from collections import OrderedDict
@@ -127,27 +128,29 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
         clone = object.__new__(type(m))
         memo[id(m)] = clone
         state = m.__dict__.copy()
+        tables: dict[int, Any] = {}  # id of each table of the module -> the copy's
+        handles = []
         for key, value in state.items():
             kind = type(value)
             if kind in _TABLES:
                 if not value:
-                    state[key] = kind()
+                    new = kind()
                 elif key == "_parameters" or key == "_buffers":
-                    state[key] = kind((k, None if t is None else tensor(t)) for k, t in value.items())
+                    new = kind((k, None if t is None else tensor(t)) for k, t in value.items())
                 elif key == "_modules":
-                    state[key] = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
-                elif value and key.endswith("hooks"):
+                    new = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
+                elif key.endswith("hooks"):
                     # the user's own hooks must not see inspection tensors; torch's stay
-                    state[key] = kind((k, h) for k, h in value.items()
-                                      if getattr(h, "__module__", "").startswith("torch."))
+                    new = kind((k, h) for k, h in value.items() if getattr(h, "__module__", "").startswith("torch."))
                 else:  # torch's other tables, and a cache a forward appends to
-                    state[key] = value.copy()
+                    new = value.copy()
+                state[key] = tables[id(value)] = new
             elif isinstance(value, torch.Tensor):
                 state[key] = tensor(value)
-        tables = {id(value): state[key] for key, value in m.__dict__.items() if type(value) in _TABLES}
-        for key, value in state.items():
-            if isinstance(value, RemovableHandle):  # a lazy module's own: must remove from the copy's tables
-                state[key] = _rebound(value, tables)
+            elif isinstance(value, RemovableHandle):
+                handles.append(key)
+        for key in handles:  # a lazy module's own: must remove from the copy's tables
+            state[key] = _rebound(state[key], tables)
         clone.__dict__.update(state)
         return clone
 
@@ -294,16 +297,14 @@ class _Recorder:
     forward (a parent looping over ``self.seq``'s children) are added to the
     container's row too (:attr:`Trace.through`), so every level adds up."""
 
-    def __init__(self, counter: MacCounter, result: Trace, traced: nn.Module):
+    def __init__(self, counter: MacCounter, result: Trace, paths: dict[int, list[str]]):
         self.counter = counter
         self.result = result
         # (path, flops at the start, call, calls of each child module within this call)
         self.stack: list[tuple[str, int, Call, dict[int, int]]] = []
         self.modules: list[nn.Module] = []  # the module of each open call
         self.handles: list[Any] = []
-        self.paths: dict[int, list[str]] = {}
-        for path, module in traced.named_modules(remove_duplicate=False):
-            self.paths.setdefault(id(module), []).append(path)
+        self.paths = paths  # id(module) -> every path it is registered under (module_paths)
 
     def resolve(self, module: nn.Module) -> str:
         """The path ``module``'s call is reached through (see the class)."""
@@ -323,29 +324,29 @@ class _Recorder:
         nearest = [p for p in below if _depth(p) == depth]
         return nearest[k % len(nearest)]
 
+    def _pre(self, module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
+        given = (*args, *kwargs.values()) if kwargs else args  # keyword inputs are inputs too
+        call = Call(shapes_of(given), device="cpu" if _any_real(given) else "meta")
+        self.stack.append((self.resolve(module), self.counter.get_total_flops(), call, {}))
+        self.modules.append(module)
+
+    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
+        path, start, call, _ = self.stack.pop()
+        self.modules.pop()
+        call.outputs = shapes_of(output)
+        call.macs = (self.counter.get_total_flops() - start) // 2
+        self.result.calls.setdefault(path, []).append(call)
+        if self.stack and call.macs:
+            # the containers between the caller and this module were passed by
+            top = _common(self.stack[-1][0], path)
+            parts = path.split(".") if path else []
+            for end in range(_depth(top) + 1, len(parts)):
+                between = ".".join(parts[:end])
+                self.result.through[between] = self.result.through.get(between, 0) + call.macs
+
     def attach(self, module: nn.Module) -> None:
-        def pre(_module, args, kwargs):
-            given = (*args, *kwargs.values()) if kwargs else args  # keyword inputs are inputs too
-            call = Call(shapes_of(given), device="cpu" if _any_real(given) else "meta")
-            self.stack.append((self.resolve(_module), self.counter.get_total_flops(), call, {}))
-            self.modules.append(_module)
-
-        def post(_module, args, output):
-            path, start, call, _ = self.stack.pop()
-            self.modules.pop()
-            call.outputs = shapes_of(output)
-            call.macs = (self.counter.get_total_flops() - start) // 2
-            self.result.calls.setdefault(path, []).append(call)
-            if self.stack and call.macs:
-                # the containers between the caller and this module were passed by
-                top = _common(self.stack[-1][0], path)
-                parts = path.split(".") if path else []
-                for end in range(_depth(top) + 1, len(parts)):
-                    between = ".".join(parts[:end])
-                    self.result.through[between] = self.result.through.get(between, 0) + call.macs
-
-        self.handles.append(module.register_forward_pre_hook(pre, with_kwargs=True))
-        self.handles.append(module.register_forward_hook(post))
+        self.handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
+        self.handles.append(module.register_forward_hook(self._post))
 
     def open_paths(self) -> list[str]:
         return [path for path, *_ in self.stack]
@@ -509,6 +510,21 @@ class _WholeRecurrent:
         return output, h
 
 
+def _walk(model: nn.Module) -> tuple[dict[int, list[str]], list[nn.Module]]:
+    """One walk of the tree: every path each module is registered under, and the
+    modules in the order of ``model.modules()`` (each at its first appearance)."""
+    paths: dict[int, list[str]] = {}
+    modules: list[nn.Module] = []
+    for path, module in model.named_modules(remove_duplicate=False):
+        found = paths.get(id(module))
+        if found is None:
+            paths[id(module)] = [path]
+            modules.append(module)
+        else:
+            found.append(path)
+    return paths, modules
+
+
 ALL = 1 << 62  # value reads: every one sees real values (the pass never goes back to meta)
 
 
@@ -534,22 +550,24 @@ def trace(
     given = (tuple(inputs), dict(kwargs or {}))
     meta_inputs = _map_tensors(given, _to_meta)
     real_inputs = None
-    names = {id(m): n for n, m in reversed(list(traced.named_modules()))}
+    module_paths, modules = _walk(traced)
+    names = {key: found[0] for key, found in module_paths.items()}
     needs: list[str] = []  # the paths of the modules that read values, in the order found
     reads = 0  # how many value reads must see real values
     # what a forward sets on its module (anchors moved to the device it ran on, a cache)
     # must not reach the next attempt: each starts from the attributes of the first
-    pristine = [(m, dict(m.__dict__)) for m in traced.modules()]
+    pristine = [(m, dict(m.__dict__)) for m in modules]
     for attempt in range(3):
         if attempt:
             for module, state in pristine:
                 module.__dict__.clear()
                 module.__dict__.update(state)
+            module_paths, modules = _walk(traced)  # a forward may have added modules
         result = Trace(passes=attempt + 1)
         counter = MacCounter()
         shape_mode = MetaShapeMode()
-        recorder = _Recorder(counter, result, traced)
-        for module in traced.modules():
+        recorder = _Recorder(counter, result, module_paths)
+        for module in modules:
             recorder.attach(module)
             if isinstance(module, nn.RNNBase) and counter.fast:
                 module.forward = _WholeRecurrent(module, counter)
@@ -561,7 +579,8 @@ def trace(
             args, kw = real_inputs
             real = _RealValues(traced, original, reads, names, shape_mode, recorder)
         try:
-            with torch.no_grad(), shape_mode, counter:
+            below = contextlib.nullcontext() if counter.with_shapes(shape_mode) else shape_mode
+            with torch.no_grad(), below, counter:
                 result.output = shapes_of(traced(*args, **kw))
         except Exception as error:  # the model's own failure, or one of the meta device
             chain = [(module, call.inputs) for module, (_, _, call, _) in zip(recorder.modules, recorder.stack)]
