@@ -4,8 +4,10 @@ Every feature that needs an optional package asks here, at the moment the user a
 for the feature (``BlockMonitor(out=...)``, ``zoo train --plot-every``), so that a
 missing package is said at the start with the pip command, not hours into a run.
 
->>> sorted(EXTRAS)[:2]
-['matplotlib', 'mlflow']
+>>> install_hint("matplotlib.pyplot")
+"install zoo's plot extra: pip install 'zoo-cnn[plot]' (or pip install matplotlib)"
+>>> install_hint("PIL")
+'pip install pillow'
 """
 
 from __future__ import annotations
