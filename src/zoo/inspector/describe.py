@@ -50,9 +50,10 @@ def describe(module: nn.Module) -> str:
     'Dropout2d(0.1)'
     """
     name = type(module).__name__
-    original = getattr(module, "original_name", None)  # a TorchScript module: the class it was scripted from
-    if isinstance(original, str) and name in ("RecursiveScriptModule", "ScriptModule"):
-        return f"{original} (TorchScript)"
+    if name in ("RecursiveScriptModule", "ScriptModule"):  # a TorchScript module: the class it was scripted from
+        original = getattr(module, "original_name", None)
+        if isinstance(original, str):
+            return f"{original} (TorchScript)"
     if isinstance(module, nn.modules.conv._ConvNd):
         return _conv(module)
     if isinstance(module, nn.Linear):

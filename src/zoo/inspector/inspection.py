@@ -27,6 +27,7 @@ from .report import (
     locate_cnn,
     mark_failure,
     param_count,
+    remembered,
     remembering_networks,
 )
 from .trace import Trace, meta_copy, shapes_of, trace
@@ -176,6 +177,7 @@ _OTHER_LAYERS = (nn.Linear, nn.Bilinear, nn.Embedding, nn.EmbeddingBag, nn.RNNBa
                  nn.BatchNorm1d, nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
 
 
+@remembered
 def takes_images(model: nn.Module) -> bool:
     """Whether a 3-number input is one image (C, H, W) for ``model``: it declares an
     image input (``pretrained_cfg``), is a zoo CNN, or its first layer with weights
@@ -284,6 +286,7 @@ def known_batch(args: tuple, kwargs: dict[str, Any], model: nn.Module, specs: li
     return None
 
 
+@remembered
 def _dtype(model: nn.Module) -> torch.dtype:
     for p in model.parameters():
         if p.dtype.is_floating_point:

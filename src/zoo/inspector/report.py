@@ -6,7 +6,9 @@ Plain data, built from a model and a :class:`~.trace.Trace`; rendering lives in
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ __all__ = [
     "build_rows",
     "build_blocks",
     "locate_cnn",
+    "remembered",
     "add_forward_rows",
     "IN_FORWARD",
     "param_count",
@@ -174,7 +177,7 @@ def build_rows(model: nn.Module, traced: nn.Module, result: Trace, batch: int) -
     owner: dict[int, str] = {}  # id(parameter) -> path of the module first holding it
     first_path: dict[int, str] = {}
     tokens = _token_texts(model)
-    twins = dict(traced.named_modules()) if _has_lazy(model) else {}
+    twins: dict[str, nn.Module] = {}  # the copy's modules by path, once a lazy parameter needs its twin
     for path, module in model.named_modules(remove_duplicate=False):
         level = path.count(".") + 1 if path else 0
         row = ModuleRow(
@@ -184,7 +187,7 @@ def build_rows(model: nn.Module, traced: nn.Module, result: Trace, batch: int) -
             description=describe(module),
             level=level,
             token=tokens.get(path),
-            children=sum(1 for _ in module.children()),
+            children=len({id(child) for child in module._modules.values() if child is not None}),
         )
         if id(module) in first_path:
             row.same_as = first_path[id(module)]
@@ -195,6 +198,8 @@ def build_rows(model: nn.Module, traced: nn.Module, result: Trace, batch: int) -
                 continue
             if id(p) not in owner:
                 owner[id(p)] = f"{path}.{key}" if path else key
+                if not twins and isinstance(p, nn.parameter.UninitializedTensorMixin):
+                    twins = dict(traced.named_modules())
                 row.params += param_count(p, twins.get(path), key)
             elif row.same_as is None:  # a tied parameter (a whole module reached twice says so itself)
                 row.shared_with[key] = owner[id(p)]
@@ -216,10 +221,6 @@ def build_rows(model: nn.Module, traced: nn.Module, result: Trace, batch: int) -
             total += below.params
         row.total_params = total
     return rows
-
-
-def _has_lazy(model: nn.Module) -> bool:
-    return any(isinstance(p, nn.parameter.UninitializedTensorMixin) for p in model.parameters())
 
 
 def param_count(p: nn.Parameter, twin: nn.Module | None = None, key: str = "") -> int:
@@ -321,33 +322,48 @@ def _token_texts(model: nn.Module) -> dict[str, str]:
     return {prefix + inner: text for inner, text in getattr(cnn, "token_texts", {}).items()}
 
 
-_FOUND: dict[int, tuple[nn.Module, tuple[str, nn.Module] | None]] | None = None  # see remembering_networks
+_REMEMBERED: dict[tuple[Any, int], tuple[nn.Module, Any]] | None = None  # see remembering_networks
 
 
 class remembering_networks:
-    """Within one inspection, :func:`locate_cnn` walks each model once (the title,
-    the input's batch, the rows, the blocks and the depth all ask)."""
+    """Within one inspection, what is asked of a model (its zoo network, whether it
+    takes images, its dtype) is worked out once (the title, the input's batch, the
+    rows, the blocks and the depth all ask): see :func:`remembered`."""
 
     def __enter__(self):
-        global _FOUND
-        self.outer, _FOUND = _FOUND, {} if _FOUND is None else _FOUND
+        global _REMEMBERED
+        self.outer, _REMEMBERED = _REMEMBERED, {} if _REMEMBERED is None else _REMEMBERED
         return self
 
     def __exit__(self, *exc):
-        global _FOUND
-        _FOUND = self.outer
+        global _REMEMBERED
+        _REMEMBERED = self.outer
         return False
 
 
-def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
-    """The zoo network of ``model`` (:func:`zoo.network.find_cnn`) and its module path."""
-    if _FOUND is not None:
-        known = _FOUND.get(id(model))
+def remembered(question: Callable[[nn.Module], Any]) -> Callable[[nn.Module], Any]:
+    """``question(model)``, worked out once per model within :class:`remembering_networks`
+    (and every time outside one)."""
+
+    @functools.wraps(question)
+    def once(model: nn.Module) -> Any:
+        memo = _REMEMBERED
+        if memo is None:
+            return question(model)
+        key = (question, id(model))
+        known = memo.get(key)
         if known is not None and known[0] is model:
             return known[1]
-        found = _locate_cnn(model)
-        _FOUND[id(model)] = (model, found)
-        return found
+        answer = question(model)
+        memo[key] = (model, answer)
+        return answer
+
+    return once
+
+
+@remembered
+def locate_cnn(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The zoo network of ``model`` (:func:`zoo.network.find_cnn`) and its module path."""
     return _locate_cnn(model)
 
 
