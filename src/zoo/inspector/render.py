@@ -144,6 +144,16 @@ def visible_rows(rows: list[ModuleRow], depth: int, fold: bool = True) -> list[t
     path. With ``fold``, consecutive identical siblings draw once, marked x N.
     """
     shown: list[tuple[ModuleRow, int, bool, list[bool]]] = []
+    signatures: dict[int, tuple] = {}  # start of a subtree -> its _signature
+
+    def same(a: int, a_end: int, b: int, b_end: int) -> bool:
+        # subtrees of other sizes or other first modules differ: no signature needed
+        if a_end - a != b_end - b or rows[a].description != rows[b].description:
+            return False
+        for start, stop in ((a, a_end), (b, b_end)):
+            if start not in signatures:
+                signatures[start] = _signature(rows, start, stop)
+        return signatures[a] == signatures[b]
 
     def walk(i: int, end: int, lasts: list[bool]) -> None:
         row = rows[i]
@@ -161,7 +171,7 @@ def visible_rows(rows: list[ModuleRow], depth: int, fold: bool = True) -> list[t
         for start, stop in kids:
             if fold and groups:
                 g_start, g_stop, n = groups[-1]
-                if _signature(rows, g_start, g_stop) == _signature(rows, start, stop):
+                if same(g_start, g_stop, start, stop):
                     groups[-1] = (g_start, g_stop, n + 1)
                     continue
             groups.append((start, stop, 1))
@@ -272,7 +282,8 @@ def _tree_grid(report: Report, depth: int | None, layout: Layout, document: bool
     with_shapes = report.ran and layout.shapes
     with_macs = not document and report.ran
     shape_of = (lambda shape: compact_shape(shape, layout.times)) if layout.compact else shape_text
-    in_width = max((len(shape_of(r.input)) for r, *_ in shown if r.calls or r.failed), default=0)
+    inputs = [shape_of(r.input) if with_shapes and layout.inputs else "" for r, *_ in shown]
+    in_width = max((len(text) for text, (r, *_) in zip(inputs, shown) if r.calls or r.failed), default=0)
 
     root = report.tree[0] if report.tree else None
     columns = [(root.description if document and root else "module", "left"), ("params", "right")]
@@ -286,7 +297,7 @@ def _tree_grid(report: Report, depth: int | None, layout: Layout, document: bool
 
     rows = []
     innermost = _innermost_failure(report) if with_macs and not with_shapes else None
-    for row, copies, expanded, lasts in shown:
+    for (row, copies, expanded, lasts), input_text in zip(shown, inputs):
         label = [(_guides(lasts), GUIDE)]
         if not document and row.name and not row.name.isdigit():
             label.append((f"{row.name}: ", STYLES["name"]))
@@ -311,7 +322,7 @@ def _tree_grid(report: Report, depth: int | None, layout: Layout, document: bool
             else:
                 cells.append((format_count(row.macs or None, missing=""), STYLES["macs"], []))
         if with_shapes:
-            start = shape_of(row.input).ljust(in_width) + " -> " if layout.inputs else ""
+            start = input_text.ljust(in_width) + " -> " if layout.inputs else ""
             if row.calls:
                 cells.append((start, STYLES["shape"], [(shape_of(row.output), STYLES["shape"])]))
             elif row.failed:

@@ -289,6 +289,9 @@ def _common(a: str, b: str) -> str:
     return ".".join(parts)
 
 
+_NONE = object()  # a module without a forward of its own (its class's)
+
+
 class _Recorder:
     """Records each module call under the name it was reached through: a module
     registered under several names (``self.linear`` and ``self.model[0]``) gets each
@@ -303,7 +306,7 @@ class _Recorder:
         # (path, flops at the start, call, calls of each child module within this call)
         self.stack: list[tuple[str, int, Call, dict[int, int]]] = []
         self.modules: list[nn.Module] = []  # the module of each open call
-        self.handles: list[Any] = []
+        self.attached: list[tuple[nn.Module, Any]] = []  # (module, its own forward attribute or _NONE)
         self.paths = paths  # id(module) -> every path it is registered under (module_paths)
 
     def resolve(self, module: nn.Module) -> str:
@@ -345,16 +348,31 @@ class _Recorder:
                 self.result.through[between] = self.result.through.get(between, 0) + call.macs
 
     def attach(self, module: nn.Module) -> None:
-        self.handles.append(module.register_forward_pre_hook(self._pre, with_kwargs=True))
-        self.handles.append(module.register_forward_hook(self._post))
+        """Record each call of ``module`` (of the traced model, never the caller's): its
+        ``forward`` is wrapped, where it runs after the module's pre-hooks, as a hook
+        added last would. A pair of hooks costs several times more: a handle to make
+        and remove each, and torch's hook path on every call."""
+        forward, pre, post = module.forward, self._pre, self._post
+
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            pre(module, args, kwargs)
+            output = forward(*args, **kwargs)
+            post(module, args, output)
+            return output
+
+        self.attached.append((module, module.__dict__.get("forward", _NONE)))
+        module.__dict__["forward"] = recorded
 
     def open_paths(self) -> list[str]:
         return [path for path, *_ in self.stack]
 
     def detach(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-        self.handles.clear()
+        for module, own in self.attached:
+            if own is _NONE:
+                module.__dict__.pop("forward", None)
+            else:
+                module.__dict__["forward"] = own
+        self.attached.clear()
 
 
 class _RealValues:
@@ -568,9 +586,9 @@ def trace(
         shape_mode = MetaShapeMode()
         recorder = _Recorder(counter, result, module_paths)
         for module in modules:
-            recorder.attach(module)
             if isinstance(module, nn.RNNBase) and counter.fast:
                 module.forward = _WholeRecurrent(module, counter)
+            recorder.attach(module)
         real = None
         args, kw = meta_inputs
         if reads:
