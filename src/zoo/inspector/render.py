@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -563,8 +564,18 @@ def _summary_spans(report: Report, short: bool = False) -> list[tuple[str, str |
 
 def _fitted_plain(spans_of: Any, report: Report, width: int) -> str:
     """The plain text of the full line where it fits ``width``, else of the short one."""
-    full = _joined(spans_of(report))
+    full = _full_plain(spans_of, report)
     return full if _cell_len(full) <= width else _joined(spans_of(report, True))
+
+
+def _full_plain(spans_of: Any, report: Report) -> str:
+    """The plain text of the full title or summary line (once per report: the width
+    of a report's text and the text itself both ask)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    key = ("plain line", spans_of)
+    if key not in cache:
+        cache[key] = _joined(spans_of(report))
+    return cache[key]
 
 
 class FittedTitle:
@@ -780,17 +791,33 @@ def report_text(report: Report) -> str:
 def terminal_width(renderable: RenderableType, report: Report | None = None) -> int:
     """The width ``print(report)`` draws at: the terminal's (``COLUMNS`` where set), or,
     printing to a file or a pipe, as wide as the report needs (never below 80)."""
-    console = Console(color_system=None)
-    if console.is_terminal or os.environ.get("COLUMNS"):
+    console = None if _surely_no_terminal() else Console(color_system=None)
+    if console is not None and (console.is_terminal or os.environ.get("COLUMNS")):
         return console.width
     if report is not None:  # the widest line without measuring every cell again
-        lines = [_joined(_title_spans(report)), _joined(_summary_spans(report)),
+        lines = [_full_plain(_title_spans, report), _full_plain(_summary_spans, report),
                  *(_plain(f"note: {n}") for n in report.notes)]
         widest = max(_cell_len(t) for t in lines)
         widest = max(widest, _tree_plain(report, None, LAYOUTS[0], False)[1], len(_cost_plain(report)[1]))
         return max(80, widest)
+    console = console or Console(color_system=None)
     wide = console.options.update_width(1000)
     return max(80, console.measure(renderable, options=wide).maximum)
+
+
+def _surely_no_terminal() -> bool:
+    """Whether rich's Console would say it prints to no terminal and take no width from
+    ``COLUMNS``, asked without making one (that costs more than a small report's text):
+    standard output is no tty, and nothing in the environment gives a width or forces
+    a terminal (rich reads ``FORCE_COLOR`` and ``TTY_COMPATIBLE``). Anything else: ask rich."""
+    environ = os.environ
+    if environ.get("COLUMNS") or "FORCE_COLOR" in environ or "TTY_COMPATIBLE" in environ:
+        return False
+    isatty = getattr(getattr(sys.stdout, "rich_proxied_file", sys.stdout), "isatty", None)
+    try:
+        return isatty is None or not isatty()
+    except ValueError:  # a closed file (the end of a pytest run): no terminal
+        return True
 
 
 def to_text(renderable: RenderableType, width: int | None = None, report: Report | None = None) -> str:
@@ -847,12 +874,11 @@ def _grid_lines(grid: _Grid, gap: str) -> tuple[list[str], list[int]]:
     right = [justify == "right" for _, justify in grid.columns]
     texts = [[text + "".join([part for part, _ in spans]) if spans else text for text, _, spans in row]
              for row in grid.rows]
-    if _NARROW.issuperset("".join(headers)) and all(_NARROW.issuperset("".join(row)) for row in texts):
+    if _NARROW.issuperset("".join(headers + [text for row in texts for text in row])):
         # one cell per character, nothing for rich to take out: widths are lengths
         widths = [max(map(len, column)) for column in zip(headers, *texts)]
-        lines = [gap.join([text.rjust(width) if to_right else text.ljust(width)
-                           for text, width, to_right in zip(row, widths, right)]) for row in [headers, *texts]]
-        return lines, widths
+        line = gap.join(f"{{:{'>' if to_right else '<'}{width}}}" for width, to_right in zip(widths, right))
+        return [line.format(*row) for row in [headers, *texts]], widths
     texts = [[_plain_cell(cell) for cell in row] for row in grid.rows]
     sizes = [[_cell_len(t) for t in row] for row in texts]
     head_sizes = [_cell_len(h) for h in headers]
