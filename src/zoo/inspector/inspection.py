@@ -30,7 +30,7 @@ from .report import (
     remembered,
     remembering_networks,
 )
-from .trace import Trace, meta_copy, shapes_of, trace
+from .trace import Trace, meta_copy, set_eval, shapes_of, trace
 
 # one import path per name: inspect is zoo.inspect
 __all__ = ["resolve_target", "InspectedModel", "DEFAULT_SIZE", "input_specs", "takes_images"]
@@ -371,7 +371,7 @@ def _inspect_target(found: InspectedModel) -> Report:
     # the shapes of eval mode: batch statistics and random drops change no shape, and a
     # training-mode BatchNorm would call a 1x1 image of a batch of 1 a failure although
     # the model serves it (the copy's flags only: the model keeps its own)
-    traced.eval()
+    set_eval(traced)
     result = trace(traced, args, original=model, kwargs=kwargs)
     rows = build_rows(model, traced, result, batch or 1)
     add_container_macs(rows)

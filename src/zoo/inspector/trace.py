@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from torch.utils.hooks import RemovableHandle
 from ..layers.meta_shapes import MetaShapeMode
 from .counting import MacCounter
 
-__all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "shapes_of", "Scripted"]
+__all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "set_eval", "shapes_of", "Scripted"]
 
 
 @dataclass
@@ -80,6 +81,8 @@ def shapes_of(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return tuple(value.shape)
     if isinstance(value, (list, tuple)):
+        if len(value) == 1 and isinstance(value, tuple) and isinstance(value[0], torch.Tensor):
+            return tuple(value[0].shape)  # one input: the common call, in one step
         shapes = [shapes_of(v) for v in value]
         shapes = [s for s in shapes if s is not None]
         if not shapes:
@@ -114,7 +117,7 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
                 memo[id(t)] = new
                 return new
             new = convert(t)
-            if isinstance(t, nn.Parameter):
+            if type(t) is nn.Parameter or isinstance(t, nn.Parameter):  # (torch's isinstance of it is Python)
                 new = nn.Parameter(new, requires_grad=t.requires_grad)
             memo[id(t)] = new
         return new
@@ -127,30 +130,32 @@ def _copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tens
             return memo[id(m)]
         clone = object.__new__(type(m))
         memo[id(m)] = clone
-        state = m.__dict__.copy()
-        tables: dict[int, Any] = {}  # id of each table of the module -> the copy's
+        own = m.__dict__
+        state = own.copy()
         handles = []
-        for key, value in state.items():
+        for key, value in own.items():
             kind = type(value)
             if kind in _TABLES:
                 if not value:
-                    new = kind()
+                    state[key] = kind()
                 elif key == "_parameters" or key == "_buffers":
-                    new = kind((k, None if t is None else tensor(t)) for k, t in value.items())
+                    state[key] = kind((k, None if t is None else tensor(t)) for k, t in value.items())
                 elif key == "_modules":
-                    new = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
+                    state[key] = kind((k, None if c is None else copy_one(c)) for k, c in value.items())
                 elif key.endswith("hooks"):
                     # the user's own hooks must not see inspection tensors; torch's stay
-                    new = kind((k, h) for k, h in value.items() if getattr(h, "__module__", "").startswith("torch."))
+                    state[key] = kind((k, h) for k, h in value.items()
+                                      if getattr(h, "__module__", "").startswith("torch."))
                 else:  # torch's other tables, and a cache a forward appends to
-                    new = value.copy()
-                state[key] = tables[id(value)] = new
+                    state[key] = value.copy()
             elif isinstance(value, torch.Tensor):
                 state[key] = tensor(value)
             elif isinstance(value, RemovableHandle):
                 handles.append(key)
-        for key in handles:  # a lazy module's own: must remove from the copy's tables
-            state[key] = _rebound(state[key], tables)
+        if handles:  # a lazy module's own: must remove from the copy's tables
+            tables = {id(value): state[key] for key, value in own.items() if type(value) in _TABLES}
+            for key in handles:
+                state[key] = _rebound(state[key], tables)
         clone.__dict__.update(state)
         return clone
 
@@ -233,6 +238,31 @@ def meta_copy(module: nn.Module) -> nn.Module:
     ('meta', 'cpu')
     """
     return _copy_module(module, lambda t: torch.empty_like(t, device="meta"))
+
+
+def set_eval(model: nn.Module) -> None:
+    """``model.eval()``, for the traced model: each module whose class keeps torch's
+    ``train`` and ``__setattr__`` gets its flag set directly (torch's ``__setattr__``
+    per module costs more than a small model's copy); a class with its own ``train``
+    runs it for its subtree, as ``eval()`` would.
+
+    >>> m = nn.Sequential(nn.Linear(2, 2), nn.Dropout())
+    >>> set_eval(m); [x.training for x in m.modules()]
+    [False, False, False]
+    """
+    if not _plain_train(type(model)):
+        model.train(False)
+        return
+    model.__dict__["training"] = False
+    for child in model.children():
+        set_eval(child)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_train(cls: type) -> bool:
+    """Whether ``cls(...).train(False)`` only sets the flag, and its children's."""
+    return (cls.train is nn.Module.train and cls.__setattr__ is nn.Module.__setattr__
+            and not hasattr(cls, "training"))
 
 
 def _random_like(shape_source: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -339,8 +369,8 @@ class _Recorder:
         call.outputs = shapes_of(output)
         call.macs = (self.counter.get_total_flops() - start) // 2
         self.result.calls.setdefault(path, []).append(call)
-        if self.stack and call.macs:
-            # the containers between the caller and this module were passed by
+        if self.stack and call.macs and path.rpartition(".")[0] != self.stack[-1][0]:
+            # not the caller's child: the containers between the caller and this module were passed by
             top = _common(self.stack[-1][0], path)
             parts = path.split(".") if path else []
             for end in range(_depth(top) + 1, len(parts)):
