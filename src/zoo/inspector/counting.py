@@ -125,7 +125,7 @@ if _Base is not None and _raw is not None:
                     return shape
                 if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
                     return tuple(torch.empty(s, dtype=d, device="meta") for s, d in shape)
-                dtype = ([a for a in args if isinstance(a, torch.Tensor)][0].dtype if own_dtype
+                dtype = (next(a for a in args if isinstance(a, torch.Tensor)).dtype if own_dtype
                          else _rule_dtype(func, args))
                 return torch.empty(shape, dtype=dtype, device="meta")
         return func(*args, **kwargs)
@@ -136,7 +136,7 @@ if _Base is not None and _raw is not None:
         for values in (args, kwargs.values(), args[0] if args and isinstance(args[0], (list, tuple)) else ()):
             for a in values:
                 if isinstance(a, torch.Tensor):
-                    if a.device.type != "meta":
+                    if not a.is_meta:
                         return False
                     found = True
         return found
@@ -174,8 +174,10 @@ def _shapes(value):
     """What torch's formulas take: each tensor as its shape (in lists and tuples too)."""
     if isinstance(value, torch.Tensor):
         return value.shape
-    if isinstance(value, (list, tuple)):
-        return type(value)(_shapes(v) for v in value) if not hasattr(value, "_fields") else value
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        # the arguments' numbers as they are, without a call each (a convolution has nine arguments)
+        return type(value)([v.shape if isinstance(v, torch.Tensor) else _shapes(v) if isinstance(v, (list, tuple))
+                            else v for v in value])
     return value
 
 

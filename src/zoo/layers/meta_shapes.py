@@ -46,6 +46,8 @@ def _ints(value: Any, n: int) -> list[int] | None:
 
 
 def _broadcast(*shapes: Shape) -> Shape | None:
+    if shapes and all(s == shapes[0] for s in shapes):  # one shape, or the same (most operators)
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for i in range(ndim):
