@@ -68,7 +68,8 @@ if _Base is not None and _raw is not None:
                 plain, rule, raw, counted, own_dtype = plan
                 if plain:  # the common case, in one step (see _idle_shapes and _count_flops)
                     kwargs = kwargs or {}
-                    out = _idle_shapes(func, rule, own_dtype, args, kwargs)
+                    # an operator without a rule (a view) runs torch's kernel, without a frame between
+                    out = func(*args, **kwargs) if rule is None else _idle_shapes(func, rule, own_dtype, args, kwargs)
                     if raw is not None:
                         counter._flops += raw(*_shapes(args), out_shape=_shapes(out),
                                               **{k: _shapes(v) for k, v in kwargs.items()} if kwargs else {})
@@ -109,6 +110,8 @@ if _Base is not None and _raw is not None:
     _PROMOTING = {getattr(torch.ops.aten, name).Tensor for name in ("add", "sub", "mul", "div")}
     _PROMOTING |= {getattr(torch.ops.aten, name).Scalar for name in ("add", "sub", "mul", "div")}
 
+    _META = torch.device("meta")
+
     def _idle_shapes(func, rule, own_dtype, args, kwargs):
         """What ``MetaShapeMode`` answers while it converts nothing and hears no reads
         (the first pass of every inspection): the rule's output where it has one and
@@ -125,9 +128,13 @@ if _Base is not None and _raw is not None:
                     return shape
                 if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
                     return tuple(torch.empty(s, dtype=d, device="meta") for s, d in shape)
-                dtype = (next(a for a in args if isinstance(a, torch.Tensor)).dtype if own_dtype
-                         else _rule_dtype(func, args))
-                return torch.empty(shape, dtype=dtype, device="meta")
+                if not own_dtype:
+                    dtype = _rule_dtype(func, args)
+                elif isinstance(args[0], torch.Tensor):
+                    dtype = args[0].dtype
+                else:
+                    dtype = next(a for a in args if isinstance(a, torch.Tensor)).dtype
+                return torch.empty(shape, dtype=dtype, device=_META)
         return func(*args, **kwargs)
 
     def _all_meta(args, kwargs) -> bool:

@@ -37,7 +37,7 @@ Rule = Callable[..., Any]
 def _ints(value: Any, n: int) -> list[int] | None:
     if isinstance(value, int):
         return [value] * n
-    if isinstance(value, Sequence) and all(isinstance(v, int) for v in value):
+    if isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value):  # (Sequence: a slow isinstance)
         if len(value) == n:
             return list(value)
         if len(value) == 1:
