@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 
 from .errors import ShapeError
+from .options import input_size_problem
+from .registry.limits import MAX_SIDE
 
 __all__ = ["InputSpec", "parse_input", "parse_inputs", "DTYPES"]
 
@@ -86,9 +88,6 @@ def parse_input(text: str) -> InputSpec:
 def _size_problem(shape: tuple[int, ...]) -> str | None:
     """An image's sizes checked as zoo.options.input_size_problem does; any other
     shape's sizes up to the same limit, so nothing overflows before it is built."""
-    from .options import input_size_problem
-    from .registry.limits import MAX_SIDE
-
     if len(shape) in (3, 4):
         return input_size_problem(shape)
     big = [d for d in shape if d > MAX_SIDE]

@@ -336,10 +336,13 @@ def inspect_target(found: InspectedModel) -> Report:
 
 def _inspect_target(found: InspectedModel) -> Report:
     model = found.model
-    params = {id(p): p for p in model.parameters()}
-    lazy = [p for p in params.values() if isinstance(p, nn.parameter.UninitializedTensorMixin)]
-    n_params = sum(param_count(p) for p in params.values())
-    trainable = sum(param_count(p) for p in params.values() if p.requires_grad)
+    lazy, n_params, trainable = [], 0, 0
+    for p in model.parameters():  # each once, however many modules share it
+        count = param_count(p)  # 0 for a lazy one: no size yet
+        n_params += count
+        trainable += count if p.requires_grad else 0
+        if isinstance(p, nn.parameter.UninitializedTensorMixin):
+            lazy.append(p)
     notes = list(found.notes)
     if found.input_size is None and found.data is None:  # no shapes to follow: parameters only
         rows = build_rows(model, model, Trace(), 1)
@@ -381,8 +384,9 @@ def _inspect_target(found: InspectedModel) -> Report:
                                trainable + sum(r.params for r in rows) - n_params)
         notes.append(f"{len(lazy)} lazy parameters: sized by the forward on a copy (the model's own "
                      "stay uninitialised)")
+    described = _describe_inputs(args, kwargs, model)
     if batch is None:
-        notes.append(f"MACs in all: no batch dimension known in {_fmt_inputs(args, kwargs, model)}")
+        notes.append(f"MACs in all: no batch dimension known in {', '.join(described)}")
     if result.cpu_paths:
         where = ", ".join(p or type(model).__name__ for p in result.cpu_paths)
         source = "input_data" if found.data is not None else "a random input"
@@ -406,15 +410,11 @@ def _inspect_target(found: InspectedModel) -> Report:
     blocks = build_blocks(model, rows, n_params, macs, shape, result.output)
     report = Report(found.name, shape, result.output, n_params, trainable, macs, blocks, rows, notes,
                     error=error, default_depth=_default_depth(model),
-                    inputs=_describe_inputs(args, kwargs, model), per=per, forward=True,
+                    inputs=described, per=per, forward=True,
                     passes=result.passes)
     if error is not None:
         raise ShapeError(error, report=report, **fields) from cause
     return report
-
-
-def _fmt_inputs(args: tuple, kwargs: dict[str, Any], model: nn.Module) -> str:
-    return ", ".join(_describe_inputs(args, kwargs, model))
 
 
 def _default_depth(model: nn.Module) -> int:

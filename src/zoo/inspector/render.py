@@ -634,7 +634,7 @@ class FittedTree:
     def pick(self, width: int) -> tuple[Table, bool]:
         """The table of the first layout that fits, and whether one does."""
         for layout in LAYOUTS:
-            table = _tree_table(self.report, self.depth, replace(layout, times=self.times), self.document)
+            table = _tree_table(self.report, self.depth, self.with_times(layout), self.document)
             if table_width(table) <= width:
                 return table, True
         return table, False
@@ -642,10 +642,14 @@ class FittedTree:
     def rich(self) -> FittedTree:
         return self
 
+    def with_times(self, layout: Layout) -> Layout:
+        """``layout`` with this tree's separator of short shapes."""
+        return layout if layout.times == self.times else replace(layout, times=self.times)
+
     def plain(self, width: int) -> list[str] | None:
         """The plain lines of the first layout that fits, or None where none does."""
         for layout in LAYOUTS:
-            lines, size = _tree_plain(self.report, self.depth, replace(layout, times=self.times), self.document)
+            lines, size = _tree_plain(self.report, self.depth, self.with_times(layout), self.document)
             if size <= width:
                 return lines
         return None
@@ -661,7 +665,7 @@ class FittedTree:
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         # as narrow as the narrowest layout, as wide as the full one: rich then gives
         # the tree no more than the width there is (a pipe's COLUMNS, a terminal's)
-        widths = [_tree_plain(self.report, self.depth, replace(layout, times=self.times), self.document)[1]
+        widths = [_tree_plain(self.report, self.depth, self.with_times(layout), self.document)[1]
                   for layout in (LAYOUTS[0], LAYOUTS[-2])]
         return Measurement(min(widths[1], options.max_width), min(widths[0], options.max_width))
 
@@ -784,7 +788,7 @@ def report_text(report: Report) -> str:
                                   legacy_windows=False)
             console.print(part.rich())
         else:
-            buffer.write("".join(line + "\n" for line in lines))
+            buffer.write("\n".join(lines) + "\n" if lines else "")
     return buffer.getvalue()
 
 
@@ -835,7 +839,7 @@ def to_text(renderable: RenderableType, width: int | None = None, report: Report
                                   legacy_windows=False)
             console.print(part)
         else:  # what rich would print, without its measuring and wrapping of each line
-            buffer.write("".join(line + "\n" for line in lines))
+            buffer.write("\n".join(lines) + "\n" if lines else "")
     return buffer.getvalue()
 
 
