@@ -217,6 +217,12 @@ def _safe_softmax(x, dim, dtype=None):  # attention's softmax (its Python decomp
     return None if dtype is not None else tuple(x.shape)
 
 
+def _unsafe_view(x, size):
+    # a matrix product's reshape (attention has three): torch's view gives the same shape
+    # and strides at half the cost, where the input is contiguous (always viewable)
+    return aten.view.default(x, size) if x.is_contiguous() else None
+
+
 def _empty_like(x, *, dtype=None, layout=None, device=None, pin_memory=None, memory_format=None):
     if (device is not None and torch.device(device).type != "meta") or layout not in (None, torch.strided):
         return None
@@ -294,6 +300,7 @@ RULES: dict[Any, Rule] = {
     aten._softmax.default: _softmax,
     aten._log_softmax.default: _softmax,
     aten._safe_softmax.default: _safe_softmax,
+    aten._unsafe_view.default: _unsafe_view,
     aten.max_pool2d_with_indices.default: _max_pool2d,
     aten.avg_pool2d.default: _avg_pool2d,
     aten._adaptive_avg_pool2d.default: _adaptive,
