@@ -187,7 +187,8 @@ def build_rows(model: nn.Module, traced: nn.Module, result: Trace, batch: int) -
             description=describe(module),
             level=level,
             token=tokens.get(path),
-            children=len({id(child) for child in module._modules.values() if child is not None}),
+            children=len({id(child) for child in module._modules.values() if child is not None})
+            if module._modules else 0,
         )
         if id(module) in first_path:
             row.same_as = first_path[id(module)]

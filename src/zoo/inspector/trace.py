@@ -286,8 +286,10 @@ def _map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
 
 def _any_real(value: Any) -> bool:
     if isinstance(value, torch.Tensor):
-        return value.device.type != "meta"
+        return not value.is_meta
     if isinstance(value, (list, tuple)):
+        if len(value) == 1 and isinstance(value[0], torch.Tensor):  # one input: the common call
+            return not value[0].is_meta
         return any(_any_real(v) for v in value)
     if isinstance(value, dict):
         return any(_any_real(v) for v in value.values())
