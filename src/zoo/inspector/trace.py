@@ -359,41 +359,35 @@ class _Recorder:
         nearest = [p for p in below if _depth(p) == depth]
         return nearest[k % len(nearest)]
 
-    def _pre(self, module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
+    def _recorded(self, module: nn.Module, forward: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """One call of ``module``, recorded around its own ``forward``."""
         given = (*args, *kwargs.values()) if kwargs else args  # keyword inputs are inputs too
         call = Call(shapes_of(given), device="cpu" if _any_real(given) else "meta")
-        self.stack.append((self.resolve(module), self.counter.get_total_flops(), call, {}))
+        stack = self.stack
+        stack.append((self.resolve(module), self.counter.get_total_flops(), call, {}))
         self.modules.append(module)
-
-    def _post(self, module: nn.Module, args: tuple, output: Any) -> None:
-        path, start, call, _ = self.stack.pop()
+        output = forward(*args, **kwargs)  # a failure leaves the call open: Failure.chain
+        path, start, call, _ = stack.pop()
         self.modules.pop()
         call.outputs = shapes_of(output)
         call.macs = (self.counter.get_total_flops() - start) // 2
         self.result.calls.setdefault(path, []).append(call)
-        if self.stack and call.macs and path.rpartition(".")[0] != self.stack[-1][0]:
+        if stack and call.macs and path.rpartition(".")[0] != stack[-1][0]:
             # not the caller's child: the containers between the caller and this module were passed by
-            top = _common(self.stack[-1][0], path)
+            top = _common(stack[-1][0], path)
             parts = path.split(".") if path else []
             for end in range(_depth(top) + 1, len(parts)):
                 between = ".".join(parts[:end])
                 self.result.through[between] = self.result.through.get(between, 0) + call.macs
+        return output
 
     def attach(self, module: nn.Module) -> None:
         """Record each call of ``module`` (of the traced model, never the caller's): its
         ``forward`` is wrapped, where it runs after the module's pre-hooks, as a hook
         added last would. A pair of hooks costs several times more: a handle to make
         and remove each, and torch's hook path on every call."""
-        forward, pre, post = module.forward, self._pre, self._post
-
-        def recorded(*args: Any, **kwargs: Any) -> Any:
-            pre(module, args, kwargs)
-            output = forward(*args, **kwargs)
-            post(module, args, output)
-            return output
-
         self.attached.append((module, module.__dict__.get("forward", _NONE)))
-        module.__dict__["forward"] = recorded
+        module.__dict__["forward"] = functools.partial(self._recorded, module, module.forward)
 
     def open_paths(self) -> list[str]:
         return [path for path, *_ in self.stack]
