@@ -151,6 +151,11 @@ else:  # pragma: no cover - another torch layout
     _UnguardedMode = None
 
 
+# the dispatch key of the Python modes (the counter, the shape mode)
+_PAST_MODES = (torch._C.DispatchKeySet(torch._C.DispatchKey.Python)
+               if hasattr(torch._C, "_ExcludeDispatchKeyGuard") and hasattr(torch._C, "DispatchKeySet") else None)
+
+
 def _cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
     """The CPU's fused attention kernel: the same two products as every other path
     (on meta, attention is decomposed into them), which torch's counter has no
@@ -256,6 +261,15 @@ class MacCounter(flop_counter.FlopCounterMode):
     def add_macs(self, macs: int) -> None:
         """Count ``macs`` worked out without running the operators."""
         self._flops += 2 * macs
+
+    def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """An empty meta tensor for the output of a layer answered at once (with
+        :meth:`add_macs`), made past the Python modes: an empty tensor has nothing to
+        count, and a factory operator through the modes costs three times its making."""
+        if _PAST_MODES is None:  # pragma: no cover - another torch layout
+            return torch.empty(shape, dtype=dtype, device="meta")
+        with torch._C._ExcludeDispatchKeyGuard(_PAST_MODES):
+            return torch.empty(shape, dtype=dtype, device="meta")
 
     @property
     def macs(self) -> int:

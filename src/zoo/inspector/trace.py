@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import math
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
@@ -381,13 +382,14 @@ class _Recorder:
                 self.result.through[between] = self.result.through.get(between, 0) + call.macs
         return output
 
-    def attach(self, module: nn.Module) -> None:
+    def attach(self, module: nn.Module, forward: Callable[..., Any] | None = None) -> None:
         """Record each call of ``module`` (of the traced model, never the caller's): its
-        ``forward`` is wrapped, where it runs after the module's pre-hooks, as a hook
-        added last would. A pair of hooks costs several times more: a handle to make
-        and remove each, and torch's hook path on every call."""
+        ``forward`` (or ``forward`` given, in its place) is wrapped, where it runs after
+        the module's pre-hooks, as a hook added last would. A pair of hooks costs several
+        times more: a handle to make and remove each, and torch's hook path on every call."""
         self.attached.append((module, module.__dict__.get("forward", _NONE)))
-        module.__dict__["forward"] = functools.partial(self._recorded, module, module.forward)
+        forward = module.forward if forward is None else forward
+        module.__dict__["forward"] = functools.partial(self._recorded, module, forward)
 
     def open_paths(self) -> list[str]:
         return [path for path, *_ in self.stack]
@@ -547,11 +549,48 @@ class _WholeRecurrent:
         layers = m.num_layers * directions
         weights = sum(w.numel() for name, w in m.named_parameters() if name.startswith("weight_"))
         self.counter.add_macs(steps * weights)
-        output = torch.empty((*input.shape[:-1], directions * out_size), dtype=input.dtype, device="meta")
-        h = torch.empty((layers, *batch, out_size), dtype=input.dtype, device="meta")
+        empty = self.counter.empty
+        output = empty((*input.shape[:-1], directions * out_size), input.dtype)
+        h = empty((layers, *batch, out_size), input.dtype)
         if isinstance(m, nn.LSTM):
-            return output, (h, torch.empty((layers, *batch, m.hidden_size), dtype=input.dtype, device="meta"))
+            return output, (h, empty((layers, *batch, m.hidden_size), input.dtype))
         return output, h
+
+
+class _WholeLinear:
+    """A Linear given a meta input: its output and its MACs (the input's rows times the
+    weight matrix, as torch's matrix product counts them) at once, instead of two to
+    four operators through the counting modes (a transpose and addmm, and a view before
+    and after for a sequence: most of a small network's counting). Anything else (real
+    values, a size or dtype that does not fit) runs the layer's own forward, and its error."""
+
+    def __init__(self, module: nn.Linear, counter: MacCounter):
+        self.module, self.counter = module, counter
+        self.own = type(module).forward.__get__(module)
+
+    def __call__(self, input: Any) -> Any:
+        weight, bias = self.module.weight, self.module.bias
+        if not (isinstance(input, torch.Tensor) and input.is_meta and input.dim() >= 2 and input.is_contiguous()
+                and weight.is_meta and weight.dim() == 2 and input.dtype == weight.dtype
+                and input.shape[-1] == weight.shape[1]
+                and (bias is None or (bias.is_meta and bias.dtype == weight.dtype
+                                      and tuple(bias.shape) == (weight.shape[0],)))):
+            return self.own(input)
+        rows = math.prod(input.shape[:-1])
+        self.counter.add_macs(rows * weight.shape[1] * weight.shape[0])
+        return self.counter.empty((*input.shape[:-1], weight.shape[0]), input.dtype)
+
+
+def _whole(module: nn.Module, counter: MacCounter) -> Callable[..., Any] | None:
+    """A layer's forward at once on meta (:class:`_WholeRecurrent`, :class:`_WholeLinear`),
+    where the counter can be given MACs by hand; else None (the layer's own)."""
+    if not counter.fast:
+        return None
+    if isinstance(module, nn.RNNBase):
+        return _WholeRecurrent(module, counter)
+    if isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward:
+        return _WholeLinear(module, counter)
+    return None
 
 
 def _walk(model: nn.Module) -> tuple[dict[int, list[str]], list[nn.Module]]:
@@ -612,9 +651,7 @@ def trace(
         shape_mode = MetaShapeMode()
         recorder = _Recorder(counter, result, module_paths)
         for module in modules:
-            if isinstance(module, nn.RNNBase) and counter.fast:
-                module.forward = _WholeRecurrent(module, counter)
-            recorder.attach(module)
+            recorder.attach(module, _whole(module, counter))
         real = None
         args, kw = meta_inputs
         if reads:
