@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
-from ..layers.meta_shapes import MetaShapeMode
+from ..layers.meta_shapes import RULES, MetaShapeMode
 from .counting import MacCounter
 
 __all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "set_eval", "shapes_of", "Scripted"]
@@ -581,6 +581,41 @@ class _WholeLinear:
         return self.counter.empty((*input.shape[:-1], weight.shape[0]), input.dtype)
 
 
+class _WholeConv:
+    """A 1-, 2- or 3-d convolution given a batch of meta inputs: its output (the meta
+    device's shape rule, :data:`zoo.layers.meta_shapes.RULES`) and its MACs (torch's
+    formula) at once, without the operator through the counting modes. Anything else
+    (real values, another padding mode, a size the rule does not take) runs the
+    layer's own forward, and its error."""
+
+    def __init__(self, module: nn.modules.conv._ConvNd, counter: MacCounter):
+        self.module, self.counter = module, counter
+        self.own = type(module).forward.__get__(module)
+
+    def __call__(self, input: Any) -> Any:
+        m = self.module
+        weight, bias = m.weight, m.bias
+        if not (isinstance(input, torch.Tensor) and input.is_meta and weight.is_meta
+                and input.dim() == weight.dim() and m.padding_mode == "zeros" and input.dtype == weight.dtype
+                and (bias is None or (bias.is_meta and bias.dtype == weight.dtype))):
+            return self.own(input)
+        # the arguments F.conv1d/2d/3d give torch's convolution operator
+        args = (input, weight, bias, m.stride, m.padding, m.dilation, False, (0,) * (weight.dim() - 2), m.groups)
+        try:
+            shape = _CONVOLUTION_SHAPE(*args)
+        except (TypeError, ValueError, IndexError):  # arguments the rule does not know
+            shape = None
+        if shape is None:
+            return self.own(input)
+        output = self.counter.empty(shape, input.dtype)
+        self.counter.count(torch.ops.aten.convolution, output, *args)
+        return output
+
+
+_CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONVOLUTION_SHAPE = RULES[torch.ops.aten.convolution.default]
+
+
 def _whole(module: nn.Module, counter: MacCounter) -> Callable[..., Any] | None:
     """A layer's forward at once on meta (:class:`_WholeRecurrent`, :class:`_WholeLinear`),
     where the counter can be given MACs by hand; else None (the layer's own)."""
@@ -590,6 +625,9 @@ def _whole(module: nn.Module, counter: MacCounter) -> Callable[..., Any] | None:
         return _WholeRecurrent(module, counter)
     if isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward:
         return _WholeLinear(module, counter)
+    kind = type(module)
+    if any(kind.forward is conv.forward and kind._conv_forward is conv._conv_forward for conv in _CONVOLUTIONS):
+        return _WholeConv(module, counter)
     return None
 
 
