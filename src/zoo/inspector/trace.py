@@ -525,15 +525,21 @@ def _real_inputs(value: Any, generator: torch.Generator) -> Any:
     return _map_tensors(value, lambda t: _random_like(t, generator) if t.device.type == "meta" else t.to("cpu"))
 
 
-class _WholeRecurrent:
-    """An LSTM, GRU or RNN given meta tensors: its outputs at once, and its MACs (each
-    step's products with every weight matrix), instead of torch's composite kernel
-    running each step's operators through the counting modes (50 ms for a small LSTM).
-    Anything else (real values, a packed sequence) runs the layer's own forward."""
+class _Whole:
+    """A layer answered at once where its inputs are meta: its outputs (made past the
+    counting modes) and its MACs by hand, instead of its operators one by one through
+    the modes. Anything else runs the layer's own forward (``own``), and its error."""
 
-    def __init__(self, module: nn.RNNBase, counter: MacCounter):
+    def __init__(self, module: nn.Module, counter: MacCounter):
         self.module, self.counter = module, counter
         self.own = type(module).forward.__get__(module)
+
+
+class _WholeRecurrent(_Whole):
+    """An LSTM, GRU or RNN given meta tensors: its outputs, and its MACs (each step's
+    products with every weight matrix), instead of torch's composite kernel running
+    each step's operators through the counting modes (50 ms for a small LSTM).
+    Anything else (real values, a packed sequence) runs the layer's own forward."""
 
     def __call__(self, input: Any, hx: Any = None) -> Any:
         m = self.module
@@ -557,16 +563,12 @@ class _WholeRecurrent:
         return output, h
 
 
-class _WholeLinear:
+class _WholeLinear(_Whole):
     """A Linear given a meta input: its output and its MACs (the input's rows times the
-    weight matrix, as torch's matrix product counts them) at once, instead of two to
-    four operators through the counting modes (a transpose and addmm, and a view before
-    and after for a sequence: most of a small network's counting). Anything else (real
-    values, a size or dtype that does not fit) runs the layer's own forward, and its error."""
-
-    def __init__(self, module: nn.Linear, counter: MacCounter):
-        self.module, self.counter = module, counter
-        self.own = type(module).forward.__get__(module)
+    weight matrix, as torch's matrix product counts them), instead of two to four
+    operators through the counting modes (a transpose and addmm, and a view before and
+    after for a sequence: most of a small network's counting). Anything else (real
+    values, a size or dtype that does not fit) runs the layer's own forward."""
 
     def __call__(self, input: Any) -> Any:
         weight, bias = self.module.weight, self.module.bias
@@ -581,16 +583,11 @@ class _WholeLinear:
         return self.counter.empty((*input.shape[:-1], weight.shape[0]), input.dtype)
 
 
-class _WholeConv:
+class _WholeConv(_Whole):
     """A 1-, 2- or 3-d convolution given a batch of meta inputs: its output (the meta
     device's shape rule, :data:`zoo.layers.meta_shapes.RULES`) and its MACs (torch's
-    formula) at once, without the operator through the counting modes. Anything else
-    (real values, another padding mode, a size the rule does not take) runs the
-    layer's own forward, and its error."""
-
-    def __init__(self, module: nn.modules.conv._ConvNd, counter: MacCounter):
-        self.module, self.counter = module, counter
-        self.own = type(module).forward.__get__(module)
+    formula), without the operator through the counting modes. Anything else (real
+    values, another padding mode, a size the rule does not take) runs its own forward."""
 
     def __call__(self, input: Any) -> Any:
         m = self.module
@@ -612,6 +609,26 @@ class _WholeConv:
         return output
 
 
+class _WholeMaxPool(_Whole):
+    """A 2-d max pooling of meta inputs: its output by the meta device's shape rule
+    (no MACs), without the operator through the counting modes. Anything else (real
+    values, its indices asked for, a size the rule does not take) runs its own forward."""
+
+    def __call__(self, input: Any) -> Any:
+        m = self.module
+        if not (isinstance(input, torch.Tensor) and input.is_meta) or m.return_indices:
+            return self.own(input)
+        try:
+            found = _MAX_POOL_SHAPE(input, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
+        except (TypeError, ValueError, IndexError):  # arguments the rule does not know
+            found = None
+        if found is None:
+            return self.own(input)
+        (shape, dtype), _ = found  # the values (the indices are not asked for)
+        return self.counter.empty(shape, dtype)
+
+
+_MAX_POOL_SHAPE = RULES[torch.ops.aten.max_pool2d_with_indices.default]
 _CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONVOLUTION_SHAPE = RULES[torch.ops.aten.convolution.default]
 
@@ -628,6 +645,8 @@ def _whole(module: nn.Module, counter: MacCounter) -> Callable[..., Any] | None:
     kind = type(module)
     if any(kind.forward is conv.forward and kind._conv_forward is conv._conv_forward for conv in _CONVOLUTIONS):
         return _WholeConv(module, counter)
+    if kind.forward is nn.MaxPool2d.forward:
+        return _WholeMaxPool(module, counter)
     return None
 
 
