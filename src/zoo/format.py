@@ -38,9 +38,10 @@ def format_count(n: int | float | None, unit: str = "", missing: str = "?") -> s
     if n is None:
         return missing
     size_abs = abs(n)
-    for i, (size, suffix, digits) in enumerate(_UNITS):
+    for i, (size, suffix, digits) in enumerate(_UNITS if size_abs >= 1e3 else ()):
         if size_abs >= size:
-            if i > 0 and float(f"{size_abs / size:.{digits}f}") >= 1000:
+            # only from 999 up can the rounding reach 1000 (written in the next unit)
+            if i > 0 and size_abs / size >= 999 and float(f"{size_abs / size:.{digits}f}") >= 1000:
                 size, suffix, digits = _UNITS[i - 1]
             return f"{n / size:.{digits}f} {suffix}{unit}"
     if isinstance(n, float) and not n.is_integer():

@@ -628,6 +628,17 @@ class _WholeMaxPool(_Whole):
         return self.counter.empty(shape, dtype)
 
 
+class _WholeReLU(_Whole):
+    """A ReLU of a meta input: an empty output of the input's shape (the input itself
+    in place), as the meta device's rule answers it, without the operator through the
+    counting modes. Anything else runs its own forward."""
+
+    def __call__(self, input: Any) -> Any:
+        if not (isinstance(input, torch.Tensor) and input.is_meta):
+            return self.own(input)
+        return input if self.module.inplace else self.counter.empty(tuple(input.shape), input.dtype)
+
+
 _MAX_POOL_SHAPE = RULES[torch.ops.aten.max_pool2d_with_indices.default]
 _CONVOLUTIONS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONVOLUTION_SHAPE = RULES[torch.ops.aten.convolution.default]
@@ -647,6 +658,8 @@ def _whole(module: nn.Module, counter: MacCounter) -> Callable[..., Any] | None:
         return _WholeConv(module, counter)
     if kind.forward is nn.MaxPool2d.forward:
         return _WholeMaxPool(module, counter)
+    if kind.forward is nn.ReLU.forward:
+        return _WholeReLU(module, counter)
     return None
 
 
