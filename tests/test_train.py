@@ -226,7 +226,7 @@ def test_model_state_update_params_and_plot():
     console = Console(width=100, record=True, color_system=None)
     state.params(console)
     text = console.export_text()
-    assert "ModelState: 2 updates" in text and "0.weight" in text and "2x2" in text
+    assert "ModelState: 2 updates" in text and "0.weight" in text and "2×2" in text
     assert f"{math.sqrt(stats['w_sq']):.3g}" in text
     figure = state.plot()
     axis, values = figure.axes

@@ -102,7 +102,7 @@ class ModelState:
             table.add_column(column, justify="left" if column in ("parameter", "shape") else "right")
         for name, entry in self.stats().items():
             grad = entry["grad_sq"]
-            table.add_row(name, "x".join(map(str, entry["shape"])), f"{entry['count']:,}",
+            table.add_row(name, "×".join(map(str, entry["shape"])), f"{entry['count']:,}",
                           f"{entry['w_sq'] ** 0.5:.3g}", f"{entry['w_min']:.3g}", f"{entry['w_max']:.3g}",
                           f"{grad ** 0.5:.3g}" if grad is not None else "-")
         (console or Console()).print(table)
