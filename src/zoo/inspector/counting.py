@@ -13,7 +13,6 @@ layout differs, the plain ``FlopCounterMode`` is used: slower start, same counts
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import torch
 from torch.utils import flop_counter
@@ -262,11 +261,6 @@ class MacCounter(flop_counter.FlopCounterMode):
     def add_macs(self, macs: int) -> None:
         """Count ``macs`` worked out without running the operators."""
         self._flops += 2 * macs
-
-    def count(self, operator: Any, output: torch.Tensor, *args: Any) -> None:
-        """Count ``operator`` (a packet: ``torch.ops.aten.convolution``) as if it had run
-        on ``args`` and given ``output``: torch's formula, without running it."""
-        self._count_flops(operator, output, args, {})
 
     def empty(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """An empty meta tensor for the output of a layer answered at once (with

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils import flop_counter
 from torch.utils.hooks import RemovableHandle
 
 from ..layers.meta_shapes import RULES, MetaShapeMode
@@ -604,9 +605,9 @@ class _WholeConv(_Whole):
             shape = None
         if shape is None:
             return self.own(input)
-        output = self.counter.empty(shape, input.dtype)
-        self.counter.count(torch.ops.aten.convolution, output, *args)
-        return output
+        # torch's formula of the convolution operator (FLOPs: twice the MACs), on the shapes
+        self.counter.add_macs(flop_counter.conv_flop_count(input.shape, weight.shape, shape) // 2)
+        return self.counter.empty(shape, input.dtype)
 
 
 class _WholeMaxPool(_Whole):
@@ -645,21 +646,25 @@ _CONVOLUTION_SHAPE = RULES[torch.ops.aten.convolution.default]
 
 
 def _whole(module: nn.Module, counter: MacCounter) -> Callable[..., Any] | None:
-    """A layer's forward at once on meta (:class:`_WholeRecurrent`, :class:`_WholeLinear`),
-    where the counter can be given MACs by hand; else None (the layer's own)."""
-    if not counter.fast:
-        return None
-    if isinstance(module, nn.RNNBase):
-        return _WholeRecurrent(module, counter)
-    if isinstance(module, nn.Linear) and type(module).forward is nn.Linear.forward:
-        return _WholeLinear(module, counter)
-    kind = type(module)
+    """A layer's forward at once on meta (the subclasses of :class:`_Whole`), where the
+    counter can be given MACs by hand; else None (the layer's own)."""
+    kind = _whole_kind(type(module)) if counter.fast else None
+    return None if kind is None else kind(module, counter)
+
+
+@functools.lru_cache(maxsize=1024)
+def _whole_kind(kind: type) -> type[_Whole] | None:
+    """Which :class:`_Whole` answers a layer of class ``kind`` (one that keeps torch's forward)."""
+    if issubclass(kind, nn.RNNBase):
+        return _WholeRecurrent
+    if issubclass(kind, nn.Linear) and kind.forward is nn.Linear.forward:
+        return _WholeLinear
     if any(kind.forward is conv.forward and kind._conv_forward is conv._conv_forward for conv in _CONVOLUTIONS):
-        return _WholeConv(module, counter)
+        return _WholeConv
     if kind.forward is nn.MaxPool2d.forward:
-        return _WholeMaxPool(module, counter)
+        return _WholeMaxPool
     if kind.forward is nn.ReLU.forward:
-        return _WholeReLU(module, counter)
+        return _WholeReLU
     return None
 
 
