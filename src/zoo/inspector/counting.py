@@ -12,7 +12,9 @@ layout differs, the plain ``FlopCounterMode`` is used: slower start, same counts
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from typing import Any
 
 import torch
 from torch.utils import flop_counter
@@ -20,7 +22,7 @@ from torch.utils import flop_counter
 from ..layers.meta_shapes import RULES
 from ..layers.meta_shapes import _dtype as _rule_dtype
 
-__all__ = ["MacCounter"]
+__all__ = ["MacCounter", "past_modes"]
 
 _Base = getattr(flop_counter, "_FlopCounterMode", None)
 _raw = getattr(getattr(_Base, "__torch_dispatch__", None), "__wrapped__", None)
@@ -156,6 +158,15 @@ _PAST_MODES = (torch._C.DispatchKeySet(torch._C.DispatchKey.Python)
                if hasattr(torch._C, "_ExcludeDispatchKeyGuard") and hasattr(torch._C, "DispatchKeySet") else None)
 
 
+def past_modes() -> Any:
+    """Within it, operators run past the Python modes (the counter, the shape mode):
+    for tensors made to feed or hold what was counted already (a layer's empty output,
+    random inputs), each of which would cost three times its making through the modes."""
+    if _PAST_MODES is None:  # pragma: no cover - another torch layout
+        return contextlib.nullcontext()
+    return torch._C._ExcludeDispatchKeyGuard(_PAST_MODES)
+
+
 def _cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
     """The CPU's fused attention kernel: the same two products as every other path
     (on meta, attention is decomposed into them), which torch's counter has no
@@ -266,9 +277,7 @@ class MacCounter(flop_counter.FlopCounterMode):
         """An empty meta tensor for the output of a layer answered at once (with
         :meth:`add_macs`), made past the Python modes: an empty tensor has nothing to
         count, and a factory operator through the modes costs three times its making."""
-        if _PAST_MODES is None:  # pragma: no cover - another torch layout
-            return torch.empty(shape, dtype=dtype, device="meta")
-        with torch._C._ExcludeDispatchKeyGuard(_PAST_MODES):
+        with past_modes():
             return torch.empty(shape, dtype=dtype, device="meta")
 
     @property

@@ -40,7 +40,7 @@ from torch.utils import flop_counter
 from torch.utils.hooks import RemovableHandle
 
 from ..layers.meta_shapes import RULES, MetaShapeMode
-from .counting import MacCounter
+from .counting import MacCounter, past_modes
 
 __all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "set_eval", "shapes_of", "Scripted"]
 
@@ -205,9 +205,13 @@ class Scripted(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         real = _any_real((args, kwargs))
         if not real:
-            args, kwargs = _real_inputs((args, kwargs), torch.Generator().manual_seed(0))
+            with past_modes():  # random inputs: nothing to count
+                args, kwargs = _real_inputs((args, kwargs), torch.Generator().manual_seed(0))
         out = self.inner(*args, **kwargs)
-        return out if real else _map_tensors(out, _to_meta)
+        if real:
+            return out
+        with past_modes():  # the output's shapes, counted already
+            return _map_tensors(out, _to_meta)
 
 
 def _deep_copy_module(module: nn.Module, convert: Callable[[torch.Tensor], torch.Tensor]) -> nn.Module:
