@@ -710,10 +710,13 @@ def trace(
     """
     original = traced if original is None else original
     given = (tuple(inputs), dict(kwargs or {}))
-    meta_inputs = _map_tensors(given, _to_meta)
+    tensors = (*given[0], *given[1].values())
+    # meta tensors only (the common input) are their own meta inputs: nothing to map
+    meta_inputs = (given if all(isinstance(t, torch.Tensor) and t.is_meta for t in tensors)
+                   else _map_tensors(given, _to_meta))
     real_inputs = None
     module_paths, modules = _walk(traced)
-    names = {key: found[0] for key, found in module_paths.items()}
+    first_paths = module_paths  # each module's name for its weights (real values), from before any forward
     needs: list[str] = []  # the paths of the modules that read values, in the order found
     reads = 0  # how many value reads must see real values
     # what a forward sets on its module (anchors moved to the device it ran on, a cache)
@@ -737,6 +740,7 @@ def trace(
             if real_inputs is None:
                 real_inputs = _real_inputs(given, torch.Generator().manual_seed(0))
             args, kw = real_inputs
+            names = {key: found[0] for key, found in first_paths.items()}
             real = _RealValues(traced, original, reads, names, shape_mode, recorder)
         try:
             below = contextlib.nullcontext() if counter.with_shapes(shape_mode) else shape_mode
