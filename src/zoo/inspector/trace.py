@@ -328,6 +328,7 @@ def _common(a: str, b: str) -> str:
 
 
 _NONE = object()  # a module without a forward of its own (its class's)
+_UNNAMED = ("",)  # the name of a module the walk did not see (added by a forward)
 
 
 class _Recorder:
@@ -349,14 +350,12 @@ class _Recorder:
 
     def resolve(self, module: nn.Module) -> str:
         """The path ``module``'s call is reached through (see the class)."""
-        paths = self.paths.get(id(module), [""])
-        if not self.stack:
+        paths = self.paths.get(id(module), _UNNAMED)
+        if len(paths) == 1 or not self.stack:  # one name (a count of its calls is never asked for)
             return paths[0]
         parent, _, _, counts = self.stack[-1]
         k = counts.get(id(module), 0)
         counts[id(module)] = k + 1
-        if len(paths) == 1:
-            return paths[0]
         prefix = f"{parent}." if parent else ""
         below = [p for p in paths if p.startswith(prefix) and p != parent]
         if not below:  # called from outside its own subtree: its first name
