@@ -160,7 +160,7 @@ def visible_rows(rows: list[ModuleRow], depth: int, fold: bool = True) -> list[t
         row = rows[i]
         expanded = (row.level <= depth or row.failed) and row.same_as is None
         shown.append((row, copies.get(i, 1), expanded, lasts))
-        if not expanded:
+        if not expanded or i + 1 == end:  # folded, or nothing below it
             return
         kids = []
         j = i + 1
