@@ -327,16 +327,20 @@ RULES[aten.fill_.Scalar] = _inplace
 RULES[aten.zero_.default] = _inplace
 
 
+_PROMOTING = (aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.div.Tensor,
+              aten.add.Scalar, aten.sub.Scalar, aten.mul.Scalar, aten.div.Scalar)
+_DIVISIONS = (aten.div.Tensor, aten.div.Scalar)
+
+
 def _dtype(func, args) -> torch.dtype:
     if func is aten.cat.default:
         return args[0][0].dtype
     tensors = [a for a in args if isinstance(a, torch.Tensor)]
-    if func in (aten.add.Tensor, aten.sub.Tensor, aten.mul.Tensor, aten.div.Tensor,
-                aten.add.Scalar, aten.sub.Scalar, aten.mul.Scalar, aten.div.Scalar):
+    if func in _PROMOTING:
         if isinstance(args[1], (int, float)) and tensors and tensors[0] is args[0] and args[0].dtype.is_floating_point:
             return args[0].dtype  # a Python number never promotes a floating tensor (attention's scale)
         dtype = torch.result_type(args[0], args[1])
-        if func in (aten.div.Tensor, aten.div.Scalar) and not dtype.is_floating_point:
+        if func in _DIVISIONS and not dtype.is_floating_point:
             dtype = torch.get_default_dtype()
         return dtype
     return tensors[0].dtype
