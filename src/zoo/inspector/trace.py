@@ -20,6 +20,10 @@ Each call is recorded under the name it was reached through (:class:`_Recorder`)
 a module registered under several names, or called past its container, is booked
 where it ran. A TorchScript module is one leaf running a private copy
 (:class:`Scripted`); a lazy parameter is materialised by its module on the copy.
+The common layers (Linear, convolutions, max pooling, ReLU, recurrent layers) given
+meta inputs are answered at once, their outputs by the meta device's shape rules and
+their MACs by torch's formulas (:class:`_Whole`), instead of each of their operators
+passing through the counting modes: most of a small model's inspection time.
 """
 
 from __future__ import annotations
