@@ -19,8 +19,7 @@ from typing import Any
 import torch
 from torch.utils import flop_counter
 
-from ..layers.meta_shapes import RULES
-from ..layers.meta_shapes import _dtype as _rule_dtype
+from ..layers.meta_shapes import RULES, rule_output
 
 __all__ = ["MacCounter", "past_modes"]
 
@@ -112,31 +111,14 @@ if _Base is not None and _raw is not None:
     _PROMOTING = {getattr(torch.ops.aten, name).Tensor for name in ("add", "sub", "mul", "div")}
     _PROMOTING |= {getattr(torch.ops.aten, name).Scalar for name in ("add", "sub", "mul", "div")}
 
-    _META = torch.device("meta")
-
     def _idle_shapes(func, rule, own_dtype, args, kwargs):
         """What ``MetaShapeMode`` answers while it converts nothing and hears no reads
         (the first pass of every inspection): the rule's output where it has one and
         the arguments are all meta, else torch's own kernel."""
         if rule is not None and _all_meta(args, kwargs):
-            try:
-                shape = rule(*args, **kwargs)
-            except (TypeError, ValueError, IndexError):  # arguments this rule does not know
-                shape = None
-            if shape is not None:
-                if isinstance(shape, str) and shape == "self":
-                    return args[0]
-                if isinstance(shape, torch.Tensor):
-                    return shape
-                if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
-                    return tuple(torch.empty(s, dtype=d, device="meta") for s, d in shape)
-                if not own_dtype:
-                    dtype = _rule_dtype(func, args)
-                elif isinstance(args[0], torch.Tensor):
-                    dtype = args[0].dtype
-                else:
-                    dtype = next(a for a in args if isinstance(a, torch.Tensor)).dtype
-                return torch.empty(shape, dtype=dtype, device=_META)
+            out = rule_output(func, rule, args, kwargs, own_dtype)
+            if out is not None:
+                return out
         return func(*args, **kwargs)
 
     def _all_meta(args, kwargs) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["MetaShapeMode", "RULES"]
+__all__ = ["MetaShapeMode", "RULES", "rule_output"]
 
 aten = torch.ops.aten
 Shape = tuple[int, ...]
@@ -346,6 +346,34 @@ def _dtype(func, args) -> torch.dtype:
     return tensors[0].dtype
 
 
+_META = torch.device("meta")
+
+
+def rule_output(func, rule, args, kwargs, own_dtype: bool = False):
+    """What ``rule`` answers for ``func`` on meta ``args``: an empty meta tensor of its
+    shape (a tuple of them for several outputs, ``args[0]`` for "self"), or None where
+    the rule does not know these arguments. ``own_dtype``: the output has the first
+    tensor argument's dtype (the caller knows ``func`` neither promotes nor is ``cat``),
+    which skips :func:`_dtype`'s checks."""
+    try:
+        shape = rule(*args, **kwargs)
+    except (TypeError, ValueError, IndexError):  # arguments this rule does not know
+        return None
+    if shape is None or isinstance(shape, torch.Tensor):
+        return shape
+    if isinstance(shape, str):  # "self"
+        return args[0]
+    if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
+        return tuple(torch.empty(s, dtype=d, device=_META) for s, d in shape)
+    if not own_dtype:
+        dtype = _dtype(func, args)
+    elif isinstance(args[0], torch.Tensor):
+        dtype = args[0].dtype
+    else:
+        dtype = next(a for a in args if isinstance(a, torch.Tensor)).dtype
+    return torch.empty(shape, dtype=dtype, device=_META)
+
+
 class MetaShapeMode(TorchDispatchMode):
     """Answer common operators on meta tensors with empty outputs of the right shape.
 
@@ -385,18 +413,9 @@ class MetaShapeMode(TorchDispatchMode):
             return out
         rule = RULES.get(func)
         if rule is not None and _all_meta(args, kwargs):
-            try:
-                shape = rule(*args, **kwargs)
-            except (TypeError, ValueError, IndexError):  # arguments this rule does not know
-                shape = None
-            if shape is not None:
-                if shape == "self":
-                    return args[0]
-                if isinstance(shape, torch.Tensor):
-                    return shape
-                if shape and isinstance(shape[0], tuple):  # several outputs: ((shape, dtype), ...)
-                    return tuple(torch.empty(s, dtype=d, device="meta") for s, d in shape)
-                return torch.empty(shape, dtype=_dtype(func, args), device="meta")
+            out = rule_output(func, rule, args, kwargs)
+            if out is not None:
+                return out
         return func(*args, **kwargs)
 
 
