@@ -13,7 +13,8 @@ numbers of the input's shape) to the end of that module's call, and on meta afte
 (:class:`_RealValues`): the module sees the activations that really reach it, so it
 takes the branch the model takes, and no module after it gets weights. A model that
 reads again after that gets a third pass, on real values to the end: never more than
-three. Every other failure is the model's own (the image shrank below 1x1, channels
+three. A first read after half the model's weights (a detector reading its proposals)
+makes the second pass real to the end at once, as a second read there would anyway. Every other failure is the model's own (the image shrank below 1x1, channels
 do not fit) and is returned as :class:`Failure`.
 
 Each call is recorded under the name it was reached through (:class:`_Recorder`), so
@@ -690,6 +691,20 @@ def _walk(model: nn.Module) -> tuple[dict[int, list[str]], list[nn.Module]]:
     return paths, modules
 
 
+def _share_reached(result: Trace, open_paths: list[str], modules: list[nn.Module],
+                   module_paths: dict[int, list[str]]) -> float:
+    """The share of the model's parameters (by count) in the modules a failed pass
+    reached: its calls that ended and those open at the failure."""
+    reached = set(result.calls) | set(open_paths)
+    done = total = 0
+    for module in modules:
+        count = sum(p.numel() for p in module.parameters(recurse=False) if not _uninitialised(p))
+        total += count
+        if any(path in reached for path in module_paths.get(id(module), ())):
+            done += count
+    return done / total if total else 0.0
+
+
 ALL = 1 << 62  # value reads: every one sees real values (the pass never goes back to meta)
 
 
@@ -707,7 +722,8 @@ def trace(
     the end of the call that read (:class:`_RealValues`) and on meta after it. Where
     that pass meets a second read on meta, the third runs on real values to the end:
     at most three passes, however many reads a model makes (a detector's hundred
-    reads cost one real forward, not one pass each). ``original`` is the model
+    reads cost one real forward, not one pass each). Where the first read comes after
+    half the weights, the second pass is real to the end (:func:`_share_reached`). ``original`` is the model
     ``traced`` was copied from (its weights are used for real values where it has
     them; default: ``traced`` itself).
     """
@@ -756,8 +772,12 @@ def trace(
             if needs_values(error) and (real is None or not real.live) and reads != ALL and attempt < 2:
                 # a read on meta: the next pass sees real values up to the end of it; a
                 # second such read (or one zoo cannot see: a copy to the CPU, .tolist())
-                # makes the last pass real to the end
-                reads = seen + 1 if reads == 0 and seen == 0 else ALL
+                # makes the last pass real to the end. A first read after half the model's
+                # weights (a detector's proposals, which it reads again later) makes the
+                # second pass real to the end at once: the rest adds less than half a
+                # forward, where a second read would cost a third pass repeating the start
+                first = reads == 0 and seen == 0
+                reads = 1 if first and _share_reached(result, paths, modules, module_paths) < 0.5 else ALL
                 where = paths[-1] if paths else ""
                 if where not in needs:
                     needs.append(where)
