@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,16 @@ STYLES = {
     "cpu": "yellow",
     "total": "bold",
 }
+
+
+def _once(report: Report, key: tuple, draw: Callable[[], Any]) -> Any:
+    """``draw()`` once per report and key: choosing a layout, measuring the width and
+    printing all ask for the same drawings of one report, kept beside its data (the
+    key holds the sizes of what was drawn, so a report given more rows draws anew)."""
+    cache = report.__dict__.setdefault("_tables", {})
+    if key not in cache:
+        cache[key] = draw()
+    return cache[key]
 
 
 def shape_text(shape: Any) -> str:
@@ -474,11 +485,7 @@ def cost_lines(report: Report) -> tuple[list[Text], int]:
     """:func:`cost_table` as lines of text, as rich draws it where it fits (three
     spaces between columns, a rule under the header and before the totals), and its
     width: without rich's measuring and wrapping of every cell (once per report)."""
-    cache = report.__dict__.setdefault("_tables", {})
-    key = ("costs", len(report.blocks))
-    if key not in cache:
-        cache[key] = _cost_lines(report)
-    return cache[key]
+    return _once(report, ("costs", len(report.blocks)), lambda: _cost_lines(report))
 
 
 def _cost_lines(report: Report) -> tuple[list[Text], int]:
@@ -571,11 +578,7 @@ def _fitted_plain(spans_of: Any, report: Report, width: int) -> str:
 def _full_plain(spans_of: Any, report: Report) -> str:
     """The plain text of the full title or summary line (once per report: the width
     of a report's text and the text itself both ask)."""
-    cache = report.__dict__.setdefault("_tables", {})
-    key = ("plain line", spans_of)
-    if key not in cache:
-        cache[key] = _joined(spans_of(report))
-    return cache[key]
+    return _once(report, ("plain line", spans_of), lambda: _joined(spans_of(report)))
 
 
 class FittedTitle:
@@ -673,11 +676,8 @@ class FittedTree:
 def _tree_table(report: Report, depth: int | None, layout: Layout, document: bool) -> Table:
     """:func:`tree_table`, once per report and view (choosing a layout and measuring
     the width draw the same tables)."""
-    cache = report.__dict__.setdefault("_tables", {})
-    key = (depth, layout, document, len(report.tree))
-    if key not in cache:
-        cache[key] = tree_table(report, depth, layout=layout, document=document)
-    return cache[key]
+    return _once(report, (depth, layout, document, len(report.tree)),
+                 lambda: tree_table(report, depth, layout=layout, document=document))
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         width = table_width(tree_table(self.report, self.depth))
@@ -845,13 +845,12 @@ def to_text(renderable: RenderableType, width: int | None = None, report: Report
 
 def _cost_plain(report: Report) -> list[str]:
     """:func:`cost_lines` as plain strings (once per report)."""
-    cache = report.__dict__.setdefault("_tables", {})
-    key = ("plain costs", len(report.blocks))
-    if key not in cache:
+    def draw() -> list[str]:
         lines, _ = _grid_lines(_cost_grid(report), "   ")
         rule = "─" * cell_len(lines[0])
-        cache[key] = [lines[0], rule, *lines[1:-1], rule, lines[-1]]
-    return cache[key]
+        return [lines[0], rule, *lines[1:-1], rule, lines[-1]]
+
+    return _once(report, ("plain costs", len(report.blocks)), draw)
 
 
 def _plain_columns(table: Table, gap: str) -> list[str]:
@@ -900,12 +899,11 @@ def _grid_lines(grid: _Grid, gap: str) -> tuple[list[str], list[int]]:
 def _tree_plain(report: Report, depth: int | None, layout: Layout, document: bool) -> tuple[list[str], int]:
     """The tree of a layout as plain lines, and its :func:`table_width` (once per
     report and view: choosing a layout and measuring the width ask for the same)."""
-    cache = report.__dict__.setdefault("_tables", {})
-    key = ("plain tree", depth, layout, document, len(report.tree))
-    if key not in cache:
+    def draw() -> tuple[list[str], int]:
         lines, widths = _grid_lines(_tree_grid(report, depth, layout, document), "  ")
-        cache[key] = (lines, sum(widths) + 2 * (len(widths) - 1))
-    return cache[key]
+        return lines, sum(widths) + 2 * (len(widths) - 1)
+
+    return _once(report, ("plain tree", depth, layout, document, len(report.tree)), draw)
 
 
 def _plain_lines(renderable: RenderableType, width: int) -> list[str] | None:

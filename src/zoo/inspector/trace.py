@@ -14,8 +14,9 @@ numbers of the input's shape) to the end of that module's call, and on meta afte
 takes the branch the model takes, and no module after it gets weights. A model that
 reads again after that gets a third pass, on real values to the end: never more than
 three. A first read after half the model's weights (a detector reading its proposals)
-makes the second pass real to the end at once, as a second read there would anyway. Every other failure is the model's own (the image shrank below 1x1, channels
-do not fit) and is returned as :class:`Failure`.
+makes the second pass real to the end at once, as a second read there would anyway.
+Every other failure is the model's own (the image shrank below 1x1, channels do not
+fit) and is returned as :class:`Failure`.
 
 Each call is recorded under the name it was reached through (:class:`_Recorder`), so
 a module registered under several names, or called past its container, is booked
@@ -44,7 +45,7 @@ from torch import nn
 from torch.utils import flop_counter
 from torch.utils.hooks import RemovableHandle
 
-from ..layers.meta_shapes import RULES, MetaShapeMode
+from ..layers.meta_shapes import RULES, MetaShapeMode, rule_shape
 from .counting import MacCounter, past_modes
 
 __all__ = ["Call", "Failure", "Trace", "trace", "meta_copy", "set_eval", "shapes_of", "Scripted"]
@@ -607,10 +608,7 @@ class _WholeConv(_Whole):
             return self.own(input)
         # the arguments F.conv1d/2d/3d give torch's convolution operator
         args = (input, weight, bias, m.stride, m.padding, m.dilation, False, (0,) * (weight.dim() - 2), m.groups)
-        try:
-            shape = _CONVOLUTION_SHAPE(*args)
-        except (TypeError, ValueError, IndexError):  # arguments the rule does not know
-            shape = None
+        shape = rule_shape(_CONVOLUTION_SHAPE, *args)
         if shape is None:
             return self.own(input)
         # torch's formula of the convolution operator (FLOPs: twice the MACs), on the shapes
@@ -627,10 +625,7 @@ class _WholeMaxPool(_Whole):
         m = self.module
         if not (isinstance(input, torch.Tensor) and input.is_meta) or m.return_indices:
             return self.own(input)
-        try:
-            found = _MAX_POOL_SHAPE(input, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
-        except (TypeError, ValueError, IndexError):  # arguments the rule does not know
-            found = None
+        found = rule_shape(_MAX_POOL_SHAPE, input, m.kernel_size, m.stride, m.padding, m.dilation, m.ceil_mode)
         if found is None:
             return self.own(input)
         (shape, dtype), _ = found  # the values (the indices are not asked for)
@@ -723,9 +718,9 @@ def trace(
     that pass meets a second read on meta, the third runs on real values to the end:
     at most three passes, however many reads a model makes (a detector's hundred
     reads cost one real forward, not one pass each). Where the first read comes after
-    half the weights, the second pass is real to the end (:func:`_share_reached`). ``original`` is the model
-    ``traced`` was copied from (its weights are used for real values where it has
-    them; default: ``traced`` itself).
+    half the weights, the second pass is real to the end (:func:`_share_reached`).
+    ``original`` is the model ``traced`` was copied from (its weights are used for
+    real values where it has them; default: ``traced`` itself).
     """
     original = traced if original is None else original
     given = (tuple(inputs), dict(kwargs or {}))

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["MetaShapeMode", "RULES", "rule_output"]
+__all__ = ["MetaShapeMode", "RULES", "rule_output", "rule_shape"]
 
 aten = torch.ops.aten
 Shape = tuple[int, ...]
@@ -349,16 +349,22 @@ def _dtype(func, args) -> torch.dtype:
 _META = torch.device("meta")
 
 
+def rule_shape(rule: Rule, *args: Any, **kwargs: Any) -> Any:
+    """What a shape rule of :data:`RULES` answers, or None where it does not know
+    these arguments (then torch's own kernel answers)."""
+    try:
+        return rule(*args, **kwargs)
+    except (TypeError, ValueError, IndexError):  # arguments this rule does not know
+        return None
+
+
 def rule_output(func, rule, args, kwargs, own_dtype: bool = False):
     """What ``rule`` answers for ``func`` on meta ``args``: an empty meta tensor of its
     shape (a tuple of them for several outputs, ``args[0]`` for "self"), or None where
     the rule does not know these arguments. ``own_dtype``: the output has the first
     tensor argument's dtype (the caller knows ``func`` neither promotes nor is ``cat``),
     which skips :func:`_dtype`'s checks."""
-    try:
-        shape = rule(*args, **kwargs)
-    except (TypeError, ValueError, IndexError):  # arguments this rule does not know
-        return None
+    shape = rule_shape(rule, *args, **kwargs)
     if shape is None or isinstance(shape, torch.Tensor):
         return shape
     if isinstance(shape, str):  # "self"
